@@ -1,0 +1,1 @@
+"""AI workflow runtime: the Lambda deployment package (no Pulumi, no infra imports)."""

@@ -1,0 +1,84 @@
+"""Flow documents: validation against schema/flow.schema.json plus the graph checks a schema cannot express.
+
+The schema file ships inside the deployment package (infra/packaging.py copies `schema/` next to
+this package); in the repository it is found at the top-level `schema/` folder.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+_HERE = Path(__file__).resolve().parent
+
+
+def _schema_path() -> Path:
+    for root in (_HERE.parent, _HERE.parent.parent):
+        candidate = root / "schema" / "flow.schema.json"
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("schema/flow.schema.json is not in the deployment package")
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(json.loads(_schema_path().read_text()))
+
+
+def _pointer(path: Any) -> str:
+    return "/" + "/".join(str(part) for part in path) if path else "/"
+
+
+def validation_errors(document: Any) -> list[dict[str, str]]:
+    """Every problem with a flow document, each as {path, message}; empty when valid."""
+    errors = [
+        {"path": _pointer(error.absolute_path), "message": error.message}
+        for error in sorted(_validator().iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+    if errors:
+        return errors
+    return _graph_errors(document)
+
+
+def _graph_errors(document: dict[str, Any]) -> list[dict[str, str]]:
+    steps: dict[str, Any] = document["steps"]
+    errors: list[dict[str, str]] = []
+
+    def check_target(target: str | None, where: str) -> None:
+        if target is not None and target not in steps:
+            errors.append({"path": where, "message": f"step {target!r} does not exist"})
+
+    check_target(document["startAt"], "/startAt")
+    for step_id, step in steps.items():
+        base = f"/steps/{step_id}"
+        check_target(step.get("next"), f"{base}/next")
+        check_target(step.get("catch"), f"{base}/catch")
+        check_target(step.get("default"), f"{base}/default")
+        for index, choice in enumerate(step.get("choices", [])):
+            check_target(choice.get("next"), f"{base}/choices/{index}/next")
+    if not errors:
+        unreachable = sorted(set(steps) - _reachable(document["startAt"], steps))
+        errors.extend(
+            {"path": f"/steps/{step_id}", "message": f"step {step_id!r} is never reached from startAt"}
+            for step_id in unreachable
+        )
+    return errors
+
+
+def _reachable(start: str, steps: dict[str, Any]) -> set[str]:
+    seen: set[str] = set()
+    pending = [start]
+    while pending:
+        step_id = pending.pop()
+        if step_id in seen:
+            continue
+        seen.add(step_id)
+        step = steps[step_id]
+        targets = [step.get("next"), step.get("catch"), step.get("default")]
+        targets += [choice.get("next") for choice in step.get("choices", [])]
+        pending.extend(target for target in targets if target)
+    return seen

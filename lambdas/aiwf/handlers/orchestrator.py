@@ -1,0 +1,23 @@
+"""State-machine Task handlers: ProcessSteps and Finalize (see infra/orchestrator_asl.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from ..runner import finalize_failure, process_steps
+
+logger = Logger(service="orchestrator")
+
+
+@logger.inject_lambda_context(clear_state=True)
+def process(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    logger.append_keys(taskId=event["taskId"])
+    return process_steps(event["taskId"], context.get_remaining_time_in_millis)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def finalize(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    logger.append_keys(taskId=event["taskId"])
+    return finalize_failure(event["taskId"], event["error"])

@@ -1,0 +1,161 @@
+"""Task API (API Gateway REST, Lambda proxy integration): flows and tasks.
+
+Every error leaves as `{"error": {code, message, details}}` with a 4xx status for anything the
+caller can fix; only our own faults are 5xx.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from pydantic import ValidationError
+
+from ..errors import ApiError, BadRequest, NotFound
+from ..flow_store import FlowStore
+from ..flows import validation_errors
+from ..repository import TaskRepository
+from ..requests_models import FLOW_ID_PATTERN, STATUSES, StartTask, error_details
+from ..tasks import start_task
+
+logger = Logger(service="task-api")
+app = APIGatewayRestResolver()
+_READ_ONLY_FLOW_FIELDS = ("flowId", "version", "createdAt")
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 20
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+@app.exception_handler(ApiError)
+def _api_error(exc: ApiError) -> Response:
+    logger.info("request refused", extra={"status": exc.status, "code": exc.code, "reason": exc.message})
+    return _json(exc.status, exc.body())
+
+
+@app.not_found
+def _no_route(_: Exception) -> Response:
+    path = app.current_event.path
+    return _json(404, NotFound(f"no route for {app.current_event.http_method} {path}").body())
+
+
+def _body() -> Any:
+    raw = app.current_event.body
+    if raw is None or raw.strip() == "":
+        raise BadRequest("request body is required", code="EMPTY_BODY")
+    try:
+        return json.loads(app.current_event.decoded_body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}", code="MALFORMED_JSON") from exc
+
+
+def _check_flow_id(flow_id: str) -> None:
+    if not re.fullmatch(FLOW_ID_PATTERN, flow_id):
+        raise BadRequest(f"flowId {flow_id!r} must match {FLOW_ID_PATTERN}", code="INVALID_FLOW_ID")
+
+
+def _int_param(name: str, default: int | None, minimum: int, maximum: int) -> int | None:
+    raw = app.current_event.get_query_string_value(name=name, default_value=None)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer, got {raw!r}", code="INVALID_PARAMETER") from None
+    if not minimum <= value <= maximum:
+        raise BadRequest(f"{name} must be between {minimum} and {maximum}", code="INVALID_PARAMETER")
+    return value
+
+
+# -- flows ------------------------------------------------------------------------------------
+@app.put("/flows/<flowId>")
+def put_flow(flowId: str) -> Response:
+    _check_flow_id(flowId)
+    document = _body()
+    if not isinstance(document, dict):
+        raise BadRequest("a flow document is a JSON object", code="INVALID_FLOW")
+    for field in _READ_ONLY_FLOW_FIELDS:
+        document.pop(field, None)
+    document.setdefault("id", flowId)
+    if document["id"] != flowId:
+        raise BadRequest(
+            f"the document's id {document['id']!r} differs from the path's {flowId!r}",
+            code="FLOW_ID_MISMATCH",
+        )
+    errors = validation_errors(document)
+    if errors:
+        raise BadRequest(f"the flow document has {len(errors)} error(s)", details=errors, code="INVALID_FLOW")
+    flow, created = FlowStore().register(document)
+    logger.info("flow registered", extra={"flowId": flowId, "version": flow.version, "created": created})
+    return _json(201 if created else 200, {"flowId": flow.flow_id, "version": flow.version})
+
+
+@app.get("/flows/<flowId>")
+def get_flow(flowId: str) -> Response:
+    _check_flow_id(flowId)
+    version = _int_param("version", None, 1, 2**31)
+    flow = FlowStore().get(flowId, version)
+    if flow is None:
+        which = f"version {version} of flow" if version else "flow"
+        raise NotFound(f"{which} {flowId!r} does not exist", code="FLOW_NOT_FOUND")
+    return _json(
+        200, {**flow.document, "flowId": flow.flow_id, "version": flow.version, "createdAt": flow.created_at}
+    )
+
+
+# -- tasks ------------------------------------------------------------------------------------
+@app.post("/tasks")
+def post_task() -> Response:
+    body = _body()
+    try:
+        request = StartTask.model_validate(body)
+    except ValidationError as exc:
+        raise BadRequest(
+            "the task request is invalid", details=error_details(exc), code="INVALID_REQUEST"
+        ) from exc
+    task, created = start_task(request.flowId, request.input, request.name)
+    return _json(201 if created else 200, task.state())
+
+
+@app.get("/tasks/<taskId>")
+def get_task(taskId: str) -> Response:
+    task = TaskRepository().get(taskId)
+    if task is None:
+        raise NotFound(f"task {taskId!r} does not exist", code="TASK_NOT_FOUND")
+    return _json(200, task.state())
+
+
+@app.get("/tasks")
+def list_tasks() -> Response:
+    status = app.current_event.get_query_string_value(name="status", default_value=None) or None
+    if status is not None and status not in STATUSES:
+        raise BadRequest(f"status must be one of {', '.join(STATUSES)}", code="INVALID_PARAMETER")
+    flow_id = app.current_event.get_query_string_value(name="flowId", default_value=None) or None
+    if flow_id is not None:
+        _check_flow_id(flow_id)
+    limit = _int_param("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    next_token = app.current_event.get_query_string_value(name="nextToken", default_value=None) or None
+    tasks, token = TaskRepository().list(
+        status=status, flow_id=flow_id, limit=limit or DEFAULT_LIMIT, next_token=next_token
+    )
+    return _json(200, {"items": [task.state() for task in tasks], "nextToken": token})
+
+
+@app.get("/tasks/<taskId>/history")
+def get_history(taskId: str) -> Response:
+    repo = TaskRepository()
+    items = repo.history(taskId)
+    if not items and repo.get(taskId) is None:
+        raise NotFound(f"task {taskId!r} does not exist", code="TASK_NOT_FOUND")
+    return _json(200, {"items": items})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)

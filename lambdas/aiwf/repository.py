@@ -1,0 +1,289 @@
+"""DynamoDB state repository: the source of truth for tasks, their history and flow versions.
+
+Every task change is one transaction: a Put of the task conditional on the `seq` we read, and a
+Put of the history record for the new `seq`. Two writers can never both win, `seq` grows by one
+per change, and the tasks table's stream (the outbox) sees each change exactly once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from . import payloads
+from .aws import client
+from .clock import now_iso
+from .errors import BadRequest, ConcurrentUpdate
+from .settings import get_settings
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+LIST_KEY = "TASK"
+FINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task as stored; `context` is the working data the flow's steps read and write."""
+
+    task_id: str
+    flow_id: str
+    flow_version: int
+    status: str
+    seq: int
+    started_at: str
+    updated_at: str
+    context: dict[str, Any] = field(default_factory=dict)
+    current_step: str | None = None
+    branch_id: str | None = None
+    waiting_for: Any = None
+    output: Any = None
+    error: dict[str, Any] | None = None
+    name: str | None = None
+    execution_arn: str | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    def state(self) -> dict[str, Any]:
+        """The public WorkflowState view (DESIGN.md): no context, no tokens."""
+        return {
+            "taskId": self.task_id,
+            "flowId": self.flow_id,
+            "flowVersion": self.flow_version,
+            "status": self.status,
+            "seq": self.seq,
+            "currentStep": self.current_step,
+            "branchId": self.branch_id,
+            "waitingFor": self.waiting_for,
+            "output": self.output,
+            "error": self.error,
+            "startedAt": self.started_at,
+            "updatedAt": self.updated_at,
+        }
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; our numeric attributes are all integers."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if type(value).__name__ == "Decimal":
+        return int(value)
+    return value
+
+
+def _deserialize(item: dict[str, Any]) -> dict[str, Any]:
+    return _plain({key: _DESERIALIZER.deserialize(value) for key, value in item.items()})
+
+
+def _serialize(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: _SERIALIZER.serialize(value) for key, value in values.items() if value is not None}
+
+
+def _task_from_item(item: dict[str, Any]) -> Task:
+    return Task(
+        task_id=item["taskId"],
+        flow_id=item["flowId"],
+        flow_version=item["flowVersion"],
+        status=item["status"],
+        seq=item["seq"],
+        started_at=item["startedAt"],
+        updated_at=item["updatedAt"],
+        context=payloads.decode(item, "context", {}),
+        current_step=item.get("currentStep"),
+        branch_id=item.get("branchId"),
+        waiting_for=payloads.decode(item, "waitingFor"),
+        output=payloads.decode(item, "output"),
+        error=payloads.decode(item, "error"),
+        name=item.get("name"),
+        execution_arn=item.get("executionArn"),
+    )
+
+
+def _encode_token(key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
+
+
+def _decode_token(token: str) -> dict[str, Any]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("nextToken is not a token this API returned", code="INVALID_NEXT_TOKEN") from exc
+    if not isinstance(key, dict):
+        raise BadRequest("nextToken is not a token this API returned", code="INVALID_NEXT_TOKEN")
+    return key
+
+
+class TaskRepository:
+    """Reads and conditional writes of tasks and their history."""
+
+    def __init__(self) -> None:
+        settings = get_settings()
+        self._tasks = settings.tasks_table
+        self._history = settings.history_table
+        self._ddb = client("dynamodb")
+
+    # -- writes ---------------------------------------------------------------------------
+    def _items(self, task: Task) -> tuple[dict[str, Any], dict[str, Any]]:
+        prefix = f"tasks/{task.task_id}/{task.seq}"
+        shared = {
+            "taskId": task.task_id,
+            "flowId": task.flow_id,
+            "flowVersion": task.flow_version,
+            "status": task.status,
+            "seq": task.seq,
+            "currentStep": task.current_step,
+            "branchId": task.branch_id,
+            "startedAt": task.started_at,
+            "updatedAt": task.updated_at,
+        }
+        values = _serialize(shared)
+        for attribute, value in (
+            ("output", task.output),
+            ("error", task.error),
+            ("waitingFor", task.waiting_for),
+        ):
+            if value is not None:
+                values |= payloads.encode(attribute, value, key_prefix=prefix)
+        task_item = (
+            values
+            | _serialize(
+                {
+                    "name": task.name,
+                    "executionArn": task.execution_arn,
+                    "listKey": LIST_KEY,
+                    "sortKey": f"{task.started_at}#{task.task_id}",
+                }
+            )
+            | payloads.encode("context", task.context, key_prefix=prefix)
+        )
+        return task_item, values
+
+    def create(self, task: Task) -> bool:
+        """Write a new task (seq 1) and its first history record; False if the id exists already."""
+        task_item, history_item = self._items(task)
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._tasks,
+                            "Item": task_item,
+                            "ConditionExpression": "attribute_not_exists(taskId)",
+                        }
+                    },
+                    {"Put": {"TableName": self._history, "Item": history_item}},
+                ]
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                return False
+            raise
+        return True
+
+    def save(self, previous: Task, **changes: Any) -> Task:
+        """Commit a change of `previous` as seq + 1; raises ConcurrentUpdate if someone else won."""
+        task = replace(previous, seq=previous.seq + 1, updated_at=now_iso(), **changes)
+        task_item, history_item = self._items(task)
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._tasks,
+                            "Item": task_item,
+                            "ConditionExpression": "#seq = :previous",
+                            "ExpressionAttributeNames": {"#seq": "seq"},
+                            "ExpressionAttributeValues": {":previous": {"N": str(previous.seq)}},
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._history,
+                            "Item": history_item,
+                            "ConditionExpression": "attribute_not_exists(taskId)",
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                raise ConcurrentUpdate(f"task {previous.task_id} changed after seq {previous.seq}") from exc
+            raise
+        return task
+
+    def set_execution(self, task: Task, execution_arn: str) -> Task:
+        """Record the execution; not a state change, so no seq and no history record."""
+        self._ddb.update_item(
+            TableName=self._tasks,
+            Key={"taskId": {"S": task.task_id}},
+            UpdateExpression="SET executionArn = :arn",
+            ExpressionAttributeValues={":arn": {"S": execution_arn}},
+        )
+        return replace(task, execution_arn=execution_arn)
+
+    # -- reads ----------------------------------------------------------------------------
+    def get(self, task_id: str) -> Task | None:
+        item = self._ddb.get_item(TableName=self._tasks, Key={"taskId": {"S": task_id}}, ConsistentRead=True)
+        return _task_from_item(_deserialize(item["Item"])) if "Item" in item else None
+
+    def list(
+        self, *, status: str | None, flow_id: str | None, limit: int, next_token: str | None
+    ) -> tuple[list[Task], str | None]:
+        """Newest first. Filters use the index that narrows most; pages are always full when more exist."""
+        if flow_id:
+            index, key_name, key_value = "byFlow", "flowId", flow_id
+        elif status:
+            index, key_name, key_value = "byStatus", "status", status
+        else:
+            index, key_name, key_value = "byStartedAt", "listKey", LIST_KEY
+        query: dict[str, Any] = {
+            "TableName": self._tasks,
+            "IndexName": index,
+            "KeyConditionExpression": "#k = :k",
+            "ExpressionAttributeNames": {"#k": key_name},
+            "ExpressionAttributeValues": {":k": {"S": key_value}},
+            "ScanIndexForward": False,
+        }
+        if flow_id and status:
+            query["FilterExpression"] = "#s = :s"
+            query["ExpressionAttributeNames"]["#s"] = "status"
+            query["ExpressionAttributeValues"][":s"] = {"S": status}
+        start_key = _decode_token(next_token) if next_token else None
+        tasks: list[Task] = []
+        while len(tasks) < limit:
+            page_query = dict(query, Limit=limit - len(tasks))
+            if start_key:
+                page_query["ExclusiveStartKey"] = start_key
+            page = self._ddb.query(**page_query)
+            tasks.extend(_task_from_item(_deserialize(item)) for item in page.get("Items", []))
+            start_key = page.get("LastEvaluatedKey")
+            if not start_key:
+                break
+        return tasks, (_encode_token(start_key) if start_key else None)
+
+    def history(self, task_id: str) -> list[dict[str, Any]]:
+        """Every recorded state of a task, in seq order."""
+        items: list[dict[str, Any]] = []
+        query: dict[str, Any] = {
+            "TableName": self._history,
+            "KeyConditionExpression": "taskId = :t",
+            "ExpressionAttributeValues": {":t": {"S": task_id}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._ddb.query(**query)
+            items.extend(_deserialize(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [_task_from_item(item).state() for item in items]

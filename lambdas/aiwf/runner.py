@@ -1,0 +1,102 @@
+"""ProcessSteps: run as many consecutive inline steps as one invocation allows.
+
+The first call of a task starts it, the call that reaches the end finishes it, and every step
+boundary is a committed state change (a history record with the next `seq`). If the invocation
+is retried after a crash, it resumes from the last committed step.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from .errors import StepError, normalized_error
+from .flow_store import FlowStore
+from .repository import Task, TaskRepository
+from .steps import INLINE_STEPS
+
+log = logging.getLogger(__name__)
+
+# Stop starting steps when less time than this is left, and hand over to a fresh invocation.
+SAFETY_MARGIN_MS = 5_000
+# A flow that loops through choices forever still yields the invocation now and then.
+MAX_STEPS_PER_INVOCATION = 200
+
+
+def _elapsed_seconds(task: Task) -> float:
+    started = datetime.fromisoformat(task.started_at.replace("Z", "+00:00"))
+    return (datetime.now(UTC) - started).total_seconds()
+
+
+def process_steps(task_id: str, remaining_ms: Callable[[], int]) -> dict[str, Any]:
+    """Advance a task; answer the state machine's Route with the next `action`."""
+    repo = TaskRepository()
+    task = repo.get(task_id)
+    if task is None:
+        raise StepError("TaskNotFound", f"task {task_id} does not exist")
+    if task.is_final:
+        log.info("task already final", extra={"taskId": task_id, "status": task.status})
+        return {"taskId": task_id, "action": task.status, "error": task.error}
+    flow_version = FlowStore().get(task.flow_id, task.flow_version)
+    if flow_version is None:
+        raise StepError("FlowNotFound", f"flow {task.flow_id} version {task.flow_version} does not exist")
+    flow = flow_version.document
+    if task.status == "PENDING":
+        task = repo.save(task, status="RUNNING", current_step=flow["startAt"])
+        log.info("task started", extra={"taskId": task_id, "flowId": task.flow_id})
+
+    for _ in range(MAX_STEPS_PER_INVOCATION):
+        timeout = flow.get("timeoutSeconds")
+        if timeout and _elapsed_seconds(task) > timeout:
+            error = normalized_error(
+                "States.Timeout",
+                f"task exceeded the flow's timeoutSeconds ({timeout})",
+                step_id=task.current_step,
+            )
+            repo.save(task, status="TIMED_OUT", error=error)
+            return {"taskId": task_id, "action": "FAILED", "error": error}
+        step_id = task.current_step
+        assert step_id is not None
+        step = flow["steps"][step_id]
+        try:
+            outcome = INLINE_STEPS[step["type"]](step_id, step, copy.deepcopy(task.context))
+        except StepError as exc:
+            error = normalized_error(
+                exc.error_name, exc.message, details=exc.details, retryable=exc.retryable, step_id=step_id
+            )
+            if "catch" in step:
+                log.info("step error caught", extra={"taskId": task_id, "stepId": step_id, "error": error})
+                task = repo.save(task, current_step=step["catch"], context={**task.context, "error": error})
+                continue
+            log.warning("step failed", extra={"taskId": task_id, "stepId": step_id, "error": error})
+            repo.save(task, status="FAILED", error=error)
+            return {"taskId": task_id, "action": "FAILED", "error": error}
+        if outcome.error is not None:
+            repo.save(task, status="FAILED", error=outcome.error, context=outcome.context)
+            log.info("task failed by a fail step", extra={"taskId": task_id, "stepId": step_id})
+            return {"taskId": task_id, "action": "FAILED", "error": outcome.error}
+        if outcome.succeeded:
+            repo.save(task, status="SUCCEEDED", output=outcome.output, context=outcome.context)
+            log.info("task succeeded", extra={"taskId": task_id, "stepId": step_id})
+            return {"taskId": task_id, "action": "SUCCEEDED"}
+        task = repo.save(task, current_step=outcome.next, context=outcome.context)
+        if remaining_ms() < SAFETY_MARGIN_MS:
+            break
+    return {"taskId": task_id, "action": "PROCESS"}
+
+
+def finalize_failure(task_id: str, error: dict[str, Any]) -> dict[str, Any]:
+    """Record the normalized error the state machine built for a failure outside any step."""
+    repo = TaskRepository()
+    task = repo.get(task_id)
+    if task is None:
+        return {"taskId": task_id, "action": "FAILED", "error": error}
+    error = {**error, "stepId": error.get("stepId") or task.current_step}
+    if task.is_final:
+        return {"taskId": task_id, "action": "FAILED", "error": task.error or error}
+    repo.save(task, status="FAILED", error=error)
+    log.warning("task failed outside a step", extra={"taskId": task_id, "error": error})
+    return {"taskId": task_id, "action": "FAILED", "error": error}

@@ -1,0 +1,85 @@
+"""Inline step types: each takes the step document and the task context and says what comes next.
+
+Inline steps run inside the ProcessSteps invocation, one after another, so a run of them
+costs one Lambda call and a couple of state transitions rather than a loop per step.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import StepError, normalized_error
+from .paths import MISSING, get_path, lookup, set_path
+from .templates import render
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """`next` to go on; `output` to succeed; `error` to fail. `context` is the updated context."""
+
+    context: dict[str, Any]
+    next: str | None = None
+    succeeded: bool = False
+    output: Any = None
+    error: dict[str, Any] | None = field(default=None)
+
+
+def result_path(step_id: str, step: dict[str, Any]) -> str:
+    """Where a step's result lands: its `resultPath`, or its own id when it names none."""
+    return step.get("resultPath") or step_id
+
+
+def _transform(step_id: str, step: dict[str, Any], context: dict[str, Any]) -> StepOutcome:
+    value = render(step["value"], context)
+    return StepOutcome(context=set_path(context, result_path(step_id, step), value), next=step["next"])
+
+
+def _matches(condition: dict[str, Any], context: dict[str, Any]) -> bool:
+    value = lookup(context, condition["path"])
+    present = value is not MISSING
+    if "isPresent" in condition:
+        return present == condition["isPresent"]
+    if not present:
+        return False
+    if "equals" in condition:
+        return value == condition["equals"]
+    if "notEquals" in condition:
+        return value != condition["notEquals"]
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    if "greaterThan" in condition:
+        return numeric and value > condition["greaterThan"]
+    if "lessThan" in condition:
+        return numeric and value < condition["lessThan"]
+    if "matches" in condition:
+        return isinstance(value, str) and re.search(condition["matches"], value) is not None
+    return False
+
+
+def _choice(step_id: str, step: dict[str, Any], context: dict[str, Any]) -> StepOutcome:
+    for condition in step["choices"]:
+        if _matches(condition, context):
+            return StepOutcome(context=context, next=condition["next"])
+    if "default" in step:
+        return StepOutcome(context=context, next=step["default"])
+    raise StepError("NoChoiceMatched", f"no choice of step {step_id!r} matched and it has no default")
+
+
+def _succeed(step_id: str, step: dict[str, Any], context: dict[str, Any]) -> StepOutcome:
+    output = get_path(context, step["outputPath"]) if "outputPath" in step else context
+    return StepOutcome(context=context, succeeded=True, output=output)
+
+
+def _fail(step_id: str, step: dict[str, Any], context: dict[str, Any]) -> StepOutcome:
+    cause = render(step.get("cause", step["error"]), context)
+    return StepOutcome(context=context, error=normalized_error(step["error"], str(cause), step_id=step_id))
+
+
+INLINE_STEPS: dict[str, Callable[[str, dict[str, Any], dict[str, Any]], StepOutcome]] = {
+    "transform": _transform,
+    "choice": _choice,
+    "succeed": _succeed,
+    "fail": _fail,
+}
