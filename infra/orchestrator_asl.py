@@ -1,0 +1,207 @@
+"""The orchestrator state machine, as a pure function of the ARNs it needs (no Pulumi types).
+
+The same definition is deployed, unit-tested and executed on the local engine. Read it top to
+bottom: ProcessSteps runs inline steps and answers with an `action`; Route follows it; every
+failure that escapes a Lambda goes through one normalization chain into the task's error shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LAMBDA_SERVICE_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+# Errors a caller may retry later with a fair chance of success.
+RETRYABLE_ERRORS = [*LAMBDA_SERVICE_ERRORS, "States.Timeout", "States.HeartbeatTimeout", "Sandbox.Timedout"]
+
+
+def _lambda_task(function_arn: str, payload: dict[str, Any], next_state: str) -> dict[str, Any]:
+    """A Lambda invoke whose whole output becomes the state; retried on Lambda service errors."""
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": function_arn, "Payload": payload},
+        "OutputPath": "$.Payload",
+        "Retry": [
+            {
+                "ErrorEquals": LAMBDA_SERVICE_ERRORS,
+                "IntervalSeconds": 1,
+                "MaxAttempts": 4,
+                "BackoffRate": 2.0,
+                "JitterStrategy": "FULL",
+            }
+        ],
+        "Next": next_state,
+    }
+
+
+def _catch_into_normalizer() -> list[dict[str, Any]]:
+    return [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.caught", "Next": "NormalizeError"}]
+
+
+def _normalize_error_chain(next_state: str) -> dict[str, dict[str, Any]]:
+    """Turn `$.caught` ({Error, Cause}) into `$.error`, the one normalized error shape.
+
+    Cause kinds: a Lambda runtime error (JSON with errorType/errorMessage/stackTrace), an error
+    our own code already normalized (JSON with errorName), a Step Functions error with a text
+    cause (States.Timeout, States.TaskFailed, data limit), or no cause at all.
+    """
+
+    def normalized(message: str, details: str | None) -> dict[str, Any]:
+        return {
+            "taskId.$": "$.taskId",
+            "error": {
+                "errorName.$": "$.caught.Error",
+                "errorMessage.$": message,
+                **({"errorDetails.$": details} if details else {"errorDetails": None}),
+                "retryable": False,
+                "stepId": None,
+                "branchId": None,
+            },
+        }
+
+    return {
+        "NormalizeError": {
+            "Type": "Choice",
+            "Comment": "Which kind of cause did the failure carry?",
+            "Choices": [
+                {
+                    "And": [
+                        {"Variable": "$.caught.Cause", "IsPresent": True},
+                        {"Variable": "$.caught.Cause", "IsString": True},
+                        {"Variable": "$.caught.Cause", "StringMatches": "{*}"},
+                    ],
+                    "Next": "ParseErrorCause",
+                },
+                {
+                    "And": [
+                        {"Variable": "$.caught.Cause", "IsPresent": True},
+                        {"Variable": "$.caught.Cause", "IsString": True},
+                    ],
+                    "Next": "NormalizeTextCause",
+                },
+            ],
+            "Default": "NormalizeBareError",
+        },
+        "ParseErrorCause": {
+            "Type": "Pass",
+            "Parameters": {
+                "taskId.$": "$.taskId",
+                "caught.$": "$.caught",
+                "parsed.$": "States.StringToJson($.caught.Cause)",
+            },
+            "Next": "ClassifyParsedCause",
+        },
+        "ClassifyParsedCause": {
+            "Type": "Choice",
+            "Choices": [
+                {
+                    "And": [
+                        {"Variable": "$.parsed.errorName", "IsPresent": True},
+                        {"Variable": "$.parsed.errorMessage", "IsPresent": True},
+                    ],
+                    "Next": "KeepNormalizedError",
+                },
+                {"Variable": "$.parsed.errorMessage", "IsPresent": True, "Next": "NormalizeLambdaError"},
+            ],
+            "Default": "NormalizeJsonCause",
+        },
+        "KeepNormalizedError": {
+            "Type": "Pass",
+            "Parameters": {"taskId.$": "$.taskId", "caught.$": "$.caught", "error.$": "$.parsed"},
+            "Next": "MarkRetryable",
+        },
+        "NormalizeLambdaError": {
+            "Type": "Pass",
+            "Comment": "Lambda runtime error: {errorType, errorMessage, stackTrace}",
+            "Parameters": {**normalized("$.parsed.errorMessage", "$.parsed"), "caught.$": "$.caught"},
+            "Next": "MarkRetryable",
+        },
+        "NormalizeJsonCause": {
+            "Type": "Pass",
+            "Parameters": {**normalized("$.caught.Cause", "$.parsed"), "caught.$": "$.caught"},
+            "Next": "MarkRetryable",
+        },
+        "NormalizeTextCause": {
+            "Type": "Pass",
+            "Comment": "Step Functions error or a bare string cause",
+            "Parameters": {**normalized("$.caught.Cause", None), "caught.$": "$.caught"},
+            "Next": "MarkRetryable",
+        },
+        "NormalizeBareError": {
+            "Type": "Pass",
+            "Comment": "An error without a cause: its name is all we know",
+            "Parameters": {**normalized("$.caught.Error", None), "caught.$": "$.caught"},
+            "Next": "MarkRetryable",
+        },
+        "MarkRetryable": {
+            "Type": "Choice",
+            "Choices": [
+                {
+                    "Or": [{"Variable": "$.caught.Error", "StringEquals": name} for name in RETRYABLE_ERRORS],
+                    "Next": "SetRetryable",
+                }
+            ],
+            "Default": next_state,
+        },
+        "SetRetryable": {
+            "Type": "Pass",
+            "Result": True,
+            "ResultPath": "$.error.retryable",
+            "Next": next_state,
+        },
+    }
+
+
+def build_orchestrator_definition(process_steps_arn: str, finalize_arn: str) -> dict[str, Any]:
+    """The orchestrator's ASL document for the given Lambda ARNs."""
+    process_steps = _lambda_task(
+        process_steps_arn, {"taskId.$": "$.taskId", "executionArn.$": "$$.Execution.Id"}, "Route"
+    )
+    process_steps["Catch"] = _catch_into_normalizer()
+    finalize = _lambda_task(finalize_arn, {"taskId.$": "$.taskId", "error.$": "$.error"}, "PickFailure")
+    return {
+        "Comment": "AI workflow orchestrator: runs any flow document, inline steps batched per invocation.",
+        "StartAt": "ProcessSteps",
+        "States": {
+            "ProcessSteps": process_steps,
+            "Route": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$.action", "StringEquals": "PROCESS", "Next": "ProcessSteps"},
+                    {"Variable": "$.action", "StringEquals": "SUCCEEDED", "Next": "Done"},
+                    {"Variable": "$.action", "StringEquals": "FAILED", "Next": "PickFailure"},
+                ],
+                "Default": "UnknownAction",
+            },
+            "UnknownAction": {
+                "Type": "Pass",
+                "Parameters": {
+                    "taskId.$": "$.taskId",
+                    "caught": {"Error": "Orchestrator.UnknownAction", "Cause.$": "States.JsonToString($)"},
+                },
+                "Next": "NormalizeError",
+            },
+            **_normalize_error_chain(next_state="Finalize"),
+            "Finalize": finalize,
+            "Done": {"Type": "Succeed"},
+            "PickFailure": {
+                "Type": "Choice",
+                "Comment": "A Fail state may not raise names in the reserved States. namespace",
+                "Choices": [
+                    {"Variable": "$.error.errorName", "StringMatches": "States.*", "Next": "FailedByService"}
+                ],
+                "Default": "Failed",
+            },
+            "Failed": {"Type": "Fail", "ErrorPath": "$.error.errorName", "CausePath": "States.JsonToString($.error)"},
+            "FailedByService": {
+                "Type": "Fail",
+                "Error": "Workflow.ServiceError",
+                "CausePath": "States.JsonToString($.error)",
+            },
+        },
+    }
