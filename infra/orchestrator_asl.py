@@ -192,12 +192,14 @@ def build_orchestrator_definition(process_steps_arn: str, finalize_arn: str) -> 
             "PickFailure": {
                 "Type": "Choice",
                 "Comment": "A Fail state may not raise names in the reserved States. namespace",
-                "Choices": [
-                    {"Variable": "$.error.errorName", "StringMatches": "States.*", "Next": "FailedByService"}
-                ],
+                "Choices": [{"Variable": "$.error.errorName", "StringMatches": "States.*", "Next": "FailedByService"}],
                 "Default": "Failed",
             },
-            "Failed": {"Type": "Fail", "ErrorPath": "$.error.errorName", "CausePath": "States.JsonToString($.error)"},
+            "Failed": {
+                "Type": "Fail",
+                "ErrorPath": "$.error.errorName",
+                "CausePath": "States.JsonToString($.error)",
+            },
             "FailedByService": {
                 "Type": "Fail",
                 "Error": "Workflow.ServiceError",

@@ -22,9 +22,7 @@ def encode(attribute: str, value: Any, *, key_prefix: str) -> dict[str, dict[str
     if len(text.encode()) <= settings.payload_threshold_bytes:
         return {attribute: {"S": text}}
     key = f"{key_prefix}/{attribute}.json"
-    client("s3").put_object(
-        Bucket=settings.payload_bucket, Key=key, Body=text.encode(), ContentType="application/json"
-    )
+    client("s3").put_object(Bucket=settings.payload_bucket, Key=key, Body=text.encode(), ContentType="application/json")
     return {f"{attribute}Ref": {"S": key}}
 
 

@@ -50,6 +50,4 @@ def _render_string(text: str, context: dict[str, Any]) -> Any:
             return _ENV.compile_expression(single.group(1), undefined_to_none=False)(**context)
         return _ENV.from_string(text).render(**context)
     except TemplateError as exc:
-        raise StepError(
-            "TemplateError", f"cannot render template {text!r}: {exc}", details={"template": text}
-        ) from exc
+        raise StepError("TemplateError", f"cannot render template {text!r}: {exc}", details={"template": text}) from exc

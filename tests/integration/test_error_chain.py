@@ -16,9 +16,7 @@ from moto import mock_aws
 
 from infra.orchestrator_asl import build_orchestrator_definition
 
-LAMBDA_CAUSE = json.dumps(
-    {"errorType": "KeyError", "errorMessage": "'doc'", "stackTrace": ['  File "x.py", line 1']}
-)
+LAMBDA_CAUSE = json.dumps({"errorType": "KeyError", "errorMessage": "'doc'", "stackTrace": ['  File "x.py", line 1']})
 OWN_CAUSE = json.dumps(
     {
         "errorName": "PollTimeout",
@@ -92,7 +90,11 @@ def _engine(monkeypatch):
         pytest.param(
             "States.Timeout",
             "State timed out after 3 seconds",
-            {"errorName": "States.Timeout", "errorMessage": "State timed out after 3 seconds", "retryable": True},
+            {
+                "errorName": "States.Timeout",
+                "errorMessage": "State timed out after 3 seconds",
+                "retryable": True,
+            },
             id="step-functions-error",
         ),
         pytest.param(
@@ -102,7 +104,10 @@ def _engine(monkeypatch):
             id="data-limit",
         ),
         pytest.param(
-            "Rejected", None, {"errorName": "Rejected", "errorMessage": "Rejected", "errorDetails": None}, id="bare"
+            "Rejected",
+            None,
+            {"errorName": "Rejected", "errorMessage": "Rejected", "errorDetails": None},
+            id="bare",
         ),
     ],
 )

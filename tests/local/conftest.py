@@ -9,7 +9,7 @@ import zipfile
 import pytest
 
 HANDLER_SOURCE = textwrap.dedent(
-    '''
+    """
     import json
     import logging
     import os
@@ -74,7 +74,7 @@ HANDLER_SOURCE = textwrap.dedent(
 
     def bad_proxy(event, context):
         return {"body": 42}
-    '''
+    """
 )
 
 

@@ -104,9 +104,7 @@ def get_flow(flowId: str) -> Response:
     if flow is None:
         which = f"version {version} of flow" if version else "flow"
         raise NotFound(f"{which} {flowId!r} does not exist", code="FLOW_NOT_FOUND")
-    return _json(
-        200, {**flow.document, "flowId": flow.flow_id, "version": flow.version, "createdAt": flow.created_at}
-    )
+    return _json(200, {**flow.document, "flowId": flow.flow_id, "version": flow.version, "createdAt": flow.created_at})
 
 
 # -- tasks ------------------------------------------------------------------------------------
@@ -116,9 +114,7 @@ def post_task() -> Response:
     try:
         request = StartTask.model_validate(body)
     except ValidationError as exc:
-        raise BadRequest(
-            "the task request is invalid", details=error_details(exc), code="INVALID_REQUEST"
-        ) from exc
+        raise BadRequest("the task request is invalid", details=error_details(exc), code="INVALID_REQUEST") from exc
     task, created = start_task(request.flowId, request.input, request.name)
     return _json(201 if created else 200, task.state())
 

@@ -1,0 +1,27 @@
+"""AI workflow backend, one stack per stage: `pulumi up -s dev` / `pulumi up -s prod`."""
+
+import pulumi
+
+from infra.config import load_stage_config
+from infra.layer import DependencyLayer
+from infra.orchestrator import Orchestrator, OrchestratorArgs
+from infra.packaging import build_function_package
+from infra.state_store import StateStore
+from infra.task_api import TaskApi, TaskApiArgs
+
+config = load_stage_config()
+code = pulumi.FileArchive(str(build_function_package()))
+layers = [DependencyLayer("deps", config).arn]
+
+store = StateStore("state", config)
+orchestrator = Orchestrator("orchestrator", OrchestratorArgs(store=store, code=code, layers=layers), config)
+task_api = TaskApi(
+    "task-api",
+    TaskApiArgs(store=store, state_machine=orchestrator.state_machine, code=code, layers=layers),
+    config,
+)
+
+pulumi.export("stage", config.stage)
+pulumi.export("taskApiUrl", task_api.url)
+pulumi.export("apiKey", task_api.api_key)
+pulumi.export("stateMachineArn", orchestrator.state_machine.arn)

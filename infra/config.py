@@ -1,0 +1,125 @@
+"""The typed per-stage configuration: stages differ by these values, never by code.
+
+Values come from `Pulumi.<stage>.yaml`; anything out of range stops the program before a single
+resource is planned, with a message that names the key and the allowed values.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+PROJECT = "ai-workflows"
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+)
+
+
+class StageConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stage: str = Field(pattern=r"^[a-z][a-z0-9-]{0,15}$")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_retention_days: int = 14
+    retain_on_delete: bool = False
+    point_in_time_recovery: bool = False
+    tracing: bool = False
+    lambda_timeout_seconds: int = Field(default=30, ge=5, le=900)
+    lambda_memory_mb: int = Field(default=512, ge=128, le=10240)
+    throttle_rate_limit: float = Field(default=20, gt=0, le=10000)
+    throttle_burst_limit: int = Field(default=40, ge=1, le=5000)
+    payload_threshold_bytes: int = Field(default=131072, ge=1024, le=350_000)
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention_is_allowed(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        return value
+
+    def name(self, suffix: str) -> str:
+        """Stage-prefixed physical name, so stages never collide in one account."""
+        return f"aiwf-{self.stage}-{suffix}"
+
+
+_KEYS = {
+    "logLevel": ("log_level", str),
+    "logRetentionDays": ("log_retention_days", int),
+    "retainOnDelete": ("retain_on_delete", bool),
+    "pointInTimeRecovery": ("point_in_time_recovery", bool),
+    "tracing": ("tracing", bool),
+    "lambdaTimeoutSeconds": ("lambda_timeout_seconds", int),
+    "lambdaMemoryMb": ("lambda_memory_mb", int),
+    "throttleRateLimit": ("throttle_rate_limit", float),
+    "throttleBurstLimit": ("throttle_burst_limit", int),
+    "payloadThresholdBytes": ("payload_threshold_bytes", int),
+}
+
+
+class ConfigError(Exception):
+    pass
+
+
+def parse_stage_config(stage: str, raw: dict[str, str | None]) -> StageConfig:
+    """Build the config from raw strings as Pulumi stores them; ConfigError lists every bad key."""
+    values: dict[str, object] = {"stage": stage}
+    problems: list[str] = []
+    for key, (field, kind) in _KEYS.items():
+        text = raw.get(key)
+        if text is None:
+            continue
+        try:
+            values[field] = _convert(text, kind)
+        except ValueError as exc:
+            problems.append(f"{PROJECT}:{key}: {exc}")
+    if not problems:
+        try:
+            return StageConfig(**values)
+        except ValidationError as exc:
+            reverse = {field: key for key, (field, _) in _KEYS.items()}
+            for error in exc.errors(include_url=False):
+                field = str(error["loc"][0]) if error["loc"] else "?"
+                problems.append(f"{PROJECT}:{reverse.get(field, field)}: {error['msg']}")
+    raise ConfigError(f"invalid configuration for stage {stage!r}:\n  " + "\n  ".join(problems))
+
+
+def _convert(text: str, kind: type) -> object:
+    if kind is bool:
+        lowered = str(text).strip().lower()
+        if lowered in ("true", "false"):
+            return lowered == "true"
+        raise ValueError(f"expected true or false, got {text!r}")
+    if kind in (int, float):
+        try:
+            return kind(text)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected a number, got {text!r}") from None
+    return str(text)
+
+
+def load_stage_config() -> StageConfig:
+    """Read the current stack's config; the stack name is the stage."""
+    config = pulumi.Config(PROJECT)
+    return parse_stage_config(pulumi.get_stack(), {key: config.get(key) for key in _KEYS})

@@ -1,0 +1,95 @@
+"""One Lambda function with its own role, log group and nothing else it does not use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from .config import StageConfig
+from .iam import Statement, assume_role_policy, policy_document
+
+RUNTIME = "python3.12"
+XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+
+
+@dataclass(frozen=True)
+class FunctionArgs:
+    """`statements` are the only permissions the function gets beyond writing its own logs."""
+
+    name: str
+    handler: str
+    description: str
+    code: pulumi.Archive
+    layers: list[pulumi.Input[str]]
+    environment: dict[str, pulumi.Input[str]]
+    statements: list[Statement] = field(default_factory=list)
+    timeout_seconds: int | None = None
+
+    def __post_init__(self) -> None:
+        if "." not in self.handler:
+            raise ValueError(f"handler {self.handler!r} must be module.function")
+
+
+class Function(pulumi.ComponentResource):
+    function: aws.lambda_.Function
+    role: aws.iam.Role
+
+    def __init__(
+        self, name: str, args: FunctionArgs, config: StageConfig, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("aiwf:functions:Function", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        physical = config.name(args.name)
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/aws/lambda/{physical}",
+            retention_in_days=config.log_retention_days,
+            opts=child,
+        )
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            name=physical,
+            assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
+            description=f"Runs {physical} only",
+            opts=child,
+        )
+        statements = [
+            Statement(
+                ("logs:CreateLogStream", "logs:PutLogEvents"),
+                (log_group.arn.apply(lambda arn: f"{arn}:*"),),
+                sid="OwnLogs",
+            ),
+            *args.statements,
+        ]
+        if config.tracing:
+            statements.append(Statement(XRAY_ACTIONS, ("*",), sid="Tracing"))
+        self.policy = aws.iam.RolePolicy(
+            f"{name}-policy", role=self.role.id, policy=policy_document(statements), opts=child
+        )
+        self.function = aws.lambda_.Function(
+            name,
+            name=physical,
+            description=args.description,
+            runtime=RUNTIME,
+            handler=args.handler,
+            code=args.code,
+            layers=args.layers,
+            role=self.role.arn,
+            timeout=args.timeout_seconds or config.lambda_timeout_seconds,
+            memory_size=config.lambda_memory_mb,
+            architectures=["x86_64"],
+            environment=aws.lambda_.FunctionEnvironmentArgs(
+                variables={
+                    "STAGE": config.stage,
+                    "POWERTOOLS_LOG_LEVEL": config.log_level,
+                    "POWERTOOLS_SERVICE_NAME": physical,
+                    **args.environment,
+                }
+            ),
+            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active" if config.tracing else "PassThrough"),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.policy, log_group]),
+        )
+        self.register_outputs({"arn": self.function.arn, "name": self.function.name, "roleArn": self.role.arn})

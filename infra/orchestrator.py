@@ -1,0 +1,128 @@
+"""The orchestrator: ProcessSteps and Finalize functions, and the state machine that drives them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from .config import StageConfig
+from .functions import XRAY_ACTIONS, Function, FunctionArgs
+from .iam import Statement, assume_role_policy, policy_document
+from .orchestrator_asl import build_orchestrator_definition
+from .state_store import StateStore
+
+# Vended log delivery for Step Functions is configured through these account-level actions,
+# which IAM only grants on "*" (see the Step Functions CloudWatch Logs documentation).
+LOG_DELIVERY_ACTIONS = (
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+)
+
+
+@dataclass(frozen=True)
+class OrchestratorArgs:
+    store: StateStore
+    code: pulumi.Archive
+    layers: list[pulumi.Input[str]]
+
+
+class Orchestrator(pulumi.ComponentResource):
+    state_machine: aws.sfn.StateMachine
+
+    def __init__(
+        self,
+        name: str,
+        args: OrchestratorArgs,
+        config: StageConfig,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("aiwf:orchestrator:Orchestrator", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        store = args.store
+        environment = store.environment(config.payload_threshold_bytes)
+        task_writes = [
+            Statement(("dynamodb:GetItem", "dynamodb:PutItem"), (store.tasks.arn,), sid="Tasks"),
+            Statement(("dynamodb:PutItem",), (store.history.arn,), sid="History"),
+            Statement(("s3:GetObject", "s3:PutObject"), (store.payload_objects(),), sid="Payloads"),
+        ]
+        self.process = Function(
+            f"{name}-process",
+            FunctionArgs(
+                name="process-steps",
+                handler="aiwf.handlers.orchestrator.process",
+                description="Runs a task's consecutive inline steps in one invocation",
+                code=args.code,
+                layers=args.layers,
+                environment=environment,
+                statements=[
+                    *task_writes,
+                    Statement(("dynamodb:GetItem", "dynamodb:Query"), (store.flows.arn,), sid="Flows"),
+                ],
+            ),
+            config,
+            opts=child,
+        )
+        self.finalize = Function(
+            f"{name}-finalize",
+            FunctionArgs(
+                name="finalize",
+                handler="aiwf.handlers.orchestrator.finalize",
+                description="Records the normalized error of a task that failed outside a step",
+                code=args.code,
+                layers=args.layers,
+                environment=environment,
+                statements=task_writes,
+            ),
+            config,
+            opts=child,
+        )
+        function_arns = (self.process.function.arn, self.finalize.function.arn)
+        invoke_targets = (*function_arns, *(arn.apply(lambda a: f"{a}:*") for arn in function_arns))
+        role = aws.iam.Role(
+            f"{name}-role",
+            name=config.name("orchestrator"),
+            assume_role_policy=assume_role_policy("states.amazonaws.com"),
+            opts=child,
+        )
+        statements = [
+            Statement(("lambda:InvokeFunction",), invoke_targets, sid="InvokeStepFunctions"),
+            Statement(LOG_DELIVERY_ACTIONS, ("*",), sid="LogDelivery"),
+        ]
+        if config.tracing:
+            statements.append(
+                Statement((*XRAY_ACTIONS, "xray:GetSamplingRules", "xray:GetSamplingTargets"), ("*",), sid="Tracing")
+            )
+        policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=policy_document(statements), opts=child)
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/aws/vendedlogs/states/{config.name('orchestrator')}",
+            retention_in_days=config.log_retention_days,
+            opts=child,
+        )
+        definition = pulumi.Output.all(*function_arns).apply(
+            lambda arns: json.dumps(build_orchestrator_definition(arns[0], arns[1]), indent=2)
+        )
+        self.state_machine = aws.sfn.StateMachine(
+            name,
+            name=config.name("orchestrator"),
+            type="STANDARD",
+            role_arn=role.arn,
+            definition=definition,
+            logging_configuration=aws.sfn.StateMachineLoggingConfigurationArgs(
+                log_destination=log_group.arn.apply(lambda arn: f"{arn}:*"),
+                include_execution_data=config.log_level == "DEBUG",
+                level="ALL" if config.log_level == "DEBUG" else "ERROR",
+            ),
+            tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=config.tracing),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+        self.register_outputs({"stateMachineArn": self.state_machine.arn})

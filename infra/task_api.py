@@ -1,0 +1,127 @@
+"""The task REST API: OpenAPI-defined RestApi proxying to the task-API function, behind an API key."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from .config import StageConfig
+from .functions import Function, FunctionArgs
+from .iam import Statement
+from .openapi import load_spec, with_lambda_integration
+from .state_store import StateStore
+
+
+@dataclass(frozen=True)
+class TaskApiArgs:
+    store: StateStore
+    state_machine: aws.sfn.StateMachine
+    code: pulumi.Archive
+    layers: list[pulumi.Input[str]]
+
+
+class TaskApi(pulumi.ComponentResource):
+    url: pulumi.Output[str]
+    api_key: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: TaskApiArgs, config: StageConfig, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("aiwf:api:TaskApi", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        store = args.store
+        self.handler = Function(
+            f"{name}-handler",
+            FunctionArgs(
+                name="task-api",
+                handler="aiwf.handlers.task_api.handler",
+                description="REST task API: flows, tasks, history",
+                code=args.code,
+                layers=args.layers,
+                environment={
+                    **store.environment(config.payload_threshold_bytes),
+                    "STATE_MACHINE_ARN": args.state_machine.arn,
+                },
+                statements=[
+                    Statement(
+                        ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"),
+                        store.table_arns(store.tasks),
+                        sid="Tasks",
+                    ),
+                    Statement(("dynamodb:PutItem", "dynamodb:Query"), (store.history.arn,), sid="History"),
+                    Statement(
+                        ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"),
+                        (store.flows.arn,),
+                        sid="Flows",
+                    ),
+                    Statement(("s3:GetObject", "s3:PutObject"), (store.payload_objects(),), sid="Payloads"),
+                    Statement(("states:StartExecution",), (args.state_machine.arn,), sid="StartTasks"),
+                ],
+            ),
+            config,
+            opts=child,
+        )
+        function = self.handler.function
+        spec = load_spec()
+        rest_api = aws.apigateway.RestApi(
+            name,
+            name=config.name("tasks"),
+            description=spec["info"]["description"],
+            body=function.invoke_arn.apply(lambda arn: json.dumps(with_lambda_integration(spec, arn))),
+            api_key_source="HEADER",
+            endpoint_configuration=aws.apigateway.RestApiEndpointConfigurationArgs(types="REGIONAL"),
+            opts=child,
+        )
+        aws.lambda_.Permission(
+            f"{name}-invoke",
+            action="lambda:InvokeFunction",
+            function=function.name,
+            principal="apigateway.amazonaws.com",
+            source_arn=rest_api.execution_arn.apply(lambda arn: f"{arn}/*/*/*"),
+            opts=child,
+        )
+        deployment = aws.apigateway.Deployment(
+            f"{name}-deployment",
+            rest_api=rest_api.id,
+            triggers={"body": rest_api.body.apply(lambda body: str(hash(body)))},
+            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["triggers"]),
+        )
+        stage = aws.apigateway.Stage(
+            f"{name}-stage",
+            rest_api=rest_api.id,
+            deployment=deployment.id,
+            stage_name=config.stage,
+            xray_tracing_enabled=config.tracing,
+            opts=child,
+        )
+        aws.apigateway.MethodSettings(
+            f"{name}-throttling",
+            rest_api=rest_api.id,
+            stage_name=stage.stage_name,
+            method_path="*/*",
+            settings=aws.apigateway.MethodSettingsSettingsArgs(
+                throttling_rate_limit=config.throttle_rate_limit,
+                throttling_burst_limit=config.throttle_burst_limit,
+                metrics_enabled=True,
+            ),
+            opts=child,
+        )
+        key = aws.apigateway.ApiKey(f"{name}-key", name=config.name("tasks-key"), enabled=True, opts=child)
+        plan = aws.apigateway.UsagePlan(
+            f"{name}-plan",
+            name=config.name("tasks-plan"),
+            api_stages=[aws.apigateway.UsagePlanApiStageArgs(api_id=rest_api.id, stage=stage.stage_name)],
+            throttle_settings=aws.apigateway.UsagePlanThrottleSettingsArgs(
+                rate_limit=config.throttle_rate_limit, burst_limit=config.throttle_burst_limit
+            ),
+            opts=child,
+        )
+        aws.apigateway.UsagePlanKey(
+            f"{name}-plan-key", key_id=key.id, key_type="API_KEY", usage_plan_id=plan.id, opts=child
+        )
+        self.url = stage.invoke_url.apply(lambda url: url.rstrip("/"))
+        self.api_key = pulumi.Output.secret(key.value)
+        self.register_outputs({"url": self.url})
