@@ -1,0 +1,61 @@
+"""`python -m local [--stage dev] [--port 4000]`: run the local stack until Ctrl-C / SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+
+from local.stack import DEFAULT_PORT, PROJECT_DIR, LocalStack
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
+    parser.add_argument("--stage", default=os.environ.get("STAGE", "dev"),
+                        help="Pulumi stack / stage whose Pulumi.<stage>.yaml is used (env STAGE; default dev)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)),
+                        help=f"HTTP port on 127.0.0.1 (env PORT; default {DEFAULT_PORT}; 0 = any free port)")
+    parser.add_argument("--outputs", default=str(PROJECT_DIR / ".local" / "outputs.json"),
+                        help="where to write the stack outputs as one JSON object")
+    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)-12s %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if not stop.is_set():
+            stop.set()
+            raise KeyboardInterrupt  # also interrupts a start-up in progress
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    stack = LocalStack(stage=args.stage, port=args.port, outputs_path=args.outputs)
+    try:
+        stack.start()
+        print(f"\nStack outputs (also in {args.outputs}):", flush=True)
+        print(json.dumps(stack.outputs, indent=2, sort_keys=True, default=str), flush=True)
+        print(f"\nServing on {stack.base_url} - Ctrl-C to stop.", flush=True)
+        while not stop.wait(3600):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        logging.getLogger("local").info("stopping: workers, HTTP server, embedded AWS")
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

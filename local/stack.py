@@ -1,0 +1,264 @@
+"""The local stack: the real Pulumi program on an embedded AWS, its APIs served on loopback.
+
+Start-up order matters and is why this is one object:
+1. bind the HTTP socket first, so the Stage mock can hand out the real URL (port 0 = any free port);
+2. start moto (``local.moto_glue``) and route its Lambda invocations to warm worker processes
+   (``local.lambda_runtime``);
+3. run ``__main__.py`` under Pulumi's mock runtime (``local.mocks``), which creates every resource
+   in moto, and resolve the stack outputs;
+4. serve the REST API (and, later, GraphQL) with uvicorn, then write ``outputs.json``.
+
+Tests use it in-process::
+
+    with LocalStack(stage="dev", port=0) as stack:
+        requests.get(stack.outputs["taskApiUrl"] + "/tasks", headers={"x-api-key": stack.outputs["apiKey"]})
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import runpy
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import uvicorn
+import yaml
+from botocore.config import Config
+from botocore.exceptions import ReadTimeoutError
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Mount
+
+from local import moto_glue
+from local.apigw import INTEGRATION_TIMEOUT_SECONDS, RestApiGateway
+from local.lambda_runtime import LambdaRuntime
+from local.mocks import ACCOUNT_ID, LocalAwsMocks, Registry
+
+log = logging.getLogger("local")
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_PORT = 4000
+_ACTIVE_LOCK = threading.Lock()  # moto's and Pulumi's state are process-global: one stack at a time
+
+
+def _config_value(value: Any) -> str | None:
+    """Config values as the Pulumi CLI hands them to programs: strings, JSON for objects."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return None if value is None else str(value)
+
+
+def load_config(project_dir: Path, stage: str) -> tuple[str, dict[str, str]]:
+    """Read the project name and the merged config of `Pulumi.yaml` (defaults) and `Pulumi.<stage>.yaml`."""
+    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
+    name = project["name"]
+    config: dict[str, str] = {}
+
+    def key(k: str) -> str:
+        return k if ":" in k else f"{name}:{k}"
+
+    for k, spec in (project.get("config") or {}).items():
+        if isinstance(spec, dict) and ("value" in spec or "default" in spec):
+            value = _config_value(spec.get("value", spec.get("default")))
+        else:
+            value = _config_value(spec)
+        if value is not None:
+            config[key(k)] = value
+    stage_file = project_dir / f"Pulumi.{stage}.yaml"
+    if not stage_file.exists():
+        raise FileNotFoundError(f"no stage config {stage_file.name} in {project_dir}")
+    for k, v in ((yaml.safe_load(stage_file.read_text()) or {}).get("config") or {}).items():
+        if isinstance(v, dict) and "secure" in v:
+            log.warning("config %s is encrypted; the local stack cannot decrypt it and leaves it unset", k)
+            continue
+        value = _config_value(v)
+        if value is not None:
+            config[key(k)] = value
+    return name, config
+
+
+def run_program(program: Path, project: str, stage: str, config: dict[str, str],
+                mocks: LocalAwsMocks) -> dict[str, Any]:
+    """Run a Pulumi program under `mocks` and return its stack outputs as plain values (secrets too)."""
+    import pulumi
+    from pulumi.runtime import settings as pulumi_settings
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    pulumi.runtime.set_all_config(config, [])
+    pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]  # a fresh Stack per run
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stage, preview=False)
+    pulumi_settings.SETTINGS.rpc_manager.clear()
+    pulumi_settings.SETTINGS.outputs.clear()
+
+    project_dir = str(program.parent)
+    previous_cwd = os.getcwd()
+    if project_dir not in sys.path:
+        sys.path.insert(0, project_dir)  # as the Pulumi Python host does, so `import infra` works
+    os.chdir(project_dir)
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+        root = pulumi_settings.get_root_resource()
+        outputs = root.outputs if root is not None else {}
+        return _sync_await(pulumi.Output.from_input(outputs).future()) or {}
+    finally:
+        os.chdir(previous_cwd)
+
+
+class LocalStack:
+    """Embedded AWS + warm Lambda workers + the program's resources + HTTP APIs, as one context manager."""
+
+    def __init__(self, stage: str | None = None, port: int | None = None, host: str = "127.0.0.1",
+                 project_dir: str | Path | None = None, program: str = "__main__.py",
+                 outputs_path: str | Path | None = None, max_workers_per_function: int = 4) -> None:
+        self.stage = stage or os.environ.get("STAGE") or "dev"
+        self.port = int(os.environ.get("PORT", DEFAULT_PORT)) if port is None else port
+        self.host = host
+        self.project_dir = Path(project_dir or PROJECT_DIR).resolve()
+        self.program = self.project_dir / program
+        self.outputs_path = Path(outputs_path) if outputs_path else None
+        self.max_workers = max_workers_per_function
+        self.outputs: dict[str, Any] = {}
+        self.registry = Registry()
+        self.region = "us-east-1"
+        self.moto: moto_glue.MotoServer | None = None
+        self.runtime: LambdaRuntime | None = None
+        self.mocks: LocalAwsMocks | None = None
+        self._socket: socket.socket | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._locked = False
+
+    # -- public API ------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def endpoint_url(self) -> str:
+        """The embedded AWS endpoint (what `AWS_ENDPOINT_URL` is set to in Lambda workers)."""
+        assert self.moto is not None, "stack not started"
+        return self.moto.url
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for the embedded AWS (fake credentials, the stack's region)."""
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=self.region,
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def start(self) -> LocalStack:
+        if not _ACTIVE_LOCK.acquire(blocking=False):
+            raise RuntimeError("another LocalStack is running in this process (moto and Pulumi state are global)")
+        self._locked = True
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, kill every worker, forget all resources, stop moto. Safe to call twice."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._server = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        moto_glue.uninstall_lambda_dispatcher()
+        if self.runtime is not None:
+            self.runtime.close()
+            self.runtime = None
+        if self.moto is not None:
+            with contextlib.suppress(Exception):
+                moto_glue.reset(self.moto)
+            self.moto.stop()
+            self.moto = None
+        if self._locked:
+            self._locked = False
+            _ACTIVE_LOCK.release()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def extra_routes(self) -> list[BaseRoute]:
+        """Routes served before the REST API catch-all (a later issue adds /graphql here)."""
+        return []
+
+    # -- start-up --------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        started = time.monotonic()
+        project, config = load_config(self.project_dir, self.stage)
+        self.region = config.get("aws:region", "us-east-1")
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((self.host, self.port))
+        self.port = self._socket.getsockname()[1]
+        log.info("stage %s: config from Pulumi.%s.yaml; serving on %s", self.stage, self.stage, self.base_url)
+
+        self.moto = moto_glue.start_server(port=0, region=self.region)
+        log.info("embedded AWS (moto %s) on %s", moto_glue.MOTO_VERSION, self.moto.url)
+        self.runtime = LambdaRuntime(self.moto.url, self.max_workers)
+        moto_glue.install_lambda_dispatcher(self.runtime.invoke)
+
+        log.info("running %s under Pulumi mocks (project %s, stack %s)", self.program.name, project, self.stage)
+        self.mocks = LocalAwsMocks(self.moto.url, self.region, self.base_url, self.registry)
+        outputs = run_program(self.program, project, self.stage, config, self.mocks)
+        self.outputs = dict(outputs)
+        self.outputs.setdefault("stage", self.stage)
+        log.info("%d resources created", len(self.registry.resources))
+
+        self._serve()
+        if self.outputs_path is not None:
+            self.outputs_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.outputs_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.outputs, indent=2, sort_keys=True, default=str) + "\n")
+            tmp.replace(self.outputs_path)  # readers never see a half-written file
+            log.info("outputs written to %s", self.outputs_path)
+        log.info("ready in %.1f s", time.monotonic() - started)
+
+    def _invoke_lambda(self, function_arn: str, event: str) -> tuple[bytes, str | None]:
+        """How API Gateway calls a function: the Lambda Invoke API of the embedded AWS."""
+        client = self._lambda_client
+        try:
+            response = client.invoke(FunctionName=function_arn, Payload=event.encode())
+        except ReadTimeoutError as exc:
+            raise TimeoutError(str(exc)) from exc
+        return response["Payload"].read(), response.get("FunctionError")
+
+    def _serve(self) -> None:
+        self._lambda_client = boto3.client(
+            "lambda", endpoint_url=self.endpoint_url, region_name=self.region,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+            config=Config(read_timeout=INTEGRATION_TIMEOUT_SECONDS, retries={"max_attempts": 0},
+                          max_pool_connections=32))
+        rest = RestApiGateway(self.registry, self._invoke_lambda, self.region, ACCOUNT_ID)
+        app = Starlette(routes=[*self.extra_routes(), Mount("/", app=rest)])
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        self._server = uvicorn.Server(config)
+        assert self._socket is not None
+        sock = self._socket
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        name="local-http", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the local HTTP server did not start")
+            time.sleep(0.01)
