@@ -1,0 +1,56 @@
+# Two commands matter: `make dev` (local stack) and `make test`. Everything else supports them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAGE ?= dev
+PORT ?= 4000
+LAYER_DIR := build/layer/python
+
+.PHONY: install dev test lint format layer preview deploy clean
+
+## install: virtualenv with the pinned Python deps, and the npm validators the tests use
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+## dev: run the whole stack locally (embedded AWS) and print its outputs; Ctrl-C stops it
+dev: install
+	STAGE=$(STAGE) PORT=$(PORT) $(PY) -m local
+
+## test: every test layer (unit, infra under mocks, integration on the embedded engine, end-to-end)
+test: install
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint:
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format:
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+## layer: build the Lambda dependency layer for the Lambda platform (needed before `pulumi up`)
+layer:
+	rm -rf build/layer
+	$(PY) -m pip install --quiet --target $(LAYER_DIR) --platform manylinux2014_x86_64 \
+		--implementation cp --python-version 3.12 --only-binary=:all: -r lambdas/requirements.txt
+
+## preview / deploy: the real thing, per stage (needs the Pulumi CLI and AWS credentials)
+preview: install layer
+	pulumi preview --stack $(STAGE)
+
+deploy: install layer
+	pulumi up --stack $(STAGE)
+
+clean:
+	rm -rf build .local .pytest_cache .ruff_cache

@@ -1,0 +1,55 @@
+"""Flow validation: schema errors with JSON pointers, plus graph errors the schema cannot see."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aiwf.flows import validation_errors
+
+ROOT = Path(__file__).resolve().parents[2]
+HELLO = yaml.safe_load((ROOT / "flows" / "hello.yaml").read_text())
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "flows").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_flows_are_valid(path):
+    assert validation_errors(yaml.safe_load(path.read_text())) == []
+
+
+def test_every_schema_error_is_reported_with_its_location():
+    flow = copy.deepcopy(HELLO)
+    flow["id"] = "Bad Id"
+    flow["steps"]["prepare"]["type"] = "teleport"
+    del flow["steps"]["reject"]["error"]
+
+    errors = validation_errors(flow)
+
+    paths = {error["path"] for error in errors}
+    assert "/id" in paths
+    assert "/steps/prepare/type" in paths
+    assert "/steps/reject" in paths
+
+
+def test_dangling_next_and_unreachable_steps_are_errors():
+    flow = copy.deepcopy(HELLO)
+    flow["steps"]["prepare"]["next"] = "nowhere"
+    assert validation_errors(flow) == [{"path": "/steps/prepare/next", "message": "step 'nowhere' does not exist"}]
+
+    flow = copy.deepcopy(HELLO)
+    flow["steps"]["orphan"] = {"type": "succeed"}
+    assert validation_errors(flow) == [
+        {"path": "/steps/orphan", "message": "step 'orphan' is never reached from startAt"}
+    ]
+
+
+def test_a_condition_takes_exactly_one_operator():
+    flow = copy.deepcopy(HELLO)
+    flow["steps"]["check"]["choices"][0]["notEquals"] = "x"
+    assert any(error["path"] == "/steps/check/choices/0" for error in validation_errors(flow))
+
+
+def test_non_object_document_is_an_error_not_a_crash():
+    assert validation_errors(["not", "a", "flow"])[0]["path"] == "/"
