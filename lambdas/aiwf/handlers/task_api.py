@@ -92,7 +92,7 @@ def put_flow(flowId: str) -> Response:
     if errors:
         raise BadRequest(f"the flow document has {len(errors)} error(s)", details=errors, code="INVALID_FLOW")
     flow, created = FlowStore().register(document)
-    logger.info("flow registered", extra={"flowId": flowId, "version": flow.version, "created": created})
+    logger.info("flow registered", extra={"flowId": flowId, "version": flow.version, "newVersion": created})
     return _json(201 if created else 200, {"flowId": flow.flow_id, "version": flow.version})
 
 
