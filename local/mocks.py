@@ -181,9 +181,12 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
     # -- Mocks API -------------------------------------------------------------------------------
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        if not args.custom:  # a ComponentResource: nothing to create
+            return f"{args.name}_id", dict(args.inputs)
         handler = self._handlers.get(args.typ)
         try:
             if handler is None:
+                log.debug("%s has no local implementation; answering with its inputs", args.typ)
                 resource_id, outputs = self._generic(args)
             else:
                 resource_id, outputs = handler(args)
@@ -192,7 +195,7 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
             raise
         with self._lock:
             self.registry.resources.append((args.typ, args.name, resource_id))
-        log.debug("created %s %s (id %s)", args.typ, args.name, resource_id)
+        log.info("  + %-40s %s", args.typ.split(":")[-1] if handler else args.typ, resource_id)
         return resource_id, outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:

@@ -72,6 +72,7 @@ def start_server(port: int = 0, region: str = "us-east-1") -> MotoServer:
     for key, value in fake_aws_environment(region).items():
         os.environ[key] = value
     os.environ.pop("AWS_PROFILE", None)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call is noise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     _host, bound_port = server.get_host_and_port()

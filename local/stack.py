@@ -96,7 +96,8 @@ def run_program(program: Path, project: str, stage: str, config: dict[str, str],
 
     pulumi.runtime.set_all_config(config, [])
     pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]  # a fresh Stack per run
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stage, preview=False)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stage, preview=False,
+                             logger=logging.getLogger("local.pulumi"))
     pulumi_settings.SETTINGS.rpc_manager.clear()
     pulumi_settings.SETTINGS.outputs.clear()
 

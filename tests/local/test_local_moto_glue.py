@@ -1,0 +1,127 @@
+"""Facts about moto 5.2.5 the local stack relies on, and the one patch it applies."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from local import moto_glue
+from local.lambda_runtime import LambdaRuntime
+
+ROLE_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[dict]:
+    moto = moto_glue.start_server(port=0)
+    runtime = LambdaRuntime(moto.url)
+    moto_glue.install_lambda_dispatcher(runtime.invoke)
+
+    def client(service: str):
+        return boto3.client(service, endpoint_url=moto.url, region_name="us-east-1")
+
+    try:
+        yield {"moto": moto, "runtime": runtime, "client": client}
+    finally:
+        moto_glue.uninstall_lambda_dispatcher()
+        runtime.close()
+        moto_glue.reset(moto)
+        moto.stop()
+
+
+@pytest.fixture(scope="module")
+def functions(aws, handler_zip: bytes) -> dict[str, str]:
+    iam, lam = aws["client"]("iam"), aws["client"]("lambda")
+    role = iam.create_role(RoleName="glue-role", AssumeRolePolicyDocument=ROLE_POLICY)["Role"]["Arn"]
+    aws["client"]("dynamodb").create_table(
+        TableName="glue-table", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    arns = {}
+    for name, handler, env in (("glue-echo", "echo", {"ONLY_A": "a"}), ("glue-boom", "boom", {}),
+                               ("glue-sleep", "sleep", {}), ("glue-put", "put_item", {"TABLE": "glue-table"})):
+        arns[name] = lam.create_function(
+            FunctionName=name, Runtime="python3.12", Role=role, Handler=f"app.{handler}",
+            Code={"ZipFile": handler_zip}, Timeout=10, Environment={"Variables": env})["FunctionArn"]
+    return arns
+
+
+def test_server_is_on_loopback_and_moto_port_is_set(aws):
+    moto = aws["moto"]
+    assert moto.url.startswith("http://127.0.0.1:")
+    assert os.environ["MOTO_PORT"] == str(moto.port)
+
+
+def test_invoke_api_runs_the_handler_in_a_worker(aws, functions):
+    response = aws["client"]("lambda").invoke(FunctionName="glue-echo", Payload=b'{"hello": 1}')
+    assert "FunctionError" not in response
+    body = json.loads(response["Payload"].read())
+    assert body["event"] == {"hello": 1}
+    assert body["env"]["ONLY_A"] == "a"
+    assert body["env"]["AWS_ENDPOINT_URL"] == aws["moto"].url
+    assert body["pid"] != os.getpid()
+
+
+def test_handler_error_is_unhandled_like_aws(aws, functions):
+    # moto itself answers "Handled"; AWS says "Unhandled" for an exception escaping the handler
+    response = aws["client"]("lambda").invoke(FunctionName="glue-boom", Payload=b"{}")
+    assert response["FunctionError"] == "Unhandled"
+    body = json.loads(response["Payload"].read())
+    assert set(body) >= {"errorType", "errorMessage", "stackTrace"}
+
+
+def test_event_invocation_answers_202_at_once(aws, functions):
+    started = time.monotonic()
+    response = aws["client"]("lambda").invoke(FunctionName="glue-sleep", InvocationType="Event",
+                                              Payload=b'{"seconds": 1}')
+    assert response["StatusCode"] == 202
+    assert time.monotonic() - started < 0.9
+
+
+def test_worker_reaches_the_embedded_aws(aws, functions):
+    response = aws["client"]("lambda").invoke(FunctionName="glue-put", Payload=b'{"pk": "k1"}')
+    assert json.loads(response["Payload"].read()) == {"stored": "k1"}
+    item = aws["client"]("dynamodb").get_item(TableName="glue-table", Key={"pk": {"S": "k1"}})["Item"]
+    assert item["fn"] == {"S": "glue-put"}
+
+
+def test_step_functions_engine_invokes_lambda_through_the_workers(aws, functions):
+    definition = {
+        "StartAt": "Fan",
+        "States": {
+            "Fan": {
+                "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 3,
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Call", "States": {
+                    "Call": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                             "Parameters": {"FunctionName": functions["glue-echo"], "Payload.$": "$"},
+                             "ResultSelector": {"fn.$": "$.Payload.function_name", "event.$": "$.Payload.event"},
+                             "End": True}}},
+                "ResultPath": "$.fan", "Next": "Fail"},
+            "Fail": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                     "Parameters": {"FunctionName": functions["glue-boom"], "Payload": {}},
+                     "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Done"}],
+                     "ResultPath": "$.never", "End": True},
+            "Done": {"Type": "Pass", "End": True},
+        },
+    }
+    sfn = aws["client"]("stepfunctions")
+    machine = sfn.create_state_machine(name="glue-machine", definition=json.dumps(definition),
+                                       roleArn="arn:aws:iam::123456789012:role/glue-role")["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"items": [1, 2, 3]}))
+    deadline = time.monotonic() + 20
+    while True:
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        if described["status"] != "RUNNING" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert described["status"] == "SUCCEEDED", described
+    output = json.loads(described["output"])
+    assert output["fan"] == [{"fn": "glue-echo", "event": n} for n in (1, 2, 3)]
+    error = output["error"]
+    assert error["Error"] == "ValueError"
+    assert json.loads(error["Cause"])["errorType"] == "ValueError"
