@@ -198,22 +198,22 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
         log.info("  + %-40s %s", args.typ.split(":")[-1] if handler else args.typ, resource_id)
         return resource_id, outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:  # type: ignore[override]
         token = args.token
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/local",
-                    "userId": "AIDALOCALSTACKUSER", "id": ACCOUNT_ID}, None
+                    "userId": "AIDALOCALSTACKUSER", "id": ACCOUNT_ID}
         if token == "aws:index/getRegion:getRegion":
             return {"name": self.region, "region": self.region, "id": self.region,
-                    "description": self.region, "endpoint": f"ec2.{self.region}.amazonaws.com"}, None
+                    "description": self.region, "endpoint": f"ec2.{self.region}.amazonaws.com"}
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws",
-                    "id": "aws"}, None
+                    "id": "aws"}
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             document = _policy_document(args.args)
-            return {"json": document, "minifiedJson": document, "id": str(abs(hash(document)))}, None
+            return {"json": document, "minifiedJson": document, "id": str(abs(hash(document)))}
         log.debug("no local answer for call %s; returning its arguments", token)
-        return dict(args.args), None
+        return dict(args.args)
 
     # -- helpers ---------------------------------------------------------------------------------
 

@@ -59,7 +59,7 @@ HANDLER_SOURCE = textwrap.dedent(
 
     def put_item(event, context):
         table = boto3.resource("dynamodb").Table(os.environ["TABLE"])
-        table.put_item(Item={"pk": event["pk"], "fn": context.function_name})
+        table.put_item(Item={**event, "fn": context.function_name})
         return {"stored": event["pk"]}
 
 
