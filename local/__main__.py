@@ -20,14 +20,18 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="Pulumi stack / stage whose Pulumi.<stage>.yaml is used (env STAGE; default dev)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)),
                         help=f"HTTP port on 127.0.0.1 (env PORT; default {DEFAULT_PORT}; 0 = any free port)")
-    parser.add_argument("--outputs", default=str(PROJECT_DIR / ".local" / "outputs.json"),
-                        help="where to write the stack outputs as one JSON object")
+    parser.add_argument("--project-dir", default=str(PROJECT_DIR),
+                        help="the Pulumi project to run (default: this repository)")
+    parser.add_argument("--outputs", default=None,
+                        help="where to write the stack outputs as one JSON object "
+                             "(default: <project-dir>/.local/outputs.json)")
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    outputs = args.outputs or os.path.join(args.project_dir, ".local", "outputs.json")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)-12s %(message)s",
                         datefmt="%H:%M:%S", stream=sys.stderr)
     stop = threading.Event()
@@ -39,10 +43,10 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    stack = LocalStack(stage=args.stage, port=args.port, outputs_path=args.outputs)
+    stack = LocalStack(stage=args.stage, port=args.port, project_dir=args.project_dir, outputs_path=outputs)
     try:
         stack.start()
-        print(f"\nStack outputs (also in {args.outputs}):", flush=True)
+        print(f"\nStack outputs (also in {outputs}):", flush=True)
         print(json.dumps(stack.outputs, indent=2, sort_keys=True, default=str), flush=True)
         print(f"\nServing on {stack.base_url} - Ctrl-C to stop.", flush=True)
         while not stop.wait(3600):

@@ -205,6 +205,8 @@ class LocalStack:
 
     def _start(self) -> None:
         started = time.monotonic()
+        if self.outputs_path is not None:
+            self.outputs_path.unlink(missing_ok=True)  # never let a reader take a stale file for a ready stack
         project, config = load_config(self.project_dir, self.stage)
         self.region = config.get("aws:region", "us-east-1")
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

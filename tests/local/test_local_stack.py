@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -212,3 +215,31 @@ def test_state_machine_runs_on_the_workers(stack: LocalStack):
 def test_only_one_stack_per_process(stack: LocalStack, project: Path):
     with pytest.raises(RuntimeError, match="another LocalStack"):
         LocalStack(stage="dev", port=0, project_dir=project).start()
+
+
+def test_cli_serves_writes_outputs_and_stops_cleanly_on_sigterm(project: Path, tmp_path: Path):
+    outputs_file = tmp_path / "outputs.json"
+    outputs_file.write_text("{}")  # stale: must be replaced, not read as ready
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local", "--project-dir", str(project), "--port", "0",
+         "--outputs", str(outputs_file)],
+        cwd=str(Path(__file__).resolve().parents[2]), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (outputs_file.exists() and outputs_file.read_text() not in ("", "{}")):
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        outputs = json.loads(outputs_file.read_text())
+        assert set(outputs) >= {"taskApiUrl", "apiKey", "stateMachineArn", "stage"}
+        response = requests.get(outputs["taskApiUrl"] + "/items", headers={"x-api-key": outputs["apiKey"]},
+                                timeout=30)
+        assert response.status_code == 201
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+        output = process.stdout.read() if process.stdout else ""
+        assert '"taskApiUrl"' in output and "stopping" in output
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
