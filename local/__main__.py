@@ -16,15 +16,25 @@ from local.stack import DEFAULT_PORT, PROJECT_DIR, LocalStack
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
-    parser.add_argument("--stage", default=os.environ.get("STAGE", "dev"),
-                        help="Pulumi stack / stage whose Pulumi.<stage>.yaml is used (env STAGE; default dev)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)),
-                        help=f"HTTP port on 127.0.0.1 (env PORT; default {DEFAULT_PORT}; 0 = any free port)")
-    parser.add_argument("--project-dir", default=str(PROJECT_DIR),
-                        help="the Pulumi project to run (default: this repository)")
-    parser.add_argument("--outputs", default=None,
-                        help="where to write the stack outputs as one JSON object "
-                             "(default: <project-dir>/.local/outputs.json)")
+    parser.add_argument(
+        "--stage",
+        default=os.environ.get("STAGE", "dev"),
+        help="Pulumi stack / stage whose Pulumi.<stage>.yaml is used (env STAGE; default dev)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT", DEFAULT_PORT)),
+        help=f"HTTP port on 127.0.0.1 (env PORT; default {DEFAULT_PORT}; 0 = any free port)",
+    )
+    parser.add_argument(
+        "--project-dir", default=str(PROJECT_DIR), help="the Pulumi project to run (default: this repository)"
+    )
+    parser.add_argument(
+        "--outputs",
+        default=None,
+        help="where to write the stack outputs as one JSON object (default: <project-dir>/.local/outputs.json)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
     return parser.parse_args(argv)
 
@@ -32,8 +42,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     outputs = args.outputs or os.path.join(args.project_dir, ".local", "outputs.json")
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)-12s %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(name)-12s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -70,7 +70,7 @@ class RestApi:
     def __init__(self, record: RestApiRecord) -> None:
         self.record = record
         paths = record.body.get("paths") or {}
-        self.security_schemes = ((record.body.get("components") or {}).get("securitySchemes") or {})
+        self.security_schemes = (record.body.get("components") or {}).get("securitySchemes") or {}
         self.global_security = record.body.get("security") or []
 
         def specificity(template: str) -> tuple[int, int, int]:
@@ -108,8 +108,12 @@ class RestApi:
 
 
 def _error(status: int, message: str, error_type: str, request_id: str) -> Response:
-    return Response(json.dumps({"message": message}), status_code=status, media_type="application/json",
-                    headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error_type})
+    return Response(
+        json.dumps({"message": message}),
+        status_code=status,
+        media_type="application/json",
+        headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error_type},
+    )
 
 
 def _multi(items: list[tuple[str, str]]) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
@@ -168,8 +172,12 @@ class RestApiGateway:
         integration = match.operation.get("x-amazon-apigateway-integration") or {}
         found = FUNCTION_IN_URI.search(integration.get("uri", ""))
         if integration.get("type", "").lower() != "aws_proxy" or not found:
-            log.error("%s %s: only Lambda proxy integrations are served locally (got %r)",
-                      request.method, match.template, integration)
+            log.error(
+                "%s %s: only Lambda proxy integrations are served locally (got %r)",
+                request.method,
+                match.template,
+                integration,
+            )
             return _error(500, "Internal server error", "InternalServerErrorException", request_id)
         event = await self._event(request, api, stage, resource_path, match, request_id, api_key)
         started = time.monotonic()
@@ -178,12 +186,25 @@ class RestApiGateway:
         except TimeoutError:
             return _error(504, "Endpoint request timed out", "InternalServerErrorException", request_id)
         response = self._proxy_response(payload, function_error, request_id)
-        log.info("%s %s -> %d (%.0f ms)", request.method, full_path, response.status_code,
-                 (time.monotonic() - started) * 1000)
+        log.info(
+            "%s %s -> %d (%.0f ms)",
+            request.method,
+            full_path,
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
         return response
 
-    async def _event(self, request: Request, api: RestApi, stage: str, path: str, match: RouteMatch,
-                     request_id: str, api_key: str | None) -> dict:
+    async def _event(
+        self,
+        request: Request,
+        api: RestApi,
+        stage: str,
+        path: str,
+        match: RouteMatch,
+        request_id: str,
+        api_key: str | None,
+    ) -> dict:
         headers, multi_headers = _multi(list(request.headers.items()))
         query, multi_query = _multi(list(request.query_params.multi_items()))
         raw = await request.body()
@@ -222,11 +243,20 @@ class RestApiGateway:
                 "requestTimeEpoch": int(now * 1000),
                 "requestId": request_id,
                 "identity": {
-                    "cognitoIdentityPoolId": None, "accountId": None, "cognitoIdentityId": None,
-                    "caller": None, "sourceIp": source_ip, "principalOrgId": None, "accessKey": None,
-                    "cognitoAuthenticationType": None, "cognitoAuthenticationProvider": None,
-                    "userArn": None, "userAgent": request.headers.get("user-agent"), "user": None,
-                    "apiKey": api_key, "apiKeyId": key_id,
+                    "cognitoIdentityPoolId": None,
+                    "accountId": None,
+                    "cognitoIdentityId": None,
+                    "caller": None,
+                    "sourceIp": source_ip,
+                    "principalOrgId": None,
+                    "accessKey": None,
+                    "cognitoAuthenticationType": None,
+                    "cognitoAuthenticationProvider": None,
+                    "userArn": None,
+                    "userAgent": request.headers.get("user-agent"),
+                    "user": None,
+                    "apiKey": api_key,
+                    "apiKeyId": key_id,
                 },
                 "domainName": request.url.netloc,
                 "apiId": api.record.id,
@@ -267,8 +297,7 @@ class RestApiGateway:
                 raw_headers.append((key.lower().encode(), str(value).encode()))
         if not any(k == b"content-type" for k, _ in raw_headers):
             raw_headers.append((b"content-type", b"application/json"))
-        raw_headers += [(b"content-length", str(len(content)).encode()),
-                        (b"x-amzn-requestid", request_id.encode())]
+        raw_headers += [(b"content-length", str(len(content)).encode()), (b"x-amzn-requestid", request_id.encode())]
         response.raw_headers = raw_headers
         return response
 

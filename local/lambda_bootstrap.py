@@ -69,8 +69,9 @@ def _setup_logging() -> None:
     """Give the root logger the handler the Python runtime installs (text format)."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
-        logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
-                          "%Y-%m-%dT%H:%M:%S")
+        logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S"
+        )
     )
     handler.addFilter(_request_filter)
     root = logging.getLogger()
@@ -98,20 +99,28 @@ def _load_handler(spec: str) -> tuple[Any, dict | None]:
     """Import ``module.function`` like the runtime does, returning (handler, init_error)."""
     module_name, _, func_name = spec.rpartition(".")
     if not module_name:
-        return None, {"errorMessage": f"Bad handler '{spec}': not enough values to unpack",
-                      "errorType": "Runtime.MalformedHandlerName", "stackTrace": []}
+        return None, {
+            "errorMessage": f"Bad handler '{spec}': not enough values to unpack",
+            "errorType": "Runtime.MalformedHandlerName",
+            "stackTrace": [],
+        }
     try:
         module = importlib.import_module(module_name.replace("/", "."))
     except ImportError as exc:
-        return None, {"errorMessage": f"Unable to import module '{module_name}': {exc}",
-                      "errorType": "Runtime.ImportModuleError", "stackTrace": []}
+        return None, {
+            "errorMessage": f"Unable to import module '{module_name}': {exc}",
+            "errorType": "Runtime.ImportModuleError",
+            "stackTrace": [],
+        }
     except Exception as exc:
-        return None, _error(exc, error_type="Runtime.UserCodeSyntaxError"
-                            if isinstance(exc, SyntaxError) else None)
+        return None, _error(exc, error_type="Runtime.UserCodeSyntaxError" if isinstance(exc, SyntaxError) else None)
     handler = getattr(module, func_name, None)
     if handler is None:
-        return None, {"errorMessage": f"Handler '{func_name}' missing on module '{module_name}'",
-                      "errorType": "Runtime.HandlerNotFound", "stackTrace": []}
+        return None, {
+            "errorMessage": f"Handler '{func_name}' missing on module '{module_name}'",
+            "errorType": "Runtime.HandlerNotFound",
+            "stackTrace": [],
+        }
     return handler, None
 
 
@@ -153,13 +162,23 @@ def main() -> None:
             try:
                 message = {"ok": True, "payload": _to_json(result)}
             except (TypeError, ValueError) as exc:
-                message = {"ok": False, "error": {
-                    "errorMessage": f"Unable to marshal response: {exc}",
-                    "errorType": "Runtime.MarshalError", "requestId": request_id, "stackTrace": []}}
+                message = {
+                    "ok": False,
+                    "error": {
+                        "errorMessage": f"Unable to marshal response: {exc}",
+                        "errorType": "Runtime.MarshalError",
+                        "requestId": request_id,
+                        "stackTrace": [],
+                    },
+                }
         except Exception as exc:
             message = {"ok": False, "error": _error(exc, request_id)}
-            print(f"[ERROR] {message['error']['errorType']}: {message['error']['errorMessage']}\n"
-                  + "".join(message["error"]["stackTrace"]), file=sys.stderr, flush=True)
+            print(
+                f"[ERROR] {message['error']['errorType']}: {message['error']['errorMessage']}\n"
+                + "".join(message["error"]["stackTrace"]),
+                file=sys.stderr,
+                flush=True,
+            )
         sys.stdout.flush()
         sys.stderr.flush()
         print(f"END RequestId: {request_id}", flush=True)

@@ -59,8 +59,18 @@ class FunctionConfig:
     def fingerprint(self) -> str:
         """Changes whenever code or configuration changes, so stale warm workers are not reused."""
         digest = hashlib.sha256(self.code_zip)
-        digest.update(json.dumps([self.handler, self.runtime, self.timeout, self.memory_size,
-                                  sorted(self.environment.items()), self.version]).encode())
+        digest.update(
+            json.dumps(
+                [
+                    self.handler,
+                    self.runtime,
+                    self.timeout,
+                    self.memory_size,
+                    sorted(self.environment.items()),
+                    self.version,
+                ]
+            ).encode()
+        )
         return digest.hexdigest()[:16]
 
 
@@ -101,8 +111,13 @@ class Worker:
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-I", "-u", BOOTSTRAP, str(req_r), str(resp_w)],
-                cwd=code_dir, env=env, pass_fds=(req_r, resp_w), close_fds=True,
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                cwd=code_dir,
+                env=env,
+                pass_fds=(req_r, resp_w),
+                close_fds=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
             )
         finally:
             os.close(req_r)
@@ -172,10 +187,14 @@ class Worker:
 
     def invoke(self, event: str, request_id: str, timeout: float) -> dict:
         deadline_ms = int((time.time() + timeout) * 1000)
-        trace = (f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};"
-                 f"Parent={uuid.uuid4().hex[:16]};Sampled=0")
-        request = {"requestId": request_id, "event": event, "deadlineMs": deadline_ms,
-                   "invokedFunctionArn": self.config.arn, "traceId": trace}
+        trace = f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+        request = {
+            "requestId": request_id,
+            "event": event,
+            "deadlineMs": deadline_ms,
+            "invokedFunctionArn": self.config.arn,
+            "traceId": trace,
+        }
         try:
             self._requests.write(json.dumps(request) + "\n")
             self._requests.flush()
@@ -269,7 +288,9 @@ class FunctionPool:
                 kind = "Runtime.ExitError" if not isinstance(exc, TimeoutError) else "Sandbox.Timedout"
                 return InvocationResult(
                     _error_payload(kind, f"RequestId: {request_id} Error: Runtime failed to start: {exc!r}"),
-                    "Unhandled", request_id)
+                    "Unhandled",
+                    request_id,
+                )
             if worker.init_error is not None:
                 self._release(worker, healthy=False)
                 return InvocationResult(json.dumps(worker.init_error).encode(), "Unhandled", request_id)
@@ -279,9 +300,13 @@ class FunctionPool:
             log.warning("%s timed out after %.2f s; killing that worker", worker.label, timeout)
             self._release(worker, healthy=False)
             return InvocationResult(
-                _error_payload("Sandbox.Timedout",
-                               f"{request_id} Task timed out after {timeout:.2f} seconds", request_id),
-                "Unhandled", request_id, (time.monotonic() - started) * 1000)
+                _error_payload(
+                    "Sandbox.Timedout", f"{request_id} Task timed out after {timeout:.2f} seconds", request_id
+                ),
+                "Unhandled",
+                request_id,
+                (time.monotonic() - started) * 1000,
+            )
         except WorkerDied as exc:
             code = exc.args[0] if exc.args else None
             reason = f"signal: {-code}" if isinstance(code, int) and code < 0 else f"exit status {code}"
@@ -290,8 +315,13 @@ class FunctionPool:
             return InvocationResult(
                 _error_payload(
                     "Runtime.ExitError",
-                    f"RequestId: {request_id} Error: Runtime exited with error: {reason}", request_id),
-                "Unhandled", request_id, (time.monotonic() - started) * 1000)
+                    f"RequestId: {request_id} Error: Runtime exited with error: {reason}",
+                    request_id,
+                ),
+                "Unhandled",
+                request_id,
+                (time.monotonic() - started) * 1000,
+            )
         self._release(worker, healthy=True)
         elapsed = (time.monotonic() - started) * 1000
         if reply.get("ok"):
@@ -318,9 +348,7 @@ class FunctionPool:
 class LambdaRuntime:
     """All functions' pools. Thread-safe: invocations arrive on the embedded server's threads."""
 
-    def __init__(
-        self, endpoint_url: str, max_workers_per_function: int = 4, work_dir: str | None = None
-    ) -> None:
+    def __init__(self, endpoint_url: str, max_workers_per_function: int = 4, work_dir: str | None = None) -> None:
         self.endpoint_url = endpoint_url
         self.max_workers = max_workers_per_function
         self._own_dir = work_dir is None
@@ -352,8 +380,13 @@ class LambdaRuntime:
         if not event:
             event = "{}"
         result = self._pool(config).invoke(event)
-        log.debug("%s %s in %.0f ms%s", config.name, result.request_id, result.duration_ms,
-                  f" ({result.function_error})" if result.function_error else "")
+        log.debug(
+            "%s %s in %.0f ms%s",
+            config.name,
+            result.request_id,
+            result.duration_ms,
+            f" ({result.function_error})" if result.function_error else "",
+        )
         return result
 
     def workers(self, function_name: str) -> int:

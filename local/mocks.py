@@ -146,7 +146,8 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
         self.registry = registry or Registry()
         self._lock = threading.Lock()
         session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region)
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region
+        )
         config = Config(retries={"max_attempts": 1})
         self._clients = {
             name: session.client(name, endpoint_url=endpoint_url, config=config)
@@ -201,14 +202,22 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:  # type: ignore[override]
         token = args.token
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/local",
-                    "userId": "AIDALOCALSTACKUSER", "id": ACCOUNT_ID}
+            return {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/local",
+                "userId": "AIDALOCALSTACKUSER",
+                "id": ACCOUNT_ID,
+            }
         if token == "aws:index/getRegion:getRegion":
-            return {"name": self.region, "region": self.region, "id": self.region,
-                    "description": self.region, "endpoint": f"ec2.{self.region}.amazonaws.com"}
+            return {
+                "name": self.region,
+                "region": self.region,
+                "id": self.region,
+                "description": self.region,
+                "endpoint": f"ec2.{self.region}.amazonaws.com",
+            }
         if token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws",
-                    "id": "aws"}
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws", "id": "aws"}
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             document = _policy_document(args.args)
             return {"json": document, "minifiedJson": document, "id": str(abs(hash(document)))}
@@ -237,20 +246,22 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
         request: dict[str, Any] = {
             "TableName": name,
             "KeySchema": keys,
-            "AttributeDefinitions": [{"AttributeName": a["name"], "AttributeType": a["type"]}
-                                     for a in i.get("attributes", [])],
+            "AttributeDefinitions": [
+                {"AttributeName": a["name"], "AttributeType": a["type"]} for a in i.get("attributes", [])
+            ],
         }
         provisioned = i.get("billingMode", "PROVISIONED") == "PROVISIONED"
-        throughput = {"ReadCapacityUnits": int(i.get("readCapacity") or 1),
-                      "WriteCapacityUnits": int(i.get("writeCapacity") or 1)}
+        throughput = {
+            "ReadCapacityUnits": int(i.get("readCapacity") or 1),
+            "WriteCapacityUnits": int(i.get("writeCapacity") or 1),
+        }
         request["BillingMode"] = "PROVISIONED" if provisioned else "PAY_PER_REQUEST"
         if provisioned:
             request["ProvisionedThroughput"] = throughput
         gsis = []
         for index in i.get("globalSecondaryIndexes") or []:
             if index.get("keySchemas"):
-                schema = [{"AttributeName": k["attributeName"], "KeyType": k["keyType"]}
-                          for k in index["keySchemas"]]
+                schema = [{"AttributeName": k["attributeName"], "KeyType": k["keyType"]} for k in index["keySchemas"]]
             else:
                 schema = [{"AttributeName": index["hashKey"], "KeyType": "HASH"}]
                 if index.get("rangeKey"):
@@ -269,23 +280,34 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
             projection = {"ProjectionType": index.get("projectionType", "ALL")}
             if index.get("nonKeyAttributes"):
                 projection["NonKeyAttributes"] = index["nonKeyAttributes"]
-            lsis.append({"IndexName": index["name"], "Projection": projection,
-                         "KeySchema": [{"AttributeName": i["hashKey"], "KeyType": "HASH"},
-                                       {"AttributeName": index["rangeKey"], "KeyType": "RANGE"}]})
+            lsis.append(
+                {
+                    "IndexName": index["name"],
+                    "Projection": projection,
+                    "KeySchema": [
+                        {"AttributeName": i["hashKey"], "KeyType": "HASH"},
+                        {"AttributeName": index["rangeKey"], "KeyType": "RANGE"},
+                    ],
+                }
+            )
         if lsis:
             request["LocalSecondaryIndexes"] = lsis
         if i.get("streamEnabled"):
-            request["StreamSpecification"] = {"StreamEnabled": True,
-                                              "StreamViewType": i.get("streamViewType", "NEW_AND_OLD_IMAGES")}
+            request["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": i.get("streamViewType", "NEW_AND_OLD_IMAGES"),
+            }
         ddb = self.client("dynamodb")
         table = ddb.create_table(**request)["TableDescription"]
         ttl = i.get("ttl") or {}
         if ttl.get("enabled") and ttl.get("attributeName"):
-            ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={
-                "Enabled": True, "AttributeName": ttl["attributeName"]})
+            ddb.update_time_to_live(
+                TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["attributeName"]}
+            )
         if (i.get("pointInTimeRecovery") or {}).get("enabled"):
-            ddb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
-                "PointInTimeRecoveryEnabled": True})
+            ddb.update_continuous_backups(
+                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            )
         outputs = {**i, "name": name, "arn": table["TableArn"], "billingMode": request["BillingMode"]}
         if table.get("LatestStreamArn"):
             outputs["streamArn"] = table["LatestStreamArn"]
@@ -300,28 +322,41 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
             s3.create_bucket(Bucket=name)
         else:
             s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": self.region})
-        return name, {**i, "bucket": name, "arn": f"arn:aws:s3:::{name}", "region": self.region,
-                      "bucketDomainName": f"{name}.s3.amazonaws.com",
-                      "bucketRegionalDomainName": f"{name}.s3.{self.region}.amazonaws.com"}
+        return name, {
+            **i,
+            "bucket": name,
+            "arn": f"arn:aws:s3:::{name}",
+            "region": self.region,
+            "bucketDomainName": f"{name}.s3.amazonaws.com",
+            "bucketRegionalDomainName": f"{name}.s3.{self.region}.amazonaws.com",
+        }
 
     def _role(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         i = args.inputs
         name = i.get("name") or _auto_name(args.name)
         policy = i.get("assumeRolePolicy") or "{}"
-        request = {"RoleName": name, "AssumeRolePolicyDocument":
-                   policy if isinstance(policy, str) else json.dumps(policy),
-                   "Path": i.get("path", "/")}
+        request = {
+            "RoleName": name,
+            "AssumeRolePolicyDocument": policy if isinstance(policy, str) else json.dumps(policy),
+            "Path": i.get("path", "/"),
+        }
         if i.get("description"):
             request["Description"] = i["description"]
         role = self.client("iam").create_role(**request)["Role"]
         for inline in i.get("inlinePolicies") or []:
             if inline.get("name") and inline.get("policy"):
-                self.client("iam").put_role_policy(RoleName=name, PolicyName=inline["name"],
-                                                   PolicyDocument=inline["policy"])
+                self.client("iam").put_role_policy(
+                    RoleName=name, PolicyName=inline["name"], PolicyDocument=inline["policy"]
+                )
         for policy_arn in i.get("managedPolicyArns") or []:
             self._attach(name, policy_arn)
-        return name, {**i, "name": name, "arn": role["Arn"], "uniqueId": role["RoleId"],
-                      "createDate": role["CreateDate"].isoformat()}
+        return name, {
+            **i,
+            "name": name,
+            "arn": role["Arn"],
+            "uniqueId": role["RoleId"],
+            "createDate": role["CreateDate"].isoformat(),
+        }
 
     def _role_policy(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         i = args.inputs
@@ -359,8 +394,14 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
         i = args.inputs
         name = i.get("layerName") or args.name
         layer_arn = self._arn("lambda", f"layer:{name}")
-        return f"{layer_arn}:1", {**i, "layerName": name, "layerArn": layer_arn, "arn": f"{layer_arn}:1",
-                                  "version": "1", "createdDate": "2024-01-01T00:00:00.000+0000"}
+        return f"{layer_arn}:1", {
+            **i,
+            "layerName": name,
+            "layerArn": layer_arn,
+            "arn": f"{layer_arn}:1",
+            "version": "1",
+            "createdDate": "2024-01-01T00:00:00.000+0000",
+        }
 
     def _function(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         i = args.inputs
@@ -385,17 +426,29 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
         version = created.get("Version", "$LATEST")
         with self._lock:
             self.registry.functions[name] = {
-                "arn": arn, "handler": request["Handler"], "environment": request["Environment"]["Variables"],
-                "timeout": request["Timeout"], "memorySize": request["MemorySize"],
-                "runtime": request["Runtime"], "layers": list(i.get("layers") or []), "codeSize": len(code)}
+                "arn": arn,
+                "handler": request["Handler"],
+                "environment": request["Environment"]["Variables"],
+                "timeout": request["Timeout"],
+                "memorySize": request["MemorySize"],
+                "runtime": request["Runtime"],
+                "layers": list(i.get("layers") or []),
+                "codeSize": len(code),
+            }
         invoke = f"arn:aws:apigateway:{self.region}:lambda:path/2015-03-31/functions/{arn}/invocations"
         qualified = f"{arn}:{version}"
         return name, {
-            **i, "name": name, "arn": arn, "invokeArn": invoke, "version": version,
+            **i,
+            "name": name,
+            "arn": arn,
+            "invokeArn": invoke,
+            "version": version,
             "qualifiedArn": qualified,
             "qualifiedInvokeArn": invoke.replace(arn, qualified),
-            "codeSha256": created.get("CodeSha256", ""), "sourceCodeHash": created.get("CodeSha256", ""),
-            "lastModified": created.get("LastModified", ""), "sourceCodeSize": len(code),
+            "codeSha256": created.get("CodeSha256", ""),
+            "sourceCodeHash": created.get("CodeSha256", ""),
+            "lastModified": created.get("LastModified", ""),
+            "sourceCodeSize": len(code),
         }
 
     def _permission(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
@@ -404,39 +457,60 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
 
     def _event_source_mapping(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         i = args.inputs
-        request: dict[str, Any] = {"EventSourceArn": i["eventSourceArn"], "FunctionName": i["functionName"],
-                                   "Enabled": bool(i.get("enabled", True))}
+        request: dict[str, Any] = {
+            "EventSourceArn": i["eventSourceArn"],
+            "FunctionName": i["functionName"],
+            "Enabled": bool(i.get("enabled", True)),
+        }
         if i.get("batchSize"):
             request["BatchSize"] = int(i["batchSize"])
         if i.get("startingPosition"):
             request["StartingPosition"] = i["startingPosition"]
         mapping = self.client("lambda").create_event_source_mapping(**request)
-        return mapping["UUID"], {**i, "uuid": mapping["UUID"], "functionArn": mapping["FunctionArn"],
-                                 "state": mapping.get("State", "Enabled"),
-                                 "arn": self._arn("lambda", f"event-source-mapping:{mapping['UUID']}")}
+        return mapping["UUID"], {
+            **i,
+            "uuid": mapping["UUID"],
+            "functionArn": mapping["FunctionArn"],
+            "state": mapping.get("State", "Enabled"),
+            "arn": self._arn("lambda", f"event-source-mapping:{mapping['UUID']}"),
+        }
 
     # -- Step Functions, EventBridge -------------------------------------------------------------
 
     def _state_machine(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         i = args.inputs
         name = i.get("name") or _auto_name(args.name)
-        request: dict[str, Any] = {"name": name, "definition": i["definition"], "roleArn": i["roleArn"],
-                                   "type": i.get("type", "STANDARD")}
+        request: dict[str, Any] = {
+            "name": name,
+            "definition": i["definition"],
+            "roleArn": i["roleArn"],
+            "type": i.get("type", "STANDARD"),
+        }
         tracing = i.get("tracingConfiguration") or {}
         if "enabled" in tracing:
             request["tracingConfiguration"] = {"enabled": bool(tracing["enabled"])}
         created = self.client("stepfunctions").create_state_machine(**request)
         arn = created["stateMachineArn"]
-        return arn, {**i, "name": name, "arn": arn, "status": "ACTIVE",
-                     "creationDate": created["creationDate"].isoformat(),
-                     "stateMachineVersionArn": "", "revisionId": ""}
+        return arn, {
+            **i,
+            "name": name,
+            "arn": arn,
+            "status": "ACTIVE",
+            "creationDate": created["creationDate"].isoformat(),
+            "stateMachineVersionArn": "",
+            "revisionId": "",
+        }
 
     def _event_rule(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         i = args.inputs
         name = i.get("name") or _auto_name(args.name)
         request: dict[str, Any] = {"Name": name, "State": i.get("state", "ENABLED")}
-        for src, dst in (("eventPattern", "EventPattern"), ("scheduleExpression", "ScheduleExpression"),
-                         ("description", "Description"), ("eventBusName", "EventBusName")):
+        for src, dst in (
+            ("eventPattern", "EventPattern"),
+            ("scheduleExpression", "ScheduleExpression"),
+            ("description", "Description"),
+            ("eventBusName", "EventBusName"),
+        ):
             if i.get(src):
                 request[dst] = i[src]
         arn = self.client("events").put_rule(**request)["RuleArn"]
@@ -463,16 +537,23 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
         name = i.get("name") or args.name
         with self._lock:
             self.registry.rest_apis[api_id] = RestApiRecord(api_id, name, body)
-        return api_id, {**i, "name": name, "rootResourceId": _random_id(),
-                        "arn": f"arn:aws:apigateway:{self.region}::/restapis/{api_id}",
-                        "executionArn": self._arn("execute-api", api_id),
-                        "createdDate": "2024-01-01T00:00:00Z"}
+        return api_id, {
+            **i,
+            "name": name,
+            "rootResourceId": _random_id(),
+            "arn": f"arn:aws:apigateway:{self.region}::/restapis/{api_id}",
+            "executionArn": self._arn("execute-api", api_id),
+            "createdDate": "2024-01-01T00:00:00Z",
+        }
 
     def _deployment(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         i = args.inputs
         api_id = i.get("restApi")
-        return _random_id(6), {**i, "executionArn": self._arn("execute-api", f"{api_id}/"),
-                               "createdDate": "2024-01-01T00:00:00Z"}
+        return _random_id(6), {
+            **i,
+            "executionArn": self._arn("execute-api", f"{api_id}/"),
+            "createdDate": "2024-01-01T00:00:00Z",
+        }
 
     def _stage(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         i = args.inputs
@@ -480,9 +561,11 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
         with self._lock:
             self.registry.stages[stage] = api_id
         return f"ags-{api_id}-{stage}", {
-            **i, "invokeUrl": f"{self.base_url}/{stage}",
+            **i,
+            "invokeUrl": f"{self.base_url}/{stage}",
             "executionArn": self._arn("execute-api", f"{api_id}/{stage}"),
-            "arn": f"arn:aws:apigateway:{self.region}::/restapis/{api_id}/stages/{stage}"}
+            "arn": f"arn:aws:apigateway:{self.region}::/restapis/{api_id}/stages/{stage}",
+        }
 
     def _api_key(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         i = args.inputs
@@ -491,9 +574,13 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
         name = i.get("name") or _auto_name(args.name)
         with self._lock:
             self.registry.api_keys[key_id] = {"value": value, "enabled": i.get("enabled", True), "name": name}
-        return key_id, {**i, "name": name, "value": value,
-                        "arn": f"arn:aws:apigateway:{self.region}::/apikeys/{key_id}",
-                        "createdDate": "2024-01-01T00:00:00Z"}
+        return key_id, {
+            **i,
+            "name": name,
+            "value": value,
+            "arn": f"arn:aws:apigateway:{self.region}::/apikeys/{key_id}",
+            "createdDate": "2024-01-01T00:00:00Z",
+        }
 
     def _usage_plan(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         i = args.inputs
@@ -501,8 +588,11 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
         stages = [(s["apiId"], s["stage"]) for s in i.get("apiStages") or []]
         with self._lock:
             self.registry.usage_plans[plan_id] = stages
-        return plan_id, {**i, "name": i.get("name") or args.name,
-                         "arn": f"arn:aws:apigateway:{self.region}::/usageplans/{plan_id}"}
+        return plan_id, {
+            **i,
+            "name": i.get("name") or args.name,
+            "arn": f"arn:aws:apigateway:{self.region}::/usageplans/{plan_id}",
+        }
 
     def _usage_plan_key(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         i = args.inputs
@@ -520,15 +610,20 @@ def _policy_document(args: dict) -> str:
         if s.get("sid"):
             out["Sid"] = s["sid"]
         out["Effect"] = s.get("effect", "Allow")
-        for src, dst in (("actions", "Action"), ("notActions", "NotAction"),
-                         ("resources", "Resource"), ("notResources", "NotResource")):
+        for src, dst in (
+            ("actions", "Action"),
+            ("notActions", "NotAction"),
+            ("resources", "Resource"),
+            ("notResources", "NotResource"),
+        ):
             values = s.get(src)
             if values:
                 out[dst] = values[0] if len(values) == 1 else sorted(values, reverse=True)
         for src, dst in (("principals", "Principal"), ("notPrincipals", "NotPrincipal")):
             if s.get(src):
-                out[dst] = {p["type"]: p["identifiers"][0] if len(p["identifiers"]) == 1 else p["identifiers"]
-                            for p in s[src]}
+                out[dst] = {
+                    p["type"]: p["identifiers"][0] if len(p["identifiers"]) == 1 else p["identifiers"] for p in s[src]
+                }
         if s.get("conditions"):
             cond: dict[str, dict] = {}
             for c in s["conditions"]:

@@ -78,8 +78,9 @@ def start_server(port: int = 0, region: str = "us-east-1") -> MotoServer:
     _host, bound_port = server.get_host_and_port()
     os.environ["MOTO_PORT"] = str(bound_port)  # read by moto.settings.moto_server_port() at call time
     moto = MotoServer(server, "127.0.0.1", bound_port)
-    response = requests.post(f"{moto.url}/moto-api/config",
-                             json={"stepfunctions": {"execute_state_machine": True}}, timeout=10)
+    response = requests.post(
+        f"{moto.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
+    )
     response.raise_for_status()
     log.debug("moto %s serving on %s (Step Functions engine on)", MOTO_VERSION, moto.url)
     return moto
@@ -127,6 +128,7 @@ def _invoke(fn: Any, body: str, request_headers: Any, response_headers: Any) -> 
     if invocation_type == "DryRun":
         return b""
     if invocation_type == "Event":
+
         def run_async() -> None:
             result = dispatcher(config, event)
             if result.function_error:

@@ -86,8 +86,9 @@ def load_config(project_dir: Path, stage: str) -> tuple[str, dict[str, str]]:
     return name, config
 
 
-def run_program(program: Path, project: str, stage: str, config: dict[str, str],
-                mocks: LocalAwsMocks) -> dict[str, Any]:
+def run_program(
+    program: Path, project: str, stage: str, config: dict[str, str], mocks: LocalAwsMocks
+) -> dict[str, Any]:
     """Run a Pulumi program under `mocks` and return its stack outputs as plain values (secrets too)."""
     import pulumi
     from pulumi.runtime import settings as pulumi_settings
@@ -96,8 +97,9 @@ def run_program(program: Path, project: str, stage: str, config: dict[str, str],
 
     pulumi.runtime.set_all_config(config, [])
     pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]  # a fresh Stack per run
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stage, preview=False,
-                             logger=logging.getLogger("local.pulumi"))
+    pulumi.runtime.set_mocks(
+        mocks, project=project, stack=stage, preview=False, logger=logging.getLogger("local.pulumi")
+    )
     pulumi_settings.SETTINGS.rpc_manager.clear()
     pulumi_settings.SETTINGS.outputs.clear()
 
@@ -118,9 +120,16 @@ def run_program(program: Path, project: str, stage: str, config: dict[str, str],
 class LocalStack:
     """Embedded AWS + warm Lambda workers + the program's resources + HTTP APIs, as one context manager."""
 
-    def __init__(self, stage: str | None = None, port: int | None = None, host: str = "127.0.0.1",
-                 project_dir: str | Path | None = None, program: str = "__main__.py",
-                 outputs_path: str | Path | None = None, max_workers_per_function: int = 4) -> None:
+    def __init__(
+        self,
+        stage: str | None = None,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        project_dir: str | Path | None = None,
+        program: str = "__main__.py",
+        outputs_path: str | Path | None = None,
+        max_workers_per_function: int = 4,
+    ) -> None:
         self.stage = stage or os.environ.get("STAGE") or "dev"
         self.port = int(os.environ.get("PORT", DEFAULT_PORT)) if port is None else port
         self.host = host
@@ -153,8 +162,13 @@ class LocalStack:
 
     def client(self, service: str) -> Any:
         """A boto3 client for the embedded AWS (fake credentials, the stack's region)."""
-        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=self.region,
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     def start(self) -> LocalStack:
         if not _ACTIVE_LOCK.acquire(blocking=False):
@@ -247,18 +261,24 @@ class LocalStack:
 
     def _serve(self) -> None:
         self._lambda_client = boto3.client(
-            "lambda", endpoint_url=self.endpoint_url, region_name=self.region,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-            config=Config(read_timeout=INTEGRATION_TIMEOUT_SECONDS, retries={"max_attempts": 0},
-                          max_pool_connections=32))
+            "lambda",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(
+                read_timeout=INTEGRATION_TIMEOUT_SECONDS, retries={"max_attempts": 0}, max_pool_connections=32
+            ),
+        )
         rest = RestApiGateway(self.registry, self._invoke_lambda, self.region, ACCOUNT_ID)
         app = Starlette(routes=[*self.extra_routes(), Mount("/", app=rest)])
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         self._server = uvicorn.Server(config)
         assert self._socket is not None
         sock = self._socket
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="local-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="local-http", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:

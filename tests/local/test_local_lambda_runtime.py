@@ -24,8 +24,14 @@ def runtime() -> Iterator[LambdaRuntime]:
 @pytest.fixture
 def make_config(handler_zip: bytes):
     def make(name: str, handler: str, **kwargs) -> FunctionConfig:
-        return FunctionConfig(name=name, arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
-                              handler=f"app.{handler}", code_zip=handler_zip, **kwargs)
+        return FunctionConfig(
+            name=name,
+            arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
+            handler=f"app.{handler}",
+            code_zip=handler_zip,
+            **kwargs,
+        )
+
     return make
 
 
@@ -59,7 +65,7 @@ def test_handler_exception_comes_back_in_the_aws_shape(runtime, make_config):
     body = result.json
     assert body["errorType"] == "ValueError"
     assert body["errorMessage"] == 'bad input: {"x": 1}'
-    assert isinstance(body["stackTrace"], list) and 'line' in body["stackTrace"][0]
+    assert isinstance(body["stackTrace"], list) and "line" in body["stackTrace"][0]
     assert "app.py" in body["stackTrace"][0]  # runtime frames are left out, as in Lambda
     assert body["requestId"] == result.request_id
 
@@ -92,8 +98,12 @@ def test_unknown_handler_is_an_init_error(runtime, make_config):
     result = runtime.invoke(make_config("fn-missing", "nope"), "{}")
     assert result.function_error == "Unhandled"
     assert result.json["errorType"] == "Runtime.HandlerNotFound"
-    module = runtime.invoke(FunctionConfig(name="fn-mod", arn="arn", handler="nomodule.handler",
-                                           code_zip=make_config("x", "echo").code_zip), "{}")
+    module = runtime.invoke(
+        FunctionConfig(
+            name="fn-mod", arn="arn", handler="nomodule.handler", code_zip=make_config("x", "echo").code_zip
+        ),
+        "{}",
+    )
     assert module.json["errorType"] == "Runtime.ImportModuleError"
 
 
@@ -102,8 +112,9 @@ def test_pool_grows_only_when_all_workers_are_busy(runtime, make_config):
     runtime.invoke(config, '{"seconds": 0}')  # cold start out of the way
     assert runtime.workers("fn-par") == 1
     results: list[dict] = []
-    threads = [threading.Thread(target=lambda: results.append(runtime.invoke(config, '{"seconds": 1}').json))
-               for _ in range(3)]
+    threads = [
+        threading.Thread(target=lambda: results.append(runtime.invoke(config, '{"seconds": 1}').json)) for _ in range(3)
+    ]
     started = time.monotonic()
     for thread in threads:
         thread.start()
@@ -129,6 +140,7 @@ def test_close_stops_every_worker(make_config):
     pid = rt.invoke(make_config("fn-close", "echo"), "{}").json["pid"]
     rt.close()
     import os
+
     with pytest.raises(ProcessLookupError):
         for _ in range(50):
             os.kill(pid, 0)

@@ -13,8 +13,14 @@ import pytest
 from local import moto_glue
 from local.lambda_runtime import LambdaRuntime
 
-ROLE_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+ROLE_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +46,27 @@ def functions(aws, handler_zip: bytes) -> dict[str, str]:
     iam, lam = aws["client"]("iam"), aws["client"]("lambda")
     role = iam.create_role(RoleName="glue-role", AssumeRolePolicyDocument=ROLE_POLICY)["Role"]["Arn"]
     aws["client"]("dynamodb").create_table(
-        TableName="glue-table", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        TableName="glue-table",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     arns = {}
-    for name, handler, env in (("glue-echo", "echo", {"ONLY_A": "a"}), ("glue-boom", "boom", {}),
-                               ("glue-sleep", "sleep", {}), ("glue-put", "put_item", {"TABLE": "glue-table"})):
+    for name, handler, env in (
+        ("glue-echo", "echo", {"ONLY_A": "a"}),
+        ("glue-boom", "boom", {}),
+        ("glue-sleep", "sleep", {}),
+        ("glue-put", "put_item", {"TABLE": "glue-table"}),
+    ):
         arns[name] = lam.create_function(
-            FunctionName=name, Runtime="python3.12", Role=role, Handler=f"app.{handler}",
-            Code={"ZipFile": handler_zip}, Timeout=10, Environment={"Variables": env})["FunctionArn"]
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role,
+            Handler=f"app.{handler}",
+            Code={"ZipFile": handler_zip},
+            Timeout=10,
+            Environment={"Variables": env},
+        )["FunctionArn"]
     return arns
 
 
@@ -77,8 +96,9 @@ def test_handler_error_is_unhandled_like_aws(aws, functions):
 
 def test_event_invocation_answers_202_at_once(aws, functions):
     started = time.monotonic()
-    response = aws["client"]("lambda").invoke(FunctionName="glue-sleep", InvocationType="Event",
-                                              Payload=b'{"seconds": 1}')
+    response = aws["client"]("lambda").invoke(
+        FunctionName="glue-sleep", InvocationType="Event", Payload=b'{"seconds": 1}'
+    )
     assert response["StatusCode"] == 202
     assert time.monotonic() - started < 0.9
 
@@ -95,23 +115,40 @@ def test_step_functions_engine_invokes_lambda_through_the_workers(aws, functions
         "StartAt": "Fan",
         "States": {
             "Fan": {
-                "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 3,
-                "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Call", "States": {
-                    "Call": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-                             "Parameters": {"FunctionName": functions["glue-echo"], "Payload.$": "$"},
-                             "ResultSelector": {"fn.$": "$.Payload.function_name", "event.$": "$.Payload.event"},
-                             "End": True}}},
-                "ResultPath": "$.fan", "Next": "Fail"},
-            "Fail": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-                     "Parameters": {"FunctionName": functions["glue-boom"], "Payload": {}},
-                     "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Done"}],
-                     "ResultPath": "$.never", "End": True},
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "MaxConcurrency": 3,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "Call",
+                    "States": {
+                        "Call": {
+                            "Type": "Task",
+                            "Resource": "arn:aws:states:::lambda:invoke",
+                            "Parameters": {"FunctionName": functions["glue-echo"], "Payload.$": "$"},
+                            "ResultSelector": {"fn.$": "$.Payload.function_name", "event.$": "$.Payload.event"},
+                            "End": True,
+                        }
+                    },
+                },
+                "ResultPath": "$.fan",
+                "Next": "Fail",
+            },
+            "Fail": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": functions["glue-boom"], "Payload": {}},
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Done"}],
+                "ResultPath": "$.never",
+                "End": True,
+            },
             "Done": {"Type": "Pass", "End": True},
         },
     }
     sfn = aws["client"]("stepfunctions")
-    machine = sfn.create_state_machine(name="glue-machine", definition=json.dumps(definition),
-                                       roleArn="arn:aws:iam::123456789012:role/glue-role")["stateMachineArn"]
+    machine = sfn.create_state_machine(
+        name="glue-machine", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/glue-role"
+    )["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"items": [1, 2, 3]}))
     deadline = time.monotonic() + 20
     while True:

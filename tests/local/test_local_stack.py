@@ -18,7 +18,7 @@ from local import LocalStack
 from local.stack import load_config
 
 PROGRAM = textwrap.dedent(
-    '''
+    """
     import json
 
     import pulumi
@@ -95,7 +95,7 @@ PROGRAM = textwrap.dedent(
     pulumi.export("bucket", bucket.bucket)
     pulumi.export("account", account)
     pulumi.export("invokeArn", api_fn.invoke_arn)
-    '''
+    """
 )
 
 
@@ -105,7 +105,8 @@ def project(tmp_path_factory: pytest.TempPathFactory, handler_dir: str) -> Path:
     (root / "Pulumi.yaml").write_text("name: tiny\nruntime: python\nconfig:\n  timeout:\n    default: 5\n")
     (root / "Pulumi.dev.yaml").write_text(
         f"config:\n  aws:region: us-east-1\n  tiny:logLevel: DEBUG\n  tiny:codeDir: {handler_dir}\n"
-        "  tiny:flag: true\n  tiny:nested:\n    a: 1\n")
+        "  tiny:flag: true\n  tiny:nested:\n    a: 1\n"
+    )
     (root / "__main__.py").write_text(PROGRAM)
     return root
 
@@ -134,8 +135,10 @@ def test_outputs_are_resolved_and_written(stack: LocalStack, project: Path):
     assert outputs["stateMachineArn"] == "arn:aws:states:us-east-1:123456789012:stateMachine:tiny-dev"
     assert outputs["tableStream"].startswith("arn:aws:dynamodb:us-east-1:123456789012:table/tiny-dev-items/stream/")
     assert outputs["account"] == "123456789012"
-    assert outputs["invokeArn"] == ("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
-                                    "arn:aws:lambda:us-east-1:123456789012:function:tiny-dev-api/invocations")
+    assert outputs["invokeArn"] == (
+        "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+        "arn:aws:lambda:us-east-1:123456789012:function:tiny-dev-api/invocations"
+    )
     written = json.loads((project / ".local" / "outputs.json").read_text())
     assert written == outputs
 
@@ -153,8 +156,12 @@ def test_resources_exist_in_the_embedded_aws(stack: LocalStack, handler_dir: str
 
 def test_rest_api_builds_a_real_proxy_event(stack: LocalStack):
     url, key = stack.outputs["taskApiUrl"], stack.outputs["apiKey"]
-    response = requests.post(f"{url}/items?a=1&a=2&b=3", data='{"x": 1}',
-                             headers={"x-api-key": key, "content-type": "application/json"}, timeout=30)
+    response = requests.post(
+        f"{url}/items?a=1&a=2&b=3",
+        data='{"x": 1}',
+        headers={"x-api-key": key, "content-type": "application/json"},
+        timeout=30,
+    )
     assert response.status_code == 201
     assert response.headers["x-fn"] == "tiny-dev-api"
     assert response.headers["set-cookie"] == "a=1, b=2"
@@ -199,16 +206,18 @@ def test_function_errors_and_malformed_responses_are_502(stack: LocalStack):
 
 def test_state_machine_runs_on_the_workers(stack: LocalStack):
     sfn = stack.client("stepfunctions")
-    arn = sfn.start_execution(stateMachineArn=stack.outputs["stateMachineArn"],
-                              input=json.dumps({"pk": "from-sfn", "sk": "x"}))["executionArn"]
+    arn = sfn.start_execution(
+        stateMachineArn=stack.outputs["stateMachineArn"], input=json.dumps({"pk": "from-sfn", "sk": "x"})
+    )["executionArn"]
     deadline = time.monotonic() + 20
     while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert described["status"] == "SUCCEEDED"
     assert json.loads(described["output"]) == {"stored": "from-sfn"}
-    item = stack.client("dynamodb").get_item(TableName="tiny-dev-items",
-                                             Key={"pk": {"S": "from-sfn"}, "sk": {"S": "x"}})
+    item = stack.client("dynamodb").get_item(
+        TableName="tiny-dev-items", Key={"pk": {"S": "from-sfn"}, "sk": {"S": "x"}}
+    )
     assert item["Item"]["fn"] == {"S": "tiny-dev-put"}
 
 
@@ -221,9 +230,12 @@ def test_cli_serves_writes_outputs_and_stops_cleanly_on_sigterm(project: Path, t
     outputs_file = tmp_path / "outputs.json"
     outputs_file.write_text("{}")  # stale: must be replaced, not read as ready
     process = subprocess.Popen(
-        [sys.executable, "-m", "local", "--project-dir", str(project), "--port", "0",
-         "--outputs", str(outputs_file)],
-        cwd=str(Path(__file__).resolve().parents[2]), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [sys.executable, "-m", "local", "--project-dir", str(project), "--port", "0", "--outputs", str(outputs_file)],
+        cwd=str(Path(__file__).resolve().parents[2]),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not (outputs_file.exists() and outputs_file.read_text() not in ("", "{}")):
@@ -232,8 +244,7 @@ def test_cli_serves_writes_outputs_and_stops_cleanly_on_sigterm(project: Path, t
             time.sleep(0.1)
         outputs = json.loads(outputs_file.read_text())
         assert set(outputs) >= {"taskApiUrl", "apiKey", "stateMachineArn", "stage"}
-        response = requests.get(outputs["taskApiUrl"] + "/items", headers={"x-api-key": outputs["apiKey"]},
-                                timeout=30)
+        response = requests.get(outputs["taskApiUrl"] + "/items", headers={"x-api-key": outputs["apiKey"]}, timeout=30)
         assert response.status_code == 201
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
