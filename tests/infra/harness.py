@@ -1,0 +1,276 @@
+"""Run the real `__main__.py` for one stage under Pulumi mocks and print what it declared, as JSON.
+
+Why a subprocess: Pulumi's runtime state (settings, root stack, config) is process-global, so two
+stages cannot be planned in one interpreter. `python -m tests.infra.harness dev` prints one JSON
+object `{"stage", "config", "resources": [...], "outputs": {...}}` on stdout; the infra tests load
+it once per stage (tests/infra/conftest.py).
+
+The mocks answer like the AWS provider does (ARNs, names, `invokeArn`, `executionArn`,
+`invokeUrl`, API key `value`, table `streamArn`, generated bucket names ...), so every
+`Output.apply` in the program runs on realistic values and the tests can check the ARNs that
+end up in policies, the state-machine definition and the RestApi body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import runpy
+import string
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.sync_await import _sync_await
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "ai-workflows"
+ACCOUNT_ID = "123456789012"
+STAGES = ("dev", "prod")
+
+
+def stage_config_file(stage: str) -> Path:
+    return REPO_ROOT / f"Pulumi.{stage}.yaml"
+
+
+def raw_stage_config(stage: str) -> dict[str, str]:
+    """`Pulumi.<stage>.yaml` as the engine hands it to the program: `namespace:key` -> string."""
+    document = yaml.safe_load(stage_config_file(stage).read_text()) or {}
+    return {key: _config_string(value) for key, value in (document.get("config") or {}).items()}
+
+
+def _config_string(value: Any) -> str:
+    # The CLI stores YAML scalars as their text: `true`, `90`; structured values as JSON.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
+def _random(seed: str, length: int, alphabet: str = string.ascii_lowercase + string.digits) -> str:
+    """Provider-generated text (ids, suffixes, key values) that looks random but is a function of `seed`.
+
+    Deterministic, so the same logical resource gets the same id in every stage and every run:
+    the tests can diff dev against prod, and a failure reproduces.
+    """
+    digest = hashlib.sha256(seed.encode()).digest()
+    while len(digest) < length:
+        digest += hashlib.sha256(digest).digest()
+    return "".join(alphabet[byte % len(alphabet)] for byte in digest[:length])
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Answers every resource with provider-like outputs and records what the program declared."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.records: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        resource_id, outputs = self._outputs(args.typ, args.name, inputs)
+        state = {**inputs, **outputs}
+        with self._lock:
+            key = f"{args.typ}::{args.name}"
+            if key in self.records:
+                raise RuntimeError(f"two resources named {key}: the harness keys records by type and name")
+            self.records[key] = {
+                "type": args.typ,
+                "name": args.name,
+                "custom": bool(args.custom),
+                "id": resource_id,
+                "inputs": inputs,
+                "outputs": state,
+            }
+        return resource_id, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        # The program makes no provider calls today; answer the usual ones anyway.
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:root", "userId": ACCOUNT_ID}
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"name": self.region, "region": self.region}
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}
+        return {}
+
+    def _outputs(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """(id, extra outputs) the AWS provider would report for this resource."""
+        region, account = self.region, ACCOUNT_ID
+        seed = f"{typ}::{name}"
+        physical = inputs.get("name") or f"{name}-{_random(seed, 7)}"
+        if typ == "aws:cloudwatch/logGroup:LogGroup":
+            return physical, {"name": physical, "arn": f"arn:aws:logs:{region}:{account}:log-group:{physical}"}
+        if typ == "aws:iam/role:Role":
+            return physical, {
+                "name": physical,
+                "arn": f"arn:aws:iam::{account}:role/{physical}",
+                "uniqueId": f"AROA{_random(seed, 17, string.ascii_uppercase + string.digits)}",
+            }
+        if typ == "aws:iam/rolePolicy:RolePolicy":
+            return f"{inputs.get('role')}:{physical}", {"name": physical}
+        if typ == "aws:lambda/function:Function":
+            arn = f"arn:aws:lambda:{region}:{account}:function:{physical}"
+            return physical, {
+                "name": physical,
+                "arn": arn,
+                "qualifiedArn": f"{arn}:$LATEST",
+                "version": "$LATEST",
+                "invokeArn": f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations",
+                "qualifiedInvokeArn": (
+                    f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}:$LATEST/invocations"
+                ),
+            }
+        if typ == "aws:lambda/layerVersion:LayerVersion":
+            layer = f"arn:aws:lambda:{region}:{account}:layer:{inputs['layerName']}"
+            return f"{layer}:1", {"arn": f"{layer}:1", "layerArn": layer, "version": "1"}
+        if typ == "aws:lambda/permission:Permission":
+            statement = inputs.get("statementId") or f"{name}-{_random(seed, 7)}"
+            return statement, {"statementId": statement}
+        if typ == "aws:dynamodb/table:Table":
+            arn = f"arn:aws:dynamodb:{region}:{account}:table/{physical}"
+            extra: dict[str, Any] = {"name": physical, "arn": arn}
+            if inputs.get("streamEnabled"):
+                label = "2024-01-01T00:00:00.000"
+                extra |= {"streamArn": f"{arn}/stream/{label}", "streamLabel": label}
+            return physical, extra
+        if typ == "aws:s3/bucket:Bucket":
+            bucket = inputs.get("bucket") or f"{inputs.get('bucketPrefix', name + '-')}{_random(seed, 20)}"
+            return bucket, {
+                "bucket": bucket,
+                "arn": f"arn:aws:s3:::{bucket}",
+                "bucketDomainName": f"{bucket}.s3.amazonaws.com",
+                "bucketRegionalDomainName": f"{bucket}.s3.{region}.amazonaws.com",
+                "region": region,
+            }
+        if typ == "aws:sfn/stateMachine:StateMachine":
+            arn = f"arn:aws:states:{region}:{account}:stateMachine:{physical}"
+            return arn, {"name": physical, "arn": arn, "status": "ACTIVE"}
+        if typ == "aws:apigateway/restApi:RestApi":
+            api_id = _random(seed, 10)
+            return api_id, {
+                "name": physical,
+                "arn": f"arn:aws:apigateway:{region}::/restapis/{api_id}",
+                "executionArn": f"arn:aws:execute-api:{region}:{account}:{api_id}",
+                "rootResourceId": _random(seed + ":root", 10),
+            }
+        if typ == "aws:apigateway/deployment:Deployment":
+            return _random(seed, 6), {}
+        if typ == "aws:apigateway/stage:Stage":
+            api_id, stage_name = inputs["restApi"], inputs["stageName"]
+            return f"ags-{api_id}-{stage_name}", {
+                "arn": f"arn:aws:apigateway:{region}::/restapis/{api_id}/stages/{stage_name}",
+                "executionArn": f"arn:aws:execute-api:{region}:{account}:{api_id}/{stage_name}",
+                # The provider reports the stage URL without a trailing slash.
+                "invokeUrl": f"https://{api_id}.execute-api.{region}.amazonaws.com/{stage_name}",
+            }
+        if typ == "aws:apigateway/apiKey:ApiKey":
+            key_id = _random(seed, 10)
+            return key_id, {
+                "name": physical,
+                "arn": f"arn:aws:apigateway:{region}::/apikeys/{key_id}",
+                "value": _random(seed, 40, string.ascii_letters + string.digits),
+            }
+        if typ == "aws:apigateway/usagePlan:UsagePlan":
+            plan_id = _random(seed, 6)
+            return plan_id, {"name": physical, "arn": f"arn:aws:apigateway:{region}::/usageplans/{plan_id}"}
+        return f"{name}-id", {}
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Adds what `Mocks` never sees: the parent and the resource options the tests check."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.options: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            with self._lock:
+                self.options[f"{request.type}::{request.name}"] = {
+                    "urn": response.urn,
+                    "parent": request.parent or None,
+                    "retainOnDelete": bool(request.retainOnDelete),
+                    "protect": bool(request.protect),
+                    "dependsOn": sorted(request.dependencies),
+                    "replaceOnChanges": list(request.replaceOnChanges),
+                }
+        return response
+
+
+def _jsonable(value: Any) -> Any:
+    """Resolved inputs as JSON: archives and assets become a small description of themselves."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, pulumi.FileArchive | pulumi.FileAsset):
+        return {"__pulumi__": type(value).__name__, "path": value.path}
+    if isinstance(value, pulumi.AssetArchive):
+        return {"__pulumi__": "AssetArchive", "assets": {k: _jsonable(v) for k, v in value.assets.items()}}
+    if isinstance(value, pulumi.StringAsset):
+        return {"__pulumi__": "StringAsset", "text": value.text}
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return {"__pulumi__": type(value).__name__, "repr": repr(value)}
+
+
+def _resolve_export(value: Any) -> dict[str, Any]:
+    if isinstance(value, pulumi.Output):
+        return {
+            "value": _jsonable(_sync_await(value.future())),
+            "secret": bool(_sync_await(value.is_secret())),
+        }
+    return {"value": _jsonable(value), "secret": False}
+
+
+def run_stage(stage: str) -> dict[str, Any]:
+    """Plan `__main__.py` for `stage` under the mocks; everything it declared, resolved."""
+    raw = raw_stage_config(stage)
+    mocks = RecordingMocks(region=raw.get("aws:region", "us-east-1"))
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_all_config(raw)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stage, preview=False, monitor=monitor)
+    sys.path[:0] = [str(REPO_ROOT)]
+    runpy.run_path(str(REPO_ROOT / "__main__.py"), run_name="__main__")
+    _sync_await(pulumi.runtime.stack.wait_for_rpcs())
+    root = pulumi.runtime.get_root_resource()
+    if root is None:
+        raise RuntimeError("the Pulumi runtime has no root stack resource after the program ran")
+    outputs = {name: _resolve_export(value) for name, value in root.outputs.items()}
+    urn_to_key = {options["urn"]: key for key, options in monitor.options.items()}
+    resources = []
+    for key, record in mocks.records.items():
+        options = monitor.options.get(key, {})
+        parent = options.get("parent")
+        resources.append(
+            {
+                **{k: _jsonable(v) for k, v in record.items()},
+                **options,
+                "dependsOn": [urn_to_key.get(urn, urn) for urn in options.get("dependsOn", [])],
+                "parent": urn_to_key.get(parent, parent) if parent else None,
+            }
+        )
+    return {"stage": stage, "config": raw, "resources": resources, "outputs": outputs}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print(f"usage: python -m tests.infra.harness <stage>  (one of {', '.join(STAGES)})", file=sys.stderr)
+        return 2
+    result = run_stage(argv[0])
+    json.dump(result, sys.stdout, indent=1, sort_keys=True)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
