@@ -2,8 +2,8 @@
 
 Start-up order matters and is why this is one object:
 1. bind the HTTP socket first, so the Stage mock can hand out the real URL (port 0 = any free port);
-2. start moto (``local.moto_glue``) and route its Lambda invocations to warm worker processes
-   (``local.lambda_runtime``);
+2. start (or join: it is shared by every stack of the process, see ``local.embedded``) moto, whose
+   Lambda invocations go to warm worker processes (``local.lambda_runtime``);
 3. run ``__main__.py`` under Pulumi's mock runtime (``local.mocks``), which creates every resource
    in moto, and resolve the stack outputs;
 4. serve the REST API (and, later, GraphQL) with uvicorn, then write ``outputs.json``.
@@ -16,7 +16,6 @@ Tests use it in-process::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -36,16 +35,17 @@ from botocore.exceptions import ReadTimeoutError
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
-from local import moto_glue
+from local import embedded
 from local.apigw import INTEGRATION_TIMEOUT_SECONDS, RestApiGateway
 from local.lambda_runtime import LambdaRuntime
 from local.mocks import ACCOUNT_ID, LocalAwsMocks, Registry
+from local.moto_glue import MotoServer
 
 log = logging.getLogger("local")
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_PORT = 4000
-_ACTIVE_LOCK = threading.Lock()  # moto's and Pulumi's state are process-global: one stack at a time
+_PROGRAM_LOCK = threading.Lock()  # Pulumi's runtime state is process-global: one program run at a time
 
 
 def _config_value(value: Any) -> str | None:
@@ -140,13 +140,11 @@ class LocalStack:
         self.outputs: dict[str, Any] = {}
         self.registry = Registry()
         self.region = "us-east-1"
-        self.moto: moto_glue.MotoServer | None = None
-        self.runtime: LambdaRuntime | None = None
+        self.aws: embedded.EmbeddedAws | None = None
         self.mocks: LocalAwsMocks | None = None
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self._locked = False
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -157,8 +155,17 @@ class LocalStack:
     @property
     def endpoint_url(self) -> str:
         """The embedded AWS endpoint (what `AWS_ENDPOINT_URL` is set to in Lambda workers)."""
-        assert self.moto is not None, "stack not started"
-        return self.moto.url
+        assert self.aws is not None, "stack not started"
+        return self.aws.url
+
+    @property
+    def moto(self) -> MotoServer | None:
+        return self.aws.moto if self.aws else None
+
+    @property
+    def runtime(self) -> LambdaRuntime | None:
+        """The Lambda worker runtime (shared by the stacks of this process)."""
+        return self.aws.runtime if self.aws else None
 
     def client(self, service: str) -> Any:
         """A boto3 client for the embedded AWS (fake credentials, the stack's region)."""
@@ -171,9 +178,6 @@ class LocalStack:
         )
 
     def start(self) -> LocalStack:
-        if not _ACTIVE_LOCK.acquire(blocking=False):
-            raise RuntimeError("another LocalStack is running in this process (moto and Pulumi state are global)")
-        self._locked = True
         try:
             self._start()
         except BaseException:
@@ -182,7 +186,7 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        """Stop serving, kill every worker, forget all resources, stop moto. Safe to call twice."""
+        """Stop serving and leave the embedded AWS (the last stack of the process stops it). Idempotent."""
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
@@ -192,18 +196,9 @@ class LocalStack:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
-        moto_glue.uninstall_lambda_dispatcher()
-        if self.runtime is not None:
-            self.runtime.close()
-            self.runtime = None
-        if self.moto is not None:
-            with contextlib.suppress(Exception):
-                moto_glue.reset(self.moto)
-            self.moto.stop()
-            self.moto = None
-        if self._locked:
-            self._locked = False
-            _ACTIVE_LOCK.release()
+        if self.aws is not None:
+            embedded.release(self.aws)
+            self.aws = None
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -229,14 +224,12 @@ class LocalStack:
         self.port = self._socket.getsockname()[1]
         log.info("stage %s: config from Pulumi.%s.yaml; serving on %s", self.stage, self.stage, self.base_url)
 
-        self.moto = moto_glue.start_server(port=0, region=self.region)
-        log.info("embedded AWS (moto %s) on %s", moto_glue.MOTO_VERSION, self.moto.url)
-        self.runtime = LambdaRuntime(self.moto.url, self.max_workers)
-        moto_glue.install_lambda_dispatcher(self.runtime.invoke)
+        self.aws = embedded.acquire(self.region, self.max_workers)
 
         log.info("running %s under Pulumi mocks (project %s, stack %s)", self.program.name, project, self.stage)
-        self.mocks = LocalAwsMocks(self.moto.url, self.region, self.base_url, self.registry)
-        outputs = run_program(self.program, project, self.stage, config, self.mocks)
+        self.mocks = LocalAwsMocks(self.aws.url, self.region, self.base_url, self.registry)
+        with _PROGRAM_LOCK:
+            outputs = run_program(self.program, project, self.stage, config, self.mocks)
         self.outputs = dict(outputs)
         self.outputs.setdefault("stage", self.stage)
         log.info("%d resources created", len(self.registry.resources))

@@ -10,8 +10,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from local import moto_glue
-from local.lambda_runtime import LambdaRuntime
+from local import embedded
 
 ROLE_POLICY = json.dumps(
     {
@@ -25,9 +24,8 @@ ROLE_POLICY = json.dumps(
 
 @pytest.fixture(scope="module")
 def aws() -> Iterator[dict]:
-    moto = moto_glue.start_server(port=0)
-    runtime = LambdaRuntime(moto.url)
-    moto_glue.install_lambda_dispatcher(runtime.invoke)
+    shared = embedded.acquire()  # the process's moto (other test packages may be using it too)
+    moto, runtime = shared.moto, shared.runtime
 
     def client(service: str):
         return boto3.client(service, endpoint_url=moto.url, region_name="us-east-1")
@@ -35,10 +33,7 @@ def aws() -> Iterator[dict]:
     try:
         yield {"moto": moto, "runtime": runtime, "client": client}
     finally:
-        moto_glue.uninstall_lambda_dispatcher()
-        runtime.close()
-        moto_glue.reset(moto)
-        moto.stop()
+        embedded.release(shared)
 
 
 @pytest.fixture(scope="module")

@@ -221,9 +221,22 @@ def test_state_machine_runs_on_the_workers(stack: LocalStack):
     assert item["Item"]["fn"] == {"S": "tiny-dev-put"}
 
 
-def test_only_one_stack_per_process(stack: LocalStack, project: Path):
-    with pytest.raises(RuntimeError, match="another LocalStack"):
-        LocalStack(stage="dev", port=0, project_dir=project).start()
+def test_stacks_in_one_process_share_the_embedded_aws(stack: LocalStack, project: Path, handler_dir: str):
+    (project / "Pulumi.other.yaml").write_text(
+        f"config:\n  aws:region: us-east-1\n  tiny:logLevel: INFO\n  tiny:codeDir: {handler_dir}\n"
+    )
+    with LocalStack(stage="other", port=0, project_dir=project) as other:
+        assert other.endpoint_url == stack.endpoint_url
+        assert other.outputs["taskApiUrl"].endswith("/other") and other.port != stack.port
+        response = requests.get(
+            other.outputs["taskApiUrl"] + "/items", headers={"x-api-key": other.outputs["apiKey"]}, timeout=30
+        )
+        assert response.status_code == 201
+    response = requests.get(  # the first stack still serves, with its functions and moto
+        stack.outputs["taskApiUrl"] + "/items", headers={"x-api-key": stack.outputs["apiKey"]}, timeout=30
+    )
+    assert response.status_code == 201
+    assert stack.client("dynamodb").describe_table(TableName="tiny-dev-items")
 
 
 def test_cli_serves_writes_outputs_and_stops_cleanly_on_sigterm(project: Path, tmp_path: Path):

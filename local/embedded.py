@@ -1,0 +1,67 @@
+"""The process-wide embedded AWS: one moto server and one Lambda worker runtime, shared and ref-counted.
+
+moto keeps its state in module globals, so every moto server in a process sees the same
+resources, and its Lambda patch is process-global too. Rather than pretend two stacks in one
+process are isolated, they share one embedded AWS: the first user starts it, the last one
+stops it (killing every worker and forgetting every resource). Test packages that each start
+a `LocalStack` (or use the embedded AWS directly) can then overlap safely.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from local import moto_glue
+from local.lambda_runtime import LambdaRuntime
+
+log = logging.getLogger("local")
+
+
+@dataclass
+class EmbeddedAws:
+    moto: moto_glue.MotoServer
+    runtime: LambdaRuntime
+
+    @property
+    def url(self) -> str:
+        return self.moto.url
+
+
+_lock = threading.Lock()
+_shared: EmbeddedAws | None = None
+_users = 0
+
+
+def acquire(region: str = "us-east-1", max_workers_per_function: int = 4) -> EmbeddedAws:
+    """Start (or join) the embedded AWS of this process."""
+    global _shared, _users
+    with _lock:
+        if _shared is None:
+            moto = moto_glue.start_server(port=0, region=region)
+            runtime = LambdaRuntime(moto.url, max_workers_per_function)
+            moto_glue.install_lambda_dispatcher(runtime.invoke)
+            _shared = EmbeddedAws(moto, runtime)
+            log.info("embedded AWS (moto %s) on %s", moto_glue.MOTO_VERSION, moto.url)
+        _users += 1
+        return _shared
+
+
+def release(aws: EmbeddedAws) -> None:
+    """Leave the embedded AWS; the last user stops workers, forgets all resources and stops moto."""
+    global _shared, _users
+    with _lock:
+        if _shared is not aws or _users == 0:
+            return
+        _users -= 1
+        if _users:
+            return
+        _shared = None
+    moto_glue.uninstall_lambda_dispatcher()
+    aws.runtime.close()
+    try:
+        moto_glue.reset(aws.moto)
+    except Exception as exc:  # the server may already be unreachable at interpreter exit
+        log.debug("moto reset failed: %s", exc)
+    aws.moto.stop()
