@@ -240,9 +240,12 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
     def _table(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         i = args.inputs
         name = i.get("name") or _auto_name(args.name)
-        keys = [{"AttributeName": i["hashKey"], "KeyType": "HASH"}]
-        if i.get("rangeKey"):
-            keys.append({"AttributeName": i["rangeKey"], "KeyType": "RANGE"})
+        if i.get("keySchemas"):  # the newer form that replaces hashKey/rangeKey
+            keys = [{"AttributeName": k["attributeName"], "KeyType": k["keyType"]} for k in i["keySchemas"]]
+        else:
+            keys = [{"AttributeName": i["hashKey"], "KeyType": "HASH"}]
+            if i.get("rangeKey"):
+                keys.append({"AttributeName": i["rangeKey"], "KeyType": "RANGE"})
         request: dict[str, Any] = {
             "TableName": name,
             "KeySchema": keys,
@@ -285,7 +288,7 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
                     "IndexName": index["name"],
                     "Projection": projection,
                     "KeySchema": [
-                        {"AttributeName": i["hashKey"], "KeyType": "HASH"},
+                        keys[0],
                         {"AttributeName": index["rangeKey"], "KeyType": "RANGE"},
                     ],
                 }
