@@ -1,0 +1,298 @@
+"""Least privilege: one role per function, named actions, specific resources, checked by parliament too."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import parliament
+import pytest
+from parliament import analyze_policy_string
+
+from tests.infra.stackmodel import (
+    LAMBDA,
+    ROLE,
+    ROLE_POLICY,
+    STATE_MACHINE,
+    Resource,
+    Stack,
+    as_list,
+    policy_of,
+    statements,
+)
+
+TASK_API_HANDLER = "aiwf.handlers.task_api.handler"
+ORCHESTRATOR_HANDLERS = ("aiwf.handlers.orchestrator.process", "aiwf.handlers.orchestrator.finalize")
+
+# The only actions allowed on Resource "*": the services grant them on no narrower resource.
+# - X-Ray trace upload and sampling (https://docs.aws.amazon.com/xray/latest/devguide/security_iam_id-based-policy-examples.html)
+# - Step Functions' vended log delivery to CloudWatch Logs, which IAM evaluates on "*"
+#   (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html#cloudwatch-iam-policy)
+STAR_RESOURCE_ALLOWLIST = frozenset(
+    {
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+        # Completing a callback task by its token: the token, not an ARN, names the task
+        # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html).
+        "states:SendTaskSuccess",
+        "states:SendTaskFailure",
+        "states:SendTaskHeartbeat",
+    }
+)
+TASK_TOKEN_ACTIONS = frozenset({"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"})
+SEVERITIES = ("MUTE", "INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+# parliament findings judged and accepted, each with the reason: (role policy logical name, issue, action).
+ACCEPTED_FINDINGS = {
+    # The community auditor flags logs:PutResourcePolicy as "permissions management". Step Functions
+    # needs it to attach the log group's resource policy when it sets up vended log delivery; it is
+    # granted to the state machine's role only (the same role cannot call iam:* or change itself).
+    ("orchestrator-policy", "PERMISSIONS_MANAGEMENT_ACTIONS", "logs:PutResourcePolicy"),
+}
+
+# The community auditors' findings (PERMISSIONS_MANAGEMENT_ACTIONS, PRIVILEGE_ESCALATION, ...) get
+# their severities from this file; the parliament CLI loads it the same way.
+parliament.override_config(str(Path(parliament.__file__).parent / "community_auditors" / "config_override.yaml"))
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    return as_list(statement.get("Action", []))
+
+
+def _role_statements(stack: Stack, role: Resource) -> list[dict[str, Any]]:
+    found = stack.statements_of_role(role)
+    assert found, f"role {role.name} has no inline policy"
+    return found
+
+
+def _all_policies(stack: Stack) -> list[Resource]:
+    policies = stack.of_type(ROLE_POLICY)
+    assert policies, "no IAM policies declared"
+    return policies
+
+
+def test_every_function_has_its_own_role(stack: Stack) -> None:
+    """A shared role would give every function the union of their permissions."""
+    functions = stack.functions()
+    assert len(functions) >= 3
+    roles = [function.inputs["role"] for function in functions]
+    assert len(set(roles)) == len(roles), f"functions share roles: {roles}"
+    for function in functions:
+        role = stack.role_by_arn(function.inputs["role"])
+        trust = json.loads(role.inputs["assumeRolePolicy"])
+        assert statements(trust) == [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ], role.name
+        assert len(stack.policies_of_role(role)) == 1, f"{role.name}: expected exactly one inline policy"
+        own_logs = f"arn:aws:logs:{stack.setting('aws:region')}:"
+        log_statements = [s for s in _role_statements(stack, role) if any(a.startswith("logs:") for a in _actions(s))]
+        assert log_statements, f"{role.name} cannot write its logs"
+        for statement in log_statements:
+            for resource in as_list(statement["Resource"]):
+                assert resource.startswith(own_logs), resource
+                assert f":log-group:/aws/lambda/{function.inputs['name']}:" in resource, (
+                    f"{role.name} writes to another function's logs: {resource}"
+                )
+
+
+def test_no_managed_policies_or_other_attachments(stack: Stack) -> None:
+    """Permissions are only the inline policies checked here; a managed policy would bypass them."""
+    for forbidden in (
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "aws:iam/policyAttachment:PolicyAttachment",
+        "aws:iam/user:User",
+    ):
+        assert not stack.of_type(forbidden), forbidden
+    for role in stack.of_type(ROLE):
+        assert not role.inputs.get("managedPolicyArns"), role.name
+        assert not role.inputs.get("inlinePolicies"), role.name
+
+
+def test_every_statement_names_its_actions(stack: Stack) -> None:
+    """No `*` or `service:*` actions, no NotAction, only Allow: the permission set is readable."""
+    for policy in _all_policies(stack):
+        for statement in statements(policy_of(policy)):
+            assert statement["Effect"] == "Allow", policy.name
+            assert "NotAction" not in statement and "NotResource" not in statement, policy.name
+            actions = _actions(statement)
+            assert actions, f"{policy.name}: statement without actions"
+            for action in actions:
+                service, _, name = action.partition(":")
+                assert service and name, f"{policy.name}: malformed action {action!r}"
+                assert "*" not in action and "?" not in action, f"{policy.name}: wildcard action {action!r}"
+
+
+def test_resources_are_specific_arns_except_the_allowlist(stack: Stack) -> None:
+    """`*` only for actions IAM grants on nothing narrower; every other resource is one of this stage's."""
+    stage_prefix = f"aiwf-{stack.stage}-"
+    star_actions: set[str] = set()
+    for policy in _all_policies(stack):
+        for statement in statements(policy_of(policy)):
+            resources = as_list(statement["Resource"])
+            if "*" in resources:
+                assert resources == ["*"], f"{policy.name}: '*' mixed with ARNs: {resources}"
+                star_actions |= set(_actions(statement))
+                continue
+            for resource in resources:
+                assert resource.startswith("arn:aws:"), f"{policy.name}: not an ARN: {resource}"
+                assert stage_prefix in resource, f"{policy.name}: {resource} is not a resource of stage {stack.stage}"
+    assert star_actions <= STAR_RESOURCE_ALLOWLIST, (
+        f"actions on '*' outside the allowlist: {sorted(star_actions - STAR_RESOURCE_ALLOWLIST)}"
+    )
+
+
+def test_star_resources_are_only_for_actions_without_resource_types(stack: Stack) -> None:
+    """Cross-checks the allowlist with IAM's own action table (bundled with parliament): an action
+    granted on '*' must be one that IAM can scope to no resource type, or a narrower ARN was possible."""
+    table = json.loads((Path(parliament.__file__).parent / "iam_definition.json").read_text())
+    resource_types = {
+        f"{service['prefix']}:{privilege['privilege']}".lower(): {
+            r["resource_type"] for r in privilege["resource_types"]
+        }
+        for service in table
+        for privilege in service["privileges"]
+    }
+    for policy in _all_policies(stack):
+        for statement in statements(policy_of(policy)):
+            if as_list(statement["Resource"]) != ["*"]:
+                continue
+            for action in _actions(statement):
+                assert resource_types.get(action.lower()) == {""}, (
+                    f"{policy.name}: {action} supports resource types {resource_types.get(action.lower())}; "
+                    "grant it on those ARNs, not '*'"
+                )
+
+
+def test_task_api_may_start_executions_of_the_orchestrator_only(stack: Stack) -> None:
+    role = stack.role_by_arn(stack.function(TASK_API_HANDLER).inputs["role"])
+    role_statements = _role_statements(stack, role)
+    start = [s for s in role_statements if "states:StartExecution" in _actions(s)]
+    assert start, "the task API cannot start executions"
+    for statement in start:
+        assert as_list(statement["Resource"]) == [stack.outputs["stateMachineArn"]]
+    states_actions = {a for s in role_statements for a in _actions(s) if a.startswith("states:")}
+    assert states_actions <= {"states:StartExecution"} | TASK_TOKEN_ACTIONS, sorted(states_actions)
+
+
+def test_only_the_task_api_completes_task_tokens(stack: Stack) -> None:
+    """SendTask* cannot be scoped to a state machine, so exactly one role (the resume endpoint's) holds it."""
+    task_api_role = stack.role_by_arn(stack.function(TASK_API_HANDLER).inputs["role"])
+    for role in stack.of_type(ROLE):
+        if role.key == task_api_role.key:
+            continue
+        actions = {a for s in stack.statements_of_role(role) for a in _actions(s)}
+        assert not actions & TASK_TOKEN_ACTIONS, f"{role.name} may complete task tokens: {sorted(actions)}"
+
+
+@pytest.mark.parametrize("handler", ORCHESTRATOR_HANDLERS)
+def test_orchestrator_functions_cannot_start_executions(stack: Stack, handler: str) -> None:
+    """Only the task API starts tasks; a step function starting executions would bypass idempotency."""
+    role = stack.role_by_arn(stack.function(handler).inputs["role"])
+    actions = {a for s in _role_statements(stack, role) for a in _actions(s)}
+    assert not any(a.startswith("states:") for a in actions), sorted(actions)
+    assert "lambda:InvokeFunction" not in actions
+
+
+def test_state_machine_role_invokes_exactly_the_orchestrator_functions(stack: Stack) -> None:
+    machine = stack.one(STATE_MACHINE)
+    role = stack.role_by_arn(machine.inputs["roleArn"])
+    trust = json.loads(role.inputs["assumeRolePolicy"])
+    assert statements(trust) == [
+        {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+    orchestrator_arns = {stack.function(handler).outputs["arn"] for handler in ORCHESTRATOR_HANDLERS}
+    invoke = [s for s in _role_statements(stack, role) if any(a.startswith("lambda:") for a in _actions(s))]
+    assert [_actions(s) for s in invoke] == [["lambda:InvokeFunction"]]
+    resources = set(as_list(invoke[0]["Resource"]))
+    # The bare ARN and its qualified versions/aliases, nothing else.
+    assert resources == orchestrator_arns | {f"{arn}:*" for arn in orchestrator_arns}
+    # ... and those are exactly the functions the definition calls.
+    definition = json.loads(machine.inputs["definition"])
+    called = {
+        state["Parameters"]["FunctionName"]
+        for state in definition["States"].values()
+        if state.get("Resource", "").startswith("arn:aws:states:::lambda:invoke")
+    }
+    assert called == orchestrator_arns
+    assert stack.function(TASK_API_HANDLER).outputs["arn"] not in resources
+
+
+def _findings(policy_json: str) -> list[Any]:
+    analyzed = analyze_policy_string(policy_json, include_community_auditors=True)
+    return [parliament.enhance_finding(finding) for finding in analyzed.findings]
+
+
+def _is_accepted(policy_name: str, policy: dict[str, Any], finding: Any) -> bool:
+    """An accepted finding stays accepted only while the action it was accepted for causes it."""
+    for name, issue, action in ACCEPTED_FINDINGS:
+        if (name, issue) != (policy_name, finding.issue):
+            continue
+        without = {
+            **policy,
+            "Statement": [
+                {**s, "Action": [a for a in _actions(s) if a != action]}
+                for s in statements(policy)
+                if [a for a in _actions(s) if a != action]
+            ],
+        }
+        if not any(f.issue == issue for f in _findings(json.dumps(without))):
+            return True
+    return False
+
+
+def _serious(finding: Any) -> bool:
+    return SEVERITIES.index(finding.severity) >= SEVERITIES.index("MEDIUM")
+
+
+def test_every_role_policy_passes_parliament(stack: Stack) -> None:
+    """No finding of severity MEDIUM or above (malformed ARNs, resource/action mismatch, escalation...)."""
+    problems = []
+    for policy in _all_policies(stack):
+        document = policy_of(policy)
+        for finding in _findings(policy.inputs["policy"]):
+            if _serious(finding) and not _is_accepted(policy.name, document, finding):
+                problems.append(f"{policy.name}: {finding.severity} {finding.issue} {finding.detail}")
+    assert not problems, "\n".join(problems)
+
+
+def test_trust_policies_pass_parliament(stack: Stack) -> None:
+    """Trust policies have no Resource element by definition, which parliament reports as MALFORMED."""
+    trust_false_positive = ("MALFORMED", "Statement contains neither Resource nor NotResource")
+    for role in stack.of_type(ROLE):
+        findings = _findings(role.inputs["assumeRolePolicy"])
+        serious = [f for f in findings if _serious(f) and (f.issue, f.detail) != trust_false_positive]
+        assert not serious, f"{role.name}: {[(f.severity, f.issue, f.detail) for f in serious]}"
+
+
+def test_parliament_reports_a_resource_mismatch_as_medium() -> None:
+    """Guards the checks above: parliament really runs, and its severities are the ones compared."""
+    bad = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": "arn:aws:dynamodb:us-east-1:123456789012:table/aiwf-dev-tasks",
+            },
+            {"Effect": "Allow", "Action": ["iam:PassRole", "lambda:CreateFunction"], "Resource": "*"},
+        ],
+    }
+    issues = {(f.issue, f.severity) for f in _findings(json.dumps(bad))}
+    assert ("RESOURCE_MISMATCH", "MEDIUM") in issues
+    assert any(_serious(f) for f in _findings(json.dumps(bad)))
+
+
+def test_function_roles_are_only_used_by_their_function(stack: Stack) -> None:
+    """The state machine and every function each assume a role nobody else uses."""
+    users = [f.inputs["role"] for f in stack.of_type(LAMBDA)] + [stack.one(STATE_MACHINE).inputs["roleArn"]]
+    assert len(users) == len(set(users)) == len(stack.of_type(ROLE))
