@@ -1,0 +1,81 @@
+"""The deployed state machine: valid ASL (checked by asl-validator), built by the pure builder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+
+from infra.orchestrator_asl import build_orchestrator_definition
+from tests.infra.stackmodel import REPO_ROOT, STATE_MACHINE, Stack
+
+VALIDATOR_SCRIPT = REPO_ROOT / "tests" / "validators" / "validate-asl.js"
+LAMBDA_SERVICE_ERRORS = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException"}
+
+
+def validate_asl(definition: dict[str, Any]) -> dict[str, Any]:
+    """asl-validator's verdict `{isValid, errors}`; fails (never skips) when the tool is not installed."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not on PATH: install Node.js 20+, then run `make install`")
+    if not (REPO_ROOT / "node_modules" / "asl-validator" / "package.json").is_file():
+        pytest.fail("node_modules/asl-validator is missing: run `make install` (npm ci) at the repo root")
+    result = subprocess.run(
+        [node, str(VALIDATOR_SCRIPT)],
+        input=json.dumps(definition),
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=60,
+    )
+    if result.returncode not in (0, 1):
+        pytest.fail(f"asl-validator could not run (exit {result.returncode}): {result.stderr}")
+    return json.loads(result.stdout)
+
+
+def _definition(stack: Stack) -> dict[str, Any]:
+    return json.loads(stack.one(STATE_MACHINE).inputs["definition"])
+
+
+def test_definition_is_valid_asl(stack: Stack) -> None:
+    """Step Functions rejects an invalid definition only at deploy time; asl-validator catches it now."""
+    verdict = validate_asl(_definition(stack))
+    assert verdict["isValid"], json.dumps(verdict["errors"], indent=2)
+
+
+def test_validator_rejects_a_broken_definition() -> None:
+    """Guards the test above: the validator really runs and reports a dangling transition."""
+    broken = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Missing"}}}
+    verdict = validate_asl(broken)
+    assert not verdict["isValid"]
+    assert "MISSING_TRANSITION_TARGET" in json.dumps(verdict["errors"])
+
+
+def test_deployed_definition_is_the_pure_builders(stack: Stack) -> None:
+    """The definition deployed is the one unit-tested and executed locally, for this stage's ARNs."""
+    functions = {f.inputs["handler"]: f.outputs["arn"] for f in stack.functions()}
+    expected = build_orchestrator_definition(
+        functions["aiwf.handlers.orchestrator.process"], functions["aiwf.handlers.orchestrator.finalize"]
+    )
+    assert _definition(stack) == expected
+
+
+def test_every_lambda_task_retries_service_errors(stack: Stack) -> None:
+    """Transient Lambda service errors must be retried with backoff, not fail the task."""
+    tasks = {name: s for name, s in _definition(stack)["States"].items() if s["Type"] == "Task"}
+    assert tasks
+    for name, state in tasks.items():
+        retried = {error for retry in state.get("Retry", []) for error in retry["ErrorEquals"]}
+        assert retried >= LAMBDA_SERVICE_ERRORS, f"{name} does not retry {sorted(LAMBDA_SERVICE_ERRORS - retried)}"
+        assert all(retry.get("BackoffRate", 1) > 1 for retry in state["Retry"]), name
+
+
+def test_state_machine_is_standard_with_its_own_role(stack: Stack) -> None:
+    """Long-running, callback-waiting tasks need STANDARD (EXPRESS stops after 5 minutes)."""
+    machine = stack.one(STATE_MACHINE)
+    assert machine.inputs["type"] == "STANDARD"
+    assert machine.inputs["name"] == f"aiwf-{stack.stage}-orchestrator"
+    assert machine.inputs["roleArn"] not in {f.inputs["role"] for f in stack.functions()}
