@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("dev", "prod")
@@ -106,3 +112,50 @@ def statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def start_harness(stage: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start planning the program for `stage` in a fresh interpreter (repo root importable)."""
+    pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.infra.harness", stage],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": pythonpath, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def harness_report(stage: str, proc: subprocess.Popen[str]) -> dict[str, Any]:
+    """The JSON report of a started harness, or a test failure showing the program's stderr."""
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"planning stage {stage!r} under mocks took more than 120 s")
+    if proc.returncode != 0:
+        pytest.fail(f"the Pulumi program failed under mocks for stage {stage!r}:\n{err[-6000:]}")
+    return json.loads(out)
+
+
+def load_stack(report: dict[str, Any]) -> Stack:
+    stage = report["stage"]
+    document = yaml.safe_load((REPO_ROOT / f"Pulumi.{stage}.yaml").read_text())
+    resources = [
+        Resource(
+            type=item["type"],
+            name=item["name"],
+            id=item.get("id"),
+            inputs=item["inputs"],
+            outputs=item["outputs"],
+            parent=item.get("parent"),
+            retain_on_delete=item.get("retainOnDelete", False),
+            depends_on=item.get("dependsOn", []),
+        )
+        for item in report["resources"]
+    ]
+    outputs = {name: entry["value"] for name, entry in report["outputs"].items()}
+    secrets = frozenset(name for name, entry in report["outputs"].items() if entry["secret"])
+    return Stack(stage, document["config"], resources, outputs, secrets)
