@@ -19,6 +19,18 @@ LAMBDA_SERVICE_ERRORS = [
 RETRYABLE_ERRORS = [*LAMBDA_SERVICE_ERRORS, "States.Timeout", "States.HeartbeatTimeout", "Sandbox.Timedout"]
 
 
+def _lambda_retry() -> list[dict[str, Any]]:
+    return [
+        {
+            "ErrorEquals": LAMBDA_SERVICE_ERRORS,
+            "IntervalSeconds": 1,
+            "MaxAttempts": 4,
+            "BackoffRate": 2.0,
+            "JitterStrategy": "FULL",
+        }
+    ]
+
+
 def _lambda_task(function_arn: str, payload: dict[str, Any], next_state: str) -> dict[str, Any]:
     """A Lambda invoke whose whole output becomes the state; retried on Lambda service errors."""
     return {
@@ -26,17 +38,46 @@ def _lambda_task(function_arn: str, payload: dict[str, Any], next_state: str) ->
         "Resource": "arn:aws:states:::lambda:invoke",
         "Parameters": {"FunctionName": function_arn, "Payload": payload},
         "OutputPath": "$.Payload",
-        "Retry": [
-            {
-                "ErrorEquals": LAMBDA_SERVICE_ERRORS,
-                "IntervalSeconds": 1,
-                "MaxAttempts": 4,
-                "BackoffRate": 2.0,
-                "JitterStrategy": "FULL",
-            }
-        ],
+        "Retry": _lambda_retry(),
         "Next": next_state,
     }
+
+
+# PUT /tasks/{id} with status FAILED completes the token with this error; ProcessSteps then
+# fails the wait step with the caller's error, so the step's `catch` applies.
+RESUME_FAILURE_ERROR = "Workflow.ResumedWithFailure"
+
+
+def _wait_for_event(process_steps_arn: str, *, heartbeat: bool) -> dict[str, Any]:
+    """Park the task on a task token until PUT /tasks/{id} (or the wait's timeout) completes it.
+
+    The Lambda (the process function in `registerWait` mode) stores the token's hash and tells
+    the external system; timeouts come from the step via the Route input.
+    """
+    state: dict[str, Any] = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {
+            "FunctionName": process_steps_arn,
+            "Payload": {
+                "mode": "registerWait",
+                "taskId.$": "$.taskId",
+                "stepId.$": "$.stepId",
+                "resumeToken.$": "$$.Task.Token",
+            },
+        },
+        "TimeoutSecondsPath": "$.timeoutSeconds",
+        "ResultPath": None,
+        "Retry": _lambda_retry(),
+        "Catch": [
+            {"ErrorEquals": [RESUME_FAILURE_ERROR], "ResultPath": None, "Next": "ProcessSteps"},
+            *_catch_into_normalizer(),
+        ],
+        "Next": "ProcessSteps",
+    }
+    if heartbeat:
+        state["HeartbeatSecondsPath"] = "$.heartbeatSeconds"
+    return state
 
 
 def _catch_into_normalizer() -> list[dict[str, Any]]:
@@ -173,11 +214,21 @@ def build_orchestrator_definition(process_steps_arn: str, finalize_arn: str) -> 
                 "Type": "Choice",
                 "Choices": [
                     {"Variable": "$.action", "StringEquals": "PROCESS", "Next": "ProcessSteps"},
+                    {
+                        "And": [
+                            {"Variable": "$.action", "StringEquals": "WAIT"},
+                            {"Variable": "$.heartbeatSeconds", "IsPresent": True},
+                        ],
+                        "Next": "WaitForEventWithHeartbeat",
+                    },
+                    {"Variable": "$.action", "StringEquals": "WAIT", "Next": "WaitForEvent"},
                     {"Variable": "$.action", "StringEquals": "SUCCEEDED", "Next": "Done"},
                     {"Variable": "$.action", "StringEquals": "FAILED", "Next": "PickFailure"},
                 ],
                 "Default": "UnknownAction",
             },
+            "WaitForEvent": _wait_for_event(process_steps_arn, heartbeat=False),
+            "WaitForEventWithHeartbeat": _wait_for_event(process_steps_arn, heartbeat=True),
             "UnknownAction": {
                 "Type": "Pass",
                 "Parameters": {

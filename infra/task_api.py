@@ -38,7 +38,7 @@ class TaskApi(pulumi.ComponentResource):
             FunctionArgs(
                 name="task-api",
                 handler="aiwf.handlers.task_api.handler",
-                description="REST task API: flows, tasks, history",
+                description="REST task API: flows, tasks, history, resume",
                 code=args.code,
                 layers=args.layers,
                 environment={
@@ -59,6 +59,9 @@ class TaskApi(pulumi.ComponentResource):
                     ),
                     Statement(("s3:GetObject", "s3:PutObject"), (store.payload_objects(),), sid="Payloads"),
                     Statement(("states:StartExecution",), (args.state_machine.arn,), sid="StartTasks"),
+                    # Completing a task token: IAM supports no resource-level permission for these
+                    # actions (the token, not an ARN, names the task), so "*" is the only resource.
+                    Statement(("states:SendTaskSuccess", "states:SendTaskFailure"), ("*",), sid="ResumeTasks"),
                 ],
             ),
             config,

@@ -39,6 +39,16 @@ class Conflict(ApiError):
     code = "CONFLICT"
 
 
+class Forbidden(ApiError):
+    status = 403
+    code = "FORBIDDEN"
+
+
+class Gone(ApiError):
+    status = 410
+    code = "GONE"
+
+
 class StepError(Exception):
     """A step failed; becomes the task's normalized error unless the flow catches it."""
 

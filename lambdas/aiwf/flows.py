@@ -60,6 +60,10 @@ def _graph_errors(document: dict[str, Any]) -> list[dict[str, str]]:
         check_target(step.get("default"), f"{base}/default")
         for index, choice in enumerate(step.get("choices", [])):
             check_target(choice.get("next"), f"{base}/choices/{index}/next")
+        if "heartbeatSeconds" in step and step["heartbeatSeconds"] >= step.get("timeoutSeconds", 0):
+            errors.append(
+                {"path": f"{base}/heartbeatSeconds", "message": "heartbeatSeconds must be less than timeoutSeconds"}
+            )
     if not errors:
         unreachable = sorted(set(steps) - _reachable(document["startAt"], steps))
         errors.extend(

@@ -47,6 +47,10 @@ class Task:
     error: dict[str, Any] | None = None
     name: str | None = None
     execution_arn: str | None = None
+    # Private to the backend, never in `state()` or the history: the sha256 of the task token a
+    # wait holds, and what a native step (wait, poll) left for ProcessSteps to pick up.
+    resume_token_hash: str | None = None
+    step_state: dict[str, Any] | None = None
 
     @property
     def is_final(self) -> bool:
@@ -106,6 +110,8 @@ def _task_from_item(item: dict[str, Any]) -> Task:
         error=payloads.decode(item, "error"),
         name=item.get("name"),
         execution_arn=item.get("executionArn"),
+        resume_token_hash=item.get("resumeTokenHash"),
+        step_state=payloads.decode(item, "stepState"),
     )
 
 
@@ -160,12 +166,15 @@ class TaskRepository:
                 {
                     "name": task.name,
                     "executionArn": task.execution_arn,
+                    "resumeTokenHash": task.resume_token_hash,
                     "listKey": LIST_KEY,
                     "sortKey": f"{task.started_at}#{task.task_id}",
                 }
             )
             | payloads.encode("context", task.context, key_prefix=prefix)
         )
+        if task.step_state is not None:
+            task_item |= payloads.encode("stepState", task.step_state, key_prefix=prefix)
         return task_item, values
 
     def create(self, task: Task) -> bool:
@@ -190,10 +199,21 @@ class TaskRepository:
             raise
         return True
 
-    def save(self, previous: Task, **changes: Any) -> Task:
-        """Commit a change of `previous` as seq + 1; raises ConcurrentUpdate if someone else won."""
+    def save(self, previous: Task, *, expect_token_hash: str | None = None, **changes: Any) -> Task:
+        """Commit a change of `previous` as seq + 1; raises ConcurrentUpdate if someone else won.
+
+        `expect_token_hash` also requires the stored resume-token hash, so consuming a token is
+        one atomic write: two resumes with the same token cannot both succeed.
+        """
         task = replace(previous, seq=previous.seq + 1, updated_at=now_iso(), **changes)
         task_item, history_item = self._items(task)
+        condition = "#seq = :previous"
+        names = {"#seq": "seq"}
+        values: dict[str, Any] = {":previous": {"N": str(previous.seq)}}
+        if expect_token_hash is not None:
+            condition += " AND #hash = :hash"
+            names["#hash"] = "resumeTokenHash"
+            values[":hash"] = {"S": expect_token_hash}
         try:
             self._ddb.transact_write_items(
                 TransactItems=[
@@ -201,9 +221,9 @@ class TaskRepository:
                         "Put": {
                             "TableName": self._tasks,
                             "Item": task_item,
-                            "ConditionExpression": "#seq = :previous",
-                            "ExpressionAttributeNames": {"#seq": "seq"},
-                            "ExpressionAttributeValues": {":previous": {"N": str(previous.seq)}},
+                            "ConditionExpression": condition,
+                            "ExpressionAttributeNames": names,
+                            "ExpressionAttributeValues": values,
                         }
                     },
                     {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -16,6 +16,25 @@ class StartTask(BaseModel):
     flowId: str = Field(pattern=FLOW_ID_PATTERN)
     input: Any = Field(default_factory=dict)
     name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,80}$")
+
+
+class ResumeError(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    errorName: str = Field(min_length=1, max_length=256)
+    errorMessage: str | None = Field(default=None, max_length=8192)
+    errorDetails: Any = None
+
+
+class ResumeTask(BaseModel):
+    """`PUT /tasks/{taskId}`: the token a wait handed out, and the outcome of the awaited event."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resumeToken: str = Field(min_length=1, max_length=4096)
+    status: Literal["SUCCEEDED", "FAILED"]
+    output: Any = None
+    error: ResumeError | None = None
 
 
 def error_details(exc: ValidationError) -> list[dict[str, str]]:

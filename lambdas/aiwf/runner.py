@@ -15,8 +15,9 @@ from typing import Any
 
 from .errors import StepError, normalized_error
 from .flow_store import FlowStore
+from .native_steps import NATIVE_STEPS
 from .repository import Task, TaskRepository
-from .steps import INLINE_STEPS
+from .steps import INLINE_STEPS, StepOutcome
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,15 @@ MAX_STEPS_PER_INVOCATION = 200
 def _elapsed_seconds(task: Task) -> float:
     started = datetime.fromisoformat(task.started_at.replace("Z", "+00:00"))
     return (datetime.now(UTC) - started).total_seconds()
+
+
+def _run_step(task: Task, step_id: str, step: dict[str, Any]) -> StepOutcome:
+    context = copy.deepcopy(task.context)
+    native = NATIVE_STEPS.get(step["type"])
+    if native is None:
+        return INLINE_STEPS[step["type"]](step_id, step, context)
+    pending = task.step_state if task.step_state and task.step_state.get("stepId") == step_id else None
+    return native(step_id, step, context, pending)
 
 
 def process_steps(task_id: str, remaining_ms: Callable[[], int]) -> dict[str, Any]:
@@ -62,27 +72,43 @@ def process_steps(task_id: str, remaining_ms: Callable[[], int]) -> dict[str, An
         assert step_id is not None
         step = flow["steps"][step_id]
         try:
-            outcome = INLINE_STEPS[step["type"]](step_id, step, copy.deepcopy(task.context))
+            outcome = _run_step(task, step_id, step)
         except StepError as exc:
             error = normalized_error(
                 exc.error_name, exc.message, details=exc.details, retryable=exc.retryable, step_id=step_id
             )
             if "catch" in step:
                 log.info("step error caught", extra={"taskId": task_id, "stepId": step_id, "error": error})
-                task = repo.save(task, current_step=step["catch"], context={**task.context, "error": error})
+                task = repo.save(
+                    task,
+                    status="RUNNING",
+                    current_step=step["catch"],
+                    context={**task.context, "error": error},
+                    step_state=None,
+                )
                 continue
             log.warning("step failed", extra={"taskId": task_id, "stepId": step_id, "error": error})
-            repo.save(task, status="FAILED", error=error)
+            repo.save(task, status="FAILED", error=error, step_state=None)
             return {"taskId": task_id, "action": "FAILED", "error": error}
+        if outcome.action is not None:
+            if outcome.status is not None or outcome.step_state is not None:
+                task = repo.save(
+                    task,
+                    status=outcome.status or task.status,
+                    context=outcome.context,
+                    step_state=outcome.step_state,
+                )
+            log.info("handing over to the state machine", extra={"taskId": task_id, "stepId": step_id})
+            return {"taskId": task_id, **outcome.action}
         if outcome.error is not None:
-            repo.save(task, status="FAILED", error=outcome.error, context=outcome.context)
+            repo.save(task, status="FAILED", error=outcome.error, context=outcome.context, step_state=None)
             log.info("task failed by a fail step", extra={"taskId": task_id, "stepId": step_id})
             return {"taskId": task_id, "action": "FAILED", "error": outcome.error}
         if outcome.succeeded:
-            repo.save(task, status="SUCCEEDED", output=outcome.output, context=outcome.context)
+            repo.save(task, status="SUCCEEDED", output=outcome.output, context=outcome.context, step_state=None)
             log.info("task succeeded", extra={"taskId": task_id, "stepId": step_id})
             return {"taskId": task_id, "action": "SUCCEEDED"}
-        task = repo.save(task, current_step=outcome.next, context=outcome.context)
+        task = repo.save(task, status="RUNNING", current_step=outcome.next, context=outcome.context, step_state=None)
         if remaining_ms() < SAFETY_MARGIN_MS:
             break
     return {"taskId": task_id, "action": "PROCESS"}

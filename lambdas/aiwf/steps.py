@@ -18,13 +18,20 @@ from .templates import render
 
 @dataclass(frozen=True)
 class StepOutcome:
-    """`next` to go on; `output` to succeed; `error` to fail. `context` is the updated context."""
+    """`next` to go on; `output` to succeed; `error` to fail. `context` is the updated context.
+
+    A native step (wait, poll, parallel) instead answers with an `action` for the state
+    machine's Route, optionally with a `status` and the `step_state` it keeps meanwhile.
+    """
 
     context: dict[str, Any]
     next: str | None = None
     succeeded: bool = False
     output: Any = None
     error: dict[str, Any] | None = field(default=None)
+    action: dict[str, Any] | None = None
+    status: str | None = None
+    step_state: dict[str, Any] | None = None
 
 
 def result_path(step_id: str, step: dict[str, Any]) -> str:

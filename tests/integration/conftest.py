@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from local.stack import LocalStack
+from tests.integration.stub_server import StubServer, start_stub
 
 
 @dataclass
@@ -44,3 +45,10 @@ def stack() -> Iterator[LocalStack]:
 @pytest.fixture(scope="package")
 def api(stack: LocalStack) -> TaskApi:
     return TaskApi(url=stack.outputs["taskApiUrl"], api_key=stack.outputs["apiKey"], session=requests.Session())
+
+
+@pytest.fixture(scope="package")
+def stub() -> Iterator[StubServer]:
+    server = start_stub()
+    yield server
+    server.server.shutdown()

@@ -2,7 +2,9 @@
 
 ProcessSteps is swapped for a Pass that hands the chain a caught {Error, Cause} exactly as a Catch
 would, and Finalize for a Pass, so each kind of cause can be produced without Lambda; every
-other state is the deployed definition's own.
+other state is the deployed definition's own. The machines run on the local stack's engine:
+moto's backends are process-global, so an in-process `mock_aws` here would wipe the stack that
+the other tests of this package share.
 """
 
 from __future__ import annotations
@@ -10,9 +12,7 @@ from __future__ import annotations
 import json
 import time
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from infra.orchestrator_asl import build_orchestrator_definition
 
@@ -44,8 +44,12 @@ def _definition_failing_with(error: str, cause: str | None) -> dict:
     return definition
 
 
-def _run(definition: dict) -> dict:
-    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+@pytest.fixture
+def sfn(stack):
+    return stack.client("stepfunctions")
+
+
+def _run(sfn, definition: dict) -> dict:
     arn = sfn.create_state_machine(
         name=f"m{time.monotonic_ns()}",
         definition=json.dumps(definition),
@@ -58,18 +62,6 @@ def _run(definition: dict) -> dict:
             return described
         time.sleep(0.02)
     raise AssertionError("execution did not finish")
-
-
-@pytest.fixture(autouse=True)
-def _engine(monkeypatch):
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        yield
 
 
 @pytest.mark.parametrize(
@@ -111,8 +103,8 @@ def _engine(monkeypatch):
         ),
     ],
 )
-def test_every_cause_kind_becomes_one_error_shape(error, cause, expected):
-    described = _run(_definition_failing_with(error, cause))
+def test_every_cause_kind_becomes_one_error_shape(sfn, error, cause, expected):
+    described = _run(sfn, _definition_failing_with(error, cause))
 
     assert described["status"] == "FAILED"
     error = json.loads(described["cause"])
@@ -122,11 +114,11 @@ def test_every_cause_kind_becomes_one_error_shape(error, cause, expected):
     assert described["error"] == ("Workflow.ServiceError" if reserved else expected["errorName"])
 
 
-def test_lambda_error_keeps_type_and_stack_in_details():
+def test_lambda_error_keeps_type_and_stack_in_details(sfn):
     definition = _definition_failing_with("KeyError", LAMBDA_CAUSE)
     definition["States"]["Finalize"] = {"Type": "Succeed"}  # expose the normalized error as output
 
-    described = _run(definition)
+    described = _run(sfn, definition)
 
     error = json.loads(described["output"])["error"]
     assert set(error) == {"errorName", "errorMessage", "errorDetails", "retryable", "stepId", "branchId"}

@@ -53,3 +53,18 @@ def test_a_condition_takes_exactly_one_operator():
 
 def test_non_object_document_is_an_error_not_a_crash():
     assert validation_errors(["not", "a", "flow"])[0]["path"] == "/"
+
+
+def _with_wait(**wait):
+    flow = copy.deepcopy(HELLO)
+    flow["steps"]["prepare"]["next"] = "approve"
+    flow["steps"]["approve"] = {"type": "wait_for_event", "next": "check", **wait}
+    return flow
+
+
+def test_a_wait_needs_a_timeout_and_a_heartbeat_below_it():
+    assert validation_errors(_with_wait(timeoutSeconds=60, heartbeatSeconds=10, notify={"url": "http://x"})) == []
+    assert any(e["path"] == "/steps/approve" for e in validation_errors(_with_wait()))
+    assert validation_errors(_with_wait(timeoutSeconds=10, heartbeatSeconds=10)) == [
+        {"path": "/steps/approve/heartbeatSeconds", "message": "heartbeatSeconds must be less than timeoutSeconds"}
+    ]

@@ -1,4 +1,8 @@
-"""State-machine Task handlers: ProcessSteps and Finalize (see infra/orchestrator_asl.py)."""
+"""State-machine Task handlers: ProcessSteps and Finalize (see infra/orchestrator_asl.py).
+
+The process function also serves the native states' small calls, chosen by `mode`:
+`registerWait` (the `.waitForTaskToken` Lambda of WaitForEvent).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from ..callbacks import register_wait
 from ..runner import finalize_failure, process_steps
 
 logger = Logger(service="orchestrator")
@@ -14,6 +19,9 @@ logger = Logger(service="orchestrator")
 @logger.inject_lambda_context(clear_state=True)
 def process(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(taskId=event["taskId"])
+    mode = event.get("mode", "process")
+    if mode == "registerWait":
+        return register_wait(event["taskId"], event["stepId"], event["resumeToken"])
     return process_steps(event["taskId"], context.get_remaining_time_in_millis)
 
 

@@ -15,11 +15,12 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import ValidationError
 
+from ..callbacks import resume_task
 from ..errors import ApiError, BadRequest, NotFound
 from ..flow_store import FlowStore
 from ..flows import validation_errors
 from ..repository import TaskRepository
-from ..requests_models import FLOW_ID_PATTERN, STATUSES, StartTask, error_details
+from ..requests_models import FLOW_ID_PATTERN, STATUSES, ResumeTask, StartTask, error_details
 from ..tasks import start_task
 
 logger = Logger(service="task-api")
@@ -125,6 +126,18 @@ def get_task(taskId: str) -> Response:
     if task is None:
         raise NotFound(f"task {taskId!r} does not exist", code="TASK_NOT_FOUND")
     return _json(200, task.state())
+
+
+@app.put("/tasks/<taskId>")
+def put_task(taskId: str) -> Response:
+    body = _body()
+    try:
+        request = ResumeTask.model_validate(body)
+    except ValidationError as exc:
+        raise BadRequest("the resume request is invalid", details=error_details(exc), code="INVALID_REQUEST") from exc
+    error = request.error.model_dump() if request.error else None
+    task = resume_task(taskId, request.resumeToken, request.status, request.output, error)
+    return _json(202, task.state())
 
 
 @app.get("/tasks")

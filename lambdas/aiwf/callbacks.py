@@ -1,0 +1,152 @@
+"""Callbacks: a `wait_for_event` step parks the task on a Step Functions task token.
+
+`register_wait` runs as the Lambda of the `.waitForTaskToken` state: it stores the token's
+sha256 (never the token) with the wait's deadline, marks the task WAITING and tells the
+external system at `notify.url`, if any, the token it must present. `resume_task` is
+`PUT /tasks/{taskId}`: it checks the token, consumes it in one conditional write (so two
+resumes cannot both win), leaves the outcome for ProcessSteps and completes the token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .aws import client
+from .clock import now_iso
+from .errors import ConcurrentUpdate, Conflict, Forbidden, Gone, NotFound, StepError, normalized_error
+from .flow_store import FlowStore
+from .native_steps import RESUMED_WITH_FAILURE
+from .repository import Task, TaskRepository
+from .templates import render
+
+log = logging.getLogger(__name__)
+NOTIFY_TIMEOUT_SECONDS = 10
+# The state machine's WaitForEvent state routes exactly this error back to ProcessSteps, which
+# then fails the step with the caller's error (honouring the step's `catch`).
+RESUME_FAILURE_ERROR = "Workflow.ResumedWithFailure"
+# SendTaskFailure limits: error 256 characters, cause 32,768.
+_CAUSE_LIMIT = 32_768
+_TOKEN_GONE = ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken")
+
+
+class NotifyFailed(Exception):
+    """The notify URL of a wait did not accept the resume token (its name becomes errorName)."""
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _expired(task: Task) -> bool:
+    expires_at = (task.waiting_for or {}).get("expiresAt")
+    return bool(expires_at) and expires_at <= now_iso()
+
+
+def register_wait(task_id: str, step_id: str, token: str) -> dict[str, Any]:
+    repo = TaskRepository()
+    task = repo.get(task_id)
+    if task is None:
+        raise StepError("TaskNotFound", f"task {task_id} does not exist")
+    flow = FlowStore().get(task.flow_id, task.flow_version)
+    if flow is None:
+        raise StepError("FlowNotFound", f"flow {task.flow_id} version {task.flow_version} does not exist")
+    step = flow.document["steps"][step_id]
+    hashed = token_hash(token)
+    if task.resume_token_hash != hashed:  # a retried invocation has stored it already
+        deadline = datetime.now(UTC) + timedelta(seconds=step["timeoutSeconds"])
+        waiting_for = {
+            "stepId": step_id,
+            "timeoutSeconds": step["timeoutSeconds"],
+            "heartbeatSeconds": step.get("heartbeatSeconds"),
+            "expiresAt": deadline.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        }
+        task = repo.save(
+            task,
+            status="WAITING",
+            current_step=step_id,
+            waiting_for=waiting_for,
+            resume_token_hash=hashed,
+            step_state=None,
+        )
+        log.info("task waiting", extra={"taskId": task_id, "stepId": step_id})
+    notify = step.get("notify")
+    if notify:
+        _notify(render(notify["url"], task.context), task, step_id, token)
+    return {"taskId": task_id, "stepId": step_id}
+
+
+def _notify(url: str, task: Task, step_id: str, token: str) -> None:
+    body = json.dumps(
+        {"taskId": task.task_id, "stepId": step_id, "resumeToken": token, "input": task.context.get("input")}
+    ).encode()
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=NOTIFY_TIMEOUT_SECONDS) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        raise NotifyFailed(f"notify URL answered {exc.code}") from exc
+    except (urllib.error.URLError, TimeoutError, ValueError) as exc:
+        raise NotifyFailed(f"notify URL unreachable: {exc}") from exc
+    log.info("wait notified", extra={"taskId": task.task_id, "stepId": step_id, "httpStatus": status})
+
+
+def resume_task(task_id: str, token: str, status: str, output: Any, error: dict[str, Any] | None) -> Task:
+    repo = TaskRepository()
+    task = repo.get(task_id)
+    if task is None:
+        raise NotFound(f"task {task_id!r} does not exist", code="TASK_NOT_FOUND")
+    hashed = token_hash(token)
+    matches = task.resume_token_hash is not None and task.resume_token_hash == hashed
+    if task.status != "WAITING":
+        if matches and _expired(task):
+            raise Gone(f"the wait of task {task_id!r} expired", code="WAIT_EXPIRED")
+        raise Conflict(f"task {task_id!r} is not waiting (status {task.status})", code="NOT_WAITING")
+    if not matches:
+        raise Forbidden("the resume token does not match this task's wait", code="WRONG_TOKEN")
+    if _expired(task):
+        raise Gone(f"the wait of task {task_id!r} expired", code="WAIT_EXPIRED")
+    step_id = (task.waiting_for or {}).get("stepId") or task.current_step
+    outcome: dict[str, Any] = {"kind": "resume", "stepId": step_id, "status": status, "output": output}
+    if status == "FAILED":
+        outcome["error"] = normalized_error(
+            (error or {}).get("errorName") or RESUMED_WITH_FAILURE,
+            (error or {}).get("errorMessage") or "the external system reported a failure",
+            details=(error or {}).get("errorDetails"),
+            step_id=step_id,
+        )
+    try:
+        task = repo.save(
+            task,
+            status="RUNNING",
+            waiting_for=None,
+            resume_token_hash=None,
+            step_state=outcome,
+            expect_token_hash=hashed,
+        )
+    except ConcurrentUpdate as exc:
+        raise Conflict(f"the resume token of task {task_id!r} was already used", code="TOKEN_USED") from exc
+    _complete(task, token, outcome)
+    log.info("task resumed", extra={"taskId": task_id, "stepId": step_id, "resumeStatus": status})
+    return task
+
+
+def _complete(task: Task, token: str, outcome: dict[str, Any]) -> None:
+    sfn = client("stepfunctions")
+    try:
+        if outcome["status"] == "SUCCEEDED":
+            sfn.send_task_success(taskToken=token, output=json.dumps({"taskId": task.task_id}))
+        else:
+            cause = json.dumps(outcome["error"])
+            sfn.send_task_failure(taskToken=token, error=RESUME_FAILURE_ERROR, cause=cause[:_CAUSE_LIMIT])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in _TOKEN_GONE:
+            raise Gone(f"the wait of task {task.task_id!r} is over: {exc}", code="WAIT_EXPIRED") from exc
+        raise

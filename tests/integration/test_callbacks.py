@@ -1,0 +1,157 @@
+"""wait_for_event and PUT /tasks/{taskId} on the local stack: the token travels only to notify.url."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+
+def _waiting_flow(notify_url: str, timeout: int = 30, heartbeat: int | None = None) -> dict:
+    wait = {
+        "type": "wait_for_event",
+        "timeoutSeconds": timeout,
+        "notify": {"url": notify_url},
+        "resultPath": "approval",
+        "next": "done",
+        "catch": "rejected",
+    }
+    if heartbeat:
+        wait["heartbeatSeconds"] = heartbeat
+    return {
+        "startAt": "prepare",
+        "steps": {
+            "prepare": {"type": "transform", "value": "{{ input.doc }}", "resultPath": "doc", "next": "approve"},
+            "approve": wait,
+            "done": {"type": "succeed"},
+            "rejected": {"type": "transform", "value": "{{ error.errorName }}", "resultPath": "why", "next": "no"},
+            "no": {"type": "fail", "error": "Rejected", "cause": "rejected: {{ why }}"},
+        },
+    }
+
+
+def _start(api, stub, **flow_args) -> tuple[str, str]:
+    """Register a waiting flow, start a task, return (taskId, notify path)."""
+    flow_id = f"wait-{uuid.uuid4().hex[:8]}"
+    path = f"/notify/{flow_id}"
+    document = {**_waiting_flow(stub.url + path, **flow_args), "id": flow_id}
+    assert api.call("PUT", f"/flows/{flow_id}", json=document).status_code == 201
+    started = api.call("POST", "/tasks", json={"flowId": flow_id, "input": {"doc": "contract.pdf"}})
+    assert started.status_code == 201, started.text
+    return started.json()["taskId"], path
+
+
+def _token(stub, path: str) -> str:
+    notified = stub.wait_for(path)[0]
+    assert set(notified.body) == {"taskId", "stepId", "resumeToken", "input"}
+    assert notified.body["stepId"] == "approve" and notified.body["input"] == {"doc": "contract.pdf"}
+    return notified.body["resumeToken"]
+
+
+def test_a_resume_continues_the_task_with_the_output_at_result_path(api, stub):
+    task_id, path = _start(api, stub)
+    token = _token(stub, path)
+
+    waiting = api.wait_for(task_id, lambda s: s["status"] == "WAITING")
+    assert waiting["waitingFor"]["stepId"] == "approve" and waiting["currentStep"] == "approve"
+    assert token not in str(waiting) and token not in api.call("GET", f"/tasks/{task_id}/history").text
+
+    resumed = api.call(
+        "PUT", f"/tasks/{task_id}", json={"resumeToken": token, "status": "SUCCEEDED", "output": {"ok": 1}}
+    )
+    assert resumed.status_code == 202, resumed.text
+    assert resumed.json()["status"] == "RUNNING"
+
+    state = api.wait_for(task_id)
+    assert state["status"] == "SUCCEEDED", state
+    assert state["output"]["approval"] == {"ok": 1} and state["output"]["doc"] == "contract.pdf"
+    statuses = [item["status"] for item in api.call("GET", f"/tasks/{task_id}/history").json()["items"]]
+    assert "WAITING" in statuses and statuses[-1] == "SUCCEEDED"
+
+    again = api.call("PUT", f"/tasks/{task_id}", json={"resumeToken": token, "status": "SUCCEEDED"})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "NOT_WAITING"
+
+
+def test_a_failed_resume_fails_the_step_and_its_catch_applies(api, stub):
+    task_id, path = _start(api, stub)
+    token = _token(stub, path)
+    api.wait_for(task_id, lambda s: s["status"] == "WAITING")
+
+    body = {"resumeToken": token, "status": "FAILED", "error": {"errorName": "Declined", "errorMessage": "no budget"}}
+    assert api.call("PUT", f"/tasks/{task_id}", json=body).status_code == 202
+
+    state = api.wait_for(task_id)
+    assert state["status"] == "FAILED"
+    assert state["error"]["errorName"] == "Rejected"
+    assert state["error"]["errorMessage"] == "rejected: Declined"
+
+
+def test_wrong_token_is_403_and_a_used_token_is_409(api, stub):
+    task_id, path = _start(api, stub)
+    token = _token(stub, path)
+    api.wait_for(task_id, lambda s: s["status"] == "WAITING")
+
+    wrong = api.call("PUT", f"/tasks/{task_id}", json={"resumeToken": token + "x", "status": "SUCCEEDED"})
+    assert wrong.status_code == 403 and wrong.json()["error"]["code"] == "WRONG_TOKEN"
+
+    first = api.call("PUT", f"/tasks/{task_id}", json={"resumeToken": token, "status": "SUCCEEDED"})
+    second = api.call("PUT", f"/tasks/{task_id}", json={"resumeToken": token, "status": "SUCCEEDED"})
+    assert first.status_code == 202
+    assert second.status_code == 409
+    assert api.wait_for(task_id)["status"] == "SUCCEEDED"
+
+
+def test_a_wait_that_times_out_fails_the_task_and_a_late_resume_is_410(api, stub):
+    task_id, path = _start(api, stub, timeout=1)
+    token = _token(stub, path)
+
+    state = api.wait_for(task_id)
+
+    assert state["status"] == "FAILED"
+    assert state["error"]["errorName"] == "States.Timeout"
+    assert state["error"]["retryable"] is True and state["error"]["stepId"] == "approve"
+    late = api.call("PUT", f"/tasks/{task_id}", json={"resumeToken": token, "status": "SUCCEEDED"})
+    assert late.status_code == 410 and late.json()["error"]["code"] == "WAIT_EXPIRED"
+
+
+def test_a_missed_heartbeat_fails_the_task_long_before_its_timeout(api, stub):
+    task_id, path = _start(api, stub, timeout=60, heartbeat=1)
+    _token(stub, path)
+    started = time.monotonic()
+
+    state = api.wait_for(task_id, timeout=15)
+
+    assert state["status"] == "FAILED"
+    assert time.monotonic() - started < 15  # the heartbeat (1 s), not the timeout (60 s), ended it
+    # AWS names this States.HeartbeatTimeout; moto 5.2.5's engine maps every callback timeout,
+    # heartbeat included, to States.Timeout (state_task.py `_from_error`), so accept either here.
+    assert state["error"]["errorName"] in ("States.HeartbeatTimeout", "States.Timeout")
+    assert state["error"]["retryable"] is True and state["error"]["stepId"] == "approve"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"status": "SUCCEEDED"},
+        {"resumeToken": "t", "status": "DONE"},
+        {"resumeToken": "t", "status": "FAILED", "error": {"errorMessage": "no name"}},
+        {"resumeToken": "t", "status": "SUCCEEDED", "extra": 1},
+    ],
+)
+def test_a_bad_resume_body_is_400(api, body):
+    response = api.call("PUT", "/tasks/whatever", json=body)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "INVALID_REQUEST"
+
+
+def test_resuming_an_unknown_task_is_404(api):
+    response = api.call("PUT", "/tasks/nope", json={"resumeToken": "t", "status": "SUCCEEDED"})
+    assert response.status_code == 404
+
+
+def test_a_wait_without_timeout_is_rejected(api):
+    document = _waiting_flow("http://127.0.0.1:9/x")
+    del document["steps"]["approve"]["timeoutSeconds"]
+    response = api.call("PUT", "/flows/no-timeout", json=document)
+    assert response.status_code == 400
+    assert any(d["path"] == "/steps/approve" for d in response.json()["error"]["details"])

@@ -1,0 +1,38 @@
+"""The ASL builder's routing, checked as data (execution is covered by tests/integration)."""
+
+from __future__ import annotations
+
+from infra.orchestrator_asl import build_orchestrator_definition
+
+P = "arn:aws:lambda:us-east-1:123456789012:function:p"
+F = "arn:aws:lambda:us-east-1:123456789012:function:f"
+
+
+def _states() -> dict:
+    return build_orchestrator_definition(P, F)["States"]
+
+
+def test_every_route_target_exists():
+    states = _states()
+    targets = [choice["Next"] for choice in states["Route"]["Choices"]] + [states["Route"]["Default"]]
+    for state in states.values():
+        targets += [state["Next"]] if "Next" in state else []
+        targets += [catch["Next"] for catch in state.get("Catch", [])]
+        targets += [choice["Next"] for choice in state.get("Choices", [])]
+    assert set(targets) <= set(states)
+
+
+def test_waits_park_on_a_task_token_with_the_step_timeouts():
+    states = _states()
+    for name, heartbeat in (("WaitForEvent", False), ("WaitForEventWithHeartbeat", True)):
+        wait = states[name]
+        assert wait["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+        assert wait["Parameters"]["Payload"]["resumeToken.$"] == "$$.Task.Token"
+        assert wait["TimeoutSecondsPath"] == "$.timeoutSeconds"
+        assert ("HeartbeatSecondsPath" in wait) is heartbeat
+        assert wait["Catch"][0] == {
+            "ErrorEquals": ["Workflow.ResumedWithFailure"],
+            "ResultPath": None,
+            "Next": "ProcessSteps",
+        }
+        assert wait["Catch"][-1]["Next"] == "NormalizeError"
