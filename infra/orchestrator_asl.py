@@ -204,6 +204,8 @@ def build_orchestrator_definition(process_steps_arn: str, finalize_arn: str) -> 
         process_steps_arn, {"taskId.$": "$.taskId", "executionArn.$": "$$.Execution.Id"}, "Route"
     )
     process_steps["Catch"] = _catch_into_normalizer()
+    poll_check = _lambda_task(process_steps_arn, {"mode": "pollCheck", "taskId.$": "$.taskId"}, "Route")
+    poll_check["Catch"] = _catch_into_normalizer()
     finalize = _lambda_task(finalize_arn, {"taskId.$": "$.taskId", "error.$": "$.error"}, "PickFailure")
     return {
         "Comment": "AI workflow orchestrator: runs any flow document, inline steps batched per invocation.",
@@ -222,6 +224,7 @@ def build_orchestrator_definition(process_steps_arn: str, finalize_arn: str) -> 
                         "Next": "WaitForEventWithHeartbeat",
                     },
                     {"Variable": "$.action", "StringEquals": "WAIT", "Next": "WaitForEvent"},
+                    {"Variable": "$.action", "StringEquals": "POLL", "Next": "PollWait"},
                     {"Variable": "$.action", "StringEquals": "SUCCEEDED", "Next": "Done"},
                     {"Variable": "$.action", "StringEquals": "FAILED", "Next": "PickFailure"},
                 ],
@@ -229,6 +232,13 @@ def build_orchestrator_definition(process_steps_arn: str, finalize_arn: str) -> 
             },
             "WaitForEvent": _wait_for_event(process_steps_arn, heartbeat=False),
             "WaitForEventWithHeartbeat": _wait_for_event(process_steps_arn, heartbeat=True),
+            "PollWait": {
+                "Type": "Wait",
+                "Comment": "Between poll checks the state machine waits; no Lambda sleeps",
+                "SecondsPath": "$.seconds",
+                "Next": "PollCheck",
+            },
+            "PollCheck": poll_check,
             "UnknownAction": {
                 "Type": "Pass",
                 "Parameters": {

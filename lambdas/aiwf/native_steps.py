@@ -12,8 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import StepError
+from .http_client import call_http
 from .paths import set_path
-from .steps import StepOutcome, result_path
+from .steps import StepOutcome, call_task_handler, matches, result_path
 
 RESUMED_WITH_FAILURE = "ResumedWithFailure"
 
@@ -36,7 +37,59 @@ def _wait_for_event(
     return StepOutcome(context=set_path(context, result_path(step_id, step), pending.get("output")), next=step["next"])
 
 
+def run_check(step_id: str, step: dict[str, Any], context: dict[str, Any]) -> Any:
+    """One poll check: the inline `check` step config (http or task) run against the context."""
+    check = step["check"]
+    if check["type"] == "http":
+        return call_http(check, context)
+    return call_task_handler(check, context, step_id)
+
+
+def poll_seconds(step: dict[str, Any], attempts: int) -> int:
+    """Seconds to wait after `attempts` checks: intervalSeconds * backoffRate^(attempts-1), whole."""
+    return round(step["intervalSeconds"] * step.get("backoffRate", 1) ** (attempts - 1))
+
+
+def poll_progress(step_id: str, step: dict[str, Any], context: dict[str, Any], attempts: int) -> dict[str, Any]:
+    """Run check number `attempts`; the poll's step_state: outcome done / error / exhausted, or none yet."""
+    state: dict[str, Any] = {"kind": "poll", "stepId": step_id, "attempts": attempts}
+    try:
+        result = run_check(step_id, step, context)
+    except StepError as exc:
+        return {**state, "outcome": "error", "error": [exc.error_name, exc.message, exc.details, exc.retryable]}
+    if matches(step["until"], result):  # `until.path` reads the check's result
+        return {**state, "outcome": "done", "result": result}
+    if attempts >= step["maxAttempts"]:
+        return {**state, "outcome": "exhausted", "result": result}
+    return {**state, "result": result}
+
+
+def _poll(step_id: str, step: dict[str, Any], context: dict[str, Any], pending: dict[str, Any] | None) -> StepOutcome:
+    if pending is None or pending.get("kind") != "poll":
+        pending = poll_progress(step_id, step, context, attempts=1)  # the first check runs right away
+    outcome = pending.get("outcome")
+    if outcome is None:
+        attempts = pending["attempts"]
+        return StepOutcome(
+            context=context,
+            action={"action": "POLL", "stepId": step_id, "seconds": poll_seconds(step, attempts)},
+            status="POLLING",
+            step_state=pending,
+        )
+    if outcome == "error":
+        name, message, details, retryable = pending["error"]
+        raise StepError(name, message, details=details, retryable=retryable)
+    if outcome == "exhausted":
+        raise StepError(
+            "PollTimeout",
+            f"the condition of step {step_id!r} did not hold after {pending['attempts']} checks",
+            details={"attempts": pending["attempts"], "lastResult": pending.get("result")},
+        )
+    return StepOutcome(context=set_path(context, result_path(step_id, step), pending["result"]), next=step["next"])
+
+
 NativeStep = Callable[[str, dict[str, Any], dict[str, Any], dict[str, Any] | None], StepOutcome]
 NATIVE_STEPS: dict[str, NativeStep] = {
     "wait_for_event": _wait_for_event,
+    "poll": _poll,
 }

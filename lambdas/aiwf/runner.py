@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import StepError, normalized_error
 from .flow_store import FlowStore
-from .native_steps import NATIVE_STEPS
+from .native_steps import NATIVE_STEPS, poll_progress, poll_seconds
 from .repository import Task, TaskRepository
 from .steps import INLINE_STEPS, StepOutcome
 
@@ -112,6 +112,29 @@ def process_steps(task_id: str, remaining_ms: Callable[[], int]) -> dict[str, An
         if remaining_ms() < SAFETY_MARGIN_MS:
             break
     return {"taskId": task_id, "action": "PROCESS"}
+
+
+def poll_check(task_id: str, remaining_ms: Callable[[], int]) -> dict[str, Any]:
+    """PollCheck: one more check of the poll the task is in, recorded; when it ends, go on right here."""
+    repo = TaskRepository()
+    task = repo.get(task_id)
+    if task is None:
+        raise StepError("TaskNotFound", f"task {task_id} does not exist")
+    pending = task.step_state
+    if task.is_final or not pending or pending.get("kind") != "poll" or pending.get("outcome"):
+        return process_steps(task_id, remaining_ms)  # nothing to check: the step loop decides
+    flow_version = FlowStore().get(task.flow_id, task.flow_version)
+    if flow_version is None:
+        raise StepError("FlowNotFound", f"flow {task.flow_id} version {task.flow_version} does not exist")
+    step_id = pending["stepId"]
+    step = flow_version.document["steps"][step_id]
+    progress = poll_progress(step_id, step, copy.deepcopy(task.context), pending["attempts"] + 1)
+    task = repo.save(task, step_state=progress)
+    log.info("poll checked", extra={"taskId": task_id, "stepId": step_id, "attempts": progress["attempts"]})
+    if progress.get("outcome") is None:
+        seconds = poll_seconds(step, progress["attempts"])
+        return {"taskId": task_id, "action": "POLL", "stepId": step_id, "seconds": seconds}
+    return process_steps(task_id, remaining_ms)
 
 
 def finalize_failure(task_id: str, error: dict[str, Any]) -> dict[str, Any]:

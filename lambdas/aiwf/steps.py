@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import StepError, normalized_error
+from .http_client import call_http
 from .paths import MISSING, get_path, lookup, set_path
+from .step_handlers import load_handlers
 from .templates import render
 
 
@@ -44,7 +46,33 @@ def _transform(step_id: str, step: dict[str, Any], context: dict[str, Any]) -> S
     return StepOutcome(context=set_path(context, result_path(step_id, step), value), next=step["next"])
 
 
-def _matches(condition: dict[str, Any], context: dict[str, Any]) -> bool:
+def call_task_handler(config: dict[str, Any], context: dict[str, Any], step_id: str) -> Any:
+    """Run the registered Python handler `config["handler"]` on the rendered `input`."""
+    handler = load_handlers().get(config["handler"])
+    if handler is None:
+        raise StepError("UnknownHandler", f"no step handler named {config['handler']!r} is registered")
+    payload = render(config["input"], context) if "input" in config else context
+    try:
+        return handler(payload, task_id=context.get("taskId"), step_id=step_id)
+    except StepError:
+        raise
+    except Exception as exc:  # a user handler's bug fails the step, not the orchestrator
+        raise StepError(
+            type(exc).__name__, str(exc) or type(exc).__name__, details={"handler": config["handler"]}
+        ) from exc
+
+
+def _http(step_id: str, step: dict[str, Any], context: dict[str, Any]) -> StepOutcome:
+    result = call_http(step, context)
+    return StepOutcome(context=set_path(context, result_path(step_id, step), result), next=step["next"])
+
+
+def _task(step_id: str, step: dict[str, Any], context: dict[str, Any]) -> StepOutcome:
+    result = call_task_handler(step, context, step_id)
+    return StepOutcome(context=set_path(context, result_path(step_id, step), result), next=step["next"])
+
+
+def matches(condition: dict[str, Any], context: Any) -> bool:
     value = lookup(context, condition["path"])
     present = value is not MISSING
     if "isPresent" in condition:
@@ -67,7 +95,7 @@ def _matches(condition: dict[str, Any], context: dict[str, Any]) -> bool:
 
 def _choice(step_id: str, step: dict[str, Any], context: dict[str, Any]) -> StepOutcome:
     for condition in step["choices"]:
-        if _matches(condition, context):
+        if matches(condition, context):
             return StepOutcome(context=context, next=condition["next"])
     if "default" in step:
         return StepOutcome(context=context, next=step["default"])
@@ -89,4 +117,6 @@ INLINE_STEPS: dict[str, Callable[[str, dict[str, Any], dict[str, Any]], StepOutc
     "choice": _choice,
     "succeed": _succeed,
     "fail": _fail,
+    "http": _http,
+    "task": _task,
 }

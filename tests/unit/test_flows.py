@@ -68,3 +68,27 @@ def test_a_wait_needs_a_timeout_and_a_heartbeat_below_it():
     assert validation_errors(_with_wait(timeoutSeconds=10, heartbeatSeconds=10)) == [
         {"path": "/steps/approve/heartbeatSeconds", "message": "heartbeatSeconds must be less than timeoutSeconds"}
     ]
+
+
+def test_poll_http_and_task_steps_are_validated():
+    flow = copy.deepcopy(HELLO)
+    flow["steps"]["prepare"]["next"] = "report"
+    flow["steps"]["report"] = {
+        "type": "poll",
+        "check": {"type": "http", "url": "http://x/{{ taskId }}"},
+        "until": {"path": "state", "equals": "done"},
+        "intervalSeconds": 1,
+        "maxAttempts": 3,
+        "next": "call",
+    }
+    flow["steps"]["call"] = {"type": "http", "method": "POST", "url": "http://x", "body": {"a": 1}, "next": "run"}
+    flow["steps"]["run"] = {"type": "task", "handler": "word_count", "input": {"text": "x"}, "next": "check"}
+    assert validation_errors(flow) == []
+
+    broken = copy.deepcopy(flow)
+    del broken["steps"]["report"]["maxAttempts"]
+    broken["steps"]["report"]["check"] = {"type": "shell", "command": "ls"}
+    broken["steps"]["call"]["method"] = "TELEPORT"
+    del broken["steps"]["run"]["handler"]
+    paths = {error["path"] for error in validation_errors(broken)}
+    assert {"/steps/report", "/steps/report/check", "/steps/call/method", "/steps/run"} <= paths

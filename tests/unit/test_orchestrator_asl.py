@@ -36,3 +36,17 @@ def test_waits_park_on_a_task_token_with_the_step_timeouts():
             "Next": "ProcessSteps",
         }
         assert wait["Catch"][-1]["Next"] == "NormalizeError"
+
+
+def test_polls_wait_in_a_wait_state_then_check_and_route_again():
+    states = _states()
+    assert {"Variable": "$.action", "StringEquals": "POLL", "Next": "PollWait"} in states["Route"]["Choices"]
+    assert states["PollWait"] == {
+        "Type": "Wait",
+        "Comment": states["PollWait"]["Comment"],
+        "SecondsPath": "$.seconds",
+        "Next": "PollCheck",
+    }
+    assert states["PollCheck"]["Parameters"]["Payload"]["mode"] == "pollCheck"
+    assert states["PollCheck"]["Next"] == "Route"
+    assert states["PollCheck"]["Catch"][0]["Next"] == "NormalizeError"

@@ -1,7 +1,7 @@
 """State-machine Task handlers: ProcessSteps and Finalize (see infra/orchestrator_asl.py).
 
 The process function also serves the native states' small calls, chosen by `mode`:
-`registerWait` (the `.waitForTaskToken` Lambda of WaitForEvent).
+`registerWait` (the `.waitForTaskToken` Lambda of WaitForEvent) and `pollCheck` (PollCheck).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from ..callbacks import register_wait
-from ..runner import finalize_failure, process_steps
+from ..runner import finalize_failure, poll_check, process_steps
 
 logger = Logger(service="orchestrator")
 
@@ -22,6 +22,8 @@ def process(event: dict[str, Any], context: Any) -> dict[str, Any]:
     mode = event.get("mode", "process")
     if mode == "registerWait":
         return register_wait(event["taskId"], event["stepId"], event["resumeToken"])
+    if mode == "pollCheck":
+        return poll_check(event["taskId"], context.get_remaining_time_in_millis)
     return process_steps(event["taskId"], context.get_remaining_time_in_millis)
 
 
