@@ -48,7 +48,7 @@ def _lambda_task(function_arn: str, payload: dict[str, Any], next_state: str) ->
 RESUME_FAILURE_ERROR = "Workflow.ResumedWithFailure"
 
 
-def _wait_for_event(process_steps_arn: str, *, heartbeat: bool) -> dict[str, Any]:
+def _wait_for_event(process_steps_arn: str, *, heartbeat: bool, prefix: str = "") -> dict[str, Any]:
     """Park the task on a task token until PUT /tasks/{id} (or the wait's timeout) completes it.
 
     The Lambda (the process function in `registerWait` mode) stores the token's hash and tells
@@ -70,21 +70,21 @@ def _wait_for_event(process_steps_arn: str, *, heartbeat: bool) -> dict[str, Any
         "ResultPath": None,
         "Retry": _lambda_retry(),
         "Catch": [
-            {"ErrorEquals": [RESUME_FAILURE_ERROR], "ResultPath": None, "Next": "ProcessSteps"},
-            *_catch_into_normalizer(),
+            {"ErrorEquals": [RESUME_FAILURE_ERROR], "ResultPath": None, "Next": f"{prefix}ProcessSteps"},
+            *_catch_into_normalizer(prefix),
         ],
-        "Next": "ProcessSteps",
+        "Next": f"{prefix}ProcessSteps",
     }
     if heartbeat:
         state["HeartbeatSecondsPath"] = "$.heartbeatSeconds"
     return state
 
 
-def _catch_into_normalizer() -> list[dict[str, Any]]:
-    return [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.caught", "Next": "NormalizeError"}]
+def _catch_into_normalizer(prefix: str = "") -> list[dict[str, Any]]:
+    return [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.caught", "Next": f"{prefix}NormalizeError"}]
 
 
-def _normalize_error_chain(next_state: str) -> dict[str, dict[str, Any]]:
+def _normalize_error_chain(next_state: str, prefix: str = "") -> dict[str, dict[str, Any]]:
     """Turn `$.caught` ({Error, Cause}) into `$.error`, the one normalized error shape.
 
     Cause kinds: a Lambda runtime error (JSON with errorType/errorMessage/stackTrace), an error
@@ -106,7 +106,7 @@ def _normalize_error_chain(next_state: str) -> dict[str, dict[str, Any]]:
         }
 
     return {
-        "NormalizeError": {
+        f"{prefix}NormalizeError": {
             "Type": "Choice",
             "Comment": "Which kind of cause did the failure carry?",
             "Choices": [
@@ -116,28 +116,28 @@ def _normalize_error_chain(next_state: str) -> dict[str, dict[str, Any]]:
                         {"Variable": "$.caught.Cause", "IsString": True},
                         {"Variable": "$.caught.Cause", "StringMatches": "{*}"},
                     ],
-                    "Next": "ParseErrorCause",
+                    "Next": f"{prefix}ParseErrorCause",
                 },
                 {
                     "And": [
                         {"Variable": "$.caught.Cause", "IsPresent": True},
                         {"Variable": "$.caught.Cause", "IsString": True},
                     ],
-                    "Next": "NormalizeTextCause",
+                    "Next": f"{prefix}NormalizeTextCause",
                 },
             ],
-            "Default": "NormalizeBareError",
+            "Default": f"{prefix}NormalizeBareError",
         },
-        "ParseErrorCause": {
+        f"{prefix}ParseErrorCause": {
             "Type": "Pass",
             "Parameters": {
                 "taskId.$": "$.taskId",
                 "caught.$": "$.caught",
                 "parsed.$": "States.StringToJson($.caught.Cause)",
             },
-            "Next": "ClassifyParsedCause",
+            "Next": f"{prefix}ClassifyParsedCause",
         },
-        "ClassifyParsedCause": {
+        f"{prefix}ClassifyParsedCause": {
             "Type": "Choice",
             "Choices": [
                 {
@@ -145,51 +145,51 @@ def _normalize_error_chain(next_state: str) -> dict[str, dict[str, Any]]:
                         {"Variable": "$.parsed.errorName", "IsPresent": True},
                         {"Variable": "$.parsed.errorMessage", "IsPresent": True},
                     ],
-                    "Next": "KeepNormalizedError",
+                    "Next": f"{prefix}KeepNormalizedError",
                 },
-                {"Variable": "$.parsed.errorMessage", "IsPresent": True, "Next": "NormalizeLambdaError"},
+                {"Variable": "$.parsed.errorMessage", "IsPresent": True, "Next": f"{prefix}NormalizeLambdaError"},
             ],
-            "Default": "NormalizeJsonCause",
+            "Default": f"{prefix}NormalizeJsonCause",
         },
-        "KeepNormalizedError": {
+        f"{prefix}KeepNormalizedError": {
             "Type": "Pass",
             "Parameters": {"taskId.$": "$.taskId", "caught.$": "$.caught", "error.$": "$.parsed"},
-            "Next": "MarkRetryable",
+            "Next": f"{prefix}MarkRetryable",
         },
-        "NormalizeLambdaError": {
+        f"{prefix}NormalizeLambdaError": {
             "Type": "Pass",
             "Comment": "Lambda runtime error: {errorType, errorMessage, stackTrace}",
             "Parameters": {**normalized("$.parsed.errorMessage", "$.parsed"), "caught.$": "$.caught"},
-            "Next": "MarkRetryable",
+            "Next": f"{prefix}MarkRetryable",
         },
-        "NormalizeJsonCause": {
+        f"{prefix}NormalizeJsonCause": {
             "Type": "Pass",
             "Parameters": {**normalized("$.caught.Cause", "$.parsed"), "caught.$": "$.caught"},
-            "Next": "MarkRetryable",
+            "Next": f"{prefix}MarkRetryable",
         },
-        "NormalizeTextCause": {
+        f"{prefix}NormalizeTextCause": {
             "Type": "Pass",
             "Comment": "Step Functions error or a bare string cause",
             "Parameters": {**normalized("$.caught.Cause", None), "caught.$": "$.caught"},
-            "Next": "MarkRetryable",
+            "Next": f"{prefix}MarkRetryable",
         },
-        "NormalizeBareError": {
+        f"{prefix}NormalizeBareError": {
             "Type": "Pass",
             "Comment": "An error without a cause: its name is all we know",
             "Parameters": {**normalized("$.caught.Error", None), "caught.$": "$.caught"},
-            "Next": "MarkRetryable",
+            "Next": f"{prefix}MarkRetryable",
         },
-        "MarkRetryable": {
+        f"{prefix}MarkRetryable": {
             "Type": "Choice",
             "Choices": [
                 {
                     "Or": [{"Variable": "$.caught.Error", "StringEquals": name} for name in RETRYABLE_ERRORS],
-                    "Next": "SetRetryable",
+                    "Next": f"{prefix}SetRetryable",
                 }
             ],
             "Default": next_state,
         },
-        "SetRetryable": {
+        f"{prefix}SetRetryable": {
             "Type": "Pass",
             "Result": True,
             "ResultPath": "$.error.retryable",
@@ -198,55 +198,109 @@ def _normalize_error_chain(next_state: str) -> dict[str, dict[str, Any]]:
     }
 
 
+def _step_loop(process_steps_arn: str, prefix: str, routes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """ProcessSteps -> Route -> (WaitForEvent | PollWait -> PollCheck | ...) -> back, with `prefix`.
+
+    The task loop and each parallel branch run this same loop; `routes` adds the Route choices
+    that differ (where SUCCEEDED/FAILED go, and PARALLEL for the task loop only).
+    """
+    process_steps = _lambda_task(
+        process_steps_arn, {"taskId.$": "$.taskId", "executionArn.$": "$$.Execution.Id"}, f"{prefix}Route"
+    )
+    process_steps["Catch"] = _catch_into_normalizer(prefix)
+    poll_check = _lambda_task(process_steps_arn, {"mode": "pollCheck", "taskId.$": "$.taskId"}, f"{prefix}Route")
+    poll_check["Catch"] = _catch_into_normalizer(prefix)
+    return {
+        f"{prefix}ProcessSteps": process_steps,
+        f"{prefix}Route": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.action", "StringEquals": "PROCESS", "Next": f"{prefix}ProcessSteps"},
+                {
+                    "And": [
+                        {"Variable": "$.action", "StringEquals": "WAIT"},
+                        {"Variable": "$.heartbeatSeconds", "IsPresent": True},
+                    ],
+                    "Next": f"{prefix}WaitForEventWithHeartbeat",
+                },
+                {"Variable": "$.action", "StringEquals": "WAIT", "Next": f"{prefix}WaitForEvent"},
+                {"Variable": "$.action", "StringEquals": "POLL", "Next": f"{prefix}PollWait"},
+                *routes,
+            ],
+            "Default": f"{prefix}UnknownAction",
+        },
+        f"{prefix}WaitForEvent": _wait_for_event(process_steps_arn, heartbeat=False, prefix=prefix),
+        f"{prefix}WaitForEventWithHeartbeat": _wait_for_event(process_steps_arn, heartbeat=True, prefix=prefix),
+        f"{prefix}PollWait": {
+            "Type": "Wait",
+            "Comment": "Between poll checks the state machine waits; no Lambda sleeps",
+            "SecondsPath": "$.seconds",
+            "Next": f"{prefix}PollCheck",
+        },
+        f"{prefix}PollCheck": poll_check,
+        f"{prefix}UnknownAction": {
+            "Type": "Pass",
+            "Parameters": {
+                "taskId.$": "$.taskId",
+                "caught": {"Error": "Orchestrator.UnknownAction", "Cause.$": "States.JsonToString($)"},
+            },
+            "Next": f"{prefix}NormalizeError",
+        },
+    }
+
+
+def _branches(process_steps_arn: str, finalize_arn: str) -> dict[str, Any]:
+    """PARALLEL: an inline Map whose iterations each run the step loop on one branch record.
+
+    The items are branch record ids (claim checks); each branch's outcome is written to its own
+    record, so iterations end in a Pass whatever happened and ProcessSteps aggregates after.
+    """
+    iterator = {
+        **_step_loop(
+            process_steps_arn,
+            "Branch",
+            routes=[
+                {"Variable": "$.action", "StringEquals": "SUCCEEDED", "Next": "BranchEnd"},
+                {"Variable": "$.action", "StringEquals": "FAILED", "Next": "BranchEnd"},
+            ],
+        ),
+        **_normalize_error_chain(next_state="BranchFinalize", prefix="Branch"),
+        "BranchFinalize": _lambda_task(finalize_arn, {"taskId.$": "$.taskId", "error.$": "$.error"}, "BranchEnd"),
+        "BranchEnd": {"Type": "Pass", "Parameters": {"taskId.$": "$.taskId"}, "End": True},
+    }
+    return {
+        "Type": "Map",
+        "ItemsPath": "$.branches",
+        "ItemSelector": {"taskId.$": "$$.Map.Item.Value"},
+        "MaxConcurrencyPath": "$.maxConcurrency",
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "INLINE"},
+            "StartAt": "BranchProcessSteps",
+            "States": iterator,
+        },
+        "ResultPath": None,
+        "Catch": _catch_into_normalizer(),
+        "Next": "ProcessSteps",
+    }
+
+
 def build_orchestrator_definition(process_steps_arn: str, finalize_arn: str) -> dict[str, Any]:
     """The orchestrator's ASL document for the given Lambda ARNs."""
-    process_steps = _lambda_task(
-        process_steps_arn, {"taskId.$": "$.taskId", "executionArn.$": "$$.Execution.Id"}, "Route"
-    )
-    process_steps["Catch"] = _catch_into_normalizer()
-    poll_check = _lambda_task(process_steps_arn, {"mode": "pollCheck", "taskId.$": "$.taskId"}, "Route")
-    poll_check["Catch"] = _catch_into_normalizer()
     finalize = _lambda_task(finalize_arn, {"taskId.$": "$.taskId", "error.$": "$.error"}, "PickFailure")
     return {
         "Comment": "AI workflow orchestrator: runs any flow document, inline steps batched per invocation.",
         "StartAt": "ProcessSteps",
         "States": {
-            "ProcessSteps": process_steps,
-            "Route": {
-                "Type": "Choice",
-                "Choices": [
-                    {"Variable": "$.action", "StringEquals": "PROCESS", "Next": "ProcessSteps"},
-                    {
-                        "And": [
-                            {"Variable": "$.action", "StringEquals": "WAIT"},
-                            {"Variable": "$.heartbeatSeconds", "IsPresent": True},
-                        ],
-                        "Next": "WaitForEventWithHeartbeat",
-                    },
-                    {"Variable": "$.action", "StringEquals": "WAIT", "Next": "WaitForEvent"},
-                    {"Variable": "$.action", "StringEquals": "POLL", "Next": "PollWait"},
+            **_step_loop(
+                process_steps_arn,
+                "",
+                routes=[
+                    {"Variable": "$.action", "StringEquals": "PARALLEL", "Next": "Branches"},
                     {"Variable": "$.action", "StringEquals": "SUCCEEDED", "Next": "Done"},
                     {"Variable": "$.action", "StringEquals": "FAILED", "Next": "PickFailure"},
                 ],
-                "Default": "UnknownAction",
-            },
-            "WaitForEvent": _wait_for_event(process_steps_arn, heartbeat=False),
-            "WaitForEventWithHeartbeat": _wait_for_event(process_steps_arn, heartbeat=True),
-            "PollWait": {
-                "Type": "Wait",
-                "Comment": "Between poll checks the state machine waits; no Lambda sleeps",
-                "SecondsPath": "$.seconds",
-                "Next": "PollCheck",
-            },
-            "PollCheck": poll_check,
-            "UnknownAction": {
-                "Type": "Pass",
-                "Parameters": {
-                    "taskId.$": "$.taskId",
-                    "caught": {"Error": "Orchestrator.UnknownAction", "Cause.$": "States.JsonToString($)"},
-                },
-                "Next": "NormalizeError",
-            },
+            ),
+            "Branches": _branches(process_steps_arn, finalize_arn),
             **_normalize_error_chain(next_state="Finalize"),
             "Finalize": finalize,
             "Done": {"Type": "Succeed"},

@@ -20,6 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .aws import client
+from .branches import branch_steps
 from .clock import now_iso
 from .errors import ConcurrentUpdate, Conflict, Forbidden, Gone, NotFound, StepError, normalized_error
 from .flow_store import FlowStore
@@ -58,7 +59,7 @@ def register_wait(task_id: str, step_id: str, token: str) -> dict[str, Any]:
     flow = FlowStore().get(task.flow_id, task.flow_version)
     if flow is None:
         raise StepError("FlowNotFound", f"flow {task.flow_id} version {task.flow_version} does not exist")
-    step = flow.document["steps"][step_id]
+    step = branch_steps(flow.document, task)[0][step_id]
     hashed = token_hash(token)
     if task.resume_token_hash != hashed:  # a retried invocation has stored it already
         deadline = datetime.now(UTC) + timedelta(seconds=step["timeoutSeconds"])

@@ -58,12 +58,14 @@ class StepError(Exception):
         message: str,
         details: Any = None,
         retryable: bool = False,
+        branch_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.error_name = error_name
         self.message = message
         self.details = details
         self.retryable = retryable
+        self.branch_id = branch_id
 
 
 class ConcurrentUpdate(Exception):

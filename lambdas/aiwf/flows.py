@@ -45,16 +45,20 @@ def validation_errors(document: Any) -> list[dict[str, str]]:
 
 
 def _graph_errors(document: dict[str, Any]) -> list[dict[str, str]]:
-    steps: dict[str, Any] = document["steps"]
+    return _step_graph_errors(document["steps"], document["startAt"], "", in_branch=False)
+
+
+def _step_graph_errors(steps: dict[str, Any], start_at: str, prefix: str, *, in_branch: bool) -> list[dict[str, str]]:
+    """Targets that do not exist, unreachable steps and misplaced steps, in one step graph (and its branches)."""
     errors: list[dict[str, str]] = []
 
     def check_target(target: str | None, where: str) -> None:
         if target is not None and target not in steps:
             errors.append({"path": where, "message": f"step {target!r} does not exist"})
 
-    check_target(document["startAt"], "/startAt")
+    check_target(start_at, f"{prefix}/startAt")
     for step_id, step in steps.items():
-        base = f"/steps/{step_id}"
+        base = f"{prefix}/steps/{step_id}"
         check_target(step.get("next"), f"{base}/next")
         check_target(step.get("catch"), f"{base}/catch")
         check_target(step.get("default"), f"{base}/default")
@@ -64,10 +68,22 @@ def _graph_errors(document: dict[str, Any]) -> list[dict[str, str]]:
             errors.append(
                 {"path": f"{base}/heartbeatSeconds", "message": "heartbeatSeconds must be less than timeoutSeconds"}
             )
+        if step["type"] == "parallel":
+            if in_branch:
+                errors.append({"path": base, "message": "a parallel step cannot be nested inside a branch"})
+                continue
+            branches = [(f"{base}/branches/{i}", b) for i, b in enumerate(step.get("branches", []))]
+            if "forEach" in step:
+                branches.append((f"{base}/forEach/branch", step["forEach"]["branch"]))
+            ids = [branch.get("id") for _, branch in branches if "id" in branch]
+            if len(ids) != len(set(ids)):
+                errors.append({"path": f"{base}/branches", "message": "branch ids must be unique"})
+            for where, branch in branches:
+                errors.extend(_step_graph_errors(branch["steps"], branch["startAt"], where, in_branch=True))
     if not errors:
-        unreachable = sorted(set(steps) - _reachable(document["startAt"], steps))
+        unreachable = sorted(set(steps) - _reachable(start_at, steps))
         errors.extend(
-            {"path": f"/steps/{step_id}", "message": f"step {step_id!r} is never reached from startAt"}
+            {"path": f"{prefix}/steps/{step_id}", "message": f"step {step_id!r} is never reached from startAt"}
             for step_id in unreachable
         )
     return errors

@@ -11,16 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .branches import fork, gather
 from .errors import StepError
 from .http_client import call_http
 from .paths import set_path
+from .repository import Task
 from .steps import StepOutcome, call_task_handler, matches, result_path
 
 RESUMED_WITH_FAILURE = "ResumedWithFailure"
 
 
 def _wait_for_event(
-    step_id: str, step: dict[str, Any], context: dict[str, Any], pending: dict[str, Any] | None
+    step_id: str, step: dict[str, Any], context: dict[str, Any], pending: dict[str, Any] | None, task: Task
 ) -> StepOutcome:
     if pending is None or pending.get("kind") != "resume":
         action: dict[str, Any] = {"action": "WAIT", "stepId": step_id, "timeoutSeconds": step["timeoutSeconds"]}
@@ -64,7 +66,9 @@ def poll_progress(step_id: str, step: dict[str, Any], context: dict[str, Any], a
     return {**state, "result": result}
 
 
-def _poll(step_id: str, step: dict[str, Any], context: dict[str, Any], pending: dict[str, Any] | None) -> StepOutcome:
+def _poll(
+    step_id: str, step: dict[str, Any], context: dict[str, Any], pending: dict[str, Any] | None, task: Task
+) -> StepOutcome:
     if pending is None or pending.get("kind") != "poll":
         pending = poll_progress(step_id, step, context, attempts=1)  # the first check runs right away
     outcome = pending.get("outcome")
@@ -88,8 +92,36 @@ def _poll(step_id: str, step: dict[str, Any], context: dict[str, Any], pending: 
     return StepOutcome(context=set_path(context, result_path(step_id, step), pending["result"]), next=step["next"])
 
 
-NativeStep = Callable[[str, dict[str, Any], dict[str, Any], dict[str, Any] | None], StepOutcome]
+def _parallel(
+    step_id: str, step: dict[str, Any], context: dict[str, Any], pending: dict[str, Any] | None, task: Task
+) -> StepOutcome:
+    if pending is None or pending.get("kind") != "parallel":
+        record_ids = fork(task, step_id, step, context)
+        return StepOutcome(
+            context=context,
+            action={
+                "action": "PARALLEL",
+                "stepId": step_id,
+                "maxConcurrency": step.get("maxConcurrency", 0),
+                "branches": record_ids,
+            },
+            step_state={"kind": "parallel", "stepId": step_id, "branches": record_ids},
+        )
+    results, first_error = gather(pending["branches"])
+    if first_error is not None and step.get("onBranchError", "fail") == "fail":
+        raise StepError(
+            first_error["errorName"],
+            first_error["errorMessage"],
+            details=first_error.get("errorDetails"),
+            retryable=bool(first_error.get("retryable")),
+            branch_id=first_error.get("branchId"),
+        )
+    return StepOutcome(context=set_path(context, result_path(step_id, step), results), next=step["next"])
+
+
+NativeStep = Callable[[str, dict[str, Any], dict[str, Any], dict[str, Any] | None, Task], StepOutcome]
 NATIVE_STEPS: dict[str, NativeStep] = {
     "wait_for_event": _wait_for_event,
     "poll": _poll,
+    "parallel": _parallel,
 }

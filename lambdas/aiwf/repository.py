@@ -51,6 +51,8 @@ class Task:
     # wait holds, and what a native step (wait, poll) left for ProcessSteps to pick up.
     resume_token_hash: str | None = None
     step_state: dict[str, Any] | None = None
+    # A parallel branch's record: {taskId: the parent task, stepId: the parallel step, index}.
+    branch_of: dict[str, Any] | None = None
 
     @property
     def is_final(self) -> bool:
@@ -59,7 +61,7 @@ class Task:
     def state(self) -> dict[str, Any]:
         """The public WorkflowState view (DESIGN.md): no context, no tokens."""
         return {
-            "taskId": self.task_id,
+            "taskId": self.branch_of["taskId"] if self.branch_of else self.task_id,
             "flowId": self.flow_id,
             "flowVersion": self.flow_version,
             "status": self.status,
@@ -112,6 +114,7 @@ def _task_from_item(item: dict[str, Any]) -> Task:
         execution_arn=item.get("executionArn"),
         resume_token_hash=item.get("resumeTokenHash"),
         step_state=payloads.decode(item, "stepState"),
+        branch_of=json.loads(item["branchOf"]) if "branchOf" in item else None,
     )
 
 
@@ -167,6 +170,7 @@ class TaskRepository:
                     "name": task.name,
                     "executionArn": task.execution_arn,
                     "resumeTokenHash": task.resume_token_hash,
+                    "branchOf": json.dumps(task.branch_of) if task.branch_of else None,
                     "listKey": LIST_KEY,
                     "sortKey": f"{task.started_at}#{task.task_id}",
                 }
@@ -274,8 +278,10 @@ class TaskRepository:
             "ExpressionAttributeValues": {":k": {"S": key_value}},
             "ScanIndexForward": False,
         }
+        # Branch records of parallel steps live beside tasks but are not tasks of their own.
+        query["FilterExpression"] = "attribute_not_exists(branchOf)"
         if flow_id and status:
-            query["FilterExpression"] = "#s = :s"
+            query["FilterExpression"] += " AND #s = :s"
             query["ExpressionAttributeNames"]["#s"] = "status"
             query["ExpressionAttributeValues"][":s"] = {"S": status}
         start_key = _decode_token(next_token) if next_token else None

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from .branches import branch_steps
 from .errors import StepError, normalized_error
 from .flow_store import FlowStore
 from .native_steps import NATIVE_STEPS, poll_progress, poll_seconds
@@ -38,7 +39,7 @@ def _run_step(task: Task, step_id: str, step: dict[str, Any]) -> StepOutcome:
     if native is None:
         return INLINE_STEPS[step["type"]](step_id, step, context)
     pending = task.step_state if task.step_state and task.step_state.get("stepId") == step_id else None
-    return native(step_id, step, context, pending)
+    return native(step_id, step, context, pending, task)
 
 
 def process_steps(task_id: str, remaining_ms: Callable[[], int]) -> dict[str, Any]:
@@ -54,8 +55,9 @@ def process_steps(task_id: str, remaining_ms: Callable[[], int]) -> dict[str, An
     if flow_version is None:
         raise StepError("FlowNotFound", f"flow {task.flow_id} version {task.flow_version} does not exist")
     flow = flow_version.document
+    steps, start_at = branch_steps(flow, task)
     if task.status == "PENDING":
-        task = repo.save(task, status="RUNNING", current_step=flow["startAt"])
+        task = repo.save(task, status="RUNNING", current_step=start_at)
         log.info("task started", extra={"taskId": task_id, "flowId": task.flow_id})
 
     for _ in range(MAX_STEPS_PER_INVOCATION):
@@ -65,17 +67,23 @@ def process_steps(task_id: str, remaining_ms: Callable[[], int]) -> dict[str, An
                 "States.Timeout",
                 f"task exceeded the flow's timeoutSeconds ({timeout})",
                 step_id=task.current_step,
+                branch_id=task.branch_id,
             )
             repo.save(task, status="TIMED_OUT", error=error)
             return {"taskId": task_id, "action": "FAILED", "error": error}
         step_id = task.current_step
         assert step_id is not None
-        step = flow["steps"][step_id]
+        step = steps[step_id]
         try:
             outcome = _run_step(task, step_id, step)
         except StepError as exc:
             error = normalized_error(
-                exc.error_name, exc.message, details=exc.details, retryable=exc.retryable, step_id=step_id
+                exc.error_name,
+                exc.message,
+                details=exc.details,
+                retryable=exc.retryable,
+                step_id=step_id,
+                branch_id=exc.branch_id or task.branch_id,
             )
             if "catch" in step:
                 log.info("step error caught", extra={"taskId": task_id, "stepId": step_id, "error": error})
@@ -101,9 +109,10 @@ def process_steps(task_id: str, remaining_ms: Callable[[], int]) -> dict[str, An
             log.info("handing over to the state machine", extra={"taskId": task_id, "stepId": step_id})
             return {"taskId": task_id, **outcome.action}
         if outcome.error is not None:
-            repo.save(task, status="FAILED", error=outcome.error, context=outcome.context, step_state=None)
+            error = {**outcome.error, "branchId": task.branch_id}
+            repo.save(task, status="FAILED", error=error, context=outcome.context, step_state=None)
             log.info("task failed by a fail step", extra={"taskId": task_id, "stepId": step_id})
-            return {"taskId": task_id, "action": "FAILED", "error": outcome.error}
+            return {"taskId": task_id, "action": "FAILED", "error": error}
         if outcome.succeeded:
             repo.save(task, status="SUCCEEDED", output=outcome.output, context=outcome.context, step_state=None)
             log.info("task succeeded", extra={"taskId": task_id, "stepId": step_id})
@@ -127,7 +136,7 @@ def poll_check(task_id: str, remaining_ms: Callable[[], int]) -> dict[str, Any]:
     if flow_version is None:
         raise StepError("FlowNotFound", f"flow {task.flow_id} version {task.flow_version} does not exist")
     step_id = pending["stepId"]
-    step = flow_version.document["steps"][step_id]
+    step = branch_steps(flow_version.document, task)[0][step_id]
     progress = poll_progress(step_id, step, copy.deepcopy(task.context), pending["attempts"] + 1)
     task = repo.save(task, step_state=progress)
     log.info("poll checked", extra={"taskId": task_id, "stepId": step_id, "attempts": progress["attempts"]})
@@ -143,7 +152,7 @@ def finalize_failure(task_id: str, error: dict[str, Any]) -> dict[str, Any]:
     task = repo.get(task_id)
     if task is None:
         return {"taskId": task_id, "action": "FAILED", "error": error}
-    error = {**error, "stepId": error.get("stepId") or task.current_step}
+    error = {**error, "stepId": error.get("stepId") or task.current_step, "branchId": task.branch_id}
     if task.is_final:
         return {"taskId": task_id, "action": "FAILED", "error": task.error or error}
     repo.save(task, status="FAILED", error=error)

@@ -92,3 +92,26 @@ def test_poll_http_and_task_steps_are_validated():
     del broken["steps"]["run"]["handler"]
     paths = {error["path"] for error in validation_errors(broken)}
     assert {"/steps/report", "/steps/report/check", "/steps/call/method", "/steps/run"} <= paths
+
+
+def _with_parallel(**parallel):
+    flow = copy.deepcopy(HELLO)
+    flow["steps"]["prepare"]["next"] = "fanout"
+    flow["steps"]["fanout"] = {"type": "parallel", "next": "check", **parallel}
+    return flow
+
+
+def test_parallel_takes_branches_or_for_each_and_checks_each_branch_graph():
+    branch = {"startAt": "s", "steps": {"s": {"type": "succeed"}}}
+    assert validation_errors(_with_parallel(branches=[{"id": "a", **branch}], onBranchError="continue")) == []
+    assert validation_errors(_with_parallel(forEach={"items": "{{ input.xs }}", "branch": branch})) == []
+    assert validation_errors(_with_parallel())  # neither
+    assert validation_errors(_with_parallel(branches=[branch]))  # a static branch needs an id
+    dangling = {"id": "a", "startAt": "s", "steps": {"s": {"type": "transform", "value": 1, "next": "zz"}}}
+    assert validation_errors(_with_parallel(branches=[dangling])) == [
+        {"path": "/steps/fanout/branches/0/steps/s/next", "message": "step 'zz' does not exist"}
+    ]
+    twice = [{"id": "a", **branch}, {"id": "a", **branch}]
+    assert validation_errors(_with_parallel(branches=twice)) == [
+        {"path": "/steps/fanout/branches", "message": "branch ids must be unique"}
+    ]

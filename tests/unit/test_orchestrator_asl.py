@@ -50,3 +50,19 @@ def test_polls_wait_in_a_wait_state_then_check_and_route_again():
     assert states["PollCheck"]["Parameters"]["Payload"]["mode"] == "pollCheck"
     assert states["PollCheck"]["Next"] == "Route"
     assert states["PollCheck"]["Catch"][0]["Next"] == "NormalizeError"
+
+
+def test_parallel_runs_the_same_step_loop_in_an_inline_map():
+    states = _states()
+    branches = states["Branches"]
+    assert branches["Type"] == "Map"
+    assert branches["MaxConcurrencyPath"] == "$.maxConcurrency"
+    assert branches["ItemProcessor"]["ProcessorConfig"] == {"Mode": "INLINE"}
+    assert branches["ResultPath"] is None and branches["Next"] == "ProcessSteps"
+    inner = branches["ItemProcessor"]["States"]
+    loop = {"ProcessSteps", "Route", "WaitForEvent", "WaitForEventWithHeartbeat", "PollWait", "PollCheck"}
+    assert {f"Branch{name}" for name in loop} <= set(inner)
+    assert inner["BranchProcessSteps"]["Parameters"] == states["ProcessSteps"]["Parameters"] | {"FunctionName": P}
+    assert not [state for state in inner.values() if state["Type"] == "Fail"]  # a branch never fails the Map
+    targets = {choice["Next"] for choice in inner["BranchRoute"]["Choices"]}
+    assert targets <= set(inner) and "BranchEnd" in targets
