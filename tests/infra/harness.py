@@ -25,6 +25,7 @@ from typing import Any
 import pulumi
 import yaml
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
 from pulumi.runtime.sync_await import _sync_await
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +65,13 @@ def _random(seed: str, length: int, alphabet: str = string.ascii_lowercase + str
     return "".join(alphabet[byte % len(alphabet)] for byte in digest[:length])
 
 
+def _unsecret(value: Any) -> Any:
+    """A secret input reaches mocks wrapped as `{<sig key>: <secret sig>, "value": ...}`."""
+    if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        return value["value"]
+    return value
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Answers every resource with provider-like outputs and records what the program declared."""
 
@@ -73,9 +81,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self._lock = threading.Lock()
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        inputs = dict(args.inputs)
+        inputs = {key: _unsecret(value) for key, value in args.inputs.items()}
         resource_id, outputs = self._outputs(args.typ, args.name, inputs)
-        state = {**inputs, **outputs}
+        state = {**outputs, **inputs}  # like the provider: what the program set wins
         with self._lock:
             key = f"{args.typ}::{args.name}"
             if key in self.records:
@@ -175,8 +183,50 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return key_id, {
                 "name": physical,
                 "arn": f"arn:aws:apigateway:{region}::/apikeys/{key_id}",
-                "value": _random(seed, 40, string.ascii_letters + string.digits),
+                "value": inputs.get("value") or _random(seed, 40, string.ascii_letters + string.digits),
             }
+        if typ == "aws:appsync/graphQLApi:GraphQLApi":
+            api_id, host = _random(seed, 26), _random(seed + ":host", 26)
+            return api_id, {
+                "arn": f"arn:aws:appsync:{region}:{account}:apis/{api_id}",
+                "uris": {
+                    "GRAPHQL": f"https://{host}.appsync-api.{region}.amazonaws.com/graphql",
+                    "REALTIME": f"wss://{host}.appsync-realtime-api.{region}.amazonaws.com/graphql",
+                },
+            }
+        if typ == "aws:appsync/apiKey:ApiKey":
+            key_id = f"da2-{_random(seed, 26)}"
+            return f"{inputs.get('apiId')}:{key_id}", {"key": key_id}
+        if typ == "aws:appsync/dataSource:DataSource":
+            api_id = inputs.get("apiId")
+            return f"{api_id}-{physical}", {
+                "name": physical,
+                "arn": f"arn:aws:appsync:{region}:{account}:apis/{api_id}/datasources/{physical}",
+            }
+        if typ == "aws:appsync/resolver:Resolver":
+            api_id, type_name, field = inputs.get("apiId"), inputs.get("type"), inputs.get("field")
+            return f"{api_id}-{type_name}-{field}", {
+                "arn": f"arn:aws:appsync:{region}:{account}:apis/{api_id}/types/{type_name}/resolvers/{field}"
+            }
+        if typ == "aws:appsync/function:Function":
+            api_id, function_id = inputs.get("apiId"), _random(seed, 26)
+            return f"{api_id}-{function_id}", {
+                "functionId": function_id,
+                "arn": f"arn:aws:appsync:{region}:{account}:apis/{api_id}/functions/{function_id}",
+            }
+        if typ == "aws:sqs/queue:Queue":
+            url = f"https://sqs.{region}.amazonaws.com/{account}/{physical}"
+            return url, {"name": physical, "arn": f"arn:aws:sqs:{region}:{account}:{physical}", "url": url}
+        if typ == "aws:sns/topic:Topic":
+            arn = f"arn:aws:sns:{region}:{account}:{physical}"
+            return arn, {"name": physical, "arn": arn}
+        if typ == "aws:lambda/eventSourceMapping:EventSourceMapping":
+            uuid = "-".join(_random(seed, n, "0123456789abcdef") for n in (8, 4, 4, 4, 12))
+            return uuid, {"uuid": uuid, "arn": f"arn:aws:lambda:{region}:{account}:event-source-mapping:{uuid}"}
+        if typ == "aws:cloudwatch/eventRule:EventRule":
+            return physical, {"name": physical, "arn": f"arn:aws:events:{region}:{account}:rule/{physical}"}
+        if typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            return physical, {"name": physical, "arn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{physical}"}
         if typ == "aws:apigateway/usagePlan:UsagePlan":
             plan_id = _random(seed, 6)
             return plan_id, {"name": physical, "arn": f"arn:aws:apigateway:{region}::/usageplans/{plan_id}"}
@@ -207,7 +257,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
 
 def _jsonable(value: Any) -> Any:
-    """Resolved inputs as JSON: archives and assets become a small description of themselves."""
+    """Resolved inputs as JSON: secrets unwrapped, archives and assets a small description of themselves."""
+    if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        return _jsonable(value.get("value"))  # a secret nested deeper than the top-level inputs
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from tests.infra.stackmodel import (
 )
 
 TASK_API_HANDLER = "aiwf.handlers.task_api.handler"
+GRAPHQL_API = "aws:appsync/graphQLApi:GraphQLApi"
+DATA_SOURCE = "aws:appsync/dataSource:DataSource"
 ORCHESTRATOR_HANDLERS = ("aiwf.handlers.orchestrator.process", "aiwf.handlers.orchestrator.finalize")
 
 # The only actions allowed on Resource "*": the services grant them on no narrower resource.
@@ -48,6 +51,9 @@ STAR_RESOURCE_ALLOWLIST = frozenset(
         "states:SendTaskSuccess",
         "states:SendTaskFailure",
         "states:SendTaskHeartbeat",
+        # Lambda's DynamoDB stream poller (the publisher's event source mapping) lists the streams;
+        # IAM scopes ListStreams to no resource type (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html).
+        "dynamodb:ListStreams",
     }
 )
 TASK_TOKEN_ACTIONS = frozenset({"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"})
@@ -135,6 +141,8 @@ def test_every_statement_names_its_actions(stack: Stack) -> None:
 def test_resources_are_specific_arns_except_the_allowlist(stack: Stack) -> None:
     """`*` only for actions IAM grants on nothing narrower; every other resource is one of this stage's."""
     stage_prefix = f"aiwf-{stack.stage}-"
+    # AppSync generates API ids, so a field ARN or the API's log group carries the id, not the name.
+    api_ids = [api.id for api in stack.of_type("aws:appsync/graphQLApi:GraphQLApi")]
     star_actions: set[str] = set()
     for policy in _all_policies(stack):
         for statement in statements(policy_of(policy)):
@@ -145,7 +153,9 @@ def test_resources_are_specific_arns_except_the_allowlist(stack: Stack) -> None:
                 continue
             for resource in resources:
                 assert resource.startswith("arn:aws:"), f"{policy.name}: not an ARN: {resource}"
-                assert stage_prefix in resource, f"{policy.name}: {resource} is not a resource of stage {stack.stage}"
+                assert stage_prefix in resource or any(f"apis/{api_id}" in resource for api_id in api_ids), (
+                    f"{policy.name}: {resource} is not a resource of stage {stack.stage}"
+                )
     assert star_actions <= STAR_RESOURCE_ALLOWLIST, (
         f"actions on '*' outside the allowlist: {sorted(star_actions - STAR_RESOURCE_ALLOWLIST)}"
     )
@@ -227,8 +237,18 @@ def test_state_machine_role_invokes_exactly_the_orchestrator_functions(stack: St
     assert stack.function(TASK_API_HANDLER).outputs["arn"] not in resources
 
 
+# A DynamoDB stream ARN ends in its label, a timestamp with colons (`.../stream/2024-01-01T00:00:00.000`);
+# parliament 1.6.4 splits ARNs on ":" and then reports RESOURCE_MISMATCH for the stream actions on a
+# correct stream ARN. The label's colons are removed before analysis (see the guard test below).
+STREAM_LABEL = re.compile(r"(:table/[^/\s\"]+/stream/\d{4}-\d\d-\d\dT)(\d\d):(\d\d):(\d\d)")
+
+
+def _without_stream_label_colons(policy_json: str) -> str:
+    return STREAM_LABEL.sub(r"\1\2\3\4", policy_json)
+
+
 def _findings(policy_json: str) -> list[Any]:
-    analyzed = analyze_policy_string(policy_json, include_community_auditors=True)
+    analyzed = analyze_policy_string(_without_stream_label_colons(policy_json), include_community_auditors=True)
     return [parliament.enhance_finding(finding) for finding in analyzed.findings]
 
 
@@ -248,6 +268,19 @@ def _is_accepted(policy_name: str, policy: dict[str, Any], finding: Any) -> bool
         if not any(f.issue == issue for f in _findings(json.dumps(without))):
             return True
     return False
+
+
+def test_parliament_stream_label_workaround_is_still_needed() -> None:
+    """When parliament handles colons in stream labels, drop `_without_stream_label_colons`."""
+    arn = "arn:aws:dynamodb:us-east-1:123456789012:table/aiwf-dev-tasks/stream/2024-01-01T00:00:00.000"
+    policy = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:GetRecords", "Resource": arn}]}
+    )
+    raw = analyze_policy_string(policy)
+    assert [f.issue for f in raw.findings] == ["RESOURCE_MISMATCH"]
+    assert _findings(policy) == []
+    # ... and the workaround does not hide a real mismatch on the same ARN.
+    assert [f.issue for f in _findings(policy.replace("dynamodb:GetRecords", "s3:GetObject"))] == ["RESOURCE_MISMATCH"]
 
 
 def _serious(finding: Any) -> bool:
@@ -293,6 +326,9 @@ def test_parliament_reports_a_resource_mismatch_as_medium() -> None:
 
 
 def test_function_roles_are_only_used_by_their_function(stack: Stack) -> None:
-    """The state machine and every function each assume a role nobody else uses."""
+    """The state machine, every function and AppSync's two uses (logging, invoking the resolver
+    function) each assume a role nobody else uses."""
     users = [f.inputs["role"] for f in stack.of_type(LAMBDA)] + [stack.one(STATE_MACHINE).inputs["roleArn"]]
+    users += [api.inputs["logConfig"]["cloudwatchLogsRoleArn"] for api in stack.of_type(GRAPHQL_API)]
+    users += [s.inputs["serviceRoleArn"] for s in stack.of_type(DATA_SOURCE) if s.inputs.get("serviceRoleArn")]
     assert len(users) == len(set(users)) == len(stack.of_type(ROLE))

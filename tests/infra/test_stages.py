@@ -28,6 +28,8 @@ from tests.infra.stackmodel import (
     statements,
 )
 
+GRAPHQL_API = "aws:appsync/graphQLApi:GraphQLApi"
+APPSYNC_KEY = "aws:appsync/apiKey:ApiKey"
 XRAY_STATEMENT_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 # Where each setting may show up in the resource graph: (resource type, flattened input path regex).
@@ -36,6 +38,7 @@ EFFECTS: dict[str, list[tuple[str, str]]] = {
     "logLevel": [
         (LAMBDA, r"inputs\.environment\.variables\.POWERTOOLS_LOG_LEVEL"),
         (STATE_MACHINE, r"inputs\.loggingConfiguration\.(level|includeExecutionData)"),
+        (GRAPHQL_API, r"inputs\.logConfig\.(fieldLogLevel|excludeVerboseContent)"),
     ],
     "logRetentionDays": [(LOG_GROUP, r"inputs\.retentionInDays")],
     "retainOnDelete": [
@@ -47,6 +50,7 @@ EFFECTS: dict[str, list[tuple[str, str]]] = {
         (LAMBDA, r"inputs\.tracingConfig\.mode"),
         (STATE_MACHINE, r"inputs\.tracingConfiguration\.enabled"),
         (API_STAGE, r"inputs\.xrayTracingEnabled"),
+        (GRAPHQL_API, r"inputs\.xrayEnabled"),
         (ROLE_POLICY, r"inputs\.policy\.Statement\.Tracing(\..*)?"),
     ],
     "lambdaTimeoutSeconds": [(LAMBDA, r"inputs\.timeout")],
@@ -59,6 +63,7 @@ EFFECTS: dict[str, list[tuple[str, str]]] = {
         (USAGE_PLAN, r"inputs\.throttleSettings\.burstLimit"),
         (METHOD_SETTINGS, r"inputs\.settings\.throttlingBurstLimit"),
     ],
+    "apiKeyExpiryDays": [(APPSYNC_KEY, r"inputs\.expires")],
     "payloadThresholdBytes": [(LAMBDA, r"inputs\.environment\.variables\.PAYLOAD_THRESHOLD_BYTES")],
 }
 # Inputs whose value is a JSON document: compared by content, statements keyed by Sid.
@@ -174,7 +179,7 @@ def test_data_retention_follows_config(stack: Stack) -> None:
 
 def test_every_log_group_uses_the_stage_retention(stack: Stack) -> None:
     groups = stack.of_type(LOG_GROUP)
-    assert len(groups) == len(stack.functions()) + 1, "one log group per function plus the state machine's"
+    assert len(groups) == len(stack.functions()) + 2, "one log group per function, the state machine's, AppSync's"
     for group in groups:
         assert group.inputs["retentionInDays"] == stack.setting("logRetentionDays"), group.name
 

@@ -23,7 +23,13 @@ process.stdin.on("end", () => {
     process.stderr.write(`the definition on stdin is not JSON: ${error.message}\n`);
     process.exit(2);
   }
-  const { isValid, errors } = validate(definition, { checkPaths: true, checkArn: true });
-  process.stdout.write(JSON.stringify({ isValid, errors }) + "\n");
-  process.exit(isValid ? 0 : 1);
+  let verdict;
+  try {
+    verdict = validate(definition, { checkPaths: true, checkArn: true });
+  } catch (error) {
+    process.stderr.write(`asl-validator crashed: ${error.stack}\n`);
+    process.exit(2);
+  }
+  process.stdout.write(JSON.stringify({ isValid: verdict.isValid, errors: verdict.errors }) + "\n");
+  process.exit(verdict.isValid ? 0 : 1);
 });
