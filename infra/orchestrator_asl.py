@@ -199,7 +199,7 @@ def _normalize_error_chain(next_state: str, prefix: str = "") -> dict[str, dict[
 
 
 def _step_loop(process_steps_arn: str, prefix: str, routes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """ProcessSteps -> Route -> (WaitForEvent | PollWait -> PollCheck | ...) -> back, with `prefix`.
+    """ProcessSteps -> Route -> (WaitForEvent | PollWait -> PollCheck | RetryWait | ...) -> back, with `prefix`.
 
     The task loop and each parallel branch run this same loop; `routes` adds the Route choices
     that differ (where SUCCEEDED/FAILED go, and PARALLEL for the task loop only).
@@ -225,6 +225,7 @@ def _step_loop(process_steps_arn: str, prefix: str, routes: list[dict[str, Any]]
                 },
                 {"Variable": "$.action", "StringEquals": "WAIT", "Next": f"{prefix}WaitForEvent"},
                 {"Variable": "$.action", "StringEquals": "POLL", "Next": f"{prefix}PollWait"},
+                {"Variable": "$.action", "StringEquals": "RETRY", "Next": f"{prefix}RetryWait"},
                 *routes,
             ],
             "Default": f"{prefix}UnknownAction",
@@ -238,6 +239,12 @@ def _step_loop(process_steps_arn: str, prefix: str, routes: list[dict[str, Any]]
             "Next": f"{prefix}PollCheck",
         },
         f"{prefix}PollCheck": poll_check,
+        f"{prefix}RetryWait": {
+            "Type": "Wait",
+            "Comment": "A step-declared retry waits here, then the step runs again",
+            "SecondsPath": "$.seconds",
+            "Next": f"{prefix}ProcessSteps",
+        },
         f"{prefix}UnknownAction": {
             "Type": "Pass",
             "Parameters": {

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 SAFETY_MARGIN_MS = 5_000
 # A flow that loops through choices forever still yields the invocation now and then.
 MAX_STEPS_PER_INVOCATION = 200
+DEFAULT_RETRY = {"maxAttempts": 3, "intervalSeconds": 1, "backoffRate": 2.0}
 
 
 def _elapsed_seconds(task: Task) -> float:
@@ -40,6 +41,24 @@ def _run_step(task: Task, step_id: str, step: dict[str, Any]) -> StepOutcome:
         return INLINE_STEPS[step["type"]](step_id, step, context)
     pending = task.step_state if task.step_state and task.step_state.get("stepId") == step_id else None
     return native(step_id, step, context, pending, task)
+
+
+def _retry_action(task: Task, step_id: str, step: dict[str, Any], exc: StepError) -> dict[str, Any] | None:
+    """A RETRY action when an inline step declares `retry` and the error is retryable, else None.
+
+    Retries wait in the state machine (RetryWait), not in the Lambda: intervalSeconds, growing
+    by backoffRate; maxAttempts counts the retries after the first attempt, as in ASL.
+    """
+    retry = step.get("retry")
+    if retry is None or step["type"] in NATIVE_STEPS or not exc.retryable:
+        return None
+    pending = task.step_state or {}
+    done = pending.get("attempts", 0) if pending.get("kind") == "retry" and pending.get("stepId") == step_id else 0
+    if done >= retry.get("maxAttempts", DEFAULT_RETRY["maxAttempts"]):
+        return None
+    interval = retry.get("intervalSeconds", DEFAULT_RETRY["intervalSeconds"])
+    backoff = retry.get("backoffRate", DEFAULT_RETRY["backoffRate"])
+    return {"action": "RETRY", "stepId": step_id, "attempt": done + 1, "seconds": round(interval * backoff**done)}
 
 
 def process_steps(task_id: str, remaining_ms: Callable[[], int]) -> dict[str, Any]:
@@ -85,6 +104,12 @@ def process_steps(task_id: str, remaining_ms: Callable[[], int]) -> dict[str, An
                 step_id=step_id,
                 branch_id=exc.branch_id or task.branch_id,
             )
+            retry = _retry_action(task, step_id, step, exc)
+            if retry is not None:
+                attempts = retry["attempt"]
+                repo.save(task, step_state={"kind": "retry", "stepId": step_id, "attempts": attempts})
+                log.info("step error, retrying", extra={"taskId": task_id, "stepId": step_id, "error": error})
+                return {"taskId": task_id, **retry}
             if "catch" in step:
                 log.info("step error caught", extra={"taskId": task_id, "stepId": step_id, "error": error})
                 task = repo.save(

@@ -134,3 +134,47 @@ def test_task_step_with_an_unknown_handler_or_bad_input_fails_the_step(api):
     steps = {"x": {"type": "task", "handler": "nope", "next": "done"}, "done": {"type": "succeed"}}
     _, state = _run(api, steps, "x")
     assert (state["status"], state["error"]["errorName"]) == ("FAILED", "UnknownHandler")
+
+
+def _retrying_call(url: str, max_attempts: int) -> dict:
+    return {
+        "call": {
+            "type": "http",
+            "url": url,
+            "retry": {"maxAttempts": max_attempts, "intervalSeconds": 1, "backoffRate": 1},
+            "resultPath": "answer",
+            "next": "done",
+        },
+        "done": {"type": "succeed", "outputPath": "answer"},
+    }
+
+
+def test_a_declared_retry_waits_in_the_state_machine_then_succeeds(api, stub, stack):
+    path = f"/flaky/{uuid.uuid4().hex}"
+    url = stub.reply(path, (503, "busy"), (502, "busy"), (200, {"ok": True}))
+
+    task_id, state = _run(api, _retrying_call(url, max_attempts=3), "call")
+
+    assert state["status"] == "SUCCEEDED", state
+    assert state["output"] == {"ok": True}
+    assert len(stub.received(path)) == 3
+    events = stack.client("stepfunctions").get_execution_history(
+        executionArn=stack.outputs["stateMachineArn"].replace(":stateMachine:", ":execution:") + f":{task_id}",
+        maxResults=1000,
+    )["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    assert entered.count("RetryWait") == 2
+
+
+def test_retries_stop_after_max_attempts_and_not_for_permanent_errors(api, stub):
+    path = f"/down/{uuid.uuid4().hex}"
+    url = stub.reply(path, (503, "busy"))
+    _, state = _run(api, _retrying_call(url, max_attempts=1), "call")
+    assert (state["status"], state["error"]["errorName"]) == ("FAILED", "HttpError")
+    assert len(stub.received(path)) == 2  # the attempt and one retry
+
+    path = f"/missing/{uuid.uuid4().hex}"
+    url = stub.reply(path, (404, "nope"))
+    _, state = _run(api, _retrying_call(url, max_attempts=3), "call")
+    assert state["error"]["errorDetails"]["status"] == 404
+    assert len(stub.received(path)) == 1  # a 404 is not retryable

@@ -60,9 +60,16 @@ def test_parallel_runs_the_same_step_loop_in_an_inline_map():
     assert branches["ItemProcessor"]["ProcessorConfig"] == {"Mode": "INLINE"}
     assert branches["ResultPath"] is None and branches["Next"] == "ProcessSteps"
     inner = branches["ItemProcessor"]["States"]
-    loop = {"ProcessSteps", "Route", "WaitForEvent", "WaitForEventWithHeartbeat", "PollWait", "PollCheck"}
+    loop = {"ProcessSteps", "Route", "WaitForEvent", "WaitForEventWithHeartbeat", "PollWait", "PollCheck", "RetryWait"}
     assert {f"Branch{name}" for name in loop} <= set(inner)
     assert inner["BranchProcessSteps"]["Parameters"] == states["ProcessSteps"]["Parameters"] | {"FunctionName": P}
     assert not [state for state in inner.values() if state["Type"] == "Fail"]  # a branch never fails the Map
     targets = {choice["Next"] for choice in inner["BranchRoute"]["Choices"]}
     assert targets <= set(inner) and "BranchEnd" in targets
+
+
+def test_a_retry_waits_then_runs_the_step_again():
+    states = _states()
+    assert {"Variable": "$.action", "StringEquals": "RETRY", "Next": "RetryWait"} in states["Route"]["Choices"]
+    assert states["RetryWait"]["SecondsPath"] == "$.seconds"
+    assert states["RetryWait"]["Next"] == "ProcessSteps"
