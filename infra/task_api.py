@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -89,7 +90,7 @@ class TaskApi(pulumi.ComponentResource):
         deployment = aws.apigateway.Deployment(
             f"{name}-deployment",
             rest_api=rest_api.id,
-            triggers={"body": rest_api.body.apply(lambda body: str(hash(body)))},
+            triggers={"body": rest_api.body.apply(lambda body: hashlib.sha256(body.encode()).hexdigest())},
             opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["triggers"]),
         )
         stage = aws.apigateway.Stage(

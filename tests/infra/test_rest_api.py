@@ -6,7 +6,6 @@ import copy
 import json
 from typing import Any
 
-import pytest
 import yaml
 from openapi_spec_validator import validate
 
@@ -103,11 +102,6 @@ def test_stage_deploys_this_api(stack: Stack) -> None:
     assert api.inputs["endpointConfiguration"]["types"] == "REGIONAL"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="infra/task_api.py: Deployment trigger is str(hash(body)), randomized per process "
-    "(PYTHONHASHSEED), so every `pulumi up` replaces the deployment; use a sha256 of the body",
-)
 def test_deployment_trigger_is_deterministic() -> None:
     """The trigger must change only when the body does: the same program twice gives the same trigger."""
     runs = [start_harness("dev", env={"PYTHONHASHSEED": seed}) for seed in ("1", "2")]
