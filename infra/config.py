@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Literal
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 PROJECT = "ai-workflows"
 # CloudWatch Logs accepts only these retention periods.
@@ -46,6 +46,10 @@ class StageConfig(BaseModel):
     retain_on_delete: bool = False
     point_in_time_recovery: bool = False
     tracing: bool = False
+    # The llm step's model provider: Bedrock Converse, the deterministic local model, or an
+    # OpenAI-compatible endpoint (llmEndpoint, e.g. a model server on the developer's machine).
+    llm_provider: Literal["bedrock", "local", "openai"] = "bedrock"
+    llm_endpoint: str | None = Field(default=None, pattern=r"^https?://\S+$", validate_default=True)
     lambda_timeout_seconds: int = Field(default=30, ge=5, le=900)
     lambda_memory_mb: int = Field(default=512, ge=128, le=10240)
     throttle_rate_limit: float = Field(default=20, gt=0, le=10000)
@@ -59,6 +63,13 @@ class StageConfig(BaseModel):
             raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
         return value
 
+    @field_validator("llm_endpoint")
+    @classmethod
+    def _endpoint_for_openai(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("llm_provider") == "openai" and not value:
+            raise ValueError("is required when llmProvider is openai")
+        return value
+
     def name(self, suffix: str) -> str:
         """Stage-prefixed physical name, so stages never collide in one account."""
         return f"aiwf-{self.stage}-{suffix}"
@@ -70,6 +81,8 @@ _KEYS = {
     "retainOnDelete": ("retain_on_delete", bool),
     "pointInTimeRecovery": ("point_in_time_recovery", bool),
     "tracing": ("tracing", bool),
+    "llmProvider": ("llm_provider", str),
+    "llmEndpoint": ("llm_endpoint", str),
     "lambdaTimeoutSeconds": ("lambda_timeout_seconds", int),
     "lambdaMemoryMb": ("lambda_memory_mb", int),
     "throttleRateLimit": ("throttle_rate_limit", float),

@@ -28,6 +28,21 @@ LOG_DELIVERY_ACTIONS = (
 )
 
 
+def _bedrock_statement() -> Statement:
+    """llm steps call Bedrock Converse (bedrock:InvokeModel) on foundation models and inference profiles."""
+    region = aws.get_region_output().region
+    account = aws.get_caller_identity_output().account_id
+    return Statement(
+        ("bedrock:InvokeModel",),
+        (
+            # Any region: cross-region inference profiles route to the model in other regions.
+            "arn:aws:bedrock:*::foundation-model/*",
+            pulumi.Output.all(region, account).apply(lambda v: f"arn:aws:bedrock:{v[0]}:{v[1]}:inference-profile/*"),
+        ),
+        sid="InvokeModels",
+    )
+
+
 @dataclass(frozen=True)
 class OrchestratorArgs:
     store: StateStore
@@ -54,6 +69,12 @@ class Orchestrator(pulumi.ComponentResource):
             Statement(("dynamodb:PutItem",), (store.history.arn,), sid="History"),
             Statement(("s3:GetObject", "s3:PutObject"), (store.payload_objects(),), sid="Payloads"),
         ]
+        process_statements = [
+            *task_writes,
+            Statement(("dynamodb:GetItem", "dynamodb:Query"), (store.flows.arn,), sid="Flows"),
+        ]
+        if config.llm_provider == "bedrock":
+            process_statements.append(_bedrock_statement())
         self.process = Function(
             f"{name}-process",
             FunctionArgs(
@@ -62,11 +83,12 @@ class Orchestrator(pulumi.ComponentResource):
                 description="Runs a task's consecutive inline steps in one invocation",
                 code=args.code,
                 layers=args.layers,
-                environment=environment,
-                statements=[
-                    *task_writes,
-                    Statement(("dynamodb:GetItem", "dynamodb:Query"), (store.flows.arn,), sid="Flows"),
-                ],
+                environment={
+                    **environment,
+                    "LLM_PROVIDER": config.llm_provider,
+                    **({"LLM_ENDPOINT": config.llm_endpoint} if config.llm_endpoint else {}),
+                },
+                statements=process_statements,
             ),
             config,
             opts=child,

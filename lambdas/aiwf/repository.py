@@ -53,6 +53,8 @@ class Task:
     step_state: dict[str, Any] | None = None
     # A parallel branch's record: {taskId: the parent task, stepId: the parallel step, index}.
     branch_of: dict[str, Any] | None = None
+    # Token usage of llm steps: {stepId: {provider, model, calls, inputTokens, outputTokens}}.
+    llm_usage: dict[str, Any] | None = None
 
     @property
     def is_final(self) -> bool:
@@ -115,6 +117,7 @@ def _task_from_item(item: dict[str, Any]) -> Task:
         resume_token_hash=item.get("resumeTokenHash"),
         step_state=payloads.decode(item, "stepState"),
         branch_of=json.loads(item["branchOf"]) if "branchOf" in item else None,
+        llm_usage=json.loads(item["llmUsage"]) if "llmUsage" in item else None,
     )
 
 
@@ -171,6 +174,7 @@ class TaskRepository:
                     "executionArn": task.execution_arn,
                     "resumeTokenHash": task.resume_token_hash,
                     "branchOf": json.dumps(task.branch_of) if task.branch_of else None,
+                    "llmUsage": json.dumps(task.llm_usage) if task.llm_usage else None,
                     "listKey": LIST_KEY,
                     "sortKey": f"{task.started_at}#{task.task_id}",
                 }

@@ -43,6 +43,23 @@ def _run_step(task: Task, step_id: str, step: dict[str, Any]) -> StepOutcome:
     return native(step_id, step, context, pending, task)
 
 
+def _with_usage(task: Task, step_id: str, usage: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The task's llm usage with one more call of `step_id` added (per step: calls and tokens)."""
+    if usage is None:
+        return task.llm_usage
+    log.info("llm usage", extra={"taskId": task.task_id, "stepId": step_id, **usage})
+    totals = dict(task.llm_usage or {})
+    previous = totals.get(step_id, {"calls": 0, "inputTokens": 0, "outputTokens": 0})
+    totals[step_id] = {
+        "provider": usage["provider"],
+        "model": usage["model"],
+        "calls": previous["calls"] + 1,
+        "inputTokens": previous["inputTokens"] + usage["inputTokens"],
+        "outputTokens": previous["outputTokens"] + usage["outputTokens"],
+    }
+    return totals
+
+
 def _retry_action(task: Task, step_id: str, step: dict[str, Any], exc: StepError) -> dict[str, Any] | None:
     """A RETRY action when an inline step declares `retry` and the error is retryable, else None.
 
@@ -142,7 +159,10 @@ def process_steps(task_id: str, remaining_ms: Callable[[], int]) -> dict[str, An
             repo.save(task, status="SUCCEEDED", output=outcome.output, context=outcome.context, step_state=None)
             log.info("task succeeded", extra={"taskId": task_id, "stepId": step_id})
             return {"taskId": task_id, "action": "SUCCEEDED"}
-        task = repo.save(task, status="RUNNING", current_step=outcome.next, context=outcome.context, step_state=None)
+        usage = _with_usage(task, step_id, outcome.usage)
+        task = repo.save(
+            task, status="RUNNING", current_step=outcome.next, context=outcome.context, step_state=None, llm_usage=usage
+        )
         if remaining_ms() < SAFETY_MARGIN_MS:
             break
     return {"taskId": task_id, "action": "PROCESS"}

@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import StepError, normalized_error
 from .http_client import call_http
+from .llm import call_llm
 from .paths import MISSING, get_path, lookup, set_path
 from .step_handlers import load_handlers
 from .templates import render
@@ -34,6 +35,7 @@ class StepOutcome:
     action: dict[str, Any] | None = None
     status: str | None = None
     step_state: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None  # an llm step's token usage, recorded per step
 
 
 def result_path(step_id: str, step: dict[str, Any]) -> str:
@@ -70,6 +72,11 @@ def _http(step_id: str, step: dict[str, Any], context: dict[str, Any]) -> StepOu
 def _task(step_id: str, step: dict[str, Any], context: dict[str, Any]) -> StepOutcome:
     result = call_task_handler(step, context, step_id)
     return StepOutcome(context=set_path(context, result_path(step_id, step), result), next=step["next"])
+
+
+def _llm(step_id: str, step: dict[str, Any], context: dict[str, Any]) -> StepOutcome:
+    result, usage = call_llm(step, context)
+    return StepOutcome(context=set_path(context, result_path(step_id, step), result), next=step["next"], usage=usage)
 
 
 def matches(condition: dict[str, Any], context: Any) -> bool:
@@ -119,4 +126,5 @@ INLINE_STEPS: dict[str, Callable[[str, dict[str, Any], dict[str, Any]], StepOutc
     "fail": _fail,
     "http": _http,
     "task": _task,
+    "llm": _llm,
 }
