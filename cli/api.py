@@ -1,0 +1,66 @@
+"""A small client of the task REST API that turns every error body into a CliError."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from cli.errors import CliError, ExitCode, exit_code_for_status
+
+
+class TaskApiClient:
+    def __init__(self, url: str, api_key: str, timeout: float = 30) -> None:
+        self._url = url.rstrip("/")
+        self._timeout = timeout
+        self._session = requests.Session()
+        self._session.headers.update({"x-api-key": api_key, "content-type": "application/json"})
+
+    def call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        try:
+            response = self._session.request(
+                method, f"{self._url}{path}", json=json, params=params, timeout=self._timeout
+            )
+        except requests.RequestException as exc:
+            raise CliError(f"cannot reach the task API at {self._url}: {exc}", ExitCode.UNAVAILABLE) from exc
+        if response.status_code < 400:
+            return response.json()
+        raise _api_error(response)
+
+    # -- the API, one method per operation ------------------------------------------------------
+    def put_flow(self, flow_id: str, document: dict[str, Any]) -> dict[str, Any]:
+        return self.call("PUT", f"/flows/{flow_id}", json=document)
+
+    def get_flow(self, flow_id: str, version: int | None = None) -> dict[str, Any]:
+        return self.call("GET", f"/flows/{flow_id}", params={"version": version} if version else None)
+
+    def start(self, flow_id: str, task_input: Any, name: str | None) -> dict[str, Any]:
+        body = {"flowId": flow_id, "input": task_input, **({"name": name} if name else {})}
+        return self.call("POST", "/tasks", json=body)
+
+    def get(self, task_id: str) -> dict[str, Any]:
+        return self.call("GET", f"/tasks/{task_id}")
+
+    def list(self, **params: Any) -> dict[str, Any]:
+        return self.call("GET", "/tasks", params={key: value for key, value in params.items() if value is not None})
+
+    def resume(self, task_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.call("PUT", f"/tasks/{task_id}", json=body)
+
+    def history(self, task_id: str) -> list[dict[str, Any]]:
+        return self.call("GET", f"/tasks/{task_id}/history")["items"]
+
+
+def _api_error(response: requests.Response) -> CliError:
+    code = exit_code_for_status(response.status_code)
+    try:
+        body = response.json()
+    except ValueError:
+        return CliError(f"HTTP {response.status_code}: {response.text[:200]}", code)
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error = body["error"]
+        return CliError(f"{error.get('code')}: {error.get('message')}", code, error.get("details"))
+    if isinstance(body, dict) and "message" in body:  # API Gateway's own answers (403 Forbidden, 502)
+        hint = " (check the API key)" if response.status_code == 403 else ""
+        return CliError(f"HTTP {response.status_code}: {body['message']}{hint}", code)
+    return CliError(f"HTTP {response.status_code}: {body}", code)

@@ -1,0 +1,243 @@
+"""The `aiwf` commands. Each one calls the task API once (or polls it with --wait) and prints the answer.
+
+Exit codes are in cli/errors.py; `--json` prints the API's JSON for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from cli import render
+from cli.api import TaskApiClient
+from cli.errors import CliError, ExitCode
+from cli.outputs import load_outputs
+
+FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+app = typer.Typer(
+    name="aiwf",
+    help="Run AI workflows: register flows, start, inspect and resume tasks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+flows_app = typer.Typer(help="Register and read flow documents.", no_args_is_help=True)
+app.add_typer(flows_app, name="flows")
+
+
+class Context:
+    def __init__(self, stack: str | None, outputs: Path | None, as_json: bool) -> None:
+        self.stack = stack
+        self.outputs_file = outputs
+        self.as_json = as_json
+        self._client: TaskApiClient | None = None
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        return load_outputs(self.stack, self.outputs_file)
+
+    @property
+    def client(self) -> TaskApiClient:
+        if self._client is None:
+            outputs = self.outputs
+            self._client = TaskApiClient(outputs["taskApiUrl"], outputs["apiKey"])
+        return self._client
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    stack: Annotated[
+        str | None, typer.Option("--stack", "-s", help="A deployed stage (reads `pulumi stack output`).")
+    ] = None,
+    outputs: Annotated[
+        Path | None, typer.Option(help="Stack outputs file (default .local/outputs.json from `make dev`).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON, for scripts.")] = False,
+) -> None:
+    ctx.obj = Context(stack, outputs, as_json)
+
+
+def _json_argument(text: str, what: str) -> Any:
+    """A JSON value given inline, or `@path` to a JSON/YAML file."""
+    try:
+        if text.startswith("@"):
+            return yaml.safe_load(Path(text[1:]).read_text())
+        return json.loads(text)
+    except FileNotFoundError:
+        raise CliError(f"{what}: file {text[1:]} does not exist", ExitCode.BAD_REQUEST) from None
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise CliError(f"{what} is not valid JSON: {exc}", ExitCode.BAD_REQUEST) from None
+
+
+def _show_state(ctx: Context, state: dict[str, Any]) -> None:
+    if ctx.as_json:
+        render.print_json(state)
+    else:
+        render.state_panel(state)
+
+
+# -- flows ------------------------------------------------------------------------------------
+@flows_app.command("put")
+def flows_put(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Flow document, YAML or JSON.")]) -> None:
+    """Register a new version of the flow in FILE (its `id` names the flow)."""
+    document = _json_argument(f"@{file}", "the flow file")
+    if not isinstance(document, dict) or "id" not in document:
+        raise CliError(f"{file} is not a flow document with an `id`", ExitCode.BAD_REQUEST)
+    result = ctx.obj.client.put_flow(document["id"], document)
+    if ctx.obj.as_json:
+        render.print_json(result)
+    else:
+        render.out.print(f"flow [bold]{result['flowId']}[/] version {result['version']}")
+
+
+@flows_app.command("get")
+def flows_get(
+    ctx: typer.Context,
+    flow_id: Annotated[str, typer.Argument(help="The flow's id.")],
+    version: Annotated[int | None, typer.Option(help="One version instead of the latest.")] = None,
+) -> None:
+    """Print a flow document (the latest version unless --version)."""
+    flow = ctx.obj.client.get_flow(flow_id, version)
+    if ctx.obj.as_json:
+        render.print_json(flow)
+    else:
+        render.out.print(f"# {flow['flowId']} version {flow['version']}, registered {flow['createdAt']}")
+        document = {key: value for key, value in flow.items() if key not in ("flowId", "version", "createdAt")}
+        render.out.print(yaml.safe_dump(document, sort_keys=False).rstrip())
+
+
+# -- tasks ------------------------------------------------------------------------------------
+@app.command()
+def start(
+    ctx: typer.Context,
+    flow_id: Annotated[str, typer.Argument(metavar="FLOW", help="The flow to run.")],
+    task_input: Annotated[str, typer.Option("--input", "-i", help="JSON, or @file.json / @file.yaml.")] = "{}",
+    name: Annotated[str | None, typer.Option(help="Idempotency key: the same name gives the same task.")] = None,
+    wait: Annotated[bool, typer.Option(help="Wait until the task ends; exit 1 if it did not succeed.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 300,
+) -> None:
+    """Start a task of FLOW."""
+    client = ctx.obj.client
+    state = client.start(flow_id, _json_argument(task_input, "--input"), name)
+    if wait:
+        state = _wait(client, state["taskId"], timeout, quiet=ctx.obj.as_json)
+    _show_state(ctx.obj, state)
+    if wait and state["status"] != "SUCCEEDED":
+        raise typer.Exit(ExitCode.TASK_FAILED)
+
+
+def _wait(client: TaskApiClient, task_id: str, timeout: float, *, quiet: bool) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    last: tuple[str, str | None] | None = None
+    delay = 0.2
+    while True:
+        state = client.get(task_id)
+        now = (state["status"], state.get("currentStep"))
+        if now != last and not quiet:
+            render.err.print(f"{render.status(state['status'])} {state.get('currentStep') or ''}")
+            last = now
+        if state["status"] in FINAL:
+            return state
+        if state["status"] == "WAITING" and not quiet:
+            render.err.print("waiting for an external event: resume it with `aiwf resume`")
+        if time.monotonic() > deadline:
+            raise CliError(f"task {task_id} is still {state['status']} after {timeout:g} s", ExitCode.UNAVAILABLE)
+        time.sleep(delay)
+        delay = min(delay * 1.5, 2.0)
+
+
+@app.command("get")
+def get_task(ctx: typer.Context, task_id: Annotated[str, typer.Argument(metavar="TASK")]) -> None:
+    """Print a task's current state."""
+    _show_state(ctx.obj, ctx.obj.client.get(task_id))
+
+
+@app.command("list")
+def list_tasks(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="Only tasks in this status.")] = None,
+    flow: Annotated[str | None, typer.Option(help="Only tasks of this flow.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="Tasks per page.")] = 20,
+    all_pages: Annotated[bool, typer.Option("--all", help="Follow nextToken through every page.")] = False,
+) -> None:
+    """List tasks, newest first."""
+    items: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        page = ctx.obj.client.list(status=status, flowId=flow, limit=limit, nextToken=token)
+        items += page["items"]
+        token = page.get("nextToken")
+        if not (all_pages and token):
+            break
+    if ctx.obj.as_json:
+        render.print_json({"items": items, "nextToken": token})
+        return
+    render.states_table(items, f"{len(items)} task(s)")
+    if token:
+        render.err.print("more tasks exist: use --all")
+
+
+@app.command()
+def resume(
+    ctx: typer.Context,
+    task_id: Annotated[str, typer.Argument(metavar="TASK")],
+    token: Annotated[str, typer.Option(help="The resume token the wait step sent to its notify URL.")],
+    status: Annotated[str, typer.Option(help="SUCCEEDED or FAILED.")] = "SUCCEEDED",
+    output: Annotated[str | None, typer.Option(help="JSON (or @file) for the wait step's resultPath.")] = None,
+    error: Annotated[str | None, typer.Option(help='With FAILED: {"errorName": ..., "errorMessage": ...}.')] = None,
+) -> None:
+    """Resume a task that waits for an external event."""
+    if status not in ("SUCCEEDED", "FAILED"):
+        raise CliError("--status must be SUCCEEDED or FAILED", ExitCode.BAD_REQUEST)
+    body: dict[str, Any] = {"resumeToken": token, "status": status}
+    if output is not None:
+        body["output"] = _json_argument(output, "--output")
+    if error is not None:
+        body["error"] = _json_argument(error, "--error")
+    _show_state(ctx.obj, ctx.obj.client.resume(task_id, body))
+
+
+@app.command()
+def history(ctx: typer.Context, task_id: Annotated[str, typer.Argument(metavar="TASK")]) -> None:
+    """Every recorded state change of a task, by seq."""
+    items = ctx.obj.client.history(task_id)
+    if ctx.obj.as_json:
+        render.print_json({"items": items})
+    else:
+        render.states_table(items, f"task {task_id}", by_seq=True)
+
+
+def main() -> None:
+    """Run the app; API and usage errors become one red line and their exit code."""
+    try:
+        result = app(prog_name="aiwf", standalone_mode=False)
+        if isinstance(result, int):  # without standalone mode, click returns typer.Exit's code
+            sys.exit(result)
+    except CliError as exc:
+        render.err.print(f"[red]error:[/] {exc.message}")
+        for detail in exc.details:
+            render.err.print(
+                f"  {detail.get('path', '')}: {detail.get('message', detail)}"
+                if isinstance(detail, dict)
+                else f"  {detail}"
+            )
+        sys.exit(exc.code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        render.err.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(ExitCode.BAD_REQUEST)
+        raise

@@ -1,0 +1,111 @@
+"""The `aiwf` CLI, run as a user runs it (bin/aiwf in a subprocess), against the local stack."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def aiwf(stack, tmp_path_factory):
+    outputs = tmp_path_factory.mktemp("cli") / "outputs.json"
+    outputs.write_text(json.dumps(stack.outputs))
+
+    def run(*args: str, check_code: int | None = 0) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [str(ROOT / "bin" / "aiwf"), "--outputs", str(outputs), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+        if check_code is not None:
+            assert result.returncode == check_code, result.stdout + result.stderr
+        return result
+
+    return run
+
+
+@pytest.fixture()
+def flow_file(tmp_path):
+    document = yaml.safe_load((ROOT / "flows" / "hello.yaml").read_text())
+    document["id"] = f"cli-{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "flow.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return document["id"], path
+
+
+def test_put_start_wait_get_list_history(aiwf, flow_file):
+    flow_id, path = flow_file
+    assert json.loads(aiwf("--json", "flows", "put", str(path)).stdout) == {"flowId": flow_id, "version": 1}
+    assert f"# {flow_id} version 1" in aiwf("flows", "get", flow_id).stdout
+
+    started = json.loads(aiwf("--json", "start", flow_id, "--input", '{"name": "Ada"}', "--wait").stdout)
+    assert started["status"] == "SUCCEEDED" and started["output"]["greeting"] == "Hello, Ada!"
+
+    task_id = started["taskId"]
+    assert json.loads(aiwf("--json", "get", task_id).stdout)["seq"] == started["seq"]
+    listed = json.loads(aiwf("--json", "list", "--flow", flow_id).stdout)
+    assert [item["taskId"] for item in listed["items"]] == [task_id]
+    history = json.loads(aiwf("--json", "history", task_id).stdout)["items"]
+    assert [item["seq"] for item in history] == list(range(1, started["seq"] + 1))
+    assert "SUCCEEDED" in aiwf("history", task_id).stdout
+
+
+def test_input_from_a_file_and_a_failed_task_exits_1(aiwf, flow_file, tmp_path):
+    flow_id, path = flow_file
+    aiwf("flows", "put", str(path))
+    (tmp_path / "input.json").write_text('{"name": "nobody"}')
+
+    result = aiwf("start", flow_id, "--input", f"@{tmp_path / 'input.json'}", "--wait", check_code=1)
+
+    assert "NoName: Cannot greet nobody" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("get", "no-such-task"), 3, "TASK_NOT_FOUND"),
+        (("start", "no-such-flow"), 3, "FLOW_NOT_FOUND"),
+        (("start", "hello", "--input", "{oops"), 2, "--input is not valid JSON"),
+        (("resume", "no-such-task", "--token", "t", "--status", "MAYBE"), 2, "--status must be"),
+        (("list", "--status", "NAPPING"), 2, "INVALID_PARAMETER"),
+    ],
+)
+def test_errors_have_a_message_and_a_stable_exit_code(aiwf, args, code, message):
+    result = aiwf(*args, check_code=code)
+    assert message in result.stderr
+
+
+def test_an_invalid_flow_lists_each_problem(aiwf, tmp_path):
+    (tmp_path / "bad.yaml").write_text("id: bad-flow\nstartAt: nowhere\nsteps: {a: {type: warp}}\n")
+
+    result = aiwf("flows", "put", str(tmp_path / "bad.yaml"), check_code=2)
+
+    assert "INVALID_FLOW" in result.stderr and "/steps/a/type" in result.stderr
+
+
+def test_a_wrong_api_key_is_a_forbidden_exit(aiwf, stack, tmp_path):
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({**stack.outputs, "apiKey": "wrong"}))
+    result = subprocess.run(
+        [str(ROOT / "bin" / "aiwf"), "--outputs", str(outputs), "list"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 5 and "check the API key" in result.stderr
+
+
+def test_missing_outputs_file_explains_what_to_do(tmp_path):
+    result = subprocess.run(
+        [str(ROOT / "bin" / "aiwf"), "--outputs", str(tmp_path / "none.json"), "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 7 and "make dev" in result.stderr
