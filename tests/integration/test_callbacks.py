@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 
 
 def _waiting_flow(notify_url: str, timeout: int = 30, heartbeat: int | None = None) -> dict:
@@ -100,6 +103,28 @@ def test_wrong_token_is_403_and_a_used_token_is_409(api, stub):
     assert first.status_code == 202
     assert second.status_code == 409
     assert api.wait_for(task_id)["status"] == "SUCCEEDED"
+
+
+def test_two_concurrent_resumes_with_one_token_have_one_winner(api, stub):
+    task_id, path = _start(api, stub)
+    token = _token(stub, path)
+    api.wait_for(task_id, lambda s: s["status"] == "WAITING")
+    body = {"resumeToken": token, "status": "SUCCEEDED", "output": "once"}
+    barrier = threading.Barrier(4)
+
+    def resume(_: int) -> int:
+        session = requests.Session()
+        barrier.wait()
+        return session.put(
+            f"{api.url}/tasks/{task_id}", json=body, headers={"x-api-key": api.api_key}, timeout=30
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = sorted(pool.map(resume, range(4)))
+
+    assert statuses == [202, 409, 409, 409]
+    state = api.wait_for(task_id)
+    assert state["status"] == "SUCCEEDED" and state["output"]["approval"] == "once"
 
 
 def test_a_wait_that_times_out_fails_the_task_and_a_late_resume_is_410(api, stub):
