@@ -178,3 +178,22 @@ def test_retries_stop_after_max_attempts_and_not_for_permanent_errors(api, stub)
     _, state = _run(api, _retrying_call(url, max_attempts=3), "call")
     assert state["error"]["errorDetails"]["status"] == 404
     assert len(stub.received(path)) == 1  # a 404 is not retryable
+
+
+def test_a_one_megabyte_step_output_travels_by_claim_check(api, stack):
+    steps = {
+        "big": {"type": "transform", "value": {"blob": "{{ 'x' * input.n }}"}, "resultPath": "big", "next": "count"},
+        "count": {"type": "transform", "value": "{{ big.blob | length }}", "resultPath": "size", "next": "done"},
+        "done": {"type": "succeed", "outputPath": "big"},
+    }
+
+    task_id, state = _run(api, steps, "big", {"n": 1_000_000})
+
+    assert state["status"] == "SUCCEEDED", state.get("error")
+    assert len(state["output"]["blob"]) == 1_000_000
+    history = stack.client("stepfunctions").get_execution_history(
+        executionArn=stack.outputs["stateMachineArn"].replace(":stateMachine:", ":execution:") + f":{task_id}",
+        maxResults=1000,
+    )["events"]
+    largest = max(len(str(event)) for event in history)
+    assert largest < 10_000  # the state machine carried ids, never the payload
