@@ -78,8 +78,10 @@ def _retry_action(task: Task, step_id: str, step: dict[str, Any], exc: StepError
     return {"action": "RETRY", "stepId": step_id, "attempt": done + 1, "seconds": round(interval * backoff**done)}
 
 
-def process_steps(task_id: str, remaining_ms: Callable[[], int]) -> dict[str, Any]:
-    """Advance a task; answer the state machine's Route with the next `action`."""
+def process_steps(
+    task_id: str, remaining_ms: Callable[[], int], max_steps: int = MAX_STEPS_PER_INVOCATION
+) -> dict[str, Any]:
+    """Advance a task by up to `max_steps` steps; answer the state machine's Route with the next `action`."""
     repo = TaskRepository()
     task = repo.get(task_id)
     if task is None:
@@ -96,7 +98,7 @@ def process_steps(task_id: str, remaining_ms: Callable[[], int]) -> dict[str, An
         task = repo.save(task, status="RUNNING", current_step=start_at)
         log.info("task started", extra={"taskId": task_id, "flowId": task.flow_id})
 
-    for _ in range(MAX_STEPS_PER_INVOCATION):
+    for _ in range(max_steps):
         timeout = flow.get("timeoutSeconds")
         if timeout and _elapsed_seconds(task) > timeout:
             error = normalized_error(

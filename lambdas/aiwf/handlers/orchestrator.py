@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from ..callbacks import register_wait
-from ..runner import finalize_failure, poll_check, process_steps
+from ..runner import MAX_STEPS_PER_INVOCATION, finalize_failure, poll_check, process_steps
 
 logger = Logger(service="orchestrator")
 
@@ -24,7 +24,9 @@ def process(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return register_wait(event["taskId"], event["stepId"], event["resumeToken"])
     if mode == "pollCheck":
         return poll_check(event["taskId"], context.get_remaining_time_in_millis)
-    return process_steps(event["taskId"], context.get_remaining_time_in_millis)
+    # `maxSteps` exists for bench/transitions.py's one-step-per-loop comparison layout.
+    max_steps = min(int(event.get("maxSteps", MAX_STEPS_PER_INVOCATION)), MAX_STEPS_PER_INVOCATION)
+    return process_steps(event["taskId"], context.get_remaining_time_in_millis, max_steps)
 
 
 @logger.inject_lambda_context(clear_state=True)
