@@ -180,3 +180,17 @@ def test_a_wait_without_timeout_is_rejected(api):
     response = api.call("PUT", "/flows/no-timeout", json=document)
     assert response.status_code == 400
     assert any(d["path"] == "/steps/approve" for d in response.json()["error"]["details"])
+
+
+def test_a_notify_url_that_refuses_fails_the_task_with_notify_failed(api, stub):
+    flow_id = f"wait-{uuid.uuid4().hex[:8]}"
+    url = stub.reply(f"/refuse/{flow_id}", (500, "no"))
+    document = {**_waiting_flow(url), "id": flow_id}  # the notify fails outside the step: no catch applies
+    assert api.call("PUT", f"/flows/{flow_id}", json=document).status_code == 201
+    task_id = api.call("POST", "/tasks", json={"flowId": flow_id, "input": {"doc": "x"}}).json()["taskId"]
+
+    state = api.wait_for(task_id)
+
+    assert state["status"] == "FAILED"
+    assert state["error"]["errorName"] == "NotifyFailed"
+    assert "500" in state["error"]["errorMessage"] and state["error"]["stepId"] == "approve"
