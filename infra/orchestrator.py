@@ -147,4 +147,62 @@ class Orchestrator(pulumi.ComponentResource):
             tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=config.tracing),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
+        self._status_reconciler(name, args, config, environment, task_writes)
         self.register_outputs({"stateMachineArn": self.state_machine.arn})
+
+    def _status_reconciler(
+        self,
+        name: str,
+        args: OrchestratorArgs,
+        config: StageConfig,
+        environment: dict[str, pulumi.Input[str]],
+        task_writes: list[Statement],
+    ) -> None:
+        """Executions that end FAILED / TIMED_OUT / ABORTED outside any Lambda still end their task."""
+        child = pulumi.ResourceOptions(parent=self)
+        self.reconciler = Function(
+            f"{name}-reconciler",
+            FunctionArgs(
+                name="status-reconciler",
+                handler="aiwf.handlers.orchestrator.reconcile_status",
+                description="Marks tasks whose execution failed, timed out or was aborted outside a step",
+                code=args.code,
+                layers=args.layers,
+                environment=environment,
+                statements=task_writes,
+            ),
+            config,
+            opts=child,
+        )
+        rule = aws.cloudwatch.EventRule(
+            f"{name}-status-changes",
+            name=config.name("execution-status"),
+            description="Orchestrator executions that ended without succeeding",
+            event_pattern=self.state_machine.arn.apply(
+                lambda arn: json.dumps(
+                    {
+                        "source": ["aws.states"],
+                        "detail-type": ["Step Functions Execution Status Change"],
+                        "detail": {"status": ["FAILED", "TIMED_OUT", "ABORTED"], "stateMachineArn": [arn]},
+                    }
+                )
+            ),
+            opts=child,
+        )
+        aws.lambda_.Permission(
+            f"{name}-reconciler-invoke",
+            action="lambda:InvokeFunction",
+            function=self.reconciler.function.name,
+            principal="events.amazonaws.com",
+            source_arn=rule.arn,
+            opts=child,
+        )
+        aws.cloudwatch.EventTarget(
+            f"{name}-status-target",
+            rule=rule.name,
+            arn=self.reconciler.function.arn,
+            retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                maximum_event_age_in_seconds=86400, maximum_retry_attempts=185
+            ),
+            opts=child,
+        )

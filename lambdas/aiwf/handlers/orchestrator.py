@@ -11,6 +11,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from ..callbacks import register_wait
+from ..reconciler import reconcile
 from ..runner import MAX_STEPS_PER_INVOCATION, finalize_failure, poll_check, process_steps
 
 logger = Logger(service="orchestrator")
@@ -33,3 +34,9 @@ def process(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def finalize(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(taskId=event["taskId"])
     return finalize_failure(event["taskId"], event["error"])
+
+
+@logger.inject_lambda_context(clear_state=True)
+def reconcile_status(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """EventBridge: Step Functions execution status changes (FAILED, TIMED_OUT, ABORTED)."""
+    return reconcile(event)

@@ -1,0 +1,85 @@
+"""The status reconciler: an execution stopped outside any step still ends its task."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+
+def _event(execution: dict, status: str) -> dict:
+    return {
+        "source": "aws.states",
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": {
+            "executionArn": execution["executionArn"],
+            "stateMachineArn": execution["stateMachineArn"],
+            "name": execution["name"],
+            "status": status,
+            "input": execution.get("input"),
+            "error": execution.get("error"),
+            "cause": execution.get("cause"),
+        },
+    }
+
+
+def test_an_aborted_execution_aborts_its_polling_task(api, stub, stack):
+    # (moto's engine applies StopExecution at the next state boundary or inside a Wait state, not
+    # while a .waitForTaskToken state blocks, so the stopped task is one between poll checks)
+    flow_id = f"recon-{uuid.uuid4().hex[:8]}"
+    url = stub.reply(f"/job/{flow_id}", (200, {"state": "running"}))
+    document = {
+        "id": flow_id,
+        "startAt": "report",
+        "steps": {
+            "report": {
+                "type": "poll",
+                "check": {"type": "http", "url": url},
+                "until": {"path": "state", "equals": "done"},
+                "intervalSeconds": 60,
+                "maxAttempts": 5,
+                "next": "done",
+            },
+            "done": {"type": "succeed"},
+        },
+    }
+    assert api.call("PUT", f"/flows/{flow_id}", json=document).status_code == 201
+    task_id = api.call("POST", "/tasks", json={"flowId": flow_id, "input": {}}).json()["taskId"]
+    api.wait_for(task_id, lambda s: s["status"] == "POLLING")
+    sfn = stack.client("stepfunctions")
+    execution_arn = stack.outputs["stateMachineArn"].replace(":stateMachine:", ":execution:") + f":{task_id}"
+    sfn.stop_execution(executionArn=execution_arn, error="Operator.Stop", cause="stopped by a test")
+    for _ in range(100):
+        execution = sfn.describe_execution(executionArn=execution_arn)
+        if execution["status"] != "RUNNING":
+            break
+        time.sleep(0.05)
+    assert execution["status"] == "ABORTED"
+
+    function = stack.client("lambda")
+    name = next(
+        f["FunctionName"]
+        for f in function.list_functions()["Functions"]
+        if f["FunctionName"].endswith("status-reconciler")
+    )
+    event = _event(execution, "ABORTED")
+    answer = json.loads(function.invoke(FunctionName=name, Payload=json.dumps(event).encode())["Payload"].read())
+    assert answer["taskId"] == task_id
+
+    state = api.wait_for(task_id)
+    assert state["status"] == "ABORTED"
+    assert state["error"]["stepId"] == "report"
+    again = json.loads(function.invoke(FunctionName=name, Payload=json.dumps(event).encode())["Payload"].read())
+    assert again["changed"] is False  # final already: delivered twice, changed once
+
+
+def test_events_of_finished_or_unknown_tasks_change_nothing(api, stack):
+    function = stack.client("lambda")
+    name = next(
+        f["FunctionName"]
+        for f in function.list_functions()["Functions"]
+        if f["FunctionName"].endswith("status-reconciler")
+    )
+    event = {"detail": {"status": "FAILED", "name": "no-such-task", "input": json.dumps({"taskId": "no-such-task"})}}
+    answer = json.loads(function.invoke(FunctionName=name, Payload=json.dumps(event).encode())["Payload"].read())
+    assert answer == {"taskId": "no-such-task", "changed": False}
