@@ -2,10 +2,12 @@
 
 import pulumi
 
+from infra.appsync import WorkflowStateApi, WorkflowStateApiArgs, share_api_key
 from infra.config import load_stage_config
 from infra.layer import DependencyLayer
 from infra.orchestrator import Orchestrator, OrchestratorArgs
 from infra.packaging import build_function_package
+from infra.state_publisher import StatePublisher, StatePublisherArgs
 from infra.state_store import StateStore
 from infra.task_api import TaskApi, TaskApiArgs
 
@@ -15,9 +17,22 @@ layers = [DependencyLayer("deps", config).arn]
 
 store = StateStore("state", config)
 orchestrator = Orchestrator("orchestrator", OrchestratorArgs(store=store, code=code, layers=layers), config)
+state_api = WorkflowStateApi("state-api", WorkflowStateApiArgs(store=store, code=code, layers=layers), config)
 task_api = TaskApi(
     "task-api",
     TaskApiArgs(store=store, state_machine=orchestrator.state_machine, code=code, layers=layers),
+    config,
+    opts=pulumi.ResourceOptions(transformations=[share_api_key(state_api.api_key)]),
+)
+StatePublisher(
+    "state-publisher",
+    StatePublisherArgs(
+        store=store,
+        code=code,
+        layers=layers,
+        graphql_url=state_api.graphql_url,
+        publish_field_arn=state_api.publish_field_arn,
+    ),
     config,
 )
 
@@ -25,3 +40,5 @@ pulumi.export("stage", config.stage)
 pulumi.export("taskApiUrl", task_api.url)
 pulumi.export("apiKey", task_api.api_key)
 pulumi.export("stateMachineArn", orchestrator.state_machine.arn)
+pulumi.export("graphqlUrl", state_api.graphql_url)
+pulumi.export("realtimeUrl", state_api.realtime_url)

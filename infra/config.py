@@ -55,6 +55,9 @@ class StageConfig(BaseModel):
     throttle_rate_limit: float = Field(default=20, gt=0, le=10000)
     throttle_burst_limit: int = Field(default=40, ge=1, le=5000)
     payload_threshold_bytes: int = Field(default=131072, ge=1024, le=350_000)
+    # AppSync accepts 1 to 365 days; the key expires at 00:00 UTC this many days after the deploy
+    # day (so two deploys on one day change nothing), hence at least 2 to stay above AppSync's 1.
+    api_key_expiry_days: int = Field(default=30, ge=2, le=365)
 
     @field_validator("log_retention_days")
     @classmethod
@@ -88,6 +91,7 @@ _KEYS = {
     "throttleRateLimit": ("throttle_rate_limit", float),
     "throttleBurstLimit": ("throttle_burst_limit", int),
     "payloadThresholdBytes": ("payload_threshold_bytes", int),
+    "apiKeyExpiryDays": ("api_key_expiry_days", int),
 }
 
 

@@ -42,6 +42,7 @@ def acquire(region: str = "us-east-1", max_workers_per_function: int = 4) -> Emb
             moto = moto_glue.start_server(port=0, region=region)
             runtime = LambdaRuntime(moto.url, max_workers_per_function)
             moto_glue.install_lambda_dispatcher(runtime.invoke)
+            moto_glue.install_stream_delivery(moto.url)
             _shared = EmbeddedAws(moto, runtime)
             log.info("embedded AWS (moto %s) on %s", moto_glue.MOTO_VERSION, moto.url)
         _users += 1
@@ -58,6 +59,7 @@ def release(aws: EmbeddedAws) -> None:
         if _users:
             return
         _shared = None
+    moto_glue.uninstall_stream_delivery()
     moto_glue.uninstall_lambda_dispatcher()
     aws.runtime.close()
     try:

@@ -51,6 +51,11 @@ class Registry:
     usage_plans: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # id -> [(apiId, stage)]
     usage_plan_keys: list[tuple[str, str]] = field(default_factory=list)  # (planId, keyId)
     resources: list[tuple[str, str, str]] = field(default_factory=list)  # (type, name, id)
+    # AppSync (served by local.appsync): api id -> {name, schema, authenticationType, additional, uris}
+    graphql_apis: dict[str, dict] = field(default_factory=dict)
+    appsync_keys: dict[str, dict] = field(default_factory=dict)  # key value -> {apiId, expires}
+    data_sources: dict[tuple[str, str], dict] = field(default_factory=dict)  # (apiId, name) -> {type, functionArn}
+    resolvers: dict[tuple[str, str, str], dict] = field(default_factory=dict)  # (apiId, type, field) -> inputs
 
     def valid_api_key(self, value: str | None, api_id: str, stage: str) -> bool:
         """True when `value` is an enabled key attached, through a usage plan, to this API stage."""
@@ -151,7 +156,7 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
         config = Config(retries={"max_attempts": 1})
         self._clients = {
             name: session.client(name, endpoint_url=endpoint_url, config=config)
-            for name in ("dynamodb", "s3", "iam", "logs", "lambda", "stepfunctions", "events")
+            for name in ("dynamodb", "s3", "iam", "logs", "lambda", "stepfunctions", "events", "sqs")
         }
         self._handlers: dict[str, Callable[[pulumi.runtime.MockResourceArgs], tuple[str, dict]]] = {
             "aws:dynamodb/table:Table": self._table,
@@ -174,6 +179,11 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
             "aws:apigateway/apiKey:ApiKey": self._api_key,
             "aws:apigateway/usagePlan:UsagePlan": self._usage_plan,
             "aws:apigateway/usagePlanKey:UsagePlanKey": self._usage_plan_key,
+            "aws:sqs/queue:Queue": self._queue,
+            "aws:appsync/graphQLApi:GraphQLApi": self._graphql_api,
+            "aws:appsync/apiKey:ApiKey": self._appsync_key,
+            "aws:appsync/dataSource:DataSource": self._data_source,
+            "aws:appsync/resolver:Resolver": self._resolver,
         }
 
     def client(self, service: str) -> Any:
@@ -469,6 +479,18 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
             request["BatchSize"] = int(i["batchSize"])
         if i.get("startingPosition"):
             request["StartingPosition"] = i["startingPosition"]
+        # Recorded by moto on the mapping and honoured by local.moto_glue's stream delivery.
+        for src, dst, kind in (
+            ("functionResponseTypes", "FunctionResponseTypes", list),
+            ("bisectBatchOnFunctionError", "BisectBatchOnFunctionError", bool),
+            ("maximumRetryAttempts", "MaximumRetryAttempts", int),
+            ("maximumBatchingWindowInSeconds", "MaximumBatchingWindowInSeconds", int),
+        ):
+            if i.get(src) is not None:
+                request[dst] = kind(i[src])  # Pulumi numbers arrive as floats
+        on_failure = ((i.get("destinationConfig") or {}).get("onFailure") or {}).get("destinationArn")
+        if on_failure:
+            request["DestinationConfig"] = {"OnFailure": {"Destination": on_failure}}
         mapping = self.client("lambda").create_event_source_mapping(**request)
         return mapping["UUID"], {
             **i,
@@ -573,7 +595,7 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
     def _api_key(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         i = args.inputs
         key_id = _random_id()
-        value = i.get("value") or secrets.token_urlsafe(30)[:40]
+        value = _unsecret(i.get("value")) or secrets.token_urlsafe(30)[:40]
         name = i.get("name") or _auto_name(args.name)
         with self._lock:
             self.registry.api_keys[key_id] = {"value": value, "enabled": i.get("enabled", True), "name": name}
@@ -603,6 +625,64 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
             self.registry.usage_plan_keys.append((i["usagePlanId"], i["keyId"]))
             key = self.registry.api_keys.get(i["keyId"], {})
         return i["keyId"], {**i, "name": key.get("name", ""), "value": key.get("value", "")}
+
+    # -- SQS, AppSync (AppSync recorded; served by local.appsync) ----------------------------------
+
+    def _queue(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        i = args.inputs
+        name = i.get("name") or _auto_name(args.name)
+        url = self.client("sqs").create_queue(QueueName=name)["QueueUrl"]
+        arn = self._arn("sqs", name)
+        return url, {**i, "name": name, "arn": arn, "url": url}
+
+    def _graphql_api(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        i = args.inputs
+        api_id = _random_id(26)
+        name = i.get("name") or args.name
+        uris = {
+            "GRAPHQL": f"{self.base_url}/graphql",
+            "REALTIME": self.base_url.replace("http://", "ws://", 1) + "/graphql/realtime",
+        }
+        with self._lock:
+            self.registry.graphql_apis[api_id] = {
+                "name": name,
+                "schema": i.get("schema") or "",
+                "authenticationType": i.get("authenticationType", "API_KEY"),
+                "additional": [p.get("authenticationType") for p in i.get("additionalAuthenticationProviders") or []],
+                "uris": uris,
+            }
+        return api_id, {**i, "name": name, "arn": self._arn("appsync", f"apis/{api_id}"), "uris": uris}
+
+    def _appsync_key(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        i = args.inputs
+        key = f"da2-{_random_id(26)}"
+        with self._lock:
+            self.registry.appsync_keys[key] = {"apiId": i["apiId"], "expires": i.get("expires")}
+        return f"{i['apiId']}:{key}", {**i, "key": key}
+
+    def _data_source(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        i = args.inputs
+        record = {"type": i["type"], "functionArn": (i.get("lambdaConfig") or {}).get("functionArn")}
+        with self._lock:
+            self.registry.data_sources[(i["apiId"], i["name"])] = record
+        arn = self._arn("appsync", f"apis/{i['apiId']}/datasources/{i['name']}")
+        return f"{i['apiId']}-{i['name']}", {**i, "arn": arn}
+
+    def _resolver(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        i = args.inputs
+        with self._lock:
+            self.registry.resolvers[(i["apiId"], i["type"], i["field"])] = dict(i)
+        arn = self._arn("appsync", f"apis/{i['apiId']}/types/{i['type']}/resolvers/{i['field']}")
+        return f"{i['apiId']}-{i['type']}-{i['field']}", {**i, "arn": arn}
+
+
+def _unsecret(value: Any) -> Any:
+    """Secret inputs reach mocks wrapped as `{<sig key>: <secret sig>, "value": ...}`."""
+    from pulumi.runtime import rpc
+
+    if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        return value["value"]
+    return value
 
 
 def _policy_document(args: dict) -> str:

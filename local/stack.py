@@ -145,6 +145,7 @@ class LocalStack:
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self.appsync: Any = None  # local.appsync_server.LocalAppSync once serving a GraphQL API
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -193,6 +194,9 @@ class LocalStack:
             self._thread.join(timeout=10)
             self._thread = None
         self._server = None
+        if self.appsync is not None:
+            self.appsync.close()
+            self.appsync = None
         if self._socket is not None:
             self._socket.close()
             self._socket = None
@@ -207,8 +211,13 @@ class LocalStack:
         self.stop()
 
     def extra_routes(self) -> list[BaseRoute]:
-        """Routes served before the REST API catch-all (a later issue adds /graphql here)."""
-        return []
+        """Routes served before the REST API catch-all: the program's GraphQL API, when it declares one."""
+        if not self.registry.graphql_apis:
+            return []
+        from local.appsync_server import LocalAppSync
+
+        self.appsync = LocalAppSync(self.registry, self._invoke_lambda)
+        return self.appsync.routes()
 
     # -- start-up --------------------------------------------------------------------------------
 

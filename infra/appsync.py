@@ -1,0 +1,212 @@
+"""The Workflow State API: AppSync GraphQL (queries, the backend-only mutation, the subscription).
+
+Clients hold the API key (the default mode): they read and subscribe. The backend publishes with
+IAM (the additional mode): `updateWorkflowState` is `@aws_iam` in the schema, so an API-key
+caller gets Unauthorized. Queries are direct Lambda resolvers on one read-only function; the
+mutation runs on a NONE data source whose APPSYNC_JS code only echoes the committed state, which
+is what fans it out to subscribers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from .config import StageConfig
+from .functions import Function, FunctionArgs
+from .iam import Statement, assume_role_policy, policy_document
+from .state_store import StateStore
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
+SCHEMA_FILE = SCHEMA_DIR / "schema.graphql"
+MUTATION_RESOLVER_FILE = SCHEMA_DIR / "resolvers" / "updateWorkflowState.js"
+QUERY_FIELDS = ("getWorkflowState", "listWorkflowStates", "getWorkflowHistory")
+PUBLISH_TYPE, PUBLISH_FIELD = "Mutation", "updateWorkflowState"
+
+
+def api_key_expiry(days: int, today: dt.date | None = None) -> str:
+    """00:00 UTC `days` after today, RFC 3339: stable within a day, so a redeploy is no change."""
+    start = dt.datetime.combine(today or dt.datetime.now(dt.UTC).date(), dt.time(), tzinfo=dt.UTC)
+    return (start + dt.timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def field_arn(api_arn: pulumi.Input[str], type_name: str, field: str) -> pulumi.Output[str]:
+    """The IAM resource of one GraphQL field: what `appsync:GraphQL` is granted on."""
+    return pulumi.Output.from_input(api_arn).apply(lambda arn: f"{arn}/types/{type_name}/fields/{field}")
+
+
+@dataclass(frozen=True)
+class WorkflowStateApiArgs:
+    store: StateStore
+    code: pulumi.Archive
+    layers: list[pulumi.Input[str]]
+
+
+class WorkflowStateApi(pulumi.ComponentResource):
+    api: aws.appsync.GraphQLApi
+    graphql_url: pulumi.Output[str]
+    realtime_url: pulumi.Output[str]
+    api_key: pulumi.Output[str]
+    publish_field_arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: WorkflowStateApiArgs, config: StageConfig, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("aiwf:api:WorkflowStateApi", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        store = args.store
+        debug = config.log_level == "DEBUG"
+
+        # AppSync writes its logs with a role it assumes; the group is declared so it gets a retention.
+        logs_role = aws.iam.Role(
+            f"{name}-logs-role",
+            name=config.name("graphql-logs"),
+            assume_role_policy=assume_role_policy("appsync.amazonaws.com"),
+            description="AppSync writes the Workflow State API's logs",
+            opts=child,
+        )
+        self.api = aws.appsync.GraphQLApi(
+            name,
+            name=config.name("state"),
+            authentication_type="API_KEY",
+            additional_authentication_providers=[
+                aws.appsync.GraphQLApiAdditionalAuthenticationProviderArgs(authentication_type="AWS_IAM")
+            ],
+            schema=SCHEMA_FILE.read_text(),
+            log_config=aws.appsync.GraphQLApiLogConfigArgs(
+                cloudwatch_logs_role_arn=logs_role.arn,
+                field_log_level="ALL" if debug else "ERROR",
+                exclude_verbose_content=not debug,
+            ),
+            xray_enabled=config.tracing,
+            opts=child,
+        )
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=self.api.id.apply(lambda api_id: f"/aws/appsync/apis/{api_id}"),
+            retention_in_days=config.log_retention_days,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-logs-policy",
+            role=logs_role.id,
+            policy=policy_document(
+                [
+                    Statement(
+                        ("logs:CreateLogStream", "logs:PutLogEvents"),
+                        (log_group.arn.apply(lambda arn: f"{arn}:*"),),
+                        sid="ApiLogs",
+                    )
+                ]
+            ),
+            opts=child,
+        )
+        key = aws.appsync.ApiKey(
+            f"{name}-key",
+            api_id=self.api.id,
+            description="Clients: queries and subscriptions",
+            expires=api_key_expiry(config.api_key_expiry_days),
+            opts=child,
+        )
+
+        # Queries: one read-only function behind direct Lambda resolvers.
+        self.resolver = Function(
+            f"{name}-resolver",
+            FunctionArgs(
+                name="graphql-resolver",
+                handler="aiwf.handlers.graphql.handler",
+                description="Workflow State API queries (AppSync direct Lambda resolver)",
+                code=args.code,
+                layers=args.layers,
+                environment=store.environment(config.payload_threshold_bytes),
+                statements=[
+                    Statement(("dynamodb:GetItem", "dynamodb:Query"), store.table_arns(store.tasks), sid="Tasks"),
+                    Statement(("dynamodb:Query",), (store.history.arn,), sid="History"),
+                    Statement(("s3:GetObject",), (store.payload_objects(),), sid="Payloads"),
+                ],
+            ),
+            config,
+            opts=child,
+        )
+        function_arn = self.resolver.function.arn
+        invoke_role = aws.iam.Role(
+            f"{name}-invoke-role",
+            name=config.name("graphql-invoke"),
+            assume_role_policy=assume_role_policy("appsync.amazonaws.com"),
+            description="AppSync invokes the Workflow State API resolver function",
+            opts=child,
+        )
+        invoke_policy = aws.iam.RolePolicy(
+            f"{name}-invoke-policy",
+            role=invoke_role.id,
+            policy=policy_document(
+                [
+                    Statement(
+                        ("lambda:InvokeFunction",),
+                        (function_arn, function_arn.apply(lambda arn: f"{arn}:*")),
+                        sid="InvokeResolver",
+                    )
+                ]
+            ),
+            opts=child,
+        )
+        lambda_source = aws.appsync.DataSource(
+            f"{name}-lambda-source",
+            api_id=self.api.id,
+            name="stateQueries",
+            type="AWS_LAMBDA",
+            service_role_arn=invoke_role.arn,
+            lambda_config=aws.appsync.DataSourceLambdaConfigArgs(function_arn=function_arn),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[invoke_policy]),
+        )
+        for field in QUERY_FIELDS:
+            # No templates and no code: AppSync sends its direct-resolver event to the function.
+            aws.appsync.Resolver(
+                f"{name}-{field}",
+                api_id=self.api.id,
+                type="Query",
+                field=field,
+                kind="UNIT",
+                data_source=lambda_source.name,
+                opts=child,
+            )
+
+        # The mutation: NONE data source, the committed state echoed by the resolver's own code.
+        none_source = aws.appsync.DataSource(
+            f"{name}-none-source", api_id=self.api.id, name="publishedState", type="NONE", opts=child
+        )
+        aws.appsync.Resolver(
+            f"{name}-{PUBLISH_FIELD}",
+            api_id=self.api.id,
+            type=PUBLISH_TYPE,
+            field=PUBLISH_FIELD,
+            kind="UNIT",
+            data_source=none_source.name,
+            runtime=aws.appsync.ResolverRuntimeArgs(name="APPSYNC_JS", runtime_version="1.0.0"),
+            code=MUTATION_RESOLVER_FILE.read_text(),
+            opts=child,
+        )
+
+        self.graphql_url = self.api.uris.apply(lambda uris: uris["GRAPHQL"])
+        self.realtime_url = self.api.uris.apply(lambda uris: uris["REALTIME"])
+        self.api_key = pulumi.Output.secret(key.key)
+        self.publish_field_arn = field_arn(self.api.arn, PUBLISH_TYPE, PUBLISH_FIELD)
+        self.register_outputs({"graphqlUrl": self.graphql_url, "realtimeUrl": self.realtime_url})
+
+
+def share_api_key(value: pulumi.Input[str]) -> pulumi.ResourceTransformation:
+    """A transformation giving the REST API's key the AppSync key's value: clients hold one `apiKey`.
+
+    AppSync generates its keys, while API Gateway accepts a given value, so the REST key follows.
+    """
+
+    def transform(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+        if args.type_ != "aws:apigateway/apiKey:ApiKey":
+            return None
+        return pulumi.ResourceTransformationResult({**args.props, "value": value}, args.opts)
+
+    return transform

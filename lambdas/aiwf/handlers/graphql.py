@@ -1,0 +1,60 @@
+"""Workflow State API queries: one AppSync direct Lambda resolver for every Query field.
+
+AppSync sends `{arguments, identity, source, request, info: {parentTypeName, fieldName, ...}}`;
+what the function returns becomes the field's value, and an exception becomes a GraphQL error
+whose `errorType` is the exception's type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from ..errors import BadRequest
+from ..repository import TaskRepository
+from ..workflow_state import as_graphql, get_state, history_after
+
+logger = Logger(service="graphql-resolver")
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+def _get_state(arguments: dict[str, Any]) -> dict[str, Any] | None:
+    return get_state(arguments["taskId"])
+
+
+def _list_states(arguments: dict[str, Any]) -> dict[str, Any]:
+    limit = arguments.get("limit") or DEFAULT_LIMIT
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
+    tasks, token = TaskRepository().list(
+        status=arguments.get("status"),
+        flow_id=arguments.get("flowId"),
+        limit=limit,
+        next_token=arguments.get("nextToken"),
+    )
+    return {"items": [as_graphql(task.state()) for task in tasks], "nextToken": token}
+
+
+def _history(arguments: dict[str, Any]) -> list[dict[str, Any]]:
+    return history_after(arguments["taskId"], arguments.get("afterSeq"))
+
+
+FIELDS: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {
+    ("Query", "getWorkflowState"): _get_state,
+    ("Query", "listWorkflowStates"): _list_states,
+    ("Query", "getWorkflowHistory"): _history,
+}
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> Any:
+    info = event.get("info") or {}
+    field = (info.get("parentTypeName"), info.get("fieldName"))
+    resolve = FIELDS.get(field)  # type: ignore[arg-type]
+    if resolve is None:
+        raise BadRequest(f"no resolver for {field[0]}.{field[1]}")
+    logger.debug("resolve", extra={"field": f"{field[0]}.{field[1]}", "arguments": event.get("arguments")})
+    return resolve(event.get("arguments") or {})

@@ -1,0 +1,128 @@
+"""AppSync request authorization on the local stack: API keys, and SigV4 verified with botocore.
+
+A caller is identified by the headers AppSync reads (`x-api-key`, or `Authorization` with
+SigV4 plus `x-amz-date` / `x-amz-security-token`), from an HTTP request or from the JSON
+header objects the real-time protocol carries. The signature is recomputed with botocore's own
+signer against the local credentials, so a client that signs wrongly fails here as in AWS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+API_KEY = "API_KEY"
+AWS_IAM = "AWS_IAM"
+MAX_SKEW = dt.timedelta(minutes=5)
+_AUTH_HEADER = re.compile(
+    r"AWS4-HMAC-SHA256\s+Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request,\s*"
+    r"SignedHeaders=(?P<signed>[^,]+),\s*Signature=(?P<signature>[0-9a-f]+)"
+)
+
+
+class Unauthorized(Exception):
+    """The request carries no valid credentials (HTTP 401 / a connection or start error)."""
+
+    def __init__(self, message: str = "You are not authorized to make this call.") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who called: the auth mode, and for IAM the identity AppSync hands resolvers."""
+
+    mode: str
+    detail: dict[str, Any] | None = None  # the resolver event's `identity` (None for API keys)
+
+
+@dataclass
+class Authorizer:
+    """Checks callers of one API: its modes, its keys (value -> expiry) and the local credentials."""
+
+    modes: tuple[str, ...]
+    api_keys: Mapping[str, str | None]
+    credentials: Mapping[str, str] = field(default_factory=dict)  # access key id -> secret key
+    account_id: str = "123456789012"
+
+    def identify(self, headers: Mapping[str, str], method: str, path: str, body: bytes) -> Identity:
+        """The caller's identity from lower-cased headers, or Unauthorized."""
+        authorization = headers.get("authorization", "")
+        if authorization.startswith("AWS4-HMAC-SHA256") and AWS_IAM in self.modes:
+            return self._iam(headers, method, path, body)
+        api_key = headers.get("x-api-key")
+        if api_key is not None and API_KEY in self.modes:
+            self._check_key(api_key)
+            return Identity(API_KEY)
+        if not authorization and api_key is None:
+            raise Unauthorized("Valid authorization header not provided.")
+        raise Unauthorized()
+
+    def _check_key(self, value: str) -> None:
+        if value not in self.api_keys:
+            raise Unauthorized()
+        expires = self.api_keys[value]
+        if expires:
+            when = dt.datetime.fromisoformat(expires.replace("Z", "+00:00"))
+            if when <= dt.datetime.now(dt.UTC):
+                raise Unauthorized("API key has expired.")
+
+    def _iam(self, headers: Mapping[str, str], method: str, path: str, body: bytes) -> Identity:
+        match = _AUTH_HEADER.fullmatch(headers["authorization"].strip())
+        if not match:
+            raise Unauthorized("Authorization header requires 'Credential', 'SignedHeaders' and 'Signature'.")
+        key_id = match["key"]
+        secret = self.credentials.get(key_id)
+        if secret is None:
+            raise Unauthorized("The security token included in the request is invalid.")
+        amz_date = headers.get("x-amz-date", "")
+        try:
+            signed_at = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+        except ValueError:
+            raise Unauthorized("Missing or malformed X-Amz-Date.") from None
+        if abs(dt.datetime.now(dt.UTC) - signed_at) > MAX_SKEW or amz_date[:8] != match["date"]:
+            raise Unauthorized("Signature expired or dated for another day.")
+        if match["service"] != "appsync":
+            raise Unauthorized("Credential should be scoped to correct service: 'appsync'.")
+        signed = match["signed"].split(";")
+        missing = [name for name in signed if name not in headers]
+        if missing or "host" not in signed:
+            raise Unauthorized("The request signature we calculated does not match the signature you provided.")
+        path, _, query = path.partition("?")
+        request = AWSRequest(
+            method=method,
+            url=f"https://{headers['host']}{path}" + (f"?{query}" if query else ""),
+            headers={name: headers[name] for name in signed},
+            data=body,
+        )
+        request.context["timestamp"] = amz_date
+        signer = SigV4Auth(Credentials(key_id, secret, headers.get("x-amz-security-token")), "appsync", match["region"])
+        expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+        if not hmac.compare_digest(expected, match["signature"]):
+            raise Unauthorized("The request signature we calculated does not match the signature you provided.")
+        user_arn = f"arn:aws:iam::{self.account_id}:user/{key_id}"
+        return Identity(
+            AWS_IAM,
+            {
+                "accountId": self.account_id,
+                "cognitoIdentityPoolId": None,
+                "cognitoIdentityId": None,
+                "sourceIp": [headers.get("x-forwarded-for", "127.0.0.1")],
+                "username": key_id,
+                "userArn": user_arn,
+                "cognitoIdentityAuthType": None,
+                "cognitoIdentityAuthProvider": None,
+            },
+        )
+
+
+def lower(headers: Mapping[str, Any]) -> dict[str, str]:
+    return {str(k).lower(): str(v) for k, v in headers.items()}

@@ -1,0 +1,371 @@
+"""AppSync's real-time WebSocket protocol on the local stack, so unmodified AppSync clients subscribe.
+
+The protocol as AppSync speaks it (subprotocol ``graphql-ws``):
+- auth for the connection comes from the ``header`` query parameter (standard base64 of a JSON
+  object of headers; a ``+`` may arrive as a space) or a ``header-<base64url>`` subprotocol;
+- ``connection_init`` -> ``connection_ack`` with ``connectionTimeoutMs``, then ``ka`` periodically;
+- ``start`` (``payload.data`` is a JSON *string*, auth in ``payload.extensions.authorization``) ->
+  ``start_ack``, or ``error`` with the subscription ``id``;
+- ``data`` with ``payload: {data: {<field>: ...}}`` for each matching mutation;
+- ``stop`` -> ``complete`` (always: clients wait for it before closing).
+
+A subscription receives the mutation's result restricted to its own selection set, when every
+argument it gave equals the result's field of that name: an omitted argument does not filter,
+an argument given as null matches only null.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLObjectType,
+    OperationDefinitionNode,
+    get_named_type,
+    parse,
+    validate,
+)
+from graphql.execution.values import get_argument_values, get_variable_values
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from local.appsync import GraphqlApi
+from local.appsync_auth import Identity, Unauthorized, lower
+
+log = logging.getLogger("local.appsync.realtime")
+
+SUBPROTOCOL = "graphql-ws"
+CONNECTION_TIMEOUT_MS = 300_000
+KEEPALIVE_SECONDS = 60.0
+
+
+def decode_header(text: str, urlsafe: bool = False) -> dict[str, str]:
+    """The base64 JSON header object; tolerates `+` turned into a space and missing padding."""
+    text = text.strip().replace(" ", "+")
+    text += "=" * (-len(text) % 4)
+    try:
+        raw = base64.urlsafe_b64decode(text) if urlsafe else base64.b64decode(text)
+        value = json.loads(raw)
+    except (binascii.Error, ValueError) as exc:
+        raise Unauthorized("Malformed authorization header.") from exc
+    if not isinstance(value, dict):
+        raise Unauthorized("Malformed authorization header.")
+    return lower(value)
+
+
+@dataclass
+class Subscription:
+    connection: Connection
+    id: str
+    field: str
+    response_name: str
+    filters: dict[str, Any]
+    selection: FieldNode
+    fragments: dict[str, FragmentDefinitionNode]
+
+
+@dataclass
+class Connection:
+    """One client socket: its outgoing queue (fed from any thread) and its subscriptions."""
+
+    websocket: WebSocket
+    loop: asyncio.AbstractEventLoop
+    identity: Identity | None = None
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
+    outbox: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Queue a message from any thread; the connection's writer sends in order."""
+        text = json.dumps(message, separators=(",", ":"))
+        self.loop.call_soon_threadsafe(self.outbox.put_nowait, text)
+
+
+def project(value: Any, selection: FieldNode, fragments: dict[str, FragmentDefinitionNode], type_name: str) -> Any:
+    """`value` (a mutation result) restricted to the subscription's selection set."""
+    if selection.selection_set is None or value is None:
+        return value
+    if isinstance(value, list):
+        return [project(item, selection, fragments, type_name) for item in value]
+    out: dict[str, Any] = {}
+
+    def collect(selection_set: Any) -> None:
+        for node in selection_set.selections:
+            if isinstance(node, FieldNode):
+                name = node.name.value
+                key = node.alias.value if node.alias else name
+                out[key] = type_name if name == "__typename" else project(value.get(name), node, fragments, "")
+            elif hasattr(node, "selection_set"):
+                collect(node.selection_set)
+            elif node.name.value in fragments:
+                collect(fragments[node.name.value].selection_set)
+
+    collect(selection.selection_set)
+    return out
+
+
+def matches(filters: dict[str, Any], value: dict[str, Any]) -> bool:
+    return all(value.get(name) == wanted for name, wanted in filters.items())
+
+
+class RealtimeHub:
+    """Subscriptions of one API; `publish` is called by the API after each subscribed mutation."""
+
+    def __init__(self, api: GraphqlApi, keepalive_seconds: float = KEEPALIVE_SECONDS) -> None:
+        self.api = api
+        self.keepalive_seconds = keepalive_seconds
+        self._by_field: dict[str, dict[tuple[int, str], Subscription]] = {}
+        self._lock = threading.Lock()
+        api.publish = self.publish
+
+    # -- fan-out (any thread) -----------------------------------------------------------------------
+
+    def publish(self, mutation_field: str, value: dict[str, Any], _response_name: str) -> None:
+        for subscription_field in self.api.subscriptions.get(mutation_field, ()):
+            with self._lock:
+                targets = list(self._by_field.get(subscription_field, {}).values())
+            type_name = self._result_type(subscription_field)
+            for sub in targets:
+                if matches(sub.filters, value):
+                    data = {sub.response_name: project(value, sub.selection, sub.fragments, type_name)}
+                    sub.connection.send({"type": "data", "id": sub.id, "payload": {"data": data}})
+
+    def _result_type(self, subscription_field: str) -> str:
+        subscription = self.api.schema.subscription_type
+        assert subscription is not None
+        return get_named_type(subscription.fields[subscription_field].type).name
+
+    def count(self) -> int:
+        with self._lock:
+            return sum(len(subs) for subs in self._by_field.values())
+
+    # -- the socket -----------------------------------------------------------------------------------
+
+    async def endpoint(self, websocket: WebSocket) -> None:
+        offered = list(websocket.scope.get("subprotocols") or [])
+        if SUBPROTOCOL not in offered:
+            await websocket.close(code=1002, reason="graphql-ws subprotocol required")
+            return
+        connection = Connection(websocket, asyncio.get_running_loop())
+        failure: Unauthorized | None = None
+        try:
+            connection.identity = self._connect_identity(websocket, offered)
+        except Unauthorized as exc:
+            failure = exc
+        await websocket.accept(subprotocol=SUBPROTOCOL)
+        writer = asyncio.create_task(self._writer(connection))
+        keepalive: asyncio.Task[None] | None = None
+        try:
+            while True:
+                try:
+                    text = await websocket.receive_text()
+                except (WebSocketDisconnect, RuntimeError):
+                    break
+                try:
+                    message = json.loads(text)
+                except ValueError:
+                    connection.send(_error(None, "UnsupportedOperation", "Message is not valid JSON"))
+                    continue
+                kind = message.get("type") if isinstance(message, dict) else None
+                if kind == "connection_init":
+                    if failure is not None:
+                        error = {"errorType": "UnauthorizedException", "message": failure.message, "errorCode": 401}
+                        connection.send({"type": "connection_error", "payload": {"errors": [error]}})
+                        break
+                    ack = {"connectionTimeoutMs": CONNECTION_TIMEOUT_MS}
+                    connection.send({"type": "connection_ack", "payload": ack})
+                    if keepalive is None:
+                        keepalive = asyncio.create_task(self._keepalive(connection))
+                elif connection.identity is None or failure is not None:
+                    connection.send(_error(message.get("id"), "UnauthorizedException", "Connection is not authorized"))
+                elif kind == "start":
+                    self._start(connection, message)
+                elif kind == "stop":
+                    self._stop(connection, str(message.get("id")))
+                    connection.send({"type": "complete", "id": message.get("id")})
+                elif kind == "ka":
+                    continue
+                else:
+                    unsupported = f"Operation {kind!r} is not supported"
+                    connection.send(_error(message.get("id"), "UnsupportedOperation", unsupported))
+        finally:
+            for sub_id in list(connection.subscriptions):
+                self._stop(connection, sub_id)
+            if keepalive is not None:
+                keepalive.cancel()
+            connection.outbox.put_nowait(None)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer, timeout=2)
+            with contextlib.suppress(Exception):
+                await websocket.close()
+
+    async def _writer(self, connection: Connection) -> None:
+        while True:
+            text = await connection.outbox.get()
+            if text is None:
+                return
+            try:
+                await connection.websocket.send_text(text)
+            except Exception:  # the client went away; the reader ends the connection
+                return
+
+    async def _keepalive(self, connection: Connection) -> None:
+        while True:
+            connection.send({"type": "ka"})
+            await asyncio.sleep(self.keepalive_seconds)
+
+    def _connect_identity(self, websocket: WebSocket, offered: list[str]) -> Identity:
+        header: dict[str, str] | None = None
+        for protocol in offered:
+            if protocol.startswith("header-"):
+                header = decode_header(protocol[len("header-") :], urlsafe=True)
+        raw = websocket.query_params.get("header")
+        if header is None and raw:
+            header = decode_header(raw)
+        if header is None:
+            raise Unauthorized("Valid authorization header not provided.")
+        payload = websocket.query_params.get("payload") or "e30="
+        try:
+            body = base64.b64decode(payload.replace(" ", "+") + "=" * (-len(payload) % 4))
+        except binascii.Error:
+            body = b"{}"
+        return self.api.authorizer.identify(header, "POST", "/graphql/connect", body)
+
+    # -- start / stop -----------------------------------------------------------------------------------
+
+    def _start(self, connection: Connection, message: dict[str, Any]) -> None:
+        sub_id = str(message.get("id"))
+        payload = message.get("payload") or {}
+        data = payload.get("data")
+        try:
+            if not isinstance(data, str):
+                raise _StartError("BadRequestException", "payload.data must be a JSON string")
+            authorization = (payload.get("extensions") or {}).get("authorization")
+            identity = connection.identity
+            if authorization:
+                try:
+                    identity = self.api.authorizer.identify(lower(authorization), "POST", "/graphql", data.encode())
+                except Unauthorized as exc:
+                    raise _StartError("UnauthorizedException", exc.message) from exc
+            assert identity is not None
+            request = json.loads(data)
+            subscription = self._subscription(connection, sub_id, request, identity)
+        except _StartError as exc:
+            connection.send(_error(sub_id, exc.error_type, exc.message))
+            return
+        except ValueError:
+            connection.send(_error(sub_id, "BadRequestException", "payload.data is not valid JSON"))
+            return
+        if sub_id in connection.subscriptions:
+            connection.send(_error(sub_id, "DuplicatedOperationError", f"Operation with id {sub_id} already exists"))
+            return
+        with self._lock:
+            connection.subscriptions[sub_id] = subscription
+            self._by_field.setdefault(subscription.field, {})[(id(connection), sub_id)] = subscription
+        connection.send({"type": "start_ack", "id": sub_id})
+
+    def _stop(self, connection: Connection, sub_id: str) -> None:
+        with self._lock:
+            subscription = connection.subscriptions.pop(sub_id, None)
+            if subscription is not None:
+                self._by_field.get(subscription.field, {}).pop((id(connection), sub_id), None)
+
+    def _subscription(
+        self, connection: Connection, sub_id: str, request: dict[str, Any], identity: Identity
+    ) -> Subscription:
+        schema = self.api.schema
+        try:
+            document = parse(request.get("query") or "")
+        except GraphQLError as exc:
+            raise _StartError("InvalidSyntaxError", exc.message) from exc
+        errors = validate(schema, document)
+        if errors:
+            raise _StartError("ValidationError", errors[0].message)
+        operation = _single_operation(document, request.get("operationName"))
+        if operation is None or operation.operation.value != "subscription":
+            raise _StartError("UnsupportedOperation", "Only subscriptions are supported on the real-time endpoint")
+        fields = [s for s in operation.selection_set.selections if isinstance(s, FieldNode)]
+        if len(fields) != 1:
+            raise _StartError("UnsupportedOperation", "A subscription selects exactly one field")
+        node = fields[0]
+        subscription_type = schema.subscription_type
+        assert subscription_type is not None
+        field_def = subscription_type.fields[node.name.value]
+        if node.name.value not in {f for names in self.api.subscriptions.values() for f in names}:
+            raise _StartError("UnsupportedOperation", f"{node.name.value} has no @aws_subscribe")
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        denied = self._denied(subscription_type, node, fragments, identity.mode)
+        if denied:
+            raise _StartError("Unauthorized", f"Not Authorized to access {denied[1]} on type {denied[0]}")
+        coerced = get_variable_values(schema, operation.variable_definitions or (), request.get("variables") or {})
+        if isinstance(coerced, list):
+            raise _StartError("ValidationError", coerced[0].message)
+        try:
+            filters = get_argument_values(field_def, node, coerced)
+        except GraphQLError as exc:
+            raise _StartError("ValidationError", exc.message) from exc
+        return Subscription(
+            connection=connection,
+            id=sub_id,
+            field=node.name.value,
+            response_name=node.alias.value if node.alias else node.name.value,
+            filters=filters,
+            selection=node,
+            fragments=fragments,
+        )
+
+    def _denied(
+        self, parent: GraphQLObjectType, node: FieldNode, fragments: dict[str, FragmentDefinitionNode], mode: str
+    ) -> tuple[str, str] | None:
+        """The first selected (type, field) the caller's mode may not read, walking the selection set."""
+        name = node.name.value
+        if not self.api.field_allowed(parent.name, name, mode):
+            return parent.name, name
+        if node.selection_set is None or name.startswith("__"):
+            return None
+        child = get_named_type(parent.fields[name].type)
+        if not isinstance(child, GraphQLObjectType):
+            return None
+        pending = list(node.selection_set.selections)
+        while pending:
+            selection = pending.pop(0)
+            if isinstance(selection, FieldNode):
+                denied = self._denied(child, selection, fragments, mode)
+                if denied:
+                    return denied
+            elif hasattr(selection, "selection_set"):
+                pending.extend(selection.selection_set.selections)
+            elif selection.name.value in fragments:
+                pending.extend(fragments[selection.name.value].selection_set.selections)
+        return None
+
+
+class _StartError(Exception):
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+
+
+def _error(sub_id: Any, error_type: str, message: str) -> dict[str, Any]:
+    error: dict[str, Any] = {"type": "error", "payload": {"errors": [{"errorType": error_type, "message": message}]}}
+    if sub_id is not None:
+        error["id"] = sub_id
+    return error
+
+
+def _single_operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if name:
+        return next((o for o in operations if o.name and o.name.value == name), None)
+    return operations[0] if len(operations) == 1 else None

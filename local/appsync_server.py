@@ -1,0 +1,48 @@
+"""The AppSync routes of the local stack: `/graphql` (HTTP) and `/graphql/realtime` (WebSocket).
+
+The program's GraphQL API (recorded by the mocks, whose `uris` point here) is built once the
+program has run; both routes serve it, and `close` releases its JS engines.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from local.appsync import GraphqlApi, GraphqlEndpoint, LambdaInvoker
+from local.appsync_realtime import RealtimeHub
+from local.lambda_runtime import FAKE_CREDENTIALS
+from local.mocks import Registry
+
+log = logging.getLogger("local.appsync")
+
+
+def local_credentials() -> dict[str, str]:
+    """Access key id -> secret key of every credential the local stack hands out (never real ones)."""
+    known = {FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]: FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
+    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if key and secret and key in known:
+        known[key] = secret
+    return known
+
+
+class LocalAppSync:
+    """The served GraphQL API (the program declares one) and its real-time hub."""
+
+    def __init__(self, registry: Registry, invoke: LambdaInvoker) -> None:
+        if len(registry.graphql_apis) > 1:
+            log.warning("%d GraphQL APIs declared; the local stack serves the first", len(registry.graphql_apis))
+        api_id = next(iter(registry.graphql_apis))
+        self.api = GraphqlApi(api_id, registry, invoke, local_credentials())
+        self.hub = RealtimeHub(self.api)
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/graphql", GraphqlEndpoint(self.api).endpoint, methods=["POST"]),
+            WebSocketRoute("/graphql/realtime", self.hub.endpoint),
+        ]
+
+    def close(self) -> None:
+        self.api.close()
