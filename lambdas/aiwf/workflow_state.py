@@ -35,8 +35,14 @@ def as_graphql(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def graphql_state(item: dict[str, Any]) -> dict[str, Any]:
-    """A deserialized task or history item as a `WorkflowState` (no context, no token, ever)."""
+    """A deserialized task or history item as a `WorkflowState` (no context, no token, ever).
+
+    A parallel branch's record shows its parent's `taskId` (with its own `branchId` and `seq`),
+    as `Task.state()` does, so a subscriber to the task sees its branches' progress too.
+    """
     values = {name: payloads.decode(item, name) for name in ("waitingFor", "output", "error")}
+    if isinstance(item.get("branchOf"), str):
+        values["taskId"] = json.loads(item["branchOf"]).get("taskId", item["taskId"])
     return as_graphql({**item, **values})
 
 
