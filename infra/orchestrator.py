@@ -69,9 +69,23 @@ class Orchestrator(pulumi.ComponentResource):
             Statement(("dynamodb:PutItem",), (store.history.arn,), sid="History"),
             Statement(("s3:GetObject", "s3:PutObject"), (store.payload_objects(),), sid="Payloads"),
         ]
+        machine_name = config.name("orchestrator")
+        region = aws.get_region_output().region
+        account = aws.get_caller_identity_output().account_id
+        # Built from the name: the machine's own ARN would make the role depend on the machine.
+        machine_arn = pulumi.Output.all(region, account).apply(
+            lambda v: f"arn:aws:states:{v[0]}:{v[1]}:stateMachine:{machine_name}"
+        )
+        executions_arn = pulumi.Output.all(region, account).apply(
+            lambda v: f"arn:aws:states:{v[0]}:{v[1]}:execution:{machine_name}:*"
+        )
         process_statements = [
             *task_writes,
             Statement(("dynamodb:GetItem", "dynamodb:Query"), (store.flows.arn,), sid="Flows"),
+            # continuation: count this execution's history events, start the next, record it
+            Statement(("dynamodb:UpdateItem",), (store.tasks.arn,), sid="TaskExecution"),
+            Statement(("states:GetExecutionHistory",), (executions_arn,), sid="HistoryQuota"),
+            Statement(("states:StartExecution",), (machine_arn,), sid="ContinueAsNew"),
         ]
         if config.llm_provider == "bedrock":
             process_statements.append(_bedrock_statement())

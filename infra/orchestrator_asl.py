@@ -205,10 +205,16 @@ def _step_loop(process_steps_arn: str, prefix: str, routes: list[dict[str, Any]]
     that differ (where SUCCEEDED/FAILED go, and PARALLEL for the task loop only).
     """
     process_steps = _lambda_task(
-        process_steps_arn, {"taskId.$": "$.taskId", "executionArn.$": "$$.Execution.Id"}, f"{prefix}Route"
+        process_steps_arn,
+        {"taskId.$": "$.taskId", "executionArn.$": "$$.Execution.Id", "rounds.$": "$.rounds"},
+        f"{prefix}Route",
     )
     process_steps["Catch"] = _catch_into_normalizer(prefix)
-    poll_check = _lambda_task(process_steps_arn, {"mode": "pollCheck", "taskId.$": "$.taskId"}, f"{prefix}Route")
+    poll_check = _lambda_task(
+        process_steps_arn,
+        {"mode": "pollCheck", "taskId.$": "$.taskId", "executionArn.$": "$$.Execution.Id", "rounds.$": "$.rounds"},
+        f"{prefix}Route",
+    )
     poll_check["Catch"] = _catch_into_normalizer(prefix)
     return {
         f"{prefix}ProcessSteps": process_steps,
@@ -278,7 +284,7 @@ def _branches(process_steps_arn: str, finalize_arn: str) -> dict[str, Any]:
     return {
         "Type": "Map",
         "ItemsPath": "$.branches",
-        "ItemSelector": {"taskId.$": "$$.Map.Item.Value"},
+        "ItemSelector": {"taskId.$": "$$.Map.Item.Value", "rounds": 0},
         "MaxConcurrencyPath": "$.maxConcurrency",
         "ItemProcessor": {
             "ProcessorConfig": {"Mode": "INLINE"},
@@ -303,11 +309,13 @@ def build_orchestrator_definition(process_steps_arn: str, finalize_arn: str) -> 
                 "",
                 routes=[
                     {"Variable": "$.action", "StringEquals": "PARALLEL", "Next": "Branches"},
+                    {"Variable": "$.action", "StringEquals": "CONTINUED", "Next": "Continued"},
                     {"Variable": "$.action", "StringEquals": "SUCCEEDED", "Next": "Done"},
                     {"Variable": "$.action", "StringEquals": "FAILED", "Next": "PickFailure"},
                 ],
             ),
             "Branches": _branches(process_steps_arn, finalize_arn),
+            "Continued": {"Type": "Succeed", "Comment": "Near the history quota: a fresh execution has the task"},
             **_normalize_error_chain(next_state="Finalize"),
             "Finalize": finalize,
             "Done": {"Type": "Succeed"},

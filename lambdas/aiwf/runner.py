@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .branches import branch_steps
+from .continuation import continuation
 from .errors import StepError, normalized_error
 from .flow_store import FlowStore
 from .native_steps import NATIVE_STEPS, poll_progress, poll_seconds
@@ -79,7 +80,11 @@ def _retry_action(task: Task, step_id: str, step: dict[str, Any], exc: StepError
 
 
 def process_steps(
-    task_id: str, remaining_ms: Callable[[], int], max_steps: int = MAX_STEPS_PER_INVOCATION
+    task_id: str,
+    remaining_ms: Callable[[], int],
+    max_steps: int = MAX_STEPS_PER_INVOCATION,
+    execution_arn: str | None = None,
+    rounds: int = 0,
 ) -> dict[str, Any]:
     """Advance a task by up to `max_steps` steps; answer the state machine's Route with the next `action`."""
     repo = TaskRepository()
@@ -94,6 +99,9 @@ def process_steps(
         raise StepError("FlowNotFound", f"flow {task.flow_id} version {task.flow_version} does not exist")
     flow = flow_version.document
     steps, start_at = branch_steps(flow, task)
+    handover = continuation(task, execution_arn, rounds)
+    if handover is not None:
+        return handover
     if task.status == "PENDING":
         task = repo.save(task, status="RUNNING", current_step=start_at)
         log.info("task started", extra={"taskId": task_id, "flowId": task.flow_id})
@@ -170,7 +178,9 @@ def process_steps(
     return {"taskId": task_id, "action": "PROCESS"}
 
 
-def poll_check(task_id: str, remaining_ms: Callable[[], int]) -> dict[str, Any]:
+def poll_check(
+    task_id: str, remaining_ms: Callable[[], int], execution_arn: str | None = None, rounds: int = 0
+) -> dict[str, Any]:
     """PollCheck: one more check of the poll the task is in, recorded; when it ends, go on right here."""
     repo = TaskRepository()
     task = repo.get(task_id)
@@ -178,7 +188,7 @@ def poll_check(task_id: str, remaining_ms: Callable[[], int]) -> dict[str, Any]:
         raise StepError("TaskNotFound", f"task {task_id} does not exist")
     pending = task.step_state
     if task.is_final or not pending or pending.get("kind") != "poll" or pending.get("outcome"):
-        return process_steps(task_id, remaining_ms)  # nothing to check: the step loop decides
+        return process_steps(task_id, remaining_ms, execution_arn=execution_arn, rounds=rounds)  # nothing to check
     flow_version = FlowStore().get(task.flow_id, task.flow_version)
     if flow_version is None:
         raise StepError("FlowNotFound", f"flow {task.flow_id} version {task.flow_version} does not exist")
@@ -188,9 +198,12 @@ def poll_check(task_id: str, remaining_ms: Callable[[], int]) -> dict[str, Any]:
     task = repo.save(task, step_state=progress)
     log.info("poll checked", extra={"taskId": task_id, "stepId": step_id, "attempts": progress["attempts"]})
     if progress.get("outcome") is None:
+        handover = continuation(task, execution_arn, rounds)  # a long poll grows the history on its own
+        if handover is not None:
+            return handover
         seconds = poll_seconds(step, progress["attempts"])
         return {"taskId": task_id, "action": "POLL", "stepId": step_id, "seconds": seconds}
-    return process_steps(task_id, remaining_ms)
+    return process_steps(task_id, remaining_ms, execution_arn=execution_arn, rounds=rounds)
 
 
 def finalize_failure(task_id: str, error: dict[str, Any]) -> dict[str, Any]:

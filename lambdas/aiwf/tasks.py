@@ -69,7 +69,7 @@ def _start_execution(task_id: str) -> str:
     state_machine_arn = get_settings().state_machine_arn
     try:
         response = client("stepfunctions").start_execution(
-            stateMachineArn=state_machine_arn, name=task_id, input=json.dumps({"taskId": task_id})
+            stateMachineArn=state_machine_arn, name=task_id, input=json.dumps({"taskId": task_id, "rounds": 0})
         )
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":

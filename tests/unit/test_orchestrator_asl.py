@@ -73,3 +73,13 @@ def test_a_retry_waits_then_runs_the_step_again():
     assert {"Variable": "$.action", "StringEquals": "RETRY", "Next": "RetryWait"} in states["Route"]["Choices"]
     assert states["RetryWait"]["SecondsPath"] == "$.seconds"
     assert states["RetryWait"]["Next"] == "ProcessSteps"
+
+
+def test_a_continued_execution_ends_and_names_follow_on():
+    from aiwf.continuation import next_execution_name
+
+    states = _states()
+    assert {"Variable": "$.action", "StringEquals": "CONTINUED", "Next": "Continued"} in states["Route"]["Choices"]
+    assert states["Continued"]["Type"] == "Succeed"
+    assert next_execution_name("t-1", "arn:aws:states:us-east-1:1:execution:m:t-1") == "t-1-c2"
+    assert next_execution_name("t-1", "arn:aws:states:us-east-1:1:execution:m:t-1-c2") == "t-1-c3"

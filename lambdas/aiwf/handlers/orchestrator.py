@@ -23,11 +23,16 @@ def process(event: dict[str, Any], context: Any) -> dict[str, Any]:
     mode = event.get("mode", "process")
     if mode == "registerWait":
         return register_wait(event["taskId"], event["stepId"], event["resumeToken"])
+    # The state machine carries a count of this execution's rounds (see aiwf.continuation).
+    rounds = int(event.get("rounds") or 0) + 1
+    execution_arn = event.get("executionArn")
     if mode == "pollCheck":
-        return poll_check(event["taskId"], context.get_remaining_time_in_millis)
-    # `maxSteps` exists for bench/transitions.py's one-step-per-loop comparison layout.
-    max_steps = min(int(event.get("maxSteps", MAX_STEPS_PER_INVOCATION)), MAX_STEPS_PER_INVOCATION)
-    return process_steps(event["taskId"], context.get_remaining_time_in_millis, max_steps)
+        answer = poll_check(event["taskId"], context.get_remaining_time_in_millis, execution_arn, rounds)
+    else:
+        # `maxSteps` exists for bench/transitions.py's one-step-per-loop comparison layout.
+        max_steps = min(int(event.get("maxSteps", MAX_STEPS_PER_INVOCATION)), MAX_STEPS_PER_INVOCATION)
+        answer = process_steps(event["taskId"], context.get_remaining_time_in_millis, max_steps, execution_arn, rounds)
+    return {**answer, "rounds": rounds}
 
 
 @logger.inject_lambda_context(clear_state=True)

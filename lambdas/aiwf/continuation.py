@@ -1,0 +1,72 @@
+"""History quota: a task whose execution nears the 25,000-event limit continues in a fresh one.
+
+Step Functions fails an execution whose history reaches 25,000 events. Every
+`CONTINUE_CHECK_EVERY_ROUNDS` rounds of the main loop (the state machine counts them in
+`$.rounds`), and after every parallel step (a Map adds its branches' events), ProcessSteps asks
+for the newest event's id: one GetExecutionHistory call with reverseOrder and maxResults 1; the
+id is the number of events so far (the API's low rate limit is why it is not asked every round).
+At `CONTINUE_AFTER_EVENTS` it starts a new execution of the same state machine for the same task
+(named `<taskId>-c<n>`) and answers CONTINUED, which ends this one. All state is in DynamoDB, so
+nothing is lost. (The Lambda starts the execution rather than a `states:startExecution` state:
+moto 5.2.5's engine fails that integration with a KeyError, and one Lambda call does it either way.)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .aws import client
+from .repository import Task, TaskRepository
+
+log = logging.getLogger(__name__)
+DEFAULT_CONTINUE_AFTER_EVENTS = 20_000
+DEFAULT_CHECK_EVERY_ROUNDS = 25
+
+
+def _threshold() -> int:
+    return int(os.environ.get("CONTINUE_AFTER_EVENTS", DEFAULT_CONTINUE_AFTER_EVENTS))
+
+
+def next_execution_name(task_id: str, execution_arn: str) -> str:
+    name = execution_arn.rsplit(":", 1)[-1]
+    suffix = name.removeprefix(task_id).removeprefix("-c")
+    return f"{task_id}-c{int(suffix) + 1 if suffix.isdigit() else 2}"
+
+
+def _due(task: Task, rounds: int) -> bool:
+    every = int(os.environ.get("CONTINUE_CHECK_EVERY_ROUNDS", DEFAULT_CHECK_EVERY_ROUNDS))
+    after_parallel = bool(task.step_state and task.step_state.get("kind") == "parallel")
+    return after_parallel or (rounds > 0 and rounds % max(every, 1) == 0)
+
+
+def continuation(task: Task, execution_arn: str | None, rounds: int = 0) -> dict[str, Any] | None:
+    """CONTINUED (a fresh execution has the task) when this one's history is near the quota, else None."""
+    if not execution_arn or task.branch_of is not None:
+        return None
+    if not _due(task, rounds):
+        return None
+    events = client("stepfunctions").get_execution_history(executionArn=execution_arn, reverseOrder=True, maxResults=1)[
+        "events"
+    ]
+    count = max((event["id"] for event in events), default=0)
+    if count < _threshold():
+        return None
+    name = next_execution_name(task.task_id, execution_arn)
+    prefix, _, rest = execution_arn.partition(":execution:")
+    machine_arn = f"{prefix}:stateMachine:{rest.split(':', 1)[0]}"
+    try:
+        started = client("stepfunctions").start_execution(
+            stateMachineArn=machine_arn, name=name, input=json.dumps({"taskId": task.task_id, "rounds": 0})
+        )["executionArn"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":  # a retried round started it already
+            raise
+        started = f"{prefix}:execution:{rest.split(':', 1)[0]}:{name}"
+    TaskRepository().set_execution(task, started)
+    log.info("continued in a fresh execution", extra={"taskId": task.task_id, "events": count, "next": started})
+    return {"taskId": task.task_id, "action": "CONTINUED", "executionArn": started}
