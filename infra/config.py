@@ -111,14 +111,16 @@ def parse_stage_config(stage: str, raw: dict[str, str | None]) -> StageConfig:
             values[field] = _convert(text, kind)
         except ValueError as exc:
             problems.append(f"{PROJECT}:{key}: {exc}")
-    if not problems:
-        try:
-            return StageConfig(**values)
-        except ValidationError as exc:
-            reverse = {field: key for key, (field, _) in _KEYS.items()}
-            for error in exc.errors(include_url=False):
-                field = str(error["loc"][0]) if error["loc"] else "?"
-                problems.append(f"{PROJECT}:{reverse.get(field, field)}: {error['msg']}")
+    try:
+        parsed = StageConfig(**values)  # range checks run even when another key did not parse
+    except ValidationError as exc:
+        reverse = {field: key for key, (field, _) in _KEYS.items()}
+        for error in exc.errors(include_url=False):
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            problems.append(f"{PROJECT}:{reverse.get(field, field)}: {error['msg']}")
+    else:
+        if not problems:
+            return parsed
     raise ConfigError(f"invalid configuration for stage {stage!r}:\n  " + "\n  ".join(problems))
 
 

@@ -86,11 +86,12 @@ def test_every_operation_requires_the_api_key(stack: Stack) -> None:
 
 
 def test_api_gateway_may_invoke_the_function_from_this_api_only(stack: Stack) -> None:
-    permission = stack.one(PERMISSION)
+    from_api_gateway = [p for p in stack.of_type(PERMISSION) if p.inputs["principal"] == "apigateway.amazonaws.com"]
+    assert len(from_api_gateway) == 1, "exactly one API Gateway permission"
+    permission = from_api_gateway[0]
     function = stack.function(TASK_API_HANDLER)
     api = stack.one(REST_API)
     assert permission.inputs["action"] == "lambda:InvokeFunction"
-    assert permission.inputs["principal"] == "apigateway.amazonaws.com"
     assert permission.inputs["function"] == function.outputs["name"]
     assert permission.inputs["sourceArn"] == f"{api.outputs['executionArn']}/*/*/*"
 
