@@ -86,6 +86,18 @@ def load_config(project_dir: Path, stage: str) -> tuple[str, dict[str, str]]:
     return name, config
 
 
+def _without_cloud_models(project: str, config: dict[str, str]) -> None:
+    """Bedrock is not emulated: the local stack answers llm steps with the deterministic local model,
+    unless the stage points at an OpenAI-compatible endpoint (a model server on this machine)."""
+    key = f"{project}:llmProvider"
+    if config.get(key, "bedrock") == "bedrock":
+        config[key] = "local"
+        log.info(
+            "llm steps use the deterministic local model (Bedrock is not emulated; set llmProvider: "
+            "openai and llmEndpoint in the stage config to use a local model server)"
+        )
+
+
 def run_program(
     program: Path, project: str, stage: str, config: dict[str, str], mocks: LocalAwsMocks
 ) -> dict[str, Any]:
@@ -226,8 +238,11 @@ class LocalStack:
         if self.outputs_path is not None:
             self.outputs_path.unlink(missing_ok=True)  # never let a reader take a stale file for a ready stack
         project, config = load_config(self.project_dir, self.stage)
+        _without_cloud_models(project, config)
         self.region = config.get("aws:region", "us-east-1")
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so, and without it
+        # every small write on a kept-alive connection or a WebSocket waits ~40 ms (Nagle + delayed ACK).
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((self.host, self.port))
         self.port = self._socket.getsockname()[1]

@@ -48,3 +48,29 @@ def test_llm_step_replies_deterministically_and_drives_a_choice(api):
 
     assert outputs[0]["label"] == "urgent"
     assert outputs[0]["digest"].startswith("local-") and outputs[0]["digest"] == outputs[1]["digest"]
+
+
+def test_the_local_stack_answers_cloud_model_ids_with_the_local_model(api):
+    """Flows written for Bedrock run unchanged on the local stack: no account, deterministic answers."""
+    flow_id = f"bedrock-{uuid.uuid4().hex[:8]}"
+    flow = {
+        "id": flow_id,
+        "startAt": "ask",
+        "steps": {
+            "ask": {
+                "type": "llm",
+                "model": "anthropic.claude-3-haiku-20240307-v1:0",
+                "prompt": "Classify {{ input.text }}. reply: urgent",
+                "resultPath": "label",
+                "next": "done",
+            },
+            "done": {"type": "succeed", "outputPath": "label"},
+        },
+    }
+    assert api.call("PUT", f"/flows/{flow_id}", json=flow).status_code == 201
+    task_id = api.call("POST", "/tasks", json={"flowId": flow_id, "input": {"text": "x"}}).json()["taskId"]
+
+    state = api.wait_for(task_id)
+
+    assert state["status"] == "SUCCEEDED", state["error"]
+    assert state["output"] == "urgent"
