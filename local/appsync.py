@@ -83,6 +83,7 @@ _DIRECTIVE_DEFINITIONS = {
     "aws_auth": "directive @aws_auth(cognito_groups: [String]) on FIELD_DEFINITION",
     "aws_subscribe": "directive @aws_subscribe(mutations: [String]) on FIELD_DEFINITION",
 }
+DOCUMENT_CACHE_SIZE = 256
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:\d{2}(:\d{2})?)?)$")
 
 
@@ -259,6 +260,7 @@ class GraphqlApi:
         self.allowed = auth_table(self.schema, self.default_mode)
         self.subscriptions = subscribed_mutations(self.schema)
         self._js: dict[tuple[str, str], JsResolver] = {}
+        self._documents: dict[str, tuple[DocumentNode, list[dict[str, Any]]]] = {}
         self.publish: Publish | None = None
         for (resolver_api, type_name, field_name), resolver in registry.resolvers.items():
             if resolver_api != api_id:
@@ -354,17 +356,29 @@ class GraphqlApi:
 
     # -- execution --------------------------------------------------------------------------------
 
+    def checked(self, query: str) -> tuple[DocumentNode, list[dict[str, Any]]]:
+        """The parsed document and its syntax/validation errors; cached, since clients send the same
+        operations over and over (validation is most of the cost of a small mutation)."""
+        found = self._documents.get(query)
+        if found is None:
+            try:
+                document = parse(query)
+                errors = [format_error(e, "ValidationError") for e in validate(self.schema, document)]
+            except GraphQLError as exc:
+                document, errors = DocumentNode(definitions=()), [format_error(exc, "InvalidSyntaxError")]
+            found = (document, errors)
+            if len(self._documents) >= DOCUMENT_CACHE_SIZE:
+                self._documents.pop(next(iter(self._documents)))
+            self._documents[query] = found
+        return found
+
     def run(
         self, query: str, variables: dict[str, Any] | None, operation_name: str | None, caller: Caller
     ) -> dict[str, Any]:
         """Execute one HTTP operation for an authorized caller; the GraphQL response body."""
-        try:
-            document = parse(query)
-        except GraphQLError as exc:
-            return {"data": None, "errors": [format_error(exc, "InvalidSyntaxError")]}
-        errors = validate(self.schema, document)
-        if errors:
-            return {"data": None, "errors": [format_error(e, "ValidationError") for e in errors]}
+        document, problems = self.checked(query)
+        if problems:
+            return {"data": None, "errors": problems}
         operation = _operation(document, operation_name)
         if operation is not None and operation.operation.value == "subscription":
             message = "Subscriptions are served on the real-time endpoint"

@@ -35,6 +35,7 @@ from graphql import (
     OperationDefinitionNode,
     get_named_type,
     parse,
+    print_ast,
     validate,
 )
 from graphql.execution.values import get_argument_values, get_variable_values
@@ -73,6 +74,7 @@ class Subscription:
     filters: dict[str, Any]
     selection: FieldNode
     fragments: dict[str, FragmentDefinitionNode]
+    shape: str = ""  # the selection as text: subscriptions of one shape share one rendered payload
 
 
 @dataclass
@@ -87,7 +89,9 @@ class Connection:
 
     def send(self, message: dict[str, Any]) -> None:
         """Queue a message from any thread; the connection's writer sends in order."""
-        text = json.dumps(message, separators=(",", ":"))
+        self.send_text(json.dumps(message, separators=(",", ":")))
+
+    def send_text(self, text: str) -> None:
         self.loop.call_soon_threadsafe(self.outbox.put_nowait, text)
 
 
@@ -135,10 +139,15 @@ class RealtimeHub:
             with self._lock:
                 targets = list(self._by_field.get(subscription_field, {}).values())
             type_name = self._result_type(subscription_field)
+            rendered: dict[str, str] = {}  # one JSON payload per selection shape, whatever the fan-out
             for sub in targets:
-                if matches(sub.filters, value):
+                if not matches(sub.filters, value):
+                    continue
+                payload = rendered.get(sub.shape)
+                if payload is None:
                     data = {sub.response_name: project(value, sub.selection, sub.fragments, type_name)}
-                    sub.connection.send({"type": "data", "id": sub.id, "payload": {"data": data}})
+                    payload = rendered[sub.shape] = json.dumps({"data": data}, separators=(",", ":"))
+                sub.connection.send_text(f'{{"type":"data","id":{json.dumps(sub.id)},"payload":{payload}}}')
 
     def _result_type(self, subscription_field: str) -> str:
         subscription = self.api.schema.subscription_type
@@ -322,6 +331,7 @@ class RealtimeHub:
             filters=filters,
             selection=node,
             fragments=fragments,
+            shape=print_ast(node) + "".join(print_ast(f) for f in fragments.values()),
         )
 
     def _denied(

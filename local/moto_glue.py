@@ -183,6 +183,9 @@ _original_stream_add: Any = None
 _stream_lock = threading.Lock()
 _deliveries: dict[str, StreamDelivery] = {}
 _stream_endpoint: str | None = None
+# Called with (table name, the Lambda-shaped record) at the instant a change is committed; for
+# measurements (bench/fanout.py) that start the clock at the commit, not at the client's request.
+commit_observers: list[Callable[[str, dict[str, Any]], None]] = []
 
 
 def _lambda_record(record: Any, region: str, source_arn: str) -> dict[str, Any]:
@@ -352,6 +355,10 @@ def _stream_add(shard: Any, old: Any, new: Any) -> None:
         sequence = len(shard.items) + shard.starting_sequence_number
         record = StreamRecord(shard.table, view_type, event_name, old, new, sequence)
         shard.items.append(record)
+        if commit_observers:
+            committed = _lambda_record(record, shard.table.region_name, "")
+            for observer in list(commit_observers):
+                observer(shard.table.name, committed)
         for mapping in list(shard.table.lambda_event_source_mappings.values()):
             if not mapping.enabled:
                 continue

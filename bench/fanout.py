@@ -1,0 +1,180 @@
+"""Fan-out latency of the Workflow State API on the local stack: a committed state change ->
+delivered to each of N real AppSync clients (gql over the real-time WebSocket protocol).
+
+    .venv/bin/python -m bench.fanout [--changes 40] [--subscribers 1 10 100]
+
+One line per N: `subscribers: N p50: X ms p95: Y ms p99: Z ms`, over N x changes deliveries.
+
+What is timed: from the commit of a new `seq` (the instant the embedded DynamoDB applies the
+conditional write that `TaskRepository.save`, the code path every Lambda uses, sends; observed in
+local.moto_glue) to the moment each subscriber's gql client yields that state. In between: the
+DynamoDB stream (delivered asynchronously), the publisher Lambda (a warm worker process) signing
+the mutation with SigV4, the AppSync emulator executing it and its NONE resolver's JS, and the
+fan-out. Subscribers run in separate processes (so they do not share the server's interpreter),
+and timestamps are wall-clock on one machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SUBSCRIBERS_PER_PROCESS = 25
+GAP_SECONDS = 0.05  # between changes, so each one is timed on its own rather than queued
+
+
+# -- subscriber processes ----------------------------------------------------------------------------
+
+
+async def _subscribers(config: dict[str, Any]) -> None:
+    from gql import Client, GraphQLRequest, gql
+    from gql.transport.appsync_auth import AppSyncApiKeyAuthentication
+    from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
+
+    query = gql("subscription($t: ID) { workflowStateUpdated(taskId: $t) { taskId seq status } }")
+    expected = set(config["seqs"])
+
+    async def one(index: int) -> list[tuple[int, float]]:
+        auth = AppSyncApiKeyAuthentication(host=config["host"], api_key=config["apiKey"])
+        transport = AppSyncWebsocketsTransport(url=config["realtimeUrl"], auth=auth)
+        seen: list[tuple[int, float]] = []
+        async with Client(transport=transport) as session:
+            request = GraphQLRequest(query, variable_values={"t": config["taskId"]})
+            async for result in session.subscribe(request):
+                seen.append((result["workflowStateUpdated"]["seq"], time.time()))
+                if expected <= {seq for seq, _ in seen}:
+                    return seen
+        return seen
+
+    results = await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(config["count"]))), config["timeout"])
+    print(json.dumps([r for result in results for r in result]), flush=True)
+
+
+def subscriber_main() -> None:
+    asyncio.run(_subscribers(json.loads(sys.stdin.readline())))
+
+
+# -- the bench ---------------------------------------------------------------------------------------
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def measure(stack: Any, n: int, changes: int) -> list[float]:
+    from aiwf.clock import now_iso
+    from aiwf.repository import Task, TaskRepository
+    from local import moto_glue
+
+    outputs = stack.outputs
+    task_id = f"bench-{uuid.uuid4().hex[:10]}"
+    seqs = list(range(2, 2 + changes))
+    procs = []
+    remaining = n
+    while remaining:
+        count = min(SUBSCRIBERS_PER_PROCESS, remaining)
+        remaining -= count
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.fanout", "--subscriber"],
+            cwd=REPO_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "lambdas")])},
+        )
+        config = {
+            "host": urlparse(outputs["graphqlUrl"]).netloc,
+            "apiKey": outputs["apiKey"],
+            "realtimeUrl": outputs["realtimeUrl"],
+            "taskId": task_id,
+            "count": count,
+            "seqs": seqs,
+            "timeout": 120,
+        }
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(config) + "\n")
+        proc.stdin.flush()
+        procs.append(proc)
+    hub = stack.appsync.hub
+    base = hub.count()
+    deadline = time.monotonic() + 60
+    while hub.count() < base + n:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {hub.count() - base} of {n} subscriptions registered")
+        time.sleep(0.02)
+
+    repo = TaskRepository()
+    now = now_iso()
+    task = Task(task_id, "bench", 1, "RUNNING", 1, now, now, context={})
+    committed: dict[int, float] = {}
+
+    def on_commit(table: str, record: dict[str, Any]) -> None:
+        image = record["dynamodb"].get("NewImage") or {}
+        if table.endswith("-tasks") and image.get("taskId", {}).get("S") == task_id:
+            committed.setdefault(int(image["seq"]["N"]), time.time())
+
+    moto_glue.commit_observers.append(on_commit)
+    try:
+        assert repo.create(task)
+        time.sleep(0.5)  # the create's own publication goes out before timing starts
+        for _ in seqs:
+            task = repo.save(task, current_step=f"step-{task.seq + 1}")
+            time.sleep(GAP_SECONDS)
+    finally:
+        moto_glue.commit_observers.remove(on_commit)
+    latencies: list[float] = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=180)
+        for seq, received in json.loads(out.strip().splitlines()[-1]):
+            if seq in committed and seq in seqs:
+                latencies.append((received - committed[seq]) * 1000)
+    if len(latencies) != n * changes:
+        raise RuntimeError(f"{len(latencies)} deliveries measured, expected {n * changes}")
+    return latencies
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.fanout", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscribers", type=int, nargs="+", default=[1, 10, 100])
+    parser.add_argument("--changes", type=int, default=40, help="state changes timed per N")
+    parser.add_argument("--subscriber", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.subscriber:
+        subscriber_main()
+        return 0
+    logging.basicConfig(level=logging.WARNING)
+    sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "lambdas")]
+    from local.stack import LocalStack
+
+    with LocalStack(stage="dev", port=0) as stack:
+        # The bench writes as the Lambdas do: the same repository code, against the embedded AWS.
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": stack.endpoint_url,
+                "TASKS_TABLE": f"aiwf-{stack.stage}-tasks",
+                "HISTORY_TABLE": f"aiwf-{stack.stage}-history",
+                "FLOWS_TABLE": f"aiwf-{stack.stage}-flows",
+            }
+        )
+        measure(stack, 1, 5)  # warm-up: cold starts of the publisher's worker, first connections
+        for n in args.subscribers:
+            latencies = measure(stack, n, args.changes)
+            p50, p95, p99 = (_percentile(latencies, f) for f in (0.50, 0.95, 0.99))
+            print(f"subscribers: {n} p50: {p50:.1f} ms p95: {p95:.1f} ms p99: {p99:.1f} ms", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
