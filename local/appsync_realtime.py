@@ -91,7 +91,7 @@ class Connection:
         """Queue a message from any thread; the connection's writer sends in order."""
         self.send_text(json.dumps(message, separators=(",", ":")))
 
-    def send_text(self, text: str) -> None:
+    def send_text(self, text: str | None) -> None:
         self.loop.call_soon_threadsafe(self.outbox.put_nowait, text)
 
 
@@ -212,7 +212,7 @@ class RealtimeHub:
                 self._stop(connection, sub_id)
             if keepalive is not None:
                 keepalive.cancel()
-            connection.outbox.put_nowait(None)
+            connection.send_text(None)  # queued after anything still pending, so the writer sends it all
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer, timeout=2)
             with contextlib.suppress(Exception):
