@@ -140,6 +140,7 @@ class RealtimeHub:
                 targets = list(self._by_field.get(subscription_field, {}).values())
             type_name = self._result_type(subscription_field)
             rendered: dict[str, str] = {}  # one JSON payload per selection shape, whatever the fan-out
+            outgoing: dict[asyncio.AbstractEventLoop, list[tuple[Connection, str]]] = {}
             for sub in targets:
                 if not matches(sub.filters, value):
                     continue
@@ -147,7 +148,10 @@ class RealtimeHub:
                 if payload is None:
                     data = {sub.response_name: project(value, sub.selection, sub.fragments, type_name)}
                     payload = rendered[sub.shape] = json.dumps({"data": data}, separators=(",", ":"))
-                sub.connection.send_text(f'{{"type":"data","id":{json.dumps(sub.id)},"payload":{payload}}}')
+                text = f'{{"type":"data","id":{json.dumps(sub.id)},"payload":{payload}}}'
+                outgoing.setdefault(sub.connection.loop, []).append((sub.connection, text))
+            for loop, messages in outgoing.items():  # one wake-up of the server's loop per fan-out
+                loop.call_soon_threadsafe(_enqueue_all, messages)
 
     def _result_type(self, subscription_field: str) -> str:
         subscription = self.api.schema.subscription_type
@@ -358,6 +362,11 @@ class RealtimeHub:
             elif selection.name.value in fragments:
                 pending.extend(fragments[selection.name.value].selection_set.selections)
         return None
+
+
+def _enqueue_all(messages: list[tuple[Connection, str]]) -> None:
+    for connection, text in messages:
+        connection.outbox.put_nowait(text)
 
 
 class _StartError(Exception):
