@@ -358,3 +358,18 @@ def test_iam_signed_connection_and_start(server: Server) -> None:
         assert refused["payload"]["errors"] == [
             {"errorType": "Unauthorized", "message": "Not Authorized to access onPutForKeysOnly on type Subscription"}
         ]
+
+
+def test_a_closed_connection_drops_its_subscriptions(server: Server) -> None:
+    hub = server.appsync.hub
+    before = hub.count()
+    with open_ws(server) as ws:
+        init(ws)
+        start(ws, "1", "subscription { onPut { id } }")
+        assert receive(ws)["type"] == "start_ack"
+        assert hub.count() == before + 1
+    deadline = time.monotonic() + 5
+    while hub.count() != before:
+        assert time.monotonic() < deadline, "the subscription outlived its connection"
+        time.sleep(0.02)
+    assert iam_post(server, 'mutation { put(id: "after-close") { id } }').status_code == 200
