@@ -261,6 +261,7 @@ class GraphqlApi:
         self.subscriptions = subscribed_mutations(self.schema)
         self._js: dict[tuple[str, str], JsResolver] = {}
         self._documents: dict[str, tuple[DocumentNode, list[dict[str, Any]]]] = {}
+        self._selections: dict[int, tuple[FieldNode, dict[str, Any]]] = {}
         self.publish: Publish | None = None
         for (resolver_api, type_name, field_name), resolver in registry.resolvers.items():
             if resolver_api != api_id:
@@ -302,12 +303,22 @@ class GraphqlApi:
                 "fieldName": info.field_name,
                 "parentTypeName": info.parent_type.name,
                 "variables": caller.variables,
-                "selectionSetList": selection_set_list(info),
-                "selectionSetGraphQL": _selection_graphql(info),
+                **self._selection(info),
             },
             "prev": None,
             "stash": {},
         }
+
+    def _selection(self, info: GraphQLResolveInfo) -> dict[str, Any]:
+        """`selectionSetList` / `selectionSetGraphQL`, computed once per field node of a cached document."""
+        key = id(info.field_nodes[0])
+        found = self._selections.get(key)
+        if found is None or found[0] is not info.field_nodes[0]:
+            value = {"selectionSetList": selection_set_list(info), "selectionSetGraphQL": _selection_graphql(info)}
+            found = self._selections[key] = (info.field_nodes[0], value)
+            if len(self._selections) > 4 * DOCUMENT_CACHE_SIZE:
+                self._selections.pop(next(iter(self._selections)))
+        return found[1]
 
     def _direct_lambda(self, function_arn: str) -> Callable[..., Any]:
         def resolve(root: Any, info: GraphQLResolveInfo, **arguments: Any) -> Any:
@@ -326,16 +337,10 @@ class GraphqlApi:
 
     def _none_js(self, js: JsResolver) -> Callable[..., Any]:
         def resolve(root: Any, info: GraphQLResolveInfo, **arguments: Any) -> Any:
-            ctx = self._context(root, info, arguments)
             try:
-                request, early = js.call("request", ctx)
-                if early:
-                    return request
-                ctx["result"] = (request or {}).get("payload") if isinstance(request, dict) else None
-                result, _ = js.call("response", ctx)
+                return js.resolve_none(self._context(root, info, arguments))
             except ResolverError as exc:
                 raise AppSyncError(exc.message, exc.error_type, exc.data, exc.info) from exc
-            return result
 
         return resolve
 

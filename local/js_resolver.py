@@ -40,6 +40,13 @@ const util = {
 const runtime = { earlyReturn(value) { throw {__early: true, value}; } };
 let __appended = [];
 let __ids = [];
+function __unit(ctx, ids, none) {
+  // A UNIT resolver in one call: request, then (NONE data source) its payload as ctx.result, response.
+  const first = __run('request', ctx, ids);
+  if (!first.ok || first.early || !none) { return {...first, stage: 'request'}; }
+  ctx.result = first.value && typeof first.value === 'object' ? first.value.payload : null;
+  return {...__run('response', ctx, []), stage: 'response', appended: first.appended};
+}
 function __run(handler, ctx, ids) {
   __appended = []; __ids = ids;
   try {
@@ -89,6 +96,17 @@ class JsResolver:
             error = outcome.get("error") or {}
             raise ResolverError(error.get("message") or "", error.get("type"), error.get("data"), error.get("info"))
         return outcome.get("value"), bool(outcome.get("early"))
+
+    def resolve_none(self, ctx: dict[str, Any]) -> Any:
+        """A UNIT resolver on a NONE data source: request, payload as `ctx.result`, response, in one V8 call."""
+        with self._lock:
+            outcome = self._ctx.call("__unit", ctx, [str(uuid.uuid4()) for _ in range(4)], True)
+        if isinstance(outcome, str):
+            outcome = json.loads(outcome)
+        if not outcome.get("ok"):
+            error = outcome.get("error") or {}
+            raise ResolverError(error.get("message") or "", error.get("type"), error.get("data"), error.get("info"))
+        return outcome.get("value")
 
     def close(self) -> None:
         with self._lock:
