@@ -5,6 +5,7 @@ Exit codes are in cli/errors.py; `--json` prints the API's JSON for scripts.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -212,6 +213,48 @@ def history(ctx: typer.Context, task_id: Annotated[str, typer.Argument(metavar="
         render.print_json({"items": items})
     else:
         render.states_table(items, f"task {task_id}", by_seq=True)
+
+
+@app.command()
+def watch(
+    ctx: typer.Context,
+    task_id: Annotated[str | None, typer.Argument(metavar="[TASK]", help="One task (ends when it does).")] = None,
+    flow: Annotated[str | None, typer.Option(help="Every task of this flow (until Ctrl-C).")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+) -> None:
+    """Live view of state changes over the GraphQL subscription (branches, errors, waits included)."""
+    from cli.watch import FINAL, Board, Watcher
+
+    if (task_id is None) == (flow is None):
+        raise CliError("watch one TASK, or every task of --flow FLOW", ExitCode.BAD_REQUEST)
+    outputs = ctx.obj.outputs
+    if not outputs.get("realtimeUrl"):
+        raise CliError("the stack outputs have no realtimeUrl (GraphQL API)", ExitCode.CONFIG)
+    watcher = Watcher(outputs)
+
+    def finished(board: Board) -> bool:
+        state = board.task(task_id) if task_id else None
+        return state is not None and state["status"] in FINAL
+
+    async def run() -> Board:
+        if ctx.obj.as_json:
+            return await watcher.run(task_id=task_id, flow_id=flow, on_state=render.print_json_line, stop=finished)
+        with render.live_board() as show:
+            return await watcher.run(
+                task_id=task_id, flow_id=flow, on_state=lambda _: show(watcher.board), stop=finished
+            )
+
+    try:
+        board = asyncio.run(asyncio.wait_for(run(), timeout))
+    except TimeoutError:
+        if task_id:
+            raise CliError(f"task {task_id} did not end within {timeout:g} s", ExitCode.UNAVAILABLE) from None
+        return
+    except KeyboardInterrupt:
+        return
+    state = board.task(task_id) if task_id else None
+    if state is not None and state["status"] != "SUCCEEDED":
+        raise typer.Exit(ExitCode.TASK_FAILED)
 
 
 def main() -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 
 STATUS_STYLE = {
@@ -25,6 +28,11 @@ err = Console(stderr=True, highlight=False)
 
 def print_json(value: Any) -> None:
     out.print_json(json.dumps(value, default=str), indent=2) if out.is_terminal else print(json.dumps(value))
+
+
+def print_json_line(value: Any) -> None:
+    """One JSON document per line, flushed: `aiwf --json watch` feeds scripts as states arrive."""
+    print(json.dumps(value, default=str), flush=True)
 
 
 def status(value: str) -> str:
@@ -79,3 +87,33 @@ def states_table(states: list[dict[str, Any]], title: str, *, by_seq: bool = Fal
             error_line(state.get("error")),
         )
     out.print(table)
+
+
+def board_table(board: Any) -> Table:
+    """Tasks, each followed by its parallel branches, with status, step, seq and error."""
+    table = Table(title_justify="left", expand=False)
+    for column in ("task", "branch", "flow", "status", "step", "seq", "error"):
+        table.add_column(column)
+    for (task_id, branch_id), state in sorted(board.states.items(), key=lambda item: (item[0][0], item[0][1] or "")):
+        table.add_row(
+            "" if branch_id else task_id,
+            branch_id or "",
+            f"{state['flowId']} v{state['flowVersion']}",
+            status(state["status"]),
+            state.get("currentStep") or "",
+            str(state["seq"]),
+            error_line(state.get("error")),
+        )
+    notes = []
+    if board.reconnects:
+        notes.append(f"reconnected {board.reconnects}x")
+    if board.filled:
+        notes.append(f"{board.filled} state(s) filled from history")
+    table.caption = ", ".join(notes) or None
+    return table
+
+
+@contextmanager
+def live_board() -> Iterator[Callable[[Any], None]]:
+    with Live(Table(), console=out, refresh_per_second=8, transient=False) as live:
+        yield lambda board: live.update(board_table(board))

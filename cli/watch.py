@@ -1,0 +1,141 @@
+"""`aiwf watch`: a live view of workflow states over the GraphQL subscription.
+
+Every state carries a per-record `seq` (a task, or one of its parallel branches), so a gap shows
+up as a jump; after a dropped connection the watcher reconnects and fills what it missed from
+`getWorkflowHistory(afterSeq)` before it trusts the subscription again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+from gql import Client, GraphQLRequest, gql
+from gql.transport.aiohttp import AIOHTTPTransport
+from gql.transport.appsync_auth import AppSyncApiKeyAuthentication
+from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
+from gql.transport.exceptions import TransportClosed, TransportConnectionFailed, TransportServerError
+from websockets.exceptions import ConnectionClosed
+
+FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+FIELDS = """taskId flowId flowVersion status seq currentStep branchId waitingFor output
+  error { errorName errorMessage errorDetails retryable stepId branchId } startedAt updatedAt"""
+SUBSCRIPTION = gql(
+    "subscription Watch($taskId: ID, $flowId: String) {"
+    f" workflowStateUpdated(taskId: $taskId, flowId: $flowId) {{ {FIELDS} }} }}"
+)
+HISTORY = gql(
+    "query History($taskId: ID!, $afterSeq: Int) {"
+    f" getWorkflowHistory(taskId: $taskId, afterSeq: $afterSeq) {{ {FIELDS} }} }}"
+)
+# A dropped or refused connection: reconnect and catch up. Anything else (a query error) is real.
+RECONNECTABLE = (TransportClosed, TransportConnectionFailed, TransportServerError, ConnectionClosed, OSError)
+
+Key = tuple[str, str | None]  # (taskId, branchId): each record has its own seq
+
+
+@dataclass
+class Board:
+    """What the watcher knows: the latest state of every task and branch, and the last seq of each."""
+
+    states: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    reconnects: int = 0
+    filled: int = 0
+
+    def last_seq(self, key: Key) -> int:
+        return self.states[key]["seq"] if key in self.states else 0
+
+    def apply(self, state: dict[str, Any]) -> bool:
+        """Keep `state` if it is newer than what we have; redeliveries and stale states are dropped."""
+        key = (state["taskId"], state.get("branchId"))
+        if state["seq"] <= self.last_seq(key):
+            return False
+        self.states[key] = _decoded(state)
+        return True
+
+    def task(self, task_id: str) -> dict[str, Any] | None:
+        return self.states.get((task_id, None))
+
+
+def _decoded(state: dict[str, Any]) -> dict[str, Any]:
+    """AWSJSON fields arrive as JSON text; show them as values."""
+    shown = dict(state)
+    for name in ("output", "waitingFor"):
+        if isinstance(shown.get(name), str):
+            shown[name] = json.loads(shown[name])
+    return shown
+
+
+class Watcher:
+    def __init__(self, outputs: dict[str, Any], *, retry_seconds: float = 1.0) -> None:
+        self._graphql_url = outputs["graphqlUrl"]
+        self._realtime_url = outputs["realtimeUrl"]
+        self._api_key = outputs["apiKey"]
+        self._retry_seconds = retry_seconds
+        self.board = Board()
+
+    def _subscription_transport(self) -> AppSyncWebsocketsTransport:
+        auth = AppSyncApiKeyAuthentication(host=urlparse(self._graphql_url).netloc, api_key=self._api_key)
+        return AppSyncWebsocketsTransport(url=self._realtime_url, auth=auth)
+
+    async def _query(self, document: Any, variables: dict[str, Any]) -> dict[str, Any]:
+        transport = AIOHTTPTransport(url=self._graphql_url, headers={"x-api-key": self._api_key})
+        async with Client(transport=transport) as session:
+            return await session.execute(GraphQLRequest(document, variable_values=variables))
+
+    async def catch_up(self, task_id: str, on_state: Callable[[dict[str, Any]], None]) -> None:
+        """Fill the task's record from its history: everything after the last seq we have."""
+        result = await self._query(HISTORY, {"taskId": task_id, "afterSeq": self.board.last_seq((task_id, None))})
+        for state in result["getWorkflowHistory"]:
+            if self.board.apply(state):
+                self.board.filled += 1
+                on_state(self.board.states[(state["taskId"], state.get("branchId"))])
+
+    async def _catch_up_all(self, task_id: str | None, on_state: Callable[[dict[str, Any]], None]) -> None:
+        for known in {key[0] for key in self.board.states} | ({task_id} if task_id else set()):
+            await self.catch_up(known, on_state)
+
+    async def run(
+        self,
+        *,
+        task_id: str | None,
+        flow_id: str | None,
+        on_state: Callable[[dict[str, Any]], None],
+        stop: Callable[[Board], bool],
+        idle_seconds: float = 5.0,
+    ) -> Board:
+        """Subscribe (and re-subscribe after drops) until `stop(board)` says so.
+
+        History is read after subscribing, after a gap, and after `idle_seconds` of silence: a
+        state committed while the subscription was still being set up is never lost for long.
+        """
+        variables = {key: value for key, value in (("taskId", task_id), ("flowId", flow_id)) if value}
+        while True:
+            try:
+                async with Client(transport=self._subscription_transport()) as session:
+                    stream = session.subscribe(GraphQLRequest(SUBSCRIPTION, variable_values=variables))
+                    pending = asyncio.ensure_future(anext(stream))
+                    try:
+                        await self._catch_up_all(task_id, on_state)
+                        while not stop(self.board):
+                            done, _ = await asyncio.wait({pending}, timeout=idle_seconds)
+                            if not done:
+                                await self._catch_up_all(task_id, on_state)
+                                continue
+                            state = pending.result()["workflowStateUpdated"]
+                            pending = asyncio.ensure_future(anext(stream))
+                            key = (state["taskId"], state.get("branchId"))
+                            if state.get("branchId") is None and state["seq"] > self.board.last_seq(key) + 1:
+                                await self.catch_up(state["taskId"], on_state)  # a gap: fill it first
+                            if self.board.apply(state):
+                                on_state(self.board.states[key])
+                        return self.board
+                    finally:
+                        pending.cancel()
+            except (*RECONNECTABLE, StopAsyncIteration):
+                self.board.reconnects += 1
+                await asyncio.sleep(self._retry_seconds)
