@@ -2,7 +2,7 @@
 
 import pulumi
 
-from infra.appsync import WorkflowStateApi, WorkflowStateApiArgs, share_api_key
+from infra.appsync import WorkflowStateApi, WorkflowStateApiArgs
 from infra.config import load_stage_config
 from infra.layer import DependencyLayer
 from infra.orchestrator import Orchestrator, OrchestratorArgs
@@ -20,9 +20,14 @@ orchestrator = Orchestrator("orchestrator", OrchestratorArgs(store=store, code=c
 state_api = WorkflowStateApi("state-api", WorkflowStateApiArgs(store=store, code=code, layers=layers), config)
 task_api = TaskApi(
     "task-api",
-    TaskApiArgs(store=store, state_machine=orchestrator.state_machine, code=code, layers=layers),
+    TaskApiArgs(
+        store=store,
+        state_machine=orchestrator.state_machine,
+        code=code,
+        layers=layers,
+        api_key_value=state_api.api_key,
+    ),
     config,
-    opts=pulumi.ResourceOptions(transformations=[share_api_key(state_api.api_key)]),
 )
 StatePublisher(
     "state-publisher",

@@ -196,17 +196,3 @@ class WorkflowStateApi(pulumi.ComponentResource):
         self.api_key = pulumi.Output.secret(key.key)
         self.publish_field_arn = field_arn(self.api.arn, PUBLISH_TYPE, PUBLISH_FIELD)
         self.register_outputs({"graphqlUrl": self.graphql_url, "realtimeUrl": self.realtime_url})
-
-
-def share_api_key(value: pulumi.Input[str]) -> pulumi.ResourceTransformation:
-    """A transformation giving the REST API's key the AppSync key's value: clients hold one `apiKey`.
-
-    AppSync generates its keys, while API Gateway accepts a given value, so the REST key follows.
-    """
-
-    def transform(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
-        if args.type_ != "aws:apigateway/apiKey:ApiKey":
-            return None
-        return pulumi.ResourceTransformationResult({**args.props, "value": value}, args.opts)
-
-    return transform

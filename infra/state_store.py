@@ -43,7 +43,8 @@ class StateStore(pulumi.ComponentResource):
                 for index, partition in _TASK_INDEXES.items()
             ],
             stream_enabled=True,
-            stream_view_type="NEW_IMAGE",
+            # The old image lets the publisher skip updates that change no state (same seq).
+            stream_view_type="NEW_AND_OLD_IMAGES",
             **common,
             opts=keep,
         )

@@ -22,6 +22,8 @@ class TaskApiArgs:
     state_machine: aws.sfn.StateMachine
     code: pulumi.Archive
     layers: list[pulumi.Input[str]]
+    # Clients hold one key for both APIs: AppSync generates its key, API Gateway accepts a given one.
+    api_key_value: pulumi.Input[str] | None = None
 
 
 class TaskApi(pulumi.ComponentResource):
@@ -113,7 +115,9 @@ class TaskApi(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        key = aws.apigateway.ApiKey(f"{name}-key", name=config.name("tasks-key"), enabled=True, opts=child)
+        key = aws.apigateway.ApiKey(
+            f"{name}-key", name=config.name("tasks-key"), value=args.api_key_value, enabled=True, opts=child
+        )
         plan = aws.apigateway.UsagePlan(
             f"{name}-plan",
             name=config.name("tasks-plan"),

@@ -84,7 +84,7 @@ def test_tasks_table_streams_new_images(stack: Stack) -> None:
     """The stream is the outbox that publishes every committed change; subscribers need the new state."""
     tasks = _table(stack, "tasks")
     assert tasks.inputs["streamEnabled"] is True
-    assert tasks.inputs["streamViewType"] == "NEW_IMAGE"
+    assert tasks.inputs["streamViewType"] == "NEW_AND_OLD_IMAGES"
     assert tasks.outputs["streamArn"].startswith(f"{tasks.outputs['arn']}/stream/")
 
 

@@ -87,7 +87,6 @@ def test_the_first_failed_record_is_reported_and_later_ones_wait(monkeypatch: py
         return {}
 
     monkeypatch.setattr(publisher, "call", fake_call)
-    monkeypatch.setattr(publisher, "_recent", publisher._Recent())
     event = {"Records": [record("10", seq=2), record("11", seq=3), record("12", seq=4), record("13", "REMOVE", seq=5)]}
     assert publisher.handler(event, Context()) == {"batchItemFailures": [{"itemIdentifier": "11"}]}
     assert published == [2]
@@ -119,15 +118,3 @@ def test_the_resolver_dispatches_on_the_appsync_field(monkeypatch: pytest.Monkey
     assert seen == [("get", "t"), ("history", ("t", 3))]
     with pytest.raises(Exception, match=r"no resolver for Mutation\.updateWorkflowState"):
         resolver.handler({"info": {"parentTypeName": "Mutation", "fieldName": "updateWorkflowState"}}, Context())
-
-
-def test_a_change_this_function_just_published_is_not_published_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A NEW_IMAGE stream shows a bookkeeping update (same seq) as a MODIFY: publish it once."""
-    monkeypatch.setenv("GRAPHQL_URL", "https://x/graphql")
-    monkeypatch.setattr(publisher, "_recent", publisher._Recent(size=2))
-    calls: list[int] = []
-    monkeypatch.setattr(publisher, "call", lambda url, query, variables: calls.append(variables["input"]["seq"]))
-    publisher.handler({"Records": [record("1", "INSERT", seq=1), record("2", seq=1), record("3", seq=2)]}, Context())
-    assert calls == [1, 2]
-    publisher.handler({"Records": [record("4", seq=3), record("5", seq=4), record("6", seq=1)]}, Context())
-    assert calls == [1, 2, 3, 4, 1]  # only the last `size` are remembered

@@ -8,7 +8,6 @@ records before it are not published twice. The workflow never waits for any of t
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -38,36 +37,9 @@ def _is_state_change(record: dict[str, Any]) -> bool:
     return old_seq is None or old_seq != change["NewImage"].get("seq")
 
 
-class _Recent:
-    """(record key, seq) pairs this warm function published last: with a NEW_IMAGE stream, an update
-    that changes no state (e.g. recording the execution ARN) looks like a change; skipping what was
-    just published keeps listeners from seeing such duplicates. Delivery stays at least once."""
-
-    def __init__(self, size: int = 10_000) -> None:
-        self.size = size
-        self._seen: OrderedDict[tuple[str, Any], None] = OrderedDict()
-
-    def __contains__(self, key: tuple[str, Any]) -> bool:
-        return key in self._seen
-
-    def add(self, key: tuple[str, Any]) -> None:
-        self._seen[key] = None
-        self._seen.move_to_end(key)
-        while len(self._seen) > self.size:
-            self._seen.popitem(last=False)
-
-
-_recent = _Recent()
-
-
 def publish(record: dict[str, Any], url: str) -> None:
-    image = record["dynamodb"]["NewImage"]
-    key = (image["taskId"]["S"], image["seq"]["N"])
-    if key in _recent:
-        return
-    state = state_from_image(image)
+    state = state_from_image(record["dynamodb"]["NewImage"])
     call(url, MUTATION, {"input": {key: value for key, value in state.items() if value is not None}})
-    _recent.add(key)
     logger.debug("published", extra={"taskId": state["taskId"], "seq": state["seq"], "status": state["status"]})
 
 
