@@ -2,6 +2,7 @@
 
 import pulumi
 
+from infra.alarms import Alarms, AlarmsArgs
 from infra.appsync import WorkflowStateApi, WorkflowStateApiArgs
 from infra.config import load_stage_config
 from infra.layer import DependencyLayer
@@ -29,7 +30,7 @@ task_api = TaskApi(
     ),
     config,
 )
-StatePublisher(
+publisher = StatePublisher(
     "state-publisher",
     StatePublisherArgs(
         store=store,
@@ -41,9 +42,30 @@ StatePublisher(
     config,
 )
 
+alarms = Alarms(
+    "alarms",
+    AlarmsArgs(
+        state_machine=orchestrator.state_machine,
+        functions={
+            "task-api": task_api.handler,
+            "process-steps": orchestrator.process,
+            "finalize": orchestrator.finalize,
+            "status-reconciler": orchestrator.reconciler,
+            "state-resolver": state_api.resolver,
+            "state-publisher": publisher.function,
+        },
+        publish_failures=publisher.failures,
+        rest_api=task_api.rest_api,
+        rest_stage=task_api.stage,
+        graphql_api=state_api.api,
+    ),
+    config,
+)
+
 pulumi.export("stage", config.stage)
 pulumi.export("taskApiUrl", task_api.url)
 pulumi.export("apiKey", task_api.api_key)
 pulumi.export("stateMachineArn", orchestrator.state_machine.arn)
 pulumi.export("graphqlUrl", state_api.graphql_url)
 pulumi.export("realtimeUrl", state_api.realtime_url)
+pulumi.export("alarmTopicArn", alarms.topic.arn)

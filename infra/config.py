@@ -58,6 +58,8 @@ class StageConfig(BaseModel):
     # AppSync accepts 1 to 365 days; the key expires at 00:00 UTC this many days after the deploy
     # day (so two deploys on one day change nothing), hence at least 2 to stay above AppSync's 1.
     api_key_expiry_days: int = Field(default=30, ge=2, le=365)
+    # Alarms exist in every stage; whether they notify the alarm topic is per stage.
+    alarm_actions: bool = False
 
     @field_validator("log_retention_days")
     @classmethod
@@ -92,6 +94,7 @@ _KEYS = {
     "throttleBurstLimit": ("throttle_burst_limit", int),
     "payloadThresholdBytes": ("payload_threshold_bytes", int),
     "apiKeyExpiryDays": ("api_key_expiry_days", int),
+    "alarmActions": ("alarm_actions", bool),
 }
 
 

@@ -72,7 +72,7 @@ class TaskApi(pulumi.ComponentResource):
         )
         function = self.handler.function
         spec = load_spec()
-        rest_api = aws.apigateway.RestApi(
+        self.rest_api = rest_api = aws.apigateway.RestApi(
             name,
             name=config.name("tasks"),
             description=spec["info"]["description"],
@@ -95,7 +95,7 @@ class TaskApi(pulumi.ComponentResource):
             triggers={"body": rest_api.body.apply(lambda body: hashlib.sha256(body.encode()).hexdigest())},
             opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["triggers"]),
         )
-        stage = aws.apigateway.Stage(
+        self.stage = stage = aws.apigateway.Stage(
             f"{name}-stage",
             rest_api=rest_api.id,
             deployment=deployment.id,

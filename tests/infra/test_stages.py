@@ -30,6 +30,7 @@ from tests.infra.stackmodel import (
 
 GRAPHQL_API = "aws:appsync/graphQLApi:GraphQLApi"
 APPSYNC_KEY = "aws:appsync/apiKey:ApiKey"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 XRAY_STATEMENT_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 # Where each setting may show up in the resource graph: (resource type, flattened input path regex).
@@ -64,6 +65,7 @@ EFFECTS: dict[str, list[tuple[str, str]]] = {
         (METHOD_SETTINGS, r"inputs\.settings\.throttlingBurstLimit"),
     ],
     "apiKeyExpiryDays": [(APPSYNC_KEY, r"inputs\.expires")],
+    "alarmActions": [(METRIC_ALARM, r"inputs\.actionsEnabled")],
     "payloadThresholdBytes": [(LAMBDA, r"inputs\.environment\.variables\.PAYLOAD_THRESHOLD_BYTES")],
 }
 # Inputs whose value is a JSON document: compared by content, statements keyed by Sid.

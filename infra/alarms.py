@@ -1,0 +1,110 @@
+"""Alarms an operator needs at 3 a.m.: failed or timed-out tasks, function errors, undelivered
+state changes, API 5xx. All go to one SNS topic per stage; subscribe the on-call endpoint to it
+(output `alarmTopicArn`). Every stage declares the same alarms; `alarmActions` says whether they
+notify, so dev stays quiet while prod pages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from .config import StageConfig
+from .functions import Function
+
+FIVE_MINUTES = 300
+
+
+@dataclass(frozen=True)
+class AlarmsArgs:
+    state_machine: aws.sfn.StateMachine
+    functions: dict[str, Function]
+    publish_failures: aws.sqs.Queue
+    rest_api: aws.apigateway.RestApi
+    rest_stage: aws.apigateway.Stage
+    graphql_api: aws.appsync.GraphQLApi
+
+
+class Alarms(pulumi.ComponentResource):
+    topic: aws.sns.Topic
+
+    def __init__(
+        self, name: str, args: AlarmsArgs, config: StageConfig, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("aiwf:ops:Alarms", name, None, opts)
+        self.topic = aws.sns.Topic(
+            f"{name}-topic",
+            name=config.name("alarms"),
+            kms_master_key_id="alias/aws/sns",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        def alarm(
+            suffix: str,
+            description: str,
+            namespace: str,
+            metric: str,
+            dimensions: dict[str, pulumi.Input[str]],
+            statistic: str = "Sum",
+        ) -> aws.cloudwatch.MetricAlarm:
+            return aws.cloudwatch.MetricAlarm(
+                f"{name}-{suffix}",
+                name=config.name(suffix),
+                alarm_description=description,
+                namespace=namespace,
+                metric_name=metric,
+                dimensions=dimensions,
+                statistic=statistic,
+                period=FIVE_MINUTES,
+                evaluation_periods=1,
+                threshold=1,
+                comparison_operator="GreaterThanOrEqualToThreshold",
+                treat_missing_data="notBreaching",
+                actions_enabled=config.alarm_actions,
+                alarm_actions=[self.topic.arn],
+                ok_actions=[self.topic.arn],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+        machine = {"StateMachineArn": args.state_machine.arn}
+        alarm(
+            "tasks-failed",
+            "Tasks whose execution failed (see docs/operations.md)",
+            "AWS/States",
+            "ExecutionsFailed",
+            machine,
+        )
+        alarm("tasks-timed-out", "Tasks whose execution timed out", "AWS/States", "ExecutionsTimedOut", machine)
+        for suffix, function in args.functions.items():
+            alarm(
+                f"{suffix}-errors",
+                f"Errors of the {suffix} function",
+                "AWS/Lambda",
+                "Errors",
+                {"FunctionName": function.function.name},
+            )
+        alarm(
+            "state-changes-undelivered",
+            "State changes the publisher gave up on (on-failure queue)",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            {"QueueName": args.publish_failures.name},
+            statistic="Maximum",
+        )
+        alarm(
+            "task-api-5xx",
+            "Server errors of the task API",
+            "AWS/ApiGateway",
+            "5XXError",
+            {"ApiName": args.rest_api.name, "Stage": args.rest_stage.stage_name},
+        )
+        alarm(
+            "graphql-5xx",
+            "Server errors of the Workflow State API",
+            "AWS/AppSync",
+            "5XXError",
+            {"GraphQLAPIId": args.graphql_api.id},
+        )
+        self.register_outputs({"topicArn": self.topic.arn})
