@@ -84,8 +84,44 @@ def start_server(port: int = 0, region: str = "us-east-1") -> MotoServer:
         f"{moto.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
     )
     response.raise_for_status()
+    _name_heartbeat_timeouts()
     log.debug("moto %s serving on %s (Step Functions engine on)", MOTO_VERSION, moto.url)
     return moto
+
+
+def _name_heartbeat_timeouts() -> None:
+    """A missed heartbeat is `States.HeartbeatTimeout` in AWS; moto 5.2.5's engine reports every
+    timeout of a callback task as `States.Timeout` (its HeartbeatTimeoutError subclasses TimeoutError,
+    which `StateTask._from_error` maps to the timeout event). Name it as AWS does. Idempotent."""
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskTimedOutEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeoutError
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    original = StateTaskServiceCallback._from_error
+    if getattr(original, "_aiwf_heartbeat", False):
+        return
+
+    def _from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if isinstance(ex, HeartbeatTimeoutError):
+            name = StatesErrorNameType.StatesHeartbeatTimeout
+            return FailureEvent(
+                env=env,
+                error_name=StatesErrorName(typ=name),
+                event_type=HistoryEventType.TaskTimedOut,
+                event_details=EventDetails(taskTimedOutEventDetails=TaskTimedOutEventDetails(error=name.to_name())),
+            )
+        return original(self, env, ex)
+
+    _from_error._aiwf_heartbeat = True  # type: ignore[attr-defined]
+    StateTaskServiceCallback._from_error = _from_error  # type: ignore[method-assign]
 
 
 def reset(moto: MotoServer) -> None:
