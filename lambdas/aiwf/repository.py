@@ -185,55 +185,14 @@ class TaskRepository:
             task_item |= payloads.encode("stepState", task.step_state, key_prefix=prefix)
         return task_item, values
 
-    def create(self, task: Task) -> bool:
-        """Write a new task (seq 1) and its first history record; False if the id exists already."""
+    def _commit(self, task: Task, task_condition: dict[str, Any]) -> bool:
+        """One transaction: the task item under `task_condition`, and the history record of its seq
+        (which must not exist yet). False if a condition failed: someone else wrote first."""
         task_item, history_item = self._items(task)
         try:
             self._ddb.transact_write_items(
                 TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._tasks,
-                            "Item": task_item,
-                            "ConditionExpression": "attribute_not_exists(taskId)",
-                        }
-                    },
-                    {"Put": {"TableName": self._history, "Item": history_item}},
-                ]
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                return False
-            raise
-        return True
-
-    def save(self, previous: Task, *, expect_token_hash: str | None = None, **changes: Any) -> Task:
-        """Commit a change of `previous` as seq + 1; raises ConcurrentUpdate if someone else won.
-
-        `expect_token_hash` also requires the stored resume-token hash, so consuming a token is
-        one atomic write: two resumes with the same token cannot both succeed.
-        """
-        task = replace(previous, seq=previous.seq + 1, updated_at=now_iso(), **changes)
-        task_item, history_item = self._items(task)
-        condition = "#seq = :previous"
-        names = {"#seq": "seq"}
-        values: dict[str, Any] = {":previous": {"N": str(previous.seq)}}
-        if expect_token_hash is not None:
-            condition += " AND #hash = :hash"
-            names["#hash"] = "resumeTokenHash"
-            values[":hash"] = {"S": expect_token_hash}
-        try:
-            self._ddb.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._tasks,
-                            "Item": task_item,
-                            "ConditionExpression": condition,
-                            "ExpressionAttributeNames": names,
-                            "ExpressionAttributeValues": values,
-                        }
-                    },
+                    {"Put": {"TableName": self._tasks, "Item": task_item, **task_condition}},
                     {
                         "Put": {
                             "TableName": self._history,
@@ -245,8 +204,34 @@ class TaskRepository:
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                raise ConcurrentUpdate(f"task {previous.task_id} changed after seq {previous.seq}") from exc
+                return False
             raise
+        return True
+
+    def create(self, task: Task) -> bool:
+        """Write a new task (seq 1) and its first history record; False if the id exists already."""
+        return self._commit(task, {"ConditionExpression": "attribute_not_exists(taskId)"})
+
+    def save(self, previous: Task, *, expect_token_hash: str | None = None, **changes: Any) -> Task:
+        """Commit a change of `previous` as seq + 1; raises ConcurrentUpdate if someone else won.
+
+        `expect_token_hash` also requires the stored resume-token hash, so consuming a token is
+        one atomic write: two resumes with the same token cannot both succeed.
+        """
+        task = replace(previous, seq=previous.seq + 1, updated_at=now_iso(), **changes)
+        condition = "#seq = :previous"
+        names = {"#seq": "seq"}
+        values: dict[str, Any] = {":previous": {"N": str(previous.seq)}}
+        if expect_token_hash is not None:
+            condition += " AND #hash = :hash"
+            names["#hash"] = "resumeTokenHash"
+            values[":hash"] = {"S": expect_token_hash}
+        committed = self._commit(
+            task,
+            {"ConditionExpression": condition, "ExpressionAttributeNames": names, "ExpressionAttributeValues": values},
+        )
+        if not committed:
+            raise ConcurrentUpdate(f"task {previous.task_id} changed after seq {previous.seq}")
         return task
 
     def set_execution(self, task: Task, execution_arn: str) -> Task:
