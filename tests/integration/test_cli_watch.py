@@ -80,6 +80,7 @@ class DroppingProxy:
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.writers: list[asyncio.StreamWriter] = []
+        self.handlers: set[asyncio.Task] = set()
         self.connections = 0
 
     async def start(self) -> int:
@@ -88,6 +89,7 @@ class DroppingProxy:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.handlers.add(asyncio.current_task())
         upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         self.writers += [writer, upstream_writer]
 
@@ -107,6 +109,14 @@ class DroppingProxy:
         for writer in self.writers:
             writer.transport.abort()
         self.writers.clear()
+
+    async def close(self) -> None:
+        """Cut everything and wait for the connection handlers, before the test's loop closes."""
+        self.drop()
+        self.server.close()
+        for handler in self.handlers:
+            handler.cancel()
+        await asyncio.gather(*self.handlers, return_exceptions=True)
 
 
 def test_watch_recovers_from_a_dropped_connection_through_the_history_query(api, stub, stack):
@@ -133,7 +143,7 @@ def test_watch_recovers_from_a_dropped_connection_through_the_history_query(api,
         proxy.drop()  # the listener is cut off while the task goes on
         await asyncio.get_running_loop().run_in_executor(None, _approve, api, stub, task_id, path)
         board = await asyncio.wait_for(finished, 60)
-        proxy.server.close()
+        await proxy.close()
         assert proxy.connections >= 2
         return board
 
