@@ -89,7 +89,9 @@ def check_aiwf(args: list[str], *, complete: bool) -> None:
     while hasattr(command, "get_command"):  # a group of subcommands
         context = command.make_context(path[-1] if path else "aiwf", rest, parent=context, resilient_parsing=True)
         rest = [*context._protected_args, *context.args]
-        assert rest, f"bin/aiwf {' '.join(path)} needs a subcommand"
+        if not rest:
+            assert not complete, f"bin/aiwf {' '.join(path)} needs a subcommand"
+            return
         name = rest.pop(0)
         sub = command.get_command(context, name)
         assert sub is not None, f"bin/aiwf has no subcommand {' '.join([*path, name])!r}"
@@ -245,7 +247,8 @@ def _commands() -> list[tuple[str, str, bool, frozenset[str]]]:
         for line, span in inline_spans(path):
             tokens = words(span) if _shell_like(span) else []
             if len(tokens) > 1 and tokens[0] in CHECKED_PROGRAMS:  # (a bare program name is prose)
-                found.append((f"{path.relative_to(ROOT)}:{line}", span, False, files))
+                shown = span.split("...", 1)[0]  # `bin/aiwf --stack prod ...`: what precedes the ellipsis
+                found.append((f"{path.relative_to(ROOT)}:{line}", shown, False, files))
     return found
 
 

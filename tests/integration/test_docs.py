@@ -1,0 +1,38 @@
+"""The runnable walkthroughs of docs/*.md, run verbatim with bash against the local stack.
+
+The README's walkthrough runs in test_readme.py (with checks of what it prints); every command of
+every doc, runnable or not, is checked without a cloud in tests/docs/test_doc_commands.py.
+Conventions: tests/docs/markdown.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.docs.markdown import ROOT, blocks, run_walkthrough
+
+WALKTHROUGHS = [path for path in sorted((ROOT / "docs").glob("*.md")) if any(b.runnable for b in blocks(path))]
+
+
+def test_the_docs_have_walkthroughs_to_run():
+    assert ROOT / "docs" / "operations.md" in WALKTHROUGHS
+
+
+def _operations_printed_the_execution_of_its_task(stack, stdout: str) -> None:
+    arn = stdout.strip().splitlines()[-1]
+    execution_arn, task_id = arn.rsplit(":", 1)
+    assert execution_arn == stack.outputs["stateMachineArn"].replace(":stateMachine:", ":execution:")
+    execution = stack.client("stepfunctions").describe_execution(executionArn=arn)
+    assert execution["name"] == task_id and execution["status"] == "SUCCEEDED"
+
+
+WHAT_THEY_PRINT = {"operations.md": _operations_printed_the_execution_of_its_task}
+
+
+@pytest.mark.parametrize("path", WALKTHROUGHS, ids=lambda path: path.name)
+def test_doc_walkthrough_works_verbatim(stack, tmp_path, path):
+    run = run_walkthrough(path, stack.outputs, tmp_path)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    if path.name in WHAT_THEY_PRINT:
+        WHAT_THEY_PRINT[path.name](stack, run.stdout)
