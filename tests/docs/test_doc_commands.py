@@ -16,6 +16,7 @@ import json
 import re
 import subprocess
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import botocore.session
@@ -311,3 +312,28 @@ def test_split_commands_sees_substitutions_and_skips_comments():
     text = "A=$(curl -s \"$API/tasks\" | python3 -c 'print(1)')  # it's a comment\nmake dev && bin/aiwf list &\n"
     programs = [words(command)[0] for command in split_commands(text) if words(command)]
     assert programs == ["make", "bin/aiwf", "curl", "python3"]
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _links() -> list[tuple[str, Path, str]]:
+    found = []
+    for path in documents():
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            for target in re.findall(r"\]\(([^)\s]+)\)", line):
+                if not re.match(r"^[a-z]+:", target):
+                    found.append((f"{path.relative_to(ROOT)}:{number}", path, target))
+    return found
+
+
+@pytest.mark.parametrize(("where", "path", "target"), _links(), ids=[link[0] for link in _links()])
+def test_every_relative_link_resolves(where, path, target):
+    file_part, _, anchor = target.partition("#")
+    linked = (path.parent / file_part).resolve() if file_part else path
+    assert linked.exists(), f"{where}: {target} does not exist"
+    if anchor:
+        headings = [m.group(2) for m in re.finditer(r"^(#{1,6})\s+(.*)$", linked.read_text(), re.MULTILINE)]
+        assert anchor in {_slug(h) for h in headings}, f"{where}: {linked.name} has no heading #{anchor}"
