@@ -13,9 +13,12 @@ Conventions (what tests/docs/test_doc_commands.py and the walkthrough tests rely
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shlex
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,6 +233,20 @@ def run_walkthrough(path: Path, outputs: dict, cwd: Path, timeout: float = 240) 
             (cwd / name).symlink_to(ROOT / name)
     for name, text in files.items():
         (cwd / name).write_text(text)
-    return subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    # In a session of its own, so whatever the script left in the background (a listener that got
+    # no request, after a failure) is ended with it and cannot hold a port for the next run.
+    process = subprocess.Popen(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
