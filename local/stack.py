@@ -289,7 +289,11 @@ class LocalStack:
         )
         rest = RestApiGateway(self.registry, self._invoke_lambda, self.region, ACCOUNT_ID)
         app = Starlette(routes=[*self.extra_routes(), Mount("/", app=rest)])
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        # No permessage-deflate: the real-time frames are small JSON documents, and compressing each
+        # one (then inflating it in every client) costs more CPU per subscriber than it saves on loopback.
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="off", ws_per_message_deflate=False
+        )
         self._server = uvicorn.Server(config)
         assert self._socket is not None
         sock = self._socket
