@@ -11,7 +11,8 @@ local.moto_glue) to the moment each subscriber's gql client yields that state. I
 DynamoDB stream (delivered asynchronously), the publisher Lambda (a warm worker process) signing
 the mutation with SigV4, the AppSync emulator executing it and its NONE resolver's JS, and the
 fan-out. Subscribers run in separate processes (so they do not share the server's interpreter),
-and timestamps are wall-clock on one machine.
+and so does the writer, as the Lambdas that write are (its boto3 client's work would otherwise
+hold the server's GIL right after each commit); timestamps are wall-clock on one machine.
 """
 
 from __future__ import annotations
@@ -49,11 +50,14 @@ async def _subscribers(config: dict[str, Any]) -> None:
         auth = AppSyncApiKeyAuthentication(host=config["host"], api_key=config["apiKey"])
         transport = AppSyncWebsocketsTransport(url=config["realtimeUrl"], auth=auth)
         seen: list[tuple[int, float]] = []
+        missing = set(expected)
         async with Client(transport=transport) as session:
             request = GraphQLRequest(query, variable_values={"t": config["taskId"]})
             async for result in session.subscribe(request):
-                seen.append((result["workflowStateUpdated"]["seq"], time.time()))
-                if expected <= {seq for seq, _ in seen}:
+                seq = result["workflowStateUpdated"]["seq"]
+                seen.append((seq, time.time()))
+                missing.discard(seq)
+                if not missing:
                     return seen
         return seen
 
@@ -65,6 +69,32 @@ def subscriber_main() -> None:
     asyncio.run(_subscribers(json.loads(sys.stdin.readline())))
 
 
+# -- the writer process ------------------------------------------------------------------------------
+
+
+def writer_main() -> None:
+    """Create the task, then commit one change per line read (the bench paces them): the same
+    repository code as the Lambdas, from a process of its own like theirs."""
+    from aiwf.clock import now_iso
+    from aiwf.repository import Task, TaskRepository
+
+    task_id = sys.stdin.readline().strip()
+    repo = TaskRepository()
+    now = now_iso()
+    task = Task(task_id, "bench", 1, "RUNNING", 1, now, now, context={})
+    assert repo.create(task)
+    print("created", flush=True)
+    for line in sys.stdin:
+        if line.strip() != "save":
+            break
+        task = repo.save(task, current_step=f"step-{task.seq + 1}")
+        print(task.seq, flush=True)
+
+
+def _child_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "lambdas")])}
+
+
 # -- the bench ---------------------------------------------------------------------------------------
 
 
@@ -74,8 +104,6 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 
 def measure(stack: Any, n: int, changes: int) -> list[float]:
-    from aiwf.clock import now_iso
-    from aiwf.repository import Task, TaskRepository
     from local import moto_glue
 
     outputs = stack.outputs
@@ -92,7 +120,7 @@ def measure(stack: Any, n: int, changes: int) -> list[float]:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "lambdas")])},
+            env=_child_env(),
         )
         config = {
             "host": urlparse(outputs["graphqlUrl"]).netloc,
@@ -115,9 +143,15 @@ def measure(stack: Any, n: int, changes: int) -> list[float]:
             raise RuntimeError(f"only {hub.count() - base} of {n} subscriptions registered")
         time.sleep(0.02)
 
-    repo = TaskRepository()
-    now = now_iso()
-    task = Task(task_id, "bench", 1, "RUNNING", 1, now, now, context={})
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "bench.fanout", "--writer"],
+        cwd=REPO_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=_child_env(),
+    )
+    assert writer.stdin is not None and writer.stdout is not None
     committed: dict[int, float] = {}
 
     def on_commit(table: str, record: dict[str, Any]) -> None:
@@ -127,13 +161,19 @@ def measure(stack: Any, n: int, changes: int) -> list[float]:
 
     moto_glue.commit_observers.append(on_commit)
     try:
-        assert repo.create(task)
+        writer.stdin.write(task_id + "\n")
+        writer.stdin.flush()
+        if writer.stdout.readline().strip() != "created":
+            raise RuntimeError("the writer process did not create the task")
         time.sleep(0.5)  # the create's own publication goes out before timing starts
         for _ in seqs:
-            task = repo.save(task, current_step=f"step-{task.seq + 1}")
+            writer.stdin.write("save\n")
+            writer.stdin.flush()
+            writer.stdout.readline()
             time.sleep(GAP_SECONDS)
     finally:
         moto_glue.commit_observers.remove(on_commit)
+        writer.communicate(timeout=30)
     latencies: list[float] = []
     for proc in procs:
         out, _ = proc.communicate(timeout=180)
@@ -150,9 +190,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subscribers", type=int, nargs="+", default=[1, 10, 100])
     parser.add_argument("--changes", type=int, default=40, help="state changes timed per N")
     parser.add_argument("--subscriber", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--writer", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.subscriber:
         subscriber_main()
+        return 0
+    if args.writer:
+        writer_main()
         return 0
     logging.basicConfig(level=logging.WARNING)
     sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "lambdas")]
