@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 import yaml
+from typer._click.exceptions import ClickException  # typer 0.29 ships its own click
 
 from cli import render
 from cli.api import TaskApiClient
@@ -277,10 +278,6 @@ def main() -> None:
     except typer.Abort:
         render.err.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(ExitCode.BAD_REQUEST)
-        raise
+    except ClickException as exc:  # usage errors: bad option, missing argument, out of range
+        exc.show()
+        sys.exit(ExitCode.BAD_REQUEST)

@@ -117,3 +117,4 @@ def board_table(board: Any) -> Table:
 def live_board() -> Iterator[Callable[[Any], None]]:
     with Live(Table(), console=out, refresh_per_second=8, transient=False) as live:
         yield lambda board: live.update(board_table(board))
+    out.print()  # the last frame ends its line, also when piped

@@ -77,6 +77,8 @@ def test_input_from_a_file_and_a_failed_task_exits_1(aiwf, flow_file, tmp_path):
         (("start", "hello", "--input", "{oops"), 2, "--input is not valid JSON"),
         (("resume", "no-such-task", "--token", "t", "--status", "MAYBE"), 2, "--status must be"),
         (("list", "--status", "NAPPING"), 2, "INVALID_PARAMETER"),
+        (("list", "--limit", "0"), 2, "Invalid value for '--limit'"),
+        (("list", "--nope"), 2, "No such option: --nope"),
     ],
 )
 def test_errors_have_a_message_and_a_stable_exit_code(aiwf, args, code, message):
