@@ -71,12 +71,11 @@ class Alarms(pulumi.ComponentResource):
         machine = {"StateMachineArn": args.state_machine.arn}
         alarm(
             "tasks-failed",
-            "Tasks whose execution failed (see docs/operations.md)",
+            "Tasks whose execution failed, a flow's timeoutSeconds included (see docs/operations.md)",
             "AWS/States",
             "ExecutionsFailed",
             machine,
         )
-        alarm("tasks-timed-out", "Tasks whose execution timed out", "AWS/States", "ExecutionsTimedOut", machine)
         for suffix, function in args.functions.items():
             alarm(
                 f"{suffix}-errors",

@@ -22,12 +22,11 @@ def test_every_function_has_an_errors_alarm(stack: Stack) -> None:
     assert watched == {function.inputs["name"] for function in stack.of_type(LAMBDA)}
 
 
-def test_tasks_that_fail_or_time_out_and_undelivered_changes_alarm(stack: Stack) -> None:
+def test_failed_tasks_and_undelivered_changes_alarm(stack: Stack) -> None:
     alarms = list(_alarms(stack).values())
     machine = stack.outputs["stateMachineArn"]
     by_metric = {(a["namespace"], a["metricName"]): a for a in alarms}
     assert by_metric[("AWS/States", "ExecutionsFailed")]["dimensions"] == {"StateMachineArn": machine}
-    assert by_metric[("AWS/States", "ExecutionsTimedOut")]["dimensions"] == {"StateMachineArn": machine}
     queue = by_metric[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
     assert queue["dimensions"]["QueueName"] == f"aiwf-{stack.stage}-publish-failures"
     assert ("AWS/ApiGateway", "5XXError") in by_metric and ("AWS/AppSync", "5XXError") in by_metric
