@@ -5,6 +5,7 @@ import pulumi
 from infra.alarms import Alarms, AlarmsArgs
 from infra.appsync import WorkflowStateApi, WorkflowStateApiArgs
 from infra.config import load_stage_config
+from infra.flow_registry import FlowRegistry, FlowRegistryArgs, load_flows
 from infra.layer import DependencyLayer
 from infra.orchestrator import Orchestrator, OrchestratorArgs
 from infra.packaging import build_function_package
@@ -42,6 +43,9 @@ publisher = StatePublisher(
     config,
 )
 
+flow_registry = FlowRegistry(
+    "flows", FlowRegistryArgs(store=store, code=code, layers=layers, flows=load_flows()), config
+)
 alarms = Alarms(
     "alarms",
     AlarmsArgs(
@@ -53,6 +57,7 @@ alarms = Alarms(
             "status-reconciler": orchestrator.reconciler,
             "state-resolver": state_api.resolver,
             "state-publisher": publisher.function,
+            "flow-registrar": flow_registry.registrar,
         },
         publish_failures=publisher.failures,
         rest_api=task_api.rest_api,

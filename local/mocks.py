@@ -170,6 +170,7 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
             "aws:lambda/function:Function": self._function,
             "aws:lambda/permission:Permission": self._permission,
             "aws:lambda/eventSourceMapping:EventSourceMapping": self._event_source_mapping,
+            "aws:lambda/invocation:Invocation": self._invocation,
             "aws:sfn/stateMachine:StateMachine": self._state_machine,
             "aws:cloudwatch/eventRule:EventRule": self._event_rule,
             "aws:cloudwatch/eventTarget:EventTarget": self._event_target,
@@ -467,6 +468,15 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
     def _permission(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         statement = args.inputs.get("statementId") or _auto_name(args.name)
         return statement, {**args.inputs, "statementId": statement}
+
+    def _invocation(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        """Invoke the function now, as `pulumi up` does; a function error fails the program run."""
+        i = args.inputs
+        answer = self.client("lambda").invoke(FunctionName=i["functionName"], Payload=i["input"].encode())
+        result = answer["Payload"].read().decode()
+        if answer.get("FunctionError"):
+            raise RuntimeError(f"invocation {args.name} of {i['functionName']} failed: {result}")
+        return f"{i['functionName']}_{_auto_name('invocation')}", {**i, "result": result}
 
     def _event_source_mapping(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         i = args.inputs

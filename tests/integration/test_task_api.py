@@ -220,3 +220,11 @@ def test_requests_without_the_api_key_are_refused(api):
         response = api.session.get(f"{api.url}/tasks", headers=headers, timeout=10)
         assert response.status_code == 403
         assert response.json() == {"message": "Forbidden"}
+
+
+def test_the_shipped_flows_are_registered_when_the_stack_deploys(api):
+    for path in sorted((ROOT / "flows").glob("*.yaml")):
+        document = yaml.safe_load(path.read_text())
+        response = api.call("GET", f"/flows/{document['id']}?version=1")
+        assert response.status_code == 200, f"{path.name} was not registered at deploy time"
+        assert response.json()["steps"] == document["steps"]

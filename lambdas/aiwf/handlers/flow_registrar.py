@@ -1,0 +1,40 @@
+"""Deploy-time flow registration (invoked by the program's `aws.lambda_.Invocation`).
+
+Every flow in `flows/` becomes a version, exactly as `PUT /flows/{id}` would make it: validated,
+and a new version only when the document changed. An invalid flow fails the invocation, and so
+the deployment, with every problem listed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from ..flow_store import FlowStore
+from ..flows import validation_errors
+
+logger = Logger(service="flow-registrar")
+
+
+class InvalidFlows(Exception):
+    pass
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    documents = event.get("flows") or []
+    problems = [
+        f"{document.get('id', '?')}{error['path']}: {error['message']}"
+        for document in documents
+        for error in validation_errors(document)
+    ]
+    if problems:
+        raise InvalidFlows("invalid flow documents:\n" + "\n".join(problems))
+    store = FlowStore()
+    registered = []
+    for document in documents:
+        flow, created = store.register(document)
+        registered.append({"flowId": flow.flow_id, "version": flow.version, "newVersion": created})
+        logger.info("flow registered at deploy time", extra=registered[-1])
+    return {"registered": registered}
