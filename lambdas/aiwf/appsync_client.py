@@ -39,6 +39,31 @@ def _region(url: str) -> str:
     return _session().region_name or "us-east-1"
 
 
+class _OneWrite:
+    """http.client writes a request's head and its body separately: with TCP_NODELAY (below) that is
+    two packets, and the server parses the head, then waits a turn of its loop for the body. This
+    sends a bytes body in the same write as the head."""
+
+    _buffer: list[bytes]
+
+    def _send_output(self, message_body: Any = None, encode_chunked: bool = False) -> None:
+        if not isinstance(message_body, bytes) or encode_chunked:
+            super()._send_output(message_body, encode_chunked)  # type: ignore[misc]
+            return
+        self._buffer.extend((b"", b""))
+        head = b"\r\n".join(self._buffer)
+        del self._buffer[:]
+        self.send(head + message_body)  # type: ignore[attr-defined]
+
+
+class _HTTPConnection(_OneWrite, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_OneWrite, http.client.HTTPSConnection):
+    pass
+
+
 class _Connections(threading.local):
     """One kept-alive connection per endpoint and thread: a warm function reuses it across invocations."""
 
@@ -49,7 +74,7 @@ class _Connections(threading.local):
         key = (scheme, netloc)
         connection = self.by_endpoint.get(key)
         if connection is None:
-            kind = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+            kind = _HTTPSConnection if scheme == "https" else _HTTPConnection
             connection = self.by_endpoint[key] = kind(netloc, timeout=TIMEOUT_SECONDS)
         if connection.sock is None:
             connection.connect()
