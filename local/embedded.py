@@ -10,6 +10,7 @@ a `LocalStack` (or use the embedded AWS directly) can then overlap safely.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from dataclasses import dataclass
 
@@ -29,14 +30,21 @@ class EmbeddedAws:
         return self.moto.url
 
 
+# The embedded AWS is many threads of one interpreter handing work to each other (moto's request
+# threads, the stream pollers, the HTTP server's loop and its thread pool): with CPython's default
+# 5 ms switch interval, a thread just woken (a stream poller after a commit) waits for the GIL until
+# the thread holding it blocks, ~1 ms after a DynamoDB write. A shorter interval while it runs.
+GIL_SWITCH_INTERVAL_SECONDS = 0.0002
+
 _lock = threading.Lock()
 _shared: EmbeddedAws | None = None
 _users = 0
+_previous_switch_interval: float | None = None
 
 
 def acquire(region: str = "us-east-1", max_workers_per_function: int = 4) -> EmbeddedAws:
     """Start (or join) the embedded AWS of this process."""
-    global _shared, _users
+    global _shared, _users, _previous_switch_interval
     with _lock:
         if _shared is None:
             moto = moto_glue.start_server(port=0, region=region)
@@ -44,6 +52,8 @@ def acquire(region: str = "us-east-1", max_workers_per_function: int = 4) -> Emb
             moto_glue.install_lambda_dispatcher(runtime.invoke)
             moto_glue.install_stream_delivery(moto.url)
             _shared = EmbeddedAws(moto, runtime)
+            _previous_switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(_previous_switch_interval, GIL_SWITCH_INTERVAL_SECONDS))
             log.info("embedded AWS (moto %s) on %s", moto_glue.MOTO_VERSION, moto.url)
         _users += 1
         return _shared
@@ -51,7 +61,7 @@ def acquire(region: str = "us-east-1", max_workers_per_function: int = 4) -> Emb
 
 def release(aws: EmbeddedAws) -> None:
     """Leave the embedded AWS; the last user stops workers, forgets all resources and stops moto."""
-    global _shared, _users
+    global _shared, _users, _previous_switch_interval
     with _lock:
         if _shared is not aws or _users == 0:
             return
@@ -59,6 +69,9 @@ def release(aws: EmbeddedAws) -> None:
         if _users:
             return
         _shared = None
+        if _previous_switch_interval is not None:
+            sys.setswitchinterval(_previous_switch_interval)
+            _previous_switch_interval = None
     moto_glue.uninstall_stream_delivery()
     moto_glue.uninstall_lambda_dispatcher()
     aws.runtime.close()
