@@ -1,12 +1,12 @@
 """State transitions and Lambda invocations per task, counted from execution histories.
 
 Runs reference flows on the local stack (the real program, the real state machine) and, for
-comparison, the same flows through an Allma-style layout built here: initialize, then a loop of
-choose -> process ONE step -> check, then finalize. Prints per-step figures and $ per 1,000
-tasks at list prices (Standard workflows $0.025 per 1,000 transitions; Lambda $0.20 per
-1M requests; Lambda duration not included).
+comparison, the same flows through an Allma-style layout derived here from the deployed
+definition: initialize, then a loop of choose -> process ONE step -> check (Route), then
+finalize. Prints per-step figures and $ per 1,000 tasks at list prices (Standard workflows
+$0.025 per 1,000 transitions; Lambda $0.20 per 1M requests; Lambda duration not included).
 
-    .venv/bin/python bench/transitions.py
+    .venv/bin/python -m bench.transitions
 """
 
 from __future__ import annotations
@@ -74,33 +74,41 @@ def mixed_flow(notify_url: str, job_url: str) -> dict[str, Any]:
     }
 
 
-def allma_style_definition(process_arn: str) -> dict[str, Any]:
-    """One step per loop iteration: Choose -> ProcessOneStep -> CheckResult -> Choose."""
+def allma_style_definition(orchestrator: dict[str, Any]) -> dict[str, Any]:
+    """The orchestrator's own definition made Allma-style: an InitializeTask call, then a loop of
+    ChooseNext -> ProcessSteps (ONE step per call) -> Route (the check), a FinalizeTask call at the
+    end; the native states (waits, polls, the branch Map) are the same ones."""
+    definition = json.loads(json.dumps(orchestrator))
 
-    def invoke(max_steps: int, next_state: str) -> dict[str, Any]:
-        return {
-            "Type": "Task",
-            "Resource": "arn:aws:states:::lambda:invoke",
-            "Parameters": {"FunctionName": process_arn, "Payload": {"taskId.$": "$.taskId", "maxSteps": max_steps}},
-            "OutputPath": "$.Payload",
-            "Next": next_state,
-        }
+    def one_step_loop(states: dict[str, Any], prefix: str) -> None:
+        process, choose = f"{prefix}ProcessSteps", f"{prefix}ChooseNext"
+        redirect(states, process, choose)
+        states[process]["Parameters"]["Payload"]["maxSteps"] = 1
+        states[choose] = {"Type": "Pass", "Next": process}
 
-    return {
-        "StartAt": "InitializeTask",
-        "States": {
-            "InitializeTask": invoke(0, "ChooseNext"),
-            "ChooseNext": {
-                "Type": "Choice",
-                "Choices": [{"Variable": "$.action", "StringEquals": "PROCESS", "Next": "ProcessOneStep"}],
-                "Default": "FinalizeTask",
-            },
-            "ProcessOneStep": invoke(1, "CheckResult"),
-            "CheckResult": {"Type": "Pass", "Next": "ChooseNext"},
-            "FinalizeTask": invoke(0, "Done"),
-            "Done": {"Type": "Succeed"},
-        },
+    def redirect(states: dict[str, Any], old: str, new: str) -> None:
+        for state in states.values():
+            if state.get("Next") == old:
+                state["Next"] = new
+            for choice in state.get("Choices", []):
+                if choice.get("Next") == old:
+                    choice["Next"] = new
+
+    states = definition["States"]
+    branch_states = states["Branches"]["ItemProcessor"]["States"]
+    one_step_loop(states, "")
+    one_step_loop(branch_states, "Branch")
+    bookend = {key: value for key, value in states["ProcessSteps"].items() if key != "Catch"}
+    states["InitializeTask"] = {**bookend, "Next": "Route"}
+    states["InitializeTask"]["Parameters"] = {
+        **bookend["Parameters"],
+        "Payload": {"taskId.$": "$.taskId", "maxSteps": 0},
     }
+    states["FinalizeTask"] = {**states["InitializeTask"], "Next": "Done"}
+    redirect(states, "Done", "FinalizeTask")
+    states["FinalizeTask"]["Next"] = "Done"
+    definition["StartAt"] = "InitializeTask"
+    return definition
 
 
 def counts(sfn: Any, execution_arn: str) -> tuple[int, int]:
@@ -150,54 +158,81 @@ def main() -> int:
             response.raise_for_status()
             return response.json()["taskId"]
 
-        # 1. the 10-step inline flow, orchestrator layout
+        definition = json.loads(sfn.describe_state_machine(stateMachineArn=machine)["definition"])
+        process_arn = definition["States"]["ProcessSteps"]["Parameters"]["FunctionName"]
+        allma = sfn.create_state_machine(
+            name=f"allma-style-{uuid.uuid4().hex[:6]}",
+            definition=json.dumps(allma_style_definition(definition)),
+            roleArn="arn:aws:iam::123456789012:role/bench",
+        )["stateMachineArn"]
+
+        def run_allma_style(document: dict[str, Any]) -> str:
+            """The same flow on the Allma-style machine, for a task it starts itself."""
+            pending = pending_task(stack, api, headers, process_arn, document)
+            return sfn.start_execution(
+                stateMachineArn=allma, name=pending, input=json.dumps({"taskId": pending, "rounds": 0})
+            )["executionArn"]
+
+        def finish_mixed(task_id: str, notify_path: str) -> None:
+            token = stub.wait_for(notify_path)[0].body["resumeToken"]
+            requests.put(
+                f"{api}/tasks/{task_id}",
+                json={"resumeToken": token, "status": "SUCCEEDED"},
+                headers=headers,
+                timeout=30,
+            ).raise_for_status()
+
+        def mixed_document() -> tuple[dict[str, Any], str]:
+            notify_path, job_path = f"/notify/{uuid.uuid4().hex}", f"/job/{uuid.uuid4().hex}"
+            stub.reply(job_path, (200, {"state": "running"}), (200, {"state": "done"}))
+            return mixed_flow(stub.url + notify_path, stub.url + job_path), notify_path
+
+        # 1. the 10-step inline flow, both layouts
         task_id = start(inline_flow())
         execution = machine.replace(":stateMachine:", ":execution:") + f":{task_id}"
         wait_done(sfn, execution)
         ours = counts(sfn, execution)
-
-        # 2. the same flow, Allma-style layout, same process function, on a task it starts itself
-        process_arn = json.loads(sfn.describe_state_machine(stateMachineArn=machine)["definition"])["States"][
-            "ProcessSteps"
-        ]["Parameters"]["FunctionName"]
-        allma = sfn.create_state_machine(
-            name=f"allma-style-{uuid.uuid4().hex[:6]}",
-            definition=json.dumps(allma_style_definition(process_arn)),
-            roleArn="arn:aws:iam::123456789012:role/bench",
-        )["stateMachineArn"]
-        pending = pending_task(stack, api, headers, process_arn)
-        allma_execution = sfn.start_execution(stateMachineArn=allma, input=json.dumps({"taskId": pending}))[
-            "executionArn"
-        ]
+        allma_execution = run_allma_style(inline_flow())
         wait_done(sfn, allma_execution)
         theirs = counts(sfn, allma_execution)
 
-        # 3. wait + poll + 4-branch parallel
-        notify_path, job_path = f"/notify/{uuid.uuid4().hex}", f"/job/{uuid.uuid4().hex}"
-        stub.reply(job_path, (200, {"state": "running"}), (200, {"state": "done"}))
-        mixed_id = start(mixed_flow(stub.url + notify_path, stub.url + job_path))
-        token = stub.wait_for(notify_path)[0].body["resumeToken"]
-        requests.put(
-            f"{api}/tasks/{mixed_id}", json={"resumeToken": token, "status": "SUCCEEDED"}, headers=headers, timeout=30
-        ).raise_for_status()
+        # 2. wait + poll + 4-branch parallel, both layouts
+        document, notify_path = mixed_document()
+        mixed_id = start(document)
+        finish_mixed(mixed_id, notify_path)
         mixed_execution = machine.replace(":stateMachine:", ":execution:") + f":{mixed_id}"
         wait_done(sfn, mixed_execution)
         mixed = counts(sfn, mixed_execution)
+        document, notify_path = mixed_document()
+        allma_mixed_execution = run_allma_style(document)
+        allma_mixed_id = json.loads(sfn.describe_execution(executionArn=allma_mixed_execution)["input"])["taskId"]
+        finish_mixed(allma_mixed_id, notify_path)
+        wait_done(sfn, allma_mixed_execution)
+        mixed_theirs = counts(sfn, allma_mixed_execution)
+        for execution_arn in (mixed_execution, allma_execution, allma_mixed_execution):
+            status = sfn.describe_execution(executionArn=execution_arn)["status"]
+            if status != "SUCCEEDED":
+                raise RuntimeError(f"{execution_arn} ended {status}: the comparison would be meaningless")
 
+    mixed_steps = 5 + 4 * 2
     print(line("10-step inline, orchestrator", *ours, INLINE_STEPS))
     print(line("10-step inline, Allma-style loop", *theirs, INLINE_STEPS))
-    print(line("wait + poll + 4-branch parallel", *mixed, 5 + 4 * 2))
+    print(line("wait+poll+parallel, orchestrator", *mixed, mixed_steps))
+    print(line("wait+poll+parallel, Allma-style", *mixed_theirs, mixed_steps))
     print(f"transitions per inline step: {ours[0] / INLINE_STEPS:.2f}")
-    print(f"Allma-style / orchestrator transitions: {theirs[0] / ours[0]:.1f}x")
+    print(
+        f"Allma-style / orchestrator transitions: {theirs[0] / ours[0]:.1f}x (10-step inline), "
+        f"{mixed_theirs[0] / mixed[0]:.1f}x (wait+poll+parallel)"
+    )
     stub.server.shutdown()
     return 0
 
 
-def pending_task(stack: LocalStack, api: str, headers: dict[str, str], process_arn: str) -> str:
-    """A PENDING task of the inline flow with no execution, written with the functions' own settings."""
+def pending_task(stack: LocalStack, api: str, headers: dict[str, str], process_arn: str, document: dict) -> str:
+    """A PENDING task of `document` with no execution, written with the functions' own settings."""
     flow_id = f"bench-{uuid.uuid4().hex[:8]}"
     requests.put(
-        f"{api}/flows/{flow_id}", json={**inline_flow(), "id": flow_id}, headers=headers, timeout=30
+        f"{api}/flows/{flow_id}", json={**document, "id": flow_id}, headers=headers, timeout=30
     ).raise_for_status()
     variables = stack.client("lambda").get_function_configuration(FunctionName=process_arn)["Environment"]["Variables"]
     os.environ.update(
