@@ -23,6 +23,8 @@ import contextlib
 import json
 import logging
 import threading
+import types
+from collections.abc import Coroutine, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +88,8 @@ class Connection:
     identity: Identity | None = None
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     outbox: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
+    sending: bool = False  # the writer holds a message it has not finished sending
+    unfinished: asyncio.Future[None] | None = None  # a fan-out frame whose send had to wait
 
     def send(self, message: dict[str, Any]) -> None:
         """Queue a message from any thread; the connection's writer sends in order."""
@@ -225,12 +229,17 @@ class RealtimeHub:
     async def _writer(self, connection: Connection) -> None:
         while True:
             text = await connection.outbox.get()
-            if text is None:
-                return
+            connection.sending = True
             try:
+                if connection.unfinished is not None:
+                    await connection.unfinished  # a fan-out frame sent before this message
+                if text is None:
+                    return
                 await connection.websocket.send_text(text)
             except Exception:  # the client went away; the reader ends the connection
                 return
+            finally:
+                connection.sending = False
 
     async def _keepalive(self, connection: Connection) -> None:
         while True:
@@ -365,8 +374,49 @@ class RealtimeHub:
 
 
 def _enqueue_all(messages: list[tuple[Connection, str]]) -> None:
+    """Send a fan-out's frames from this one callback of the server loop.
+
+    A connection whose writer has nothing pending gets its frame at once (the ASGI send completes
+    without suspending unless the socket's buffer is full): no wake-up of its writer task per
+    subscriber. A send that has to wait finishes in a task the writer waits for, so a connection's
+    messages still leave in order and a slow client holds up no one else."""
     for connection, text in messages:
-        connection.outbox.put_nowait(text)
+        pending = connection.unfinished
+        if connection.sending or not connection.outbox.empty() or (pending is not None and not pending.done()):
+            connection.outbox.put_nowait(text)
+            continue
+        connection.unfinished = None
+        send = connection.websocket.send_text(text)
+        try:
+            waiting_on = send.send(None)
+        except StopIteration:
+            continue
+        except Exception:  # the client went away; the reader ends the connection
+            continue
+        connection.unfinished = asyncio.ensure_future(_finish_send(send, waiting_on))
+
+
+async def _finish_send(send: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+    with contextlib.suppress(Exception):
+        await _resume(send, waiting_on)
+
+
+@types.coroutine
+def _resume(send: Coroutine[Any, Any, None], waiting_on: Any) -> Generator[Any, Any, None]:
+    """Drive a coroutine that was started by hand and suspended on `waiting_on` to its end."""
+    while True:
+        try:
+            value = yield waiting_on
+        except BaseException as exc:  # cancellation: hand it to the coroutine
+            try:
+                waiting_on = send.throw(exc)
+            except StopIteration:
+                return
+            continue
+        try:
+            waiting_on = send.send(value)
+        except StopIteration:
+            return
 
 
 class _StartError(Exception):
