@@ -26,6 +26,16 @@ def _connection(socket: FakeSocket) -> Connection:
     return Connection(socket, asyncio.get_running_loop())  # type: ignore[arg-type]
 
 
+def _run(scenario: Any) -> Any:
+    """Like asyncio.run, but leaves the thread's current event loop alone (Pulumi's runtime in other
+    tests of this process reads it)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(scenario)
+    finally:
+        loop.close()
+
+
 async def _settle() -> None:
     for _ in range(10):
         await asyncio.sleep(0)
@@ -37,7 +47,7 @@ def test_an_idle_connection_gets_the_frame_at_once() -> None:
         _enqueue_all([(_connection(socket), "data-1")])
         return list(socket.sent)  # no turn of the loop in between
 
-    assert asyncio.run(scenario()) == ["data-1"]
+    assert _run(scenario()) == ["data-1"]
 
 
 def test_a_waiting_send_keeps_order_and_holds_up_no_one() -> None:
@@ -60,7 +70,7 @@ def test_a_waiting_send_keeps_order_and_holds_up_no_one() -> None:
         await writer
         return before, slow.sent, fast.sent
 
-    before, slow_sent, fast_sent = asyncio.run(scenario())
+    before, slow_sent, fast_sent = _run(scenario())
     assert before == []
     assert slow_sent == ["data-1", "ka", "data-2"]
     assert fast_sent == ["data-1", "data-2"]
