@@ -24,7 +24,6 @@ from .branches import branch_steps
 from .clock import now_iso
 from .errors import ConcurrentUpdate, Conflict, Forbidden, Gone, NotFound, StepError, normalized_error
 from .flow_store import FlowStore
-from .native_steps import RESUMED_WITH_FAILURE
 from .repository import Task, TaskRepository
 from .templates import render
 
@@ -33,6 +32,8 @@ NOTIFY_TIMEOUT_SECONDS = 10
 # The state machine's WaitForEvent state routes exactly this error back to ProcessSteps, which
 # then fails the step with the caller's error (honouring the step's `catch`).
 RESUME_FAILURE_ERROR = "Workflow.ResumedWithFailure"
+# The step error of a resume with status FAILED that names no error of its own.
+RESUMED_WITH_FAILURE = "ResumedWithFailure"
 # SendTaskFailure limits: error 256 characters, cause 32,768.
 _CAUSE_LIMIT = 32_768
 _TOKEN_GONE = ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken")

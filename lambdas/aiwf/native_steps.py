@@ -18,8 +18,6 @@ from .paths import set_path
 from .repository import Task
 from .steps import StepOutcome, call_task_handler, matches, result_path
 
-RESUMED_WITH_FAILURE = "ResumedWithFailure"
-
 
 def _wait_for_event(
     step_id: str, step: dict[str, Any], context: dict[str, Any], pending: dict[str, Any] | None, task: Task
@@ -30,12 +28,8 @@ def _wait_for_event(
             action["heartbeatSeconds"] = step["heartbeatSeconds"]
         return StepOutcome(context=context, action=action)
     if pending["status"] == "FAILED":
-        error = pending.get("error") or {}
-        raise StepError(
-            error.get("errorName") or RESUMED_WITH_FAILURE,
-            error.get("errorMessage") or "the external system reported a failure",
-            details=error.get("errorDetails"),
-        )
+        error = pending["error"]  # normalized, defaults included, by callbacks.resume_task
+        raise StepError(error["errorName"], error["errorMessage"], details=error["errorDetails"])
     return StepOutcome(context=set_path(context, result_path(step_id, step), pending.get("output")), next=step["next"])
 
 
