@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from graphql import (
     DocumentNode,
@@ -33,11 +33,15 @@ from graphql import (
     GraphQLResolveInfo,
     GraphQLSchema,
     OperationDefinitionNode,
+    TypeInfo,
+    TypeInfoVisitor,
+    Visitor,
     build_schema,
     execute,
     parse,
     print_ast,
     validate,
+    visit,
 )
 from graphql.language import ObjectTypeDefinitionNode, ObjectTypeExtensionNode
 from starlette.concurrency import run_in_threadpool
@@ -260,7 +264,8 @@ class GraphqlApi:
         self.allowed = auth_table(self.schema, self.default_mode)
         self.subscriptions = subscribed_mutations(self.schema)
         self._js: dict[tuple[str, str], JsResolver] = {}
-        self._documents: dict[str, tuple[DocumentNode, list[dict[str, Any]]]] = {}
+        self._blocking: set[tuple[str, str]] = set()  # fields whose resolver waits on a Lambda
+        self._documents: dict[str, _Checked] = {}
         self._selections: dict[int, tuple[FieldNode, dict[str, Any]]] = {}
         self.publish: Publish | None = None
         for (resolver_api, type_name, field_name), resolver in registry.resolvers.items():
@@ -286,6 +291,7 @@ class GraphqlApi:
         if js is not None:
             self._js[(type_name, field_name)] = js
         if source["type"] == "AWS_LAMBDA" and js is None:
+            self._blocking.add((type_name, field_name))
             return self._direct_lambda(source["functionArn"])
         if source["type"] == "NONE" and js is not None:
             return self._none_js(js)
@@ -361,9 +367,10 @@ class GraphqlApi:
 
     # -- execution --------------------------------------------------------------------------------
 
-    def checked(self, query: str) -> tuple[DocumentNode, list[dict[str, Any]]]:
-        """The parsed document and its syntax/validation errors; cached, since clients send the same
-        operations over and over (validation is most of the cost of a small mutation)."""
+    def checked(self, query: str) -> _Checked:
+        """The parsed document, its syntax/validation errors, and whether it selects a field whose
+        resolver blocks; cached, since clients send the same operations over and over (validation
+        is most of the cost of a small mutation)."""
         found = self._documents.get(query)
         if found is None:
             try:
@@ -371,17 +378,38 @@ class GraphqlApi:
                 errors = [format_error(e, "ValidationError") for e in validate(self.schema, document)]
             except GraphQLError as exc:
                 document, errors = DocumentNode(definitions=()), [format_error(exc, "InvalidSyntaxError")]
-            found = (document, errors)
+            found = _Checked(document, errors, not errors and self._selects_blocking(document))
             if len(self._documents) >= DOCUMENT_CACHE_SIZE:
                 self._documents.pop(next(iter(self._documents)))
             self._documents[query] = found
         return found
 
+    def _selects_blocking(self, document: DocumentNode) -> bool:
+        """Whether any field of any operation in the document is resolved by a Lambda."""
+        if not self._blocking:
+            return False
+        type_info = TypeInfo(self.schema)
+        blocking = self._blocking
+        found: list[bool] = []
+
+        class _Fields(Visitor):
+            def enter_field(self, node: FieldNode, *_args: Any) -> None:
+                parent = type_info.get_parent_type()
+                if parent is not None and (parent.name, node.name.value) in blocking:
+                    found.append(True)
+
+        visit(document, TypeInfoVisitor(type_info, _Fields()))
+        return bool(found)
+
+    def blocks(self, query: str) -> bool:
+        """Whether executing `query` waits on a Lambda (the HTTP endpoint then runs it off its loop)."""
+        return self.checked(query).blocking
+
     def run(
         self, query: str, variables: dict[str, Any] | None, operation_name: str | None, caller: Caller
     ) -> dict[str, Any]:
         """Execute one HTTP operation for an authorized caller; the GraphQL response body."""
-        document, problems = self.checked(query)
+        document, problems, _ = self.checked(query)
         if problems:
             return {"data": None, "errors": problems}
         operation = _operation(document, operation_name)
@@ -415,6 +443,12 @@ class GraphqlApi:
             value = data.get(response_name)
             if name in self.subscriptions and value is not None and (response_name,) not in failed:
                 self.publish(name, value, response_name)
+
+
+class _Checked(NamedTuple):
+    document: DocumentNode
+    errors: list[dict[str, Any]]
+    blocking: bool
 
 
 class _ApiKeys(dict):  # type: ignore[type-arg]
@@ -473,7 +507,9 @@ def unauthorized_response(exc: Unauthorized) -> JSONResponse:
 
 
 class GraphqlEndpoint:
-    """`POST /graphql`: authorize, then execute on a worker thread (resolvers block on Lambda)."""
+    """`POST /graphql`: authorize, then execute: on a worker thread when a resolver waits on a Lambda,
+    else on the loop itself (a NONE resolver's JS takes microseconds; the thread hop took ~1 ms of a
+    published state change's trip to its subscribers)."""
 
     def __init__(self, api: GraphqlApi) -> None:
         self.api = api
@@ -497,9 +533,11 @@ class GraphqlEndpoint:
                 status_code=400,
             )
         caller = Caller(identity, headers)
-        answer = await run_in_threadpool(
-            self.api.run, query, document.get("variables") or {}, document.get("operationName"), caller
-        )
+        arguments = (query, document.get("variables") or {}, document.get("operationName"), caller)
+        if self.api.blocks(query):
+            answer = await run_in_threadpool(self.api.run, *arguments)
+        else:
+            answer = self.api.run(*arguments)
         log.debug("graphql %s in %.1f ms", identity.mode, (time.monotonic() - started) * 1000)
         return JSONResponse(answer, headers={"x-amzn-RequestId": _request_id()})
 

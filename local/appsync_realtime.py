@@ -154,8 +154,11 @@ class RealtimeHub:
                     payload = rendered[sub.shape] = json.dumps({"data": data}, separators=(",", ":"))
                 text = f'{{"type":"data","id":{json.dumps(sub.id)},"payload":{payload}}}'
                 outgoing.setdefault(sub.connection.loop, []).append((sub.connection, text))
-            for loop, messages in outgoing.items():  # one wake-up of the server's loop per fan-out
-                loop.call_soon_threadsafe(_enqueue_all, messages)
+            for loop, messages in outgoing.items():
+                if loop is _running_loop():  # published from the loop itself: the frames leave now
+                    _enqueue_all(messages)
+                else:  # one wake-up of the server's loop per fan-out
+                    loop.call_soon_threadsafe(_enqueue_all, messages)
 
     def _result_type(self, subscription_field: str) -> str:
         subscription = self.api.schema.subscription_type
@@ -370,6 +373,13 @@ class RealtimeHub:
                 pending.extend(selection.selection_set.selections)
             elif selection.name.value in fragments:
                 pending.extend(fragments[selection.name.value].selection_set.selections)
+        return None
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
         return None
 
 
