@@ -108,12 +108,9 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def measure(stack: Any, n: int, changes: int) -> list[float]:
-    from local import moto_glue
-
-    outputs = stack.outputs
-    task_id = f"bench-{uuid.uuid4().hex[:10]}"
-    seqs = list(range(2, 2 + changes))
+def start_subscribers(outputs: dict[str, Any], task_id: str, n: int, seqs: list[int]) -> list[subprocess.Popen]:
+    """N gql clients subscribed to `task_id`, in processes of their own; each ends once it has seen
+    every seq in `seqs` and prints (seq, receipt time) pairs."""
     procs = []
     remaining = n
     while remaining:
@@ -140,13 +137,45 @@ def measure(stack: Any, n: int, changes: int) -> list[float]:
         proc.stdin.write(json.dumps(config) + "\n")
         proc.stdin.flush()
         procs.append(proc)
+    return procs
+
+
+def wait_subscribed(count: Any, n: int) -> None:
+    """Until `count()` (subscriptions the server holds) reaches n."""
+    deadline = time.monotonic() + 60
+    while count() < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {count()} of {n} subscriptions registered")
+        time.sleep(0.02)
+
+
+def latencies(procs: list[subprocess.Popen], sent: dict[int, float], n: int, changes: int) -> list[float]:
+    """Receipt minus `sent[seq]` for every delivery, in ms; all N x changes must have arrived."""
+    measured: list[float] = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=180)
+        for seq, received in json.loads(out.strip().splitlines()[-1]):
+            if seq in sent:
+                measured.append((received - sent[seq]) * 1000)
+    if len(measured) != n * changes:
+        raise RuntimeError(f"{len(measured)} deliveries measured, expected {n * changes}")
+    return measured
+
+
+def report(n: int, measured: list[float], label: str = "") -> None:
+    p50, p95, p99 = (_percentile(measured, f) for f in (0.50, 0.95, 0.99))
+    print(f"{label}subscribers: {n} p50: {p50:.1f} ms p95: {p95:.1f} ms p99: {p99:.1f} ms", flush=True)
+
+
+def measure(stack: Any, n: int, changes: int) -> list[float]:
+    from local import moto_glue
+
+    task_id = f"bench-{uuid.uuid4().hex[:10]}"
+    seqs = list(range(2, 2 + changes))
     hub = stack.appsync.hub
     base = hub.count()
-    deadline = time.monotonic() + 60
-    while hub.count() < base + n:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {hub.count() - base} of {n} subscriptions registered")
-        time.sleep(0.02)
+    procs = start_subscribers(stack.outputs, task_id, n, seqs)
+    wait_subscribed(lambda: hub.count() - base, n)
 
     writer = subprocess.Popen(
         [sys.executable, "-m", "bench.fanout", "--writer"],
@@ -179,15 +208,7 @@ def measure(stack: Any, n: int, changes: int) -> list[float]:
     finally:
         moto_glue.commit_observers.remove(on_commit)
         writer.communicate(timeout=30)
-    latencies: list[float] = []
-    for proc in procs:
-        out, _ = proc.communicate(timeout=180)
-        for seq, received in json.loads(out.strip().splitlines()[-1]):
-            if seq in committed and seq in seqs:
-                latencies.append((received - committed[seq]) * 1000)
-    if len(latencies) != n * changes:
-        raise RuntimeError(f"{len(latencies)} deliveries measured, expected {n * changes}")
-    return latencies
+    return latencies(procs, {seq: committed[seq] for seq in seqs if seq in committed}, n, changes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,9 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         measure(stack, 1, 5)  # warm-up: cold starts of the publisher's worker, first connections
         for n in args.subscribers:
-            latencies = measure(stack, n, args.changes)
-            p50, p95, p99 = (_percentile(latencies, f) for f in (0.50, 0.95, 0.99))
-            print(f"subscribers: {n} p50: {p50:.1f} ms p95: {p95:.1f} ms p99: {p99:.1f} ms", flush=True)
+            report(n, measure(stack, n, args.changes))
     return 0
 
 
