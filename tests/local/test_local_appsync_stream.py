@@ -9,6 +9,7 @@ import textwrap
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -38,8 +39,15 @@ HANDLERS = textwrap.dedent(
         return int(answer["Attributes"]["n"]["N"])
 
 
+    def _hold():
+        # Wait for the test to open the gate (a file): it looks at the poller while this call runs.
+        gate, deadline = os.environ.get("GATE"), time.time() + 8
+        while gate and not os.path.exists(gate) and time.time() < deadline:
+            time.sleep(0.01)
+
+
     def record(event, context):
-        time.sleep(float(os.environ.get("DELAY", "0")))
+        _hold()
         for r in event["Records"]:
             key = r["dynamodb"]["Keys"]["pk"]["S"]
             sequence = r["dynamodb"]["SequenceNumber"]
@@ -54,6 +62,7 @@ HANDLERS = textwrap.dedent(
 
 
     def crash(event, context):
+        _hold()
         raise RuntimeError("always")
     """
 )
@@ -113,10 +122,8 @@ class Env:
         )
         return source, out, created["UUID"]
 
-    def put(self, table: str, key: str, value: int) -> float:
-        started = time.monotonic()
+    def put(self, table: str, key: str, value: int) -> None:
         self.client("dynamodb").put_item(TableName=table, Item={"pk": {"S": key}, "v": {"N": str(value)}})
-        return time.monotonic() - started
 
     def outputs(self, table: str, count: int, timeout: float = 20) -> dict[str, dict[str, Any]]:
         deadline = time.monotonic() + timeout
@@ -144,10 +151,20 @@ def _arrival_order(found: dict[str, dict[str, Any]], key: str) -> list[int]:
     return [value for _, value in sorted(mine)]
 
 
-def test_writes_return_before_delivery_and_records_arrive_in_order_per_key(env: Env) -> None:
-    source, out, _ = env.mapped("record", {"DELAY": "0.3"}, BatchSize=3)
-    took = [env.put(source, key, value) for value in range(1, 6) for key in ("a", "b")]
-    assert max(took) < 0.25, "a write waited for the stream's function"
+def _held_at_the_gate(mapping: str) -> bool:
+    """The mapping's poller has records in hand and has delivered none: its function is still held."""
+    delivery = moto_glue.stream_deliveries()[mapping]
+    return delivery.delivered == 0 and not delivery.failed_batches and not delivery.idle()
+
+
+def test_writes_return_before_delivery_and_records_arrive_in_order_per_key(env: Env, tmp_path: Path) -> None:
+    gate = tmp_path / "open"
+    source, out, mapping = env.mapped("record", {"GATE": str(gate)}, BatchSize=3)
+    for value in range(1, 6):
+        for key in ("a", "b"):
+            env.put(source, key, value)
+    assert _held_at_the_gate(mapping), "a write waited for the stream's function"
+    gate.touch()  # the first batch goes on; the writes made meanwhile follow in later batches
     found = env.outputs(out, 10)
     assert _arrival_order(found, "a") == [1, 2, 3, 4, 5]
     assert _arrival_order(found, "b") == [1, 2, 3, 4, 5]
@@ -195,10 +212,13 @@ def test_a_record_that_keeps_failing_goes_to_the_on_failure_queue(env: Env) -> N
     assert moto_glue.stream_deliveries()[mapping].failed_batches
 
 
-def test_a_function_that_always_fails_never_fails_the_write(env: Env) -> None:
-    source, _, mapping = env.mapped("crash", {}, MaximumRetryAttempts=1)
+def test_a_function_that_always_fails_never_fails_the_write(env: Env, tmp_path: Path) -> None:
+    gate = tmp_path / "open"
+    source, _, mapping = env.mapped("crash", {"GATE": str(gate)}, MaximumRetryAttempts=1)
     for value in range(3):
-        assert env.put(source, "k", value) < 0.25
+        env.put(source, "k", value)
+    assert _held_at_the_gate(mapping), "a write waited for the stream's function"
+    gate.touch()
     item = env.client("dynamodb").get_item(TableName=source, Key={"pk": {"S": "k"}})["Item"]
     assert item["v"] == {"N": "2"}
     deadline = time.monotonic() + 10
