@@ -92,10 +92,10 @@ def test_handler_error_is_unhandled_like_aws(aws, functions):
 def test_event_invocation_answers_202_at_once(aws, functions):
     started = time.monotonic()
     response = aws["client"]("lambda").invoke(
-        FunctionName="glue-sleep", InvocationType="Event", Payload=b'{"seconds": 1}'
+        FunctionName="glue-sleep", InvocationType="Event", Payload=b'{"seconds": 3}'
     )
     assert response["StatusCode"] == 202
-    assert time.monotonic() - started < 0.9
+    assert time.monotonic() - started < 2.5  # well short of the function's 3 s: the call did not wait for it
 
 
 def test_worker_reaches_the_embedded_aws(aws, functions):
