@@ -118,6 +118,10 @@ class Worker:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
+                # Out of the terminal's process group: Ctrl-C on `make dev` reaches the stack, which
+                # stops its workers itself, instead of every worker dying with a KeyboardInterrupt
+                # traceback. A worker whose stack is gone reads the end of its request pipe and exits.
+                start_new_session=True,
             )
         finally:
             os.close(req_r)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -239,7 +240,31 @@ def test_stacks_in_one_process_share_the_embedded_aws(stack: LocalStack, project
     assert stack.client("dynamodb").describe_table(TableName="tiny-dev-items")
 
 
-def test_cli_serves_writes_outputs_and_stops_cleanly_on_sigterm(project: Path, tmp_path: Path):
+def _children(pid: int) -> set[int]:
+    """The live processes whose parent is `pid` (Linux /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z"
+
+
+@pytest.mark.parametrize("stop", ["sigterm", "ctrl-c"])
+def test_cli_serves_writes_outputs_and_stops_cleanly(project: Path, tmp_path: Path, stop: str):
+    """SIGTERM reaches the stack alone; a terminal's Ctrl-C reaches its whole process group, Lambda
+    workers included, and still nothing but the stack's own shutdown shows (no worker tracebacks)."""
     outputs_file = tmp_path / "outputs.json"
     outputs_file.write_text("{}")  # stale: must be replaced, not read as ready
     process = subprocess.Popen(
@@ -248,6 +273,7 @@ def test_cli_serves_writes_outputs_and_stops_cleanly_on_sigterm(project: Path, t
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group, as a shell gives a foreground job
     )
     try:
         deadline = time.monotonic() + 60
@@ -259,10 +285,20 @@ def test_cli_serves_writes_outputs_and_stops_cleanly_on_sigterm(project: Path, t
         assert set(outputs) >= {"taskApiUrl", "apiKey", "stateMachineArn", "stage"}
         response = requests.get(outputs["taskApiUrl"] + "/items", headers={"x-api-key": outputs["apiKey"]}, timeout=30)
         assert response.status_code == 201
-        process.send_signal(signal.SIGTERM)
+        workers = _children(process.pid)
+        assert workers, "the request was served by a Lambda worker process"
+        if stop == "sigterm":
+            process.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(process.pid, signal.SIGINT)
         assert process.wait(timeout=20) == 0
         output = process.stdout.read() if process.stdout else ""
         assert '"taskApiUrl"' in output and "stopping" in output
+        assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[-3000:]
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, "a Lambda worker outlived the stack"
+            time.sleep(0.1)
     finally:
         if process.poll() is None:
             process.kill()
