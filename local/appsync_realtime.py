@@ -85,6 +85,7 @@ class Connection:
 
     websocket: WebSocket
     loop: asyncio.AbstractEventLoop
+    asgi_send: Any  # the server's own ASGI `send`: fan-out frames go straight to it
     identity: Identity | None = None
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     outbox: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
@@ -171,12 +172,16 @@ class RealtimeHub:
 
     # -- the socket -----------------------------------------------------------------------------------
 
-    async def endpoint(self, websocket: WebSocket) -> None:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """The route, as a plain ASGI app (so Starlette hands it the server's own `send`): fan-out
+        frames skip Starlette's WebSocket and exception wrappers, a fifth of each frame's CPU, which
+        is most of what a fan-out to many subscribers costs the server (bench/fanout_floor.py)."""
+        websocket = WebSocket(scope, receive, send)
         offered = list(websocket.scope.get("subprotocols") or [])
         if SUBPROTOCOL not in offered:
             await websocket.close(code=1002, reason="graphql-ws subprotocol required")
             return
-        connection = Connection(websocket, asyncio.get_running_loop())
+        connection = Connection(websocket, asyncio.get_running_loop(), send)
         failure: Unauthorized | None = None
         try:
             connection.identity = self._connect_identity(websocket, offered)
@@ -396,7 +401,7 @@ def _enqueue_all(messages: list[tuple[Connection, str]]) -> None:
             connection.outbox.put_nowait(text)
             continue
         connection.unfinished = None
-        send = connection.websocket.send_text(text)
+        send = connection.asgi_send({"type": "websocket.send", "text": text})
         try:
             waiting_on = send.send(None)
         except StopIteration:

@@ -41,7 +41,7 @@ class LocalAppSync:
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/graphql", GraphqlEndpoint(self.api).endpoint, methods=["POST"]),
-            WebSocketRoute("/graphql/realtime", self.hub.endpoint),
+            WebSocketRoute("/graphql/realtime", self.hub),  # an ASGI app (see RealtimeHub.__call__)
         ]
 
     def close(self) -> None:

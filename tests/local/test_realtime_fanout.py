@@ -10,7 +10,8 @@ from local.appsync_realtime import Connection, RealtimeHub, _enqueue_all
 
 
 class FakeSocket:
-    """Records what is sent; while `gate` is not set, a send waits like a full socket buffer."""
+    """Records what is sent, through Starlette's WebSocket or the server's ASGI `send` (which fan-out
+    frames use); while `gate` is not set, a send waits like a full socket buffer."""
 
     def __init__(self) -> None:
         self.sent: list[str] = []
@@ -18,12 +19,15 @@ class FakeSocket:
         self.gate.set()
 
     async def send_text(self, text: str) -> None:
+        await self.asgi_send({"type": "websocket.send", "text": text})
+
+    async def asgi_send(self, message: dict[str, Any]) -> None:
         await self.gate.wait()
-        self.sent.append(text)
+        self.sent.append(message["text"])
 
 
 def _connection(socket: FakeSocket) -> Connection:
-    return Connection(socket, asyncio.get_running_loop())  # type: ignore[arg-type]
+    return Connection(socket, asyncio.get_running_loop(), socket.asgi_send)  # type: ignore[arg-type]
 
 
 def _run(scenario: Any) -> Any:
