@@ -83,9 +83,8 @@ class Subscription:
 class Connection:
     """One client socket: its outgoing queue (fed from any thread) and its subscriptions."""
 
-    websocket: WebSocket
+    asgi_send: Any  # the server's own ASGI `send`: every frame goes straight to it
     loop: asyncio.AbstractEventLoop
-    asgi_send: Any  # the server's own ASGI `send`: fan-out frames go straight to it
     identity: Identity | None = None
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     outbox: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
@@ -173,15 +172,16 @@ class RealtimeHub:
     # -- the socket -----------------------------------------------------------------------------------
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """The route, as a plain ASGI app (so Starlette hands it the server's own `send`): fan-out
+        """The route, as a plain ASGI app (so Starlette hands it the server's own `send`): outgoing
         frames skip Starlette's WebSocket and exception wrappers, a fifth of each frame's CPU, which
-        is most of what a fan-out to many subscribers costs the server (bench/fanout_floor.py)."""
+        is most of what a fan-out to many subscribers costs the server (bench/fanout_floor.py).
+        Starlette's WebSocket still does the handshake, the reading and the close."""
         websocket = WebSocket(scope, receive, send)
         offered = list(websocket.scope.get("subprotocols") or [])
         if SUBPROTOCOL not in offered:
             await websocket.close(code=1002, reason="graphql-ws subprotocol required")
             return
-        connection = Connection(websocket, asyncio.get_running_loop(), send)
+        connection = Connection(send, asyncio.get_running_loop())
         failure: Unauthorized | None = None
         try:
             connection.identity = self._connect_identity(websocket, offered)
@@ -243,7 +243,7 @@ class RealtimeHub:
                     await connection.unfinished  # a fan-out frame sent before this message
                 if text is None:
                     return
-                await connection.websocket.send_text(text)
+                await connection.asgi_send({"type": "websocket.send", "text": text})
             except Exception:  # the client went away; the reader ends the connection
                 return
             finally:

@@ -10,16 +10,13 @@ from local.appsync_realtime import Connection, RealtimeHub, _enqueue_all
 
 
 class FakeSocket:
-    """Records what is sent, through Starlette's WebSocket or the server's ASGI `send` (which fan-out
-    frames use); while `gate` is not set, a send waits like a full socket buffer."""
+    """The server's ASGI `send`, recording each frame; while `gate` is not set, a send waits like a
+    full socket buffer."""
 
     def __init__(self) -> None:
         self.sent: list[str] = []
         self.gate = asyncio.Event()
         self.gate.set()
-
-    async def send_text(self, text: str) -> None:
-        await self.asgi_send({"type": "websocket.send", "text": text})
 
     async def asgi_send(self, message: dict[str, Any]) -> None:
         await self.gate.wait()
@@ -27,7 +24,7 @@ class FakeSocket:
 
 
 def _connection(socket: FakeSocket) -> Connection:
-    return Connection(socket, asyncio.get_running_loop(), socket.asgi_send)  # type: ignore[arg-type]
+    return Connection(socket.asgi_send, asyncio.get_running_loop())
 
 
 def _run(scenario: Any) -> Any:
