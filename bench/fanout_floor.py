@@ -26,34 +26,38 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from bench.fanout import GAP_SECONDS, REPO_ROOT, latencies, report, start_subscribers, wait_subscribed
 
 
-def _publish_all(publish: Any, seqs: list[int]) -> dict[int, float]:
-    """Publish one state per seq, paced as bench.fanout paces its commits; the time each was sent."""
+def _time_publishes(
+    outputs: dict[str, Any], subscribed: Callable[[], int], publish: Callable[[str, int], None], n: int, changes: int
+) -> list[float]:
+    """N clients subscribe to a new task; one state per seq is published, paced as bench.fanout paces
+    its commits; publish -> delivery for each, in ms."""
+    task_id = f"floor-{uuid.uuid4().hex[:10]}"
+    seqs = list(range(2, 2 + changes))
+    procs = start_subscribers(outputs, task_id, n, seqs)
+    wait_subscribed(subscribed, n)
     sent: dict[int, float] = {}
     for seq in seqs:
         sent[seq] = time.time()
-        publish(seq)
+        publish(task_id, seq)
         time.sleep(GAP_SECONDS)
-    return sent
+    return latencies(procs, sent, n, changes)
 
 
 def hub_floor(stack: Any, n: int, changes: int) -> list[float]:
     hub = stack.appsync.hub
-    task_id = f"floor-{uuid.uuid4().hex[:10]}"
-    seqs = list(range(2, 2 + changes))
     base = hub.count()
-    procs = start_subscribers(stack.outputs, task_id, n, seqs)
-    wait_subscribed(lambda: hub.count() - base, n)
 
-    def publish(seq: int) -> None:
+    def publish(task_id: str, seq: int) -> None:
         state = {"taskId": task_id, "flowId": "bench", "flowVersion": 1, "status": "RUNNING", "seq": seq}
         hub.publish("updateWorkflowState", state, "updateWorkflowState")
 
-    return latencies(procs, _publish_all(publish, seqs), n, changes)
+    return _time_publishes(stack.outputs, lambda: hub.count() - base, publish, n, changes)
 
 
 class RawServer:
@@ -109,22 +113,18 @@ class RawServer:
 
 
 def raw_floor(server: RawServer, n: int, changes: int) -> list[float]:
-    task_id = f"floor-{uuid.uuid4().hex[:10]}"
-    seqs = list(range(2, 2 + changes))
     outputs = {
         "graphqlUrl": "http://127.0.0.1/graphql",
         "apiKey": "unused",
         "realtimeUrl": f"ws://127.0.0.1:{server.port}/",
     }
     server.subscriptions.clear()
-    procs = start_subscribers(outputs, task_id, n, seqs)
-    wait_subscribed(lambda: len(server.subscriptions), n)
 
-    def publish(seq: int) -> None:
+    def publish(task_id: str, seq: int) -> None:
         state = {"taskId": task_id, "seq": seq, "status": "RUNNING"}
         server.publish(json.dumps({"data": {"workflowStateUpdated": state}}, separators=(",", ":")))
 
-    return latencies(procs, _publish_all(publish, seqs), n, changes)
+    return _time_publishes(outputs, lambda: len(server.subscriptions), publish, n, changes)
 
 
 def main(argv: list[str] | None = None) -> int:
