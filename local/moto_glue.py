@@ -1,7 +1,8 @@
 """The only module that knows moto's internals (moto 5.2.5, pinned in requirements-dev.txt).
 
 What it does, and why:
-- starts a `ThreadedMotoServer` on loopback (port 0 = a free port) in this process;
+- starts a `ThreadedMotoServer` on loopback (port 0 = a free port) in this process, with HTTP
+  keep-alive (werkzeug closes every connection);
 - sets ``MOTO_PORT`` to that port: moto's Step Functions engine builds its own boto3 clients for
   ``http://localhost:$MOTO_PORT`` (default 5000), so without it ``lambda:invoke`` tasks go nowhere;
 - turns on the engine with ``POST /moto-api/config`` ``{"stepfunctions": {"execute_state_machine": true}}``;
@@ -14,7 +15,9 @@ What it does, and why:
 - serializes DynamoDB (and Streams) requests under one lock and replaces `transact_write_items`
   with one that checks every condition before writing anything, instead of deep-copying each
   table and restoring the copy on failure (which undid other threads' commits and made every
-  write cost a copy of the table).
+  write cost a copy of the table);
+- caches two things moto recomputes on every request: the list of its own backends (read from
+  disk under a global lock) and the parsed ASL of a state machine (parsed at every execution).
 
 Lambda's "use_docker" stays at its default (True) on purpose: with it off, moto swaps in
 `LambdaSimpleBackend.invoke`, which never reaches `LambdaFunction.invoke`.
@@ -22,6 +25,8 @@ Lambda's "use_docker" stays at its default (True) on purpose: with it off, moto 
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 import logging
 import os
@@ -73,13 +78,11 @@ def start_server(port: int = 0, region: str = "us-east-1") -> MotoServer:
     Also sets fake credentials and the region in ``os.environ`` so boto3 clients made in this
     process, including the engine's, never pick up real AWS keys or profiles.
     """
-    from moto.server import ThreadedMotoServer
-
     for key, value in fake_aws_environment(region).items():
         os.environ[key] = value
     os.environ.pop("AWS_PROFILE", None)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call is noise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = _keep_alive_server_class()(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     _host, bound_port = server.get_host_and_port()
     os.environ["MOTO_PORT"] = str(bound_port)  # read by moto.settings.moto_server_port() at call time
@@ -92,8 +95,71 @@ def start_server(port: int = 0, region: str = "us-east-1") -> MotoServer:
     _publish_execution_status_changes()
     _serialize_dynamodb()
     _transactions_without_table_copies()
+    _list_moto_modules_once()
+    _parse_each_definition_once()
     log.debug("moto %s serving on %s (Step Functions engine on)", MOTO_VERSION, moto.url)
     return moto
+
+
+def _keep_alive_server_class() -> type:
+    """`ThreadedMotoServer` whose connections stay open between requests.
+
+    Werkzeug's server answers every request with `Connection: close`, because http.server cannot
+    skip a request body the application left unread. So each AWS call of every Lambda worker (and
+    of the Step Functions engine) paid a new TCP connection and a new server thread: a fifth of a
+    worker's time per DynamoDB write. Here each request's body is read to its end after the
+    answer (a chunked body, which cannot be, still closes the connection), and the connection is
+    kept, as a real AWS endpoint keeps it.
+    """
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+    from werkzeug.wsgi import LimitedStream
+
+    class KeepAliveRequestHandler(MotoRequestHandler):
+        disable_nagle_algorithm = True  # head and body are separate writes; no 40 ms delayed-ACK stall
+        _body: LimitedStream | None = None
+
+        def make_environ(self) -> dict[str, Any]:
+            environ = super().make_environ()
+            if "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower():
+                self._body = None
+            else:
+                # The application reads the body through a stream that stops at its end; werkzeug's
+                # own drain after the answer (which would read the next request) sees an empty rfile.
+                self._body = LimitedStream(self.rfile, int(environ.get("CONTENT_LENGTH") or 0))
+                environ["wsgi.input"] = self._body
+                self.rfile = io.BytesIO()
+            return environ
+
+        def send_header(self, keyword: str, value: str) -> None:
+            if keyword.lower() == "connection" and value.lower() == "close" and self._body is not None:
+                return  # the body is drained in run_wsgi: the next request line is where it belongs
+            super().send_header(keyword, value)
+
+        def run_wsgi(self) -> None:
+            connection_rfile, self._body = self.rfile, None
+            try:
+                super().run_wsgi()
+            finally:
+                self.rfile = connection_rfile
+            body, self._body = self._body, None
+            if body is None:
+                self.close_connection = True
+                return
+            try:
+                body.exhaust()
+            except OSError:
+                self.close_connection = True
+
+    class KeepAliveMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            self._server = make_server(self._ip_address, self._port, app, True, request_handler=KeepAliveRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return KeepAliveMotoServer
 
 
 def _name_heartbeat_timeouts() -> None:
@@ -344,6 +410,43 @@ def _transactions_without_table_copies() -> None:
 
     transact_write_items._aiwf_copy_free = True  # type: ignore[attr-defined]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+# -- per-request costs that do not change -----------------------------------------------------------
+
+
+def _list_moto_modules_once() -> None:
+    """moto's server finds the backend of every request by listing its own package folder on disk
+    (~200 `isdir` calls) while holding the dispatcher's one lock; the list never changes. Idempotent."""
+    from moto import backends
+
+    if getattr(backends.list_of_moto_modules, "_aiwf_cached", False):
+        return
+    modules = tuple(backends.list_of_moto_modules())
+
+    def list_of_moto_modules() -> tuple[str, ...]:
+        return modules
+
+    list_of_moto_modules._aiwf_cached = True  # type: ignore[attr-defined]
+    backends.list_of_moto_modules = list_of_moto_modules  # type: ignore[assignment]
+
+
+ASL_PARSE_CACHE_SIZE = 64
+
+
+def _parse_each_definition_once() -> None:
+    """moto's engine parses the state machine's ASL with a pure-Python ANTLR parser at every
+    execution start (a third of the embedded AWS's CPU when many tasks start). The parsed program
+    keeps per-execution state in the execution's Environment, not in its components, so one parse
+    per definition serves every execution of it. Idempotent."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    original = AmazonStateLanguageParser.__dict__["parse"].__func__
+    if getattr(original, "_aiwf_cached", False):
+        return
+    cached = functools.lru_cache(maxsize=ASL_PARSE_CACHE_SIZE)(original)
+    cached._aiwf_cached = True  # type: ignore[attr-defined]
+    AmazonStateLanguageParser.parse = staticmethod(cached)  # type: ignore[method-assign,assignment]
 
 
 def reset(moto: MotoServer) -> None:

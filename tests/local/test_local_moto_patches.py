@@ -1,13 +1,18 @@
-"""The embedded DynamoDB under concurrency: what local.moto_glue patches in moto 5.2.5, counted.
+"""What local.moto_glue patches in moto 5.2.5 for load, each shown by a test that fails on moto's own code.
 
-Each test fails on moto's own code: its backend has no lock (a Query while another thread
-writes answers 500 "dictionary changed size during iteration") and its transactions restore a
-deep copy of the whole table when a condition fails (undoing writes others committed meanwhile).
+DynamoDB: its backend has no lock (a Query while another thread writes answers 500 "dictionary
+changed size during iteration") and its transactions restore a deep copy of the whole table when
+a condition fails (undoing writes others committed meanwhile). The server: werkzeug closes every
+connection. Step Functions: the definition is parsed again at every execution start.
 """
 
 from __future__ import annotations
 
+import http.client
+import json
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -180,4 +185,68 @@ def test_a_failed_transaction_does_not_undo_a_write_committed_meanwhile():
         assert keys == {"guard", "concurrent"}  # the transaction wrote nothing; the other write stays
         client.delete_table(TableName="interleave")
     finally:
+        embedded.release(shared)
+
+
+def test_connections_stay_open_between_requests_even_when_a_body_is_left_unread():
+    """Werkzeug closes every connection (a TCP connection and a server thread per AWS call)."""
+    shared = embedded.acquire()
+    try:
+        connection = http.client.HTTPConnection(shared.moto.host, shared.moto.port, timeout=10)
+        first_socket = None
+        for method, body in (("GET", None), ("POST", "x" * 100_000), ("GET", None)):
+            # the POST's body is never read by moto (the route does not take one)
+            connection.request(method, "/moto-api/data.json", body=body)
+            response = connection.getresponse()
+            answer = response.read()
+            if method == "GET":
+                assert response.status == 200 and "dynamodb" in json.loads(answer)
+            assert response.getheader("Connection", "").lower() != "close"
+            assert not response.will_close
+            first_socket = first_socket or connection.sock
+        assert connection.sock is first_socket  # one connection served every request
+        connection.close()
+    finally:
+        embedded.release(shared)
+
+
+def test_each_state_machine_definition_is_parsed_once():
+    """moto's engine parsed the ASL (pure-Python ANTLR) at every execution start."""
+    from moto.stepfunctions.parser.asl.antlr.runtime.ASLParser import ASLParser
+
+    shared = embedded.acquire()
+    parses = 0
+    original = ASLParser.state_machine
+
+    def counting(self: Any) -> Any:
+        nonlocal parses
+        parses += 1
+        return original(self)
+
+    ASLParser.state_machine = counting
+    try:
+        sfn = boto3.client("stepfunctions", endpoint_url=shared.moto.url, region_name="us-east-1")
+        definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"n.$": "$.n"}, "End": True}}}
+        machine = sfn.create_state_machine(
+            name=f"parse-once-{uuid.uuid4().hex[:6]}",
+            definition=json.dumps(definition),
+            roleArn="arn:aws:iam::123456789012:role/r",
+        )["stateMachineArn"]
+        before = parses
+        executions = [
+            sfn.start_execution(stateMachineArn=machine, name=f"e{n}", input=json.dumps({"n": n}))["executionArn"]
+            for n in range(5)
+        ]
+        outputs = []
+        for arn in executions:
+            for _ in range(200):
+                described = sfn.describe_execution(executionArn=arn)
+                if described["status"] != "RUNNING":
+                    break
+                time.sleep(0.05)
+            outputs.append(json.loads(described["output"]))
+        assert outputs == [{"n": n} for n in range(5)]  # each execution still has its own data
+        assert parses - before <= 1
+    finally:
+        ASLParser.state_machine = original
         embedded.release(shared)
