@@ -62,6 +62,9 @@ OWN_API_PATTERNS = (
 )
 
 
+_OWN_API_REASON = "an API Gateway or AppSync API of the stack's region, as the stack's own APIs are"
+
+
 class EgressDenied(StepError):
     """The egress policy refused a URL (the class name is the error name, as Lambda reports it)."""
 
@@ -163,8 +166,7 @@ def policy_from_settings(settings: EgressSettings, environ: Mapping[str, str]) -
     region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
     if region:
         names += [
-            DeniedName(pattern.format(region=region.lower()), None, "the stack's own APIs")
-            for pattern in OWN_API_PATTERNS
+            DeniedName(pattern.format(region=region.lower()), None, _OWN_API_REASON) for pattern in OWN_API_PATTERNS
         ]
     for key, value in sorted(environ.items()):
         # AWS_ENDPOINT_URL (and its per-service variants) is where this function's AWS SDK calls

@@ -176,7 +176,7 @@ def test_per_service_aws_endpoints_are_refused_too(dns: Dns) -> None:
 )
 def test_the_stacks_own_apis_are_refused_by_name_before_any_lookup(dns: Dns, url: str) -> None:
     rules = policy(loopback=True, private=True, AWS_REGION="eu-west-1")
-    assert "the stack's own APIs" in refused(url, rules)
+    assert "API Gateway or AppSync API of the stack's region" in refused(url, rules)
     assert dns.lookups == [], "refused by name, without asking DNS"
 
 
