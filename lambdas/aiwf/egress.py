@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from functools import lru_cache
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from .errors import StepError
 from .settings import EgressSettings, egress_settings
@@ -70,6 +70,13 @@ class EgressDenied(StepError):
 
     def __init__(self, message: str, url: str, **details: object) -> None:
         super().__init__("EgressDenied", message, details={"url": url, **details}, retryable=False)
+
+
+class InvalidRequest(StepError):
+    """A request http.client refuses to write (a control character in a header or the method)."""
+
+    def __init__(self, message: str, url: str) -> None:
+        super().__init__("InvalidRequest", message, details={"url": url}, retryable=False)
 
 
 class TooManyRedirects(StepError):
@@ -274,12 +281,16 @@ def check_url(url: str, policy: Policy | None = None) -> Target:
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise EgressDenied(f"{url!r} names no host", url)
+    try:
+        host = host.encode("idna").decode("ascii")  # the name DNS and the Host header see
+    except UnicodeError:
+        raise EgressDenied(f"{host!r} is not a valid host name", url) from None
     port = port or SCHEMES[scheme]
     policy.check_name(url, host, port)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise OSError(f"cannot resolve {host}: {exc}") from exc
+    except socket.gaierror as exc:
+        raise OSError(f"cannot resolve {host}: {exc.strerror or exc}") from exc
     addresses: list[str] = []
     for info in infos:
         text = str(info[4][0])
@@ -292,6 +303,9 @@ def check_url(url: str, policy: Policy | None = None) -> Target:
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
+    # As browsers and requests do: a space or non-ASCII character in a rendered template is sent
+    # percent-encoded; what is already encoded (and every reserved character) is left alone.
+    path = quote(path, safe="!#$%&'()*+,/:;=?@[]~")
     return Target(url, scheme, host, port, path, tuple(addresses))
 
 
@@ -347,8 +361,10 @@ def _send(target: Target, method: str, headers: dict[str, str], body: bytes | No
     try:
         try:
             connection.request(method, target.path, body=body, headers=headers)
+        except OSError:
+            raise  # unreachable, timed out, TLS refused (a certificate error is a ValueError too)
         except (http.client.InvalidURL, ValueError) as exc:
-            raise EgressDenied(f"{target.url!r} is not a valid URL: {exc}", target.url) from None
+            raise InvalidRequest(f"{method} {target.url}: the request cannot be sent: {exc}", target.url) from None
         answer = connection.getresponse()
         return Response(answer.status, answer.headers, answer.read(), target.url)
     except http.client.HTTPException as exc:
@@ -368,7 +384,8 @@ def request(
 ) -> Response:
     """Send one request under the policy, following redirects (each hop checked); any status.
 
-    Raises EgressDenied (refused), TooManyRedirects, or OSError (unreachable, timeout, bad answer).
+    Raises EgressDenied (refused), TooManyRedirects, InvalidRequest (a header or method http.client
+    cannot write), or OSError (unreachable, timeout, bad answer).
     """
     policy = policy or current_policy()
     method = method.upper()

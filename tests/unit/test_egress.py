@@ -409,3 +409,25 @@ def test_the_http_step_reaches_loopback_when_allowed_and_not_the_aws_endpoint(
     with pytest.raises(StepError) as caught:
         call_http({"url": "http://localhost:1/"}, {})
     assert caught.value.error_name == "EgressDenied"
+
+
+def test_a_rendered_url_with_spaces_is_sent_percent_encoded(dns: Dns) -> None:
+    dns.answers["api.example.com"] = [PUBLIC_V4]
+    target = check_url("https://api.example.com/a b/é?q=x y&r=%2F", policy())
+    assert target.path == "/a%20b/%C3%A9?q=x%20y&r=%2F"
+
+
+def test_an_international_host_name_is_looked_up_in_its_ascii_form(dns: Dns) -> None:
+    dns.answers["xn--bcher-kva.example"] = [PUBLIC_V4]
+    assert check_url("https://bücher.example/", policy()).host == "xn--bcher-kva.example"
+
+
+def test_a_header_with_a_line_break_is_an_invalid_request_not_a_crash(
+    dns: Dns, loopback_server: tuple[int, list[dict]]
+) -> None:
+    port, seen = loopback_server
+    with pytest.raises(egress.InvalidRequest) as caught:
+        egress.request(
+            "GET", f"http://127.0.0.1:{port}/", headers={"X-A": "1\r\nX-Injected: 1"}, policy=policy(loopback=True)
+        )
+    assert caught.value.error_name == "InvalidRequest" and seen == []
