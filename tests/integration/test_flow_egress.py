@@ -3,7 +3,10 @@ the stack's own API or the metadata address, whatever step makes the call."""
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
@@ -109,3 +112,28 @@ def test_a_notify_url_is_held_to_the_same_policy(api, stack, stub):
     assert state["status"] == "FAILED", state
     assert state["error"]["errorName"] == "EgressDenied", state["error"]
     assert state["error"]["stepId"] == "approve"
+
+
+@pytest.fixture
+def redirector() -> Iterator[str]:
+    """A loopback server that answers every request with a redirect to `/to?<location>`'s location."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", self.path.split("?", 1)[1])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/to"
+    server.shutdown()
+
+
+def test_a_redirect_from_an_allowed_server_to_the_embedded_aws_is_refused(api, stack, redirector):
+    state = _run(api, _http_flow(f"{redirector}?{_embedded_aws_urls(stack)[0]}"), "call")
+    assert "AWS endpoint" in _denied(state, "call")["errorMessage"]
