@@ -55,13 +55,14 @@ def _valid_deny_entry(entry: str) -> bool:
         if text.startswith("["):
             address, _, rest = text[1:].partition("]")
             ipaddress.IPv6Address(address)
-            return rest == "" or re.fullmatch(r":\d{1,5}", rest) is not None
+            return rest == "" or (re.fullmatch(r":\d{1,5}", rest) is not None and 0 < int(rest[1:]) < 65536)
         if text.count(":") > 1:
             ipaddress.IPv6Address(text)
             return True
     except ValueError:
         return False
-    return _DENY_NAME.match(text) is not None
+    port = text.rpartition(":")[2] if ":" in text else None
+    return _DENY_NAME.match(text) is not None and (port is None or 0 < int(port) < 65536)
 
 
 class EgressConfig(BaseModel):

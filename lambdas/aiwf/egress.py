@@ -52,6 +52,7 @@ PRIVATE = tuple(
     ipaddress.ip_network(net) for net in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
 )
 THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
 # The stack's own APIs in the cloud, by the default host names API Gateway and AppSync give them.
 # Their ids are not known to the functions: the APIs invoke the functions, so passing the ids in
 # would make the functions depend on the APIs (a cycle). Every such API of the stack's region is refused.
@@ -60,9 +61,8 @@ OWN_API_PATTERNS = (
     "*.appsync-api.{region}.amazonaws.com",
     "*.appsync-realtime-api.{region}.amazonaws.com",
 )
-
-
 _OWN_API_REASON = "an API Gateway or AppSync API of the stack's region, as the stack's own APIs are"
+_REGION_KEYS = ("AWS_REGION", "AWS_DEFAULT_REGION")
 
 
 class EgressDenied(StepError):
@@ -123,8 +123,14 @@ class Policy:
     allow_private_networks: bool = False
     denied_names: tuple[DeniedName, ...] = ()
     denied_endpoints: tuple[DeniedEndpoint, ...] = ()
+    # Deny entries that do not parse: the policy fails closed (every URL refused) rather than
+    # silently dropping a rule the operator meant to have.
+    invalid_entries: tuple[str, ...] = ()
 
     def check_name(self, url: str, host: str, port: int) -> None:
+        if self.invalid_entries:
+            entries = ", ".join(repr(entry) for entry in self.invalid_entries)
+            raise EgressDenied(f"the stage's egress.denyHosts has entries that do not parse ({entries})", url)
         for rule in self.denied_names:
             if rule.matches(host, port):
                 raise EgressDenied(f"{host} is not reachable from a flow: {rule.reason}", url, host=host)
@@ -185,8 +191,13 @@ def policy_from_settings(settings: EgressSettings, environ: Mapping[str, str]) -
                 rule_names, rule_endpoints = _rule(parts.hostname, port, "the AWS endpoint of this function")
                 names += rule_names
                 endpoints += rule_endpoints
+    invalid: list[str] = []
     for entry in settings.deny_hosts:
-        rule_names, rule_endpoints = _parse_deny_entry(entry)
+        try:
+            rule_names, rule_endpoints = _parse_deny_entry(entry)
+        except ValueError:
+            invalid.append(entry)
+            continue
         names += rule_names
         endpoints += rule_endpoints
     return Policy(
@@ -194,6 +205,7 @@ def policy_from_settings(settings: EgressSettings, environ: Mapping[str, str]) -
         allow_private_networks=settings.allow_private_networks,
         denied_names=tuple(names),
         denied_endpoints=tuple(endpoints),
+        invalid_entries=tuple(invalid),
     )
 
 
@@ -212,6 +224,8 @@ def _parse_deny_entry(entry: str) -> tuple[list[DeniedName], list[DeniedEndpoint
     elif entry.count(":") == 1:
         host, _, text = entry.partition(":")
         port = int(text)
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"port {port} out of range")
     return _rule(host, port, reason)
 
 
@@ -242,9 +256,6 @@ def current_policy() -> Policy:
     return _cached_policy(egress_settings(), relevant)
 
 
-_REGION_KEYS = ("AWS_REGION", "AWS_DEFAULT_REGION")
-
-
 # -- checking a URL ---------------------------------------------------------------------------------
 
 
@@ -261,9 +272,13 @@ class Target:
 
 
 def _address(text: str) -> IPAddress:
+    """The address as the policy judges it: an IPv4 address carried in IPv6 is judged as IPv4."""
     address = ipaddress.ip_address(text.split("%", 1)[0])
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped  # ::ffff:169.254.169.254 is 169.254.169.254
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped  # ::ffff:169.254.169.254 is 169.254.169.254
+        if address in NAT64:  # a NAT64 gateway forwards 64:ff9b::a9fe:a9fe to 169.254.169.254
+            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return address
 
 

@@ -147,6 +147,8 @@ def test_egress_settings_parse_from_the_structured_key() -> None:
         ('{"allowLoopbak": true}', "ai-workflows:egress.allowLoopbak: Extra inputs are not permitted"),
         ('{"denyHosts": ["http://x.example"]}', "ai-workflows:egress.denyHosts"),
         ('{"denyHosts": ["10.0.0.0/33"]}', "not a host name"),
+        ('{"denyHosts": ["api.example.com:99999"]}', "not a host name"),
+        ('{"denyHosts": ["[::1]:0"]}', "not a host name"),
         ('["allowLoopback"]', "ai-workflows:egress: expected an object"),
         ("allowLoopback", "ai-workflows:egress: expected an object"),
     ],
