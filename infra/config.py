@@ -6,10 +6,14 @@ resource is planned, with a message that names the key and the allowed values.
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import re
 from typing import Literal
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, ValidationInfo, field_validator
+from pydantic.alias_generators import to_camel
 
 PROJECT = "ai-workflows"
 # CloudWatch Logs accepts only these retention periods.
@@ -37,6 +41,63 @@ LOG_RETENTION_DAYS = (
 )
 
 
+# A deny entry: a host name or `*.suffix`, an IP address, or a CIDR network; names and addresses
+# may carry a port (`host:8443`, `[::1]:4000`).
+_DENY_NAME = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$")
+
+
+def _valid_deny_entry(entry: str) -> bool:
+    text = entry.lower()
+    try:
+        if "/" in text:
+            ipaddress.ip_network(text, strict=False)
+            return True
+        if text.startswith("["):
+            address, _, rest = text[1:].partition("]")
+            ipaddress.IPv6Address(address)
+            return rest == "" or (re.fullmatch(r":\d{1,5}", rest) is not None and 0 < int(rest[1:]) < 65536)
+        if text.count(":") > 1:
+            ipaddress.IPv6Address(text)
+            return True
+    except ValueError:
+        return False
+    port = text.rpartition(":")[2] if ":" in text else None
+    return _DENY_NAME.match(text) is not None and (port is None or 0 < int(port) < 65536)
+
+
+class EgressConfig(BaseModel):
+    """What a flow's outbound calls (http, poll checks, notify, OpenAI-compatible llm) may reach.
+
+    Link-local and metadata addresses, the AWS endpoint and the stack's own APIs are refused
+    whatever this says; loopback and private ranges only when allowed here.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    # Strict: YAML true/false only, as for the flat keys (`yes` or "1" is a mistake, not a bool).
+    allow_loopback: StrictBool = False
+    allow_private_networks: StrictBool = False
+    deny_hosts: tuple[str, ...] = ()
+
+    @field_validator("deny_hosts")
+    @classmethod
+    def _entries_parse(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [entry for entry in value if not _valid_deny_entry(entry.strip()) or "," in entry]
+        if bad:
+            raise ValueError(
+                f"not a host name, *.suffix, IP address or CIDR network (with an optional :port): {', '.join(bad)}"
+            )
+        return tuple(entry.strip().lower() for entry in value)
+
+    def environment(self) -> dict[str, str]:
+        """The variables the runtime reads (lambdas/aiwf/settings.py `egress_settings`)."""
+        return {
+            "EGRESS_ALLOW_LOOPBACK": "true" if self.allow_loopback else "false",
+            "EGRESS_ALLOW_PRIVATE_NETWORKS": "true" if self.allow_private_networks else "false",
+            "EGRESS_DENY_HOSTS": ",".join(self.deny_hosts),
+        }
+
+
 class StageConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -60,6 +121,7 @@ class StageConfig(BaseModel):
     api_key_expiry_days: int = Field(default=30, ge=2, le=365)
     # Alarms exist in every stage; whether they notify the alarm topic is per stage.
     alarm_actions: bool = False
+    egress: EgressConfig = EgressConfig()
 
     @field_validator("log_retention_days")
     @classmethod
@@ -95,6 +157,7 @@ _KEYS = {
     "payloadThresholdBytes": ("payload_threshold_bytes", int),
     "apiKeyExpiryDays": ("api_key_expiry_days", int),
     "alarmActions": ("alarm_actions", bool),
+    "egress": ("egress", dict),
 }
 
 
@@ -120,7 +183,9 @@ def parse_stage_config(stage: str, raw: dict[str, str | None]) -> StageConfig:
         reverse = {field: key for key, (field, _) in _KEYS.items()}
         for error in exc.errors(include_url=False):
             field = str(error["loc"][0]) if error["loc"] else "?"
-            problems.append(f"{PROJECT}:{reverse.get(field, field)}: {error['msg']}")
+            # A nested key (egress.allowLoopback) is named as written in the YAML.
+            inner = "".join(f".{part}" for part in error["loc"][1:] if isinstance(part, str))
+            problems.append(f"{PROJECT}:{reverse.get(field, field)}{inner}: {error['msg']}")
     else:
         if not problems:
             return parsed
@@ -133,6 +198,14 @@ def _convert(text: str, kind: type) -> object:
         if lowered in ("true", "false"):
             return lowered == "true"
         raise ValueError(f"expected true or false, got {text!r}")
+    if kind is dict:
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise ValueError(f"expected an object, got {text!r}") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"expected an object, got {text!r}")
+        return value
     if kind in (int, float):
         try:
             return kind(text)

@@ -85,6 +85,8 @@ class Function(pulumi.ComponentResource):
                     "STAGE": config.stage,
                     "POWERTOOLS_LOG_LEVEL": config.log_level,
                     "POWERTOOLS_SERVICE_NAME": physical,
+                    # Every function gets the egress policy, not only those that call out today.
+                    **config.egress.environment(),
                     **args.environment,
                 }
             ),

@@ -16,6 +16,7 @@ Tests use it in-process::
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
@@ -97,6 +98,29 @@ def _without_cloud_models(project: str, config: dict[str, str]) -> None:
             "llm steps use the deterministic local model (Bedrock is not emulated; set llmProvider: "
             "openai and llmEndpoint in the stage config to use a local model server)"
         )
+
+
+def _local_egress(project: str, config: dict[str, str], own_host: str, own_port: int) -> None:
+    """The examples and tests talk to stub servers on this machine, so the local stack allows loopback
+    whatever the stage says, but never its own API port: it joins the stage's `egress.denyHosts`.
+    (The embedded AWS is refused in every function already: it is their AWS_ENDPOINT_URL.)"""
+    key = f"{project}:egress"
+    try:
+        egress = json.loads(config.get(key) or "{}")
+    except ValueError:
+        return  # not JSON: left for the program's config check to report
+    if not isinstance(egress, dict):
+        return
+    own = [own_host]
+    if own_host in ("0.0.0.0", "::", ""):
+        own = ["127.0.0.1"]  # every loopback address at this port (and other local ones are private)
+    else:
+        with contextlib.suppress(OSError):  # a name: refuse its addresses too
+            own += [info[4][0] for info in socket.getaddrinfo(own_host, own_port, type=socket.SOCK_STREAM)]
+    entries = [f"[{host}]:{own_port}" if ":" in host else f"{host}:{own_port}" for host in dict.fromkeys(own)]
+    deny = [*(egress.get("denyHosts") or []), *entries]
+    config[key] = json.dumps({**egress, "allowLoopback": True, "denyHosts": deny}, separators=(",", ":"))
+    log.info("flows may reach loopback, except this stack's own port %d and the embedded AWS", own_port)
 
 
 def run_program(
@@ -251,6 +275,7 @@ class LocalStack:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((self.host, self.port))
         self.port = self._socket.getsockname()[1]
+        _local_egress(project, config, self.host, self.port)
         log.info("stage %s: config from Pulumi.%s.yaml; serving on %s", self.stage, self.stage, self.base_url)
 
         self.aws = embedded.acquire(self.region, self.max_workers)

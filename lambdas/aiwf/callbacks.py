@@ -12,13 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from . import egress
 from .aws import client
 from .branches import branch_steps
 from .clock import now_iso
@@ -89,14 +88,15 @@ def _notify(url: str, task: Task, step_id: str, token: str) -> None:
     body = json.dumps(
         {"taskId": task.task_id, "stepId": step_id, "resumeToken": token, "input": task.context.get("input")}
     ).encode()
-    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=NOTIFY_TIMEOUT_SECONDS) as response:
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        raise NotifyFailed(f"notify URL answered {exc.code}") from exc
-    except (urllib.error.URLError, TimeoutError, ValueError) as exc:
+        response = egress.request(
+            "POST", url, headers={"Content-Type": "application/json"}, body=body, timeout=NOTIFY_TIMEOUT_SECONDS
+        )
+    except (TimeoutError, OSError) as exc:
         raise NotifyFailed(f"notify URL unreachable: {exc}") from exc
+    status = response.status
+    if not 200 <= status < 300:
+        raise NotifyFailed(f"notify URL answered {status}")
     log.info("wait notified", extra={"taskId": task.task_id, "stepId": step_id, "httpStatus": status})
 
 

@@ -1,17 +1,16 @@
 """The `http` step (and `poll` checks of type http): one request, templates rendered from the context.
 
 Non-2xx answers are step errors named `HttpError` with the status in `errorDetails`; a JSON
-answer is parsed, anything else is kept as text. Only http(s) URLs are allowed.
+answer is parsed, anything else is kept as text. The request goes through the egress policy
+(`aiwf.egress`): a refused URL, or a redirect to one, fails the step with `EgressDenied`.
 """
 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from typing import Any
-from urllib.parse import urlsplit
 
+from . import egress
 from .errors import StepError
 from .templates import render
 
@@ -34,8 +33,6 @@ def call_http(config: dict[str, Any], context: dict[str, Any]) -> Any:
     """Send the request `config` describes; the parsed response body, or StepError."""
     method = str(config.get("method", "GET")).upper()
     url = str(render(config["url"], context))
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise StepError("HttpError", f"only http(s) URLs are allowed, got {url!r}", details={"url": url})
     headers = {str(k): str(v) for k, v in (render(config.get("headers") or {}, context)).items()}
     data = None
     if "body" in config:
@@ -44,24 +41,23 @@ def call_http(config: dict[str, Any], context: dict[str, Any]) -> Any:
             data = body.encode()
         else:
             data = json.dumps(body).encode()
-            headers.setdefault("Content-Type", "application/json")
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+            if not any(k.lower() == "content-type" for k in headers):
+                headers["Content-Type"] = "application/json"
     timeout = config.get("timeoutSeconds", DEFAULT_TIMEOUT_SECONDS)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return _parse(response.read(), response.headers.get("Content-Type", ""))
-    except urllib.error.HTTPError as exc:
-        body = _parse(exc.read(), exc.headers.get("Content-Type", "") if exc.headers else "")
-        if isinstance(body, str):
-            body = body[:MAX_ERROR_BODY_CHARS]
+        response = egress.request(method, url, headers=headers, body=data, timeout=timeout)
+    except (TimeoutError, OSError) as exc:
         raise StepError(
-            "HttpError",
-            f"{method} {url} answered {exc.code}",
-            details={"status": exc.code, "url": url, "body": body},
-            retryable=exc.code in _RETRYABLE_STATUSES,
+            "HttpError", f"{method} {url} failed: {exc}", details={"status": None, "url": url}, retryable=True
         ) from exc
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise StepError(
-            "HttpError", f"{method} {url} failed: {reason}", details={"status": None, "url": url}, retryable=True
-        ) from exc
+    parsed = _parse(response.body, response.headers.get("Content-Type", ""))
+    if 200 <= response.status < 300:
+        return parsed
+    if isinstance(parsed, str):
+        parsed = parsed[:MAX_ERROR_BODY_CHARS]
+    raise StepError(
+        "HttpError",
+        f"{method} {url} answered {response.status}",
+        details={"status": response.status, "url": url, "body": parsed},
+        retryable=response.status in _RETRYABLE_STATUSES,
+    )

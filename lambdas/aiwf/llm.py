@@ -4,7 +4,7 @@ Providers, chosen per stage (infra sets `LLM_PROVIDER`, and `LLM_ENDPOINT` for `
 - `bedrock`: Amazon Bedrock Converse (the cloud default);
 - `local`: a deterministic local model, so flows run offline and tests are repeatable;
 - `openai`: any OpenAI-compatible `/chat/completions` endpoint, e.g. a model server on the
-  developer's machine.
+  developer's machine, reached through the egress policy (`aiwf.egress`) like any flow URL.
 A model id starting with `local/` always uses the local model, whatever the stage says.
 
 The step's result (at `resultPath`) is the reply text, or the parsed value when the step says
@@ -16,13 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from . import egress
 from .aws import client
 from .errors import StepError
 from .templates import render
@@ -90,25 +89,30 @@ def _openai(endpoint: str, model: str, system: str | None, prompt: str, inferenc
         body["max_tokens"] = inference["maxTokens"]
     if "temperature" in inference:
         body["temperature"] = inference["temperature"]
-    request = urllib.request.Request(
-        endpoint.rstrip("/") + "/chat/completions",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
     try:
-        with urllib.request.urlopen(request, timeout=OPENAI_TIMEOUT_SECONDS) as response:
-            answer = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        raise StepError(
-            "LlmError",
-            f"model endpoint answered {exc.code}",
-            details={"provider": "openai", "status": exc.code},
-            retryable=exc.code in (429, 500, 502, 503, 504),
-        ) from exc
-    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
+        response = egress.request(
+            "POST",
+            endpoint.rstrip("/") + "/chat/completions",
+            headers={"Content-Type": "application/json"},
+            body=json.dumps(body).encode(),
+            timeout=OPENAI_TIMEOUT_SECONDS,
+        )
+    except (TimeoutError, OSError) as exc:
         raise StepError(
             "LlmError", f"model endpoint failed: {exc}", details={"provider": "openai"}, retryable=True
+        ) from exc
+    if not 200 <= response.status < 300:
+        raise StepError(
+            "LlmError",
+            f"model endpoint answered {response.status}",
+            details={"provider": "openai", "status": response.status},
+            retryable=response.status in (429, 500, 502, 503, 504),
+        )
+    try:
+        answer = json.loads(response.body)
+    except ValueError as exc:
+        raise StepError(
+            "LlmError", "the model endpoint's answer is not JSON", details={"provider": "openai"}, retryable=True
         ) from exc
     usage = answer.get("usage") or {}
     return Reply(

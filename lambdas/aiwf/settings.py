@@ -33,3 +33,22 @@ def get_settings() -> Settings:
         state_machine_arn=env.get("STATE_MACHINE_ARN", ""),
         stage=env.get("STAGE", "dev"),
     )
+
+
+@dataclass(frozen=True)
+class EgressSettings:
+    """The stage's egress settings (infra/config.py `egress`); secure when unset: nothing allowed."""
+
+    allow_loopback: bool = False
+    allow_private_networks: bool = False
+    deny_hosts: tuple[str, ...] = ()
+
+
+def egress_settings() -> EgressSettings:
+    """Read on every call (cheap): tests and the local stack change these variables at run time."""
+    env = os.environ
+    return EgressSettings(
+        allow_loopback=env.get("EGRESS_ALLOW_LOOPBACK", "").lower() == "true",
+        allow_private_networks=env.get("EGRESS_ALLOW_PRIVATE_NETWORKS", "").lower() == "true",
+        deny_hosts=tuple(entry.strip() for entry in env.get("EGRESS_DENY_HOSTS", "").split(",") if entry.strip()),
+    )

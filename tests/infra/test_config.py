@@ -6,7 +6,7 @@ import re
 
 import pytest
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from infra.config import ConfigError, StageConfig, parse_stage_config
 from tests.infra.harness import raw_stage_config
@@ -41,7 +41,10 @@ def test_stage_files_parse_and_every_key_takes_effect(stage: str) -> None:
     for key in settings:
         field = _snake(key)
         assert field in StageConfig.model_fields, f"{PREFIX}{key} in Pulumi.{stage}.yaml is not a known setting"
-        assert getattr(config, field) == typed[PREFIX + key], key
+        value = getattr(config, field)
+        if isinstance(value, BaseModel):  # a structured key (egress): compared as the YAML wrote it
+            value = value.model_dump(mode="json", by_alias=True)
+        assert value == typed[PREFIX + key], key
 
 
 def test_defaults_apply_when_a_key_is_absent() -> None:
@@ -118,3 +121,37 @@ def test_config_is_immutable() -> None:
     config = parse_stage_config("dev", {})
     with pytest.raises(ValidationError, match="frozen"):
         config.tracing = True  # type: ignore[misc]
+
+
+def test_egress_is_secure_by_default() -> None:
+    egress = parse_stage_config("prod", {}).egress
+    assert (egress.allow_loopback, egress.allow_private_networks, egress.deny_hosts) == (False, False, ())
+
+
+def test_egress_settings_parse_from_the_structured_key() -> None:
+    raw = '{"allowLoopback": true, "denyHosts": ["*.corp.example", "10.1.0.0/16", "[::1]:4000", "Api.Example:8443"]}'
+    egress = parse_stage_config("dev", {"egress": raw}).egress
+    assert egress.allow_loopback is True and egress.allow_private_networks is False
+    assert egress.deny_hosts == ("*.corp.example", "10.1.0.0/16", "[::1]:4000", "api.example:8443")
+    assert egress.environment() == {
+        "EGRESS_ALLOW_LOOPBACK": "true",
+        "EGRESS_ALLOW_PRIVATE_NETWORKS": "false",
+        "EGRESS_DENY_HOSTS": "*.corp.example,10.1.0.0/16,[::1]:4000,api.example:8443",
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ('{"allowLoopback": "yes"}', "ai-workflows:egress.allowLoopback: Input should be a valid boolean"),
+        ('{"allowLoopbak": true}', "ai-workflows:egress.allowLoopbak: Extra inputs are not permitted"),
+        ('{"denyHosts": ["http://x.example"]}', "ai-workflows:egress.denyHosts"),
+        ('{"denyHosts": ["10.0.0.0/33"]}', "not a host name"),
+        ('{"denyHosts": ["api.example.com:99999"]}', "not a host name"),
+        ('{"denyHosts": ["[::1]:0"]}', "not a host name"),
+        ('["allowLoopback"]', "ai-workflows:egress: expected an object"),
+        ("allowLoopback", "ai-workflows:egress: expected an object"),
+    ],
+)
+def test_rejects_a_bad_egress_setting_naming_the_nested_key(raw: str, expected: str) -> None:
+    assert expected in _error("dev", {"egress": raw})

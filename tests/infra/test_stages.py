@@ -67,6 +67,7 @@ EFFECTS: dict[str, list[tuple[str, str]]] = {
     "apiKeyExpiryDays": [(APPSYNC_KEY, r"inputs\.expires")],
     "alarmActions": [(METRIC_ALARM, r"inputs\.actionsEnabled")],
     "payloadThresholdBytes": [(LAMBDA, r"inputs\.environment\.variables\.PAYLOAD_THRESHOLD_BYTES")],
+    "egress": [(LAMBDA, r"inputs\.environment\.variables\.EGRESS_[A-Z_]+")],
 }
 # Inputs whose value is a JSON document: compared by content, statements keyed by Sid.
 JSON_INPUTS = ("policy", "assumeRolePolicy", "definition", "body")
@@ -209,6 +210,19 @@ def test_lambda_sizing_follows_config(stack: Stack) -> None:
         assert variables["POWERTOOLS_LOG_LEVEL"] == stack.setting("logLevel"), function.name
         assert variables["PAYLOAD_THRESHOLD_BYTES"] == str(stack.setting("payloadThresholdBytes")), function.name
         assert variables["STAGE"] == stack.stage
+
+
+def test_every_function_gets_the_stage_egress_policy(stack: Stack) -> None:
+    """Any function could make a flow's outbound call: each one carries the same egress settings."""
+    egress = stack.setting("egress")
+    expected = {
+        "EGRESS_ALLOW_LOOPBACK": "true" if egress.get("allowLoopback") else "false",
+        "EGRESS_ALLOW_PRIVATE_NETWORKS": "true" if egress.get("allowPrivateNetworks") else "false",
+        "EGRESS_DENY_HOSTS": ",".join(egress.get("denyHosts") or []),
+    }
+    for function in stack.functions():
+        variables = function.inputs["environment"]["variables"]
+        assert {key: variables.get(key) for key in expected} == expected, function.name
 
 
 @pytest.mark.parametrize("resource_type", [USAGE_PLAN, METHOD_SETTINGS])

@@ -88,6 +88,7 @@ def test_openai_compatible_endpoint(monkeypatch, openai_server):
     url, seen = openai_server
     monkeypatch.setenv("LLM_PROVIDER", "openai")
     monkeypatch.setenv("LLM_ENDPOINT", url)
+    monkeypatch.setenv("EGRESS_ALLOW_LOOPBACK", "true")  # the model server is on this machine
 
     result, usage = call_llm({"model": "llama3", "prompt": "say hi", "temperature": 0}, {})
 
@@ -96,6 +97,20 @@ def test_openai_compatible_endpoint(monkeypatch, openai_server):
     path, body = seen[0]
     assert path == "/v1/chat/completions"
     assert body == {"model": "llama3", "messages": [{"role": "user", "content": "say hi"}], "temperature": 0}
+
+
+def test_the_model_endpoint_goes_through_the_egress_policy(monkeypatch, openai_server):
+    """The endpoint is the stage's, but it is still an outbound call: loopback only when allowed."""
+    url, seen = openai_server
+    monkeypatch.setenv("LLM_PROVIDER", "openai")
+    monkeypatch.setenv("LLM_ENDPOINT", url)
+    monkeypatch.delenv("EGRESS_ALLOW_LOOPBACK", raising=False)
+
+    with pytest.raises(StepError) as raised:
+        call_llm({"model": "llama3", "prompt": "say hi"}, {})
+
+    assert raised.value.error_name == "EgressDenied" and not raised.value.retryable
+    assert seen == []
 
 
 def test_a_reply_that_is_not_json_is_a_step_error():
