@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
+
+import boto3
+from botocore.config import Config
 
 from .aws import client
 from .settings import get_settings
@@ -61,6 +65,12 @@ def stored_ref(item: dict[str, Any], attribute: str) -> StoredRef | None:
 
 def presigned_url(key: str, expires_in: int) -> str:
     """A time-limited GET link to a stored value (signed locally; no call to S3)."""
-    return client("s3").generate_presigned_url(
+    return _presigner().generate_presigned_url(
         "get_object", Params={"Bucket": get_settings().payload_bucket, "Key": key}, ExpiresIn=expires_in
     )
+
+
+@cache
+def _presigner() -> Any:
+    """An S3 client that signs links with SigV4 (the default query signature is the legacy one)."""
+    return boto3.client("s3", config=Config(signature_version="s3v4"))
