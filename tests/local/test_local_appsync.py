@@ -286,7 +286,7 @@ def test_a_deep_awsjson_value_is_a_graphql_error_not_a_crash(server: Server) -> 
 
 def _introspection_of_depth(depth: int) -> str:
     """A valid query `depth` fields deep: __type, then `ofType` levels, then `name`."""
-    return "{ __type(name: \"Item\") { " + "ofType { " * (depth - 2) + "name" + " }" * (depth - 1) + " }"
+    return '{ __type(name: "Item") { ' + "ofType { " * (depth - 2) + "name" + " }" * (depth - 1) + " }"
 
 
 def test_queries_deeper_than_appsyncs_depth_limit_are_refused(server: Server) -> None:

@@ -11,10 +11,12 @@ import json
 from typing import Any
 
 import pytest
+from boto3.dynamodb.types import TypeSerializer
 
 from aiwf import answers, limits
 from aiwf.handlers import task_api
 from aiwf.settings import get_settings
+from aiwf.workflow_state import state_from_image
 
 
 class Context:
@@ -161,3 +163,13 @@ def test_a_page_stops_before_its_budget_but_always_holds_one_item() -> None:
     assert [budget.admit(x) for x in ("aaaaaaaaaaaa", "b", "c")] == [True, False, False]
     budget = answers.PageBudget(len, budget=10)
     assert [budget.admit(x) for x in ("aaaa", "bbbb", "cccc")] == [True, True, False]
+
+
+def test_a_published_state_carries_the_reference_not_the_large_output(bucket: None) -> None:
+    serializer = TypeSerializer()
+    image = {
+        k: serializer.serialize(v) for k, v in item(outputRef="tasks/t1/4/output.json", outputBytes=900_000).items()
+    }
+    state = state_from_image(image)
+    assert answers.is_reference(json.loads(state["output"]))
+    assert len(json.dumps(state)) < 240 * 1024
