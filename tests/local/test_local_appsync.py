@@ -398,6 +398,25 @@ def test_iam_signed_connection_and_start(server: Server) -> None:
         ]
 
 
+def test_deep_start_payloads_get_start_errors_and_the_connection_lives_on(server: Server) -> None:
+    deep_data = '{"query": "subscription { onPut { id } }", "variables": {"x": ' + "[" * 10_000 + "]" * 10_000 + "}}"
+    deep_query = "subscription { onPut " + "{ id " * 10_000 + "}" * 10_000 + " }"
+    with open_ws(server) as ws:
+        init(ws)
+        auth = {"host": "x", "x-api-key": KEY}
+        ws.send(
+            json.dumps(
+                {"id": "1", "type": "start", "payload": {"data": deep_data, "extensions": {"authorization": auth}}}
+            )
+        )
+        start(ws, "2", deep_query)
+        errors = [receive(ws) for _ in range(2)]
+        assert [(e["type"], e["id"]) for e in errors] == [("error", "1"), ("error", "2")]
+        assert "75" in errors[1]["payload"]["errors"][0]["message"]
+        start(ws, "3", "subscription { onPut { id } }")
+        assert receive(ws) == {"type": "start_ack", "id": "3"}
+
+
 def test_a_closed_connection_drops_its_subscriptions(server: Server) -> None:
     hub = server.appsync.hub
     before = hub.count()
