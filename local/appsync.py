@@ -92,7 +92,7 @@ _DIRECTIVE_DEFINITIONS = {
 }
 DOCUMENT_CACHE_SIZE = 256
 # Request limits, answered with HTTP 400 and an AppSync-shaped error instead of a crash:
-MAX_QUERY_DEPTH = 75  # AppSync's `queryDepthLimit` at its maximum (nested selection levels)
+MAX_QUERY_DEPTH = 75  # AppSync's `queryDepthLimit` at its maximum; an API's own value (1-75) wins
 MAX_REQUEST_BYTES = 1024 * 1024  # one HTTP request: the operation text and its variables
 MAX_JSON_DEPTH = 64  # nesting of the request's JSON (variables) and of any AWSJSON value
 _JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
@@ -283,6 +283,9 @@ class GraphqlApi:
         self.invoke = invoke
         self.schema = build_appsync_schema(record["schema"])
         self.default_mode = record["authenticationType"]
+        configured = record.get("queryDepthLimit") or 0
+        # AppSync's 0 means "no limit"; here the parser's recursion needs one, so 0 is the maximum.
+        self.max_query_depth = configured if 1 <= configured <= MAX_QUERY_DEPTH else MAX_QUERY_DEPTH
         modes = (self.default_mode, *record["additional"])
         keys = _ApiKeys(registry, api_id)
         self.authorizer = Authorizer(tuple(modes), keys, credentials, ACCOUNT_ID)
@@ -406,14 +409,15 @@ class GraphqlApi:
 
     def _check(self, query: str) -> _Checked:
         empty = DocumentNode(definitions=())
-        too_deep = _Checked(empty, [limit_error(f"Query depth exceeds the limit of {MAX_QUERY_DEPTH}")], False, True)
+        limit = self.max_query_depth
+        too_deep = _Checked(empty, [limit_error(f"Query depth exceeds the limit of {limit}")], False, True)
         # The parser recurses per nesting level: text nested far past the limit is refused unparsed.
         if nesting_exceeds(query, 2 * MAX_QUERY_DEPTH):
             return too_deep
         try:
             document = parse(query)
             errors = [format_error(e, "ValidationError") for e in validate(self.schema, document)]
-            if not errors and query_depth(document) > MAX_QUERY_DEPTH:
+            if not errors and query_depth(document) > limit:
                 return too_deep
         except GraphQLError as exc:
             return _Checked(empty, [format_error(exc, "InvalidSyntaxError")], False)

@@ -314,7 +314,7 @@ class RealtimeHub:
         self, connection: Connection, sub_id: str, request: dict[str, Any], identity: Identity
     ) -> Subscription:
         schema = self.api.schema
-        too_deep = _StartError("BadRequestException", f"Query depth exceeds the limit of {MAX_QUERY_DEPTH}")
+        too_deep = _StartError("BadRequestException", f"Query depth exceeds the limit of {self.api.max_query_depth}")
         query = request.get("query") or ""
         if nesting_exceeds(query, 2 * MAX_QUERY_DEPTH):  # the parser recurses per level
             raise too_deep
@@ -325,7 +325,7 @@ class RealtimeHub:
         errors = validate(schema, document)
         if errors:
             raise _StartError("ValidationError", errors[0].message)
-        if query_depth(document) > MAX_QUERY_DEPTH:
+        if query_depth(document) > self.api.max_query_depth:
             raise too_deep
         operation = _single_operation(document, request.get("operationName"))
         if operation is None or operation.operation.value != "subscription":
