@@ -334,12 +334,17 @@ class TaskRepository:
         self,
         task_id: str,
         *,
-        after_seq: int | None,
+        after_seq: int | None = None,
+        next_token: str | None = None,
         show: Callable[[dict[str, Any]], Any],
         admit: Callable[[Any], bool],
-    ) -> tuple[list[Any], int | None]:
-        """Recorded states with seq > `after_seq`, in seq order, while `admit` accepts them; the
-        seq to go on after when it stopped early, else None."""
+    ) -> tuple[list[Any], str | None]:
+        """Recorded states with seq > `after_seq` (or after the page `next_token` ended), in seq
+        order, while `admit` accepts them; the token of the rest when it stopped early, else None."""
+        if next_token is not None:
+            after_seq = _decode_token(next_token).get("afterSeq")
+            if not isinstance(after_seq, int):
+                raise BadRequest("nextToken is not a token this API returned", code="INVALID_NEXT_TOKEN")
         query: dict[str, Any] = {
             "TableName": self._history,
             "KeyConditionExpression": "taskId = :t",
@@ -357,7 +362,7 @@ class TaskRepository:
                 item = _deserialize(raw)
                 view = show(item)
                 if not admit(view):
-                    return shown, last_seq
+                    return shown, _encode_token({"afterSeq": last_seq if last_seq is not None else after_seq or 0})
                 shown.append(view)
                 last_seq = item["seq"]
             if "LastEvaluatedKey" not in page:

@@ -167,6 +167,47 @@ def test_a_list_page_is_cut_by_its_size_and_the_token_goes_on(deployed: Deployed
     assert sorted(task_id for page in pages for task_id in page) == sorted(ids)
 
 
+def test_a_history_page_is_cut_by_its_size_and_the_token_goes_on(deployed: Deployed) -> None:
+    flow_id = f"hist-{uuid.uuid4().hex[:6]}"
+    task_id = _put_task_with_output(deployed, flow_id, {"pad": "h" * 120_000}, inline=True)
+    _, history, _ = _aws_names(deployed)
+    record = deployed.stack.client("dynamodb").get_item(
+        TableName=history, Key={"taskId": {"S": task_id}, "seq": {"N": "2"}}
+    )
+    for seq in range(3, 61):  # 59 records of 120 KB: 7 MB of history
+        item = {**record["Item"], "seq": {"N": str(seq)}}
+        deployed.stack.client("dynamodb").put_item(TableName=history, Item=item)
+    seqs: list[int] = []
+    token = None
+    pages = 0
+    while True:
+        page = deployed.rest("GET", f"/tasks/{task_id}/history" + (f"?nextToken={token}" if token else ""))
+        assert page.status_code == 200, page.text[:300]
+        seqs += [item["seq"] for item in page.json()["items"]]
+        pages += 1
+        token = page.json()["nextToken"]
+        if not token:
+            break
+    assert pages > 1 and seqs == list(range(1, 61))
+
+    async def graphql_history() -> list[int]:
+        received: list[int] = []
+        async with Client(transport=deployed.api_key_http()) as session:
+            while True:
+                after = received[-1] if received else None
+                answer = await session.execute(
+                    GraphQLRequest(
+                        gql("query($t: ID!, $a: Int) { getWorkflowHistory(taskId: $t, afterSeq: $a) { seq } }"),
+                        variable_values={"t": task_id, "a": after},
+                    )
+                )
+                if not answer["getWorkflowHistory"]:
+                    return received
+                received += [state["seq"] for state in answer["getWorkflowHistory"]]
+
+    assert run(graphql_history()) == list(range(1, 61))
+
+
 def test_deeply_nested_graphql_variables_get_an_appsync_400(deployed: Deployed) -> None:
     body = '{"query": "query($t: ID!) { getWorkflowState(taskId: $t) { taskId } }", "variables": {"t": "x", "v": '
     body += _deep(10_000) + "}}"

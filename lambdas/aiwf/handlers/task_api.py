@@ -174,26 +174,12 @@ def list_tasks() -> Response:
 def get_history(taskId: str) -> Response:
     next_token = app.current_event.get_query_string_value(name="nextToken", default_value=None) or None
     repo = TaskRepository()
-    items, last_seq = repo.history_page(
-        taskId, after_seq=_history_token(next_token), show=public_state, admit=PageBudget(proxy_size).admit
+    items, token = repo.history_page(
+        taskId, next_token=next_token, show=public_state, admit=PageBudget(proxy_size).admit
     )
     if not items and repo.get_item(taskId) is None:
         raise NotFound(f"task {taskId!r} does not exist", code="TASK_NOT_FOUND")
-    token = None if last_seq is None else base64.urlsafe_b64encode(json.dumps({"afterSeq": last_seq}).encode())
-    return _json(200, {"items": items, "nextToken": token.decode() if token else None})
-
-
-def _history_token(token: str | None) -> int | None:
-    """The seq a history page goes on after (the token a cut page returned)."""
-    if token is None:
-        return None
-    try:
-        after = json.loads(base64.urlsafe_b64decode(token.encode()))["afterSeq"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BadRequest("nextToken is not a token this API returned", code="INVALID_NEXT_TOKEN") from exc
-    if not isinstance(after, int):
-        raise BadRequest("nextToken is not a token this API returned", code="INVALID_NEXT_TOKEN")
-    return after
+    return _json(200, {"items": items, "nextToken": token})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
