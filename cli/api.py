@@ -48,7 +48,15 @@ class TaskApiClient:
         return self.call("PUT", f"/tasks/{task_id}", json=body)
 
     def history(self, task_id: str) -> list[dict[str, Any]]:
-        return self.call("GET", f"/tasks/{task_id}/history")["items"]
+        """Every page of the history (a page ends early when its answer would be too large)."""
+        items: list[dict[str, Any]] = []
+        token = None
+        while True:
+            page = self.call("GET", f"/tasks/{task_id}/history", params={"nextToken": token} if token else None)
+            items += page["items"]
+            token = page.get("nextToken")
+            if not token:
+                return items
 
 
 def _api_error(response: requests.Response) -> CliError:

@@ -88,12 +88,19 @@ class Watcher:
             return await session.execute(GraphQLRequest(document, variable_values=variables))
 
     async def catch_up(self, task_id: str, on_state: Callable[[dict[str, Any]], None]) -> None:
-        """Fill the task's record from its history: everything after the last seq we have."""
-        result = await self._query(HISTORY, {"taskId": task_id, "afterSeq": self.board.last_seq((task_id, None))})
-        for state in result["getWorkflowHistory"]:
-            if self.board.apply(state):
-                self.board.filled += 1
-                on_state(self.board.states[(state["taskId"], state.get("branchId"))])
+        """Fill the task's record from its history: everything after the last seq we have (an
+        answer is bounded by its size, so ask again after the last seq received until none is new)."""
+        after = self.board.last_seq((task_id, None))
+        while True:
+            result = await self._query(HISTORY, {"taskId": task_id, "afterSeq": after})
+            states = result["getWorkflowHistory"]
+            if not states:
+                return
+            for state in states:
+                if self.board.apply(state):
+                    self.board.filled += 1
+                    on_state(self.board.states[(state["taskId"], state.get("branchId"))])
+            after = max(state["seq"] for state in states)
 
     async def _catch_up_all(self, task_id: str | None, on_state: Callable[[dict[str, Any]], None]) -> None:
         for known in {key[0] for key in self.board.states} | ({task_id} if task_id else set()):

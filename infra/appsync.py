@@ -25,6 +25,9 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
 SCHEMA_FILE = SCHEMA_DIR / "schema.graphql"
 MUTATION_RESOLVER_FILE = SCHEMA_DIR / "resolvers" / "updateWorkflowState.js"
 QUERY_FIELDS = ("getWorkflowState", "listWorkflowStates", "getWorkflowHistory")
+# AppSync's maximum `queryDepthLimit` (its default, 0, sets no limit at all); the local stack
+# enforces the same value.
+QUERY_DEPTH_LIMIT = 75
 PUBLISH_TYPE, PUBLISH_FIELD = "Mutation", "updateWorkflowState"
 
 
@@ -77,6 +80,7 @@ class WorkflowStateApi(pulumi.ComponentResource):
                 aws.appsync.GraphQLApiAdditionalAuthenticationProviderArgs(authentication_type="AWS_IAM")
             ],
             schema=SCHEMA_FILE.read_text(),
+            query_depth_limit=QUERY_DEPTH_LIMIT,
             log_config=aws.appsync.GraphQLApiLogConfigArgs(
                 cloudwatch_logs_role_arn=logs_role.arn,
                 field_log_level="ALL" if debug else "ERROR",

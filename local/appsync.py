@@ -28,10 +28,13 @@ from typing import Any, NamedTuple
 from graphql import (
     DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLError,
     GraphQLObjectType,
     GraphQLResolveInfo,
     GraphQLSchema,
+    InlineFragmentNode,
     OperationDefinitionNode,
     TypeInfo,
     TypeInfoVisitor,
@@ -88,6 +91,11 @@ _DIRECTIVE_DEFINITIONS = {
     "aws_subscribe": "directive @aws_subscribe(mutations: [String]) on FIELD_DEFINITION",
 }
 DOCUMENT_CACHE_SIZE = 256
+# Request limits, answered with HTTP 400 and an AppSync-shaped error instead of a crash:
+MAX_QUERY_DEPTH = 75  # AppSync's `queryDepthLimit` at its maximum; an API's own value (1-75) wins
+MAX_REQUEST_BYTES = 1024 * 1024  # one HTTP request: the operation text and its variables
+MAX_JSON_DEPTH = 64  # nesting of the request's JSON (variables) and of any AWSJSON value
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:\d{2}(:\d{2})?)?)$")
 
 
@@ -116,9 +124,26 @@ def _json_out(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
+def nesting_exceeds(text: str, limit: int) -> bool:
+    """Whether brackets/braces outside strings nest deeper than `limit` in JSON or GraphQL text,
+    found without recursion (the parsers recurse per level and a 10k-deep document crashes them)."""
+    depth = 0
+    for match in _JSON_TOKENS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in "]}":
+            depth -= 1
+    return False
+
+
 def _json_in(value: Any) -> Any:
     if not isinstance(value, str):
         raise GraphQLError("AWSJSON values are JSON text")
+    if nesting_exceeds(value, MAX_JSON_DEPTH):
+        raise GraphQLError(f"Unable to parse the AWSJSON value: it nests deeper than {MAX_JSON_DEPTH} levels.")
     try:
         return json.loads(value)
     except ValueError as exc:
@@ -258,6 +283,9 @@ class GraphqlApi:
         self.invoke = invoke
         self.schema = build_appsync_schema(record["schema"])
         self.default_mode = record["authenticationType"]
+        configured = record.get("queryDepthLimit") or 0
+        # AppSync's 0 means "no limit"; here the parser's recursion needs one, so 0 is the maximum.
+        self.max_query_depth = configured if 1 <= configured <= MAX_QUERY_DEPTH else MAX_QUERY_DEPTH
         modes = (self.default_mode, *record["additional"])
         keys = _ApiKeys(registry, api_id)
         self.authorizer = Authorizer(tuple(modes), keys, credentials, ACCOUNT_ID)
@@ -373,16 +401,29 @@ class GraphqlApi:
         is most of the cost of a small mutation)."""
         found = self._documents.get(query)
         if found is None:
-            try:
-                document = parse(query)
-                errors = [format_error(e, "ValidationError") for e in validate(self.schema, document)]
-            except GraphQLError as exc:
-                document, errors = DocumentNode(definitions=()), [format_error(exc, "InvalidSyntaxError")]
-            found = _Checked(document, errors, not errors and self._selects_blocking(document))
+            found = self._check(query)
             if len(self._documents) >= DOCUMENT_CACHE_SIZE:
                 self._documents.pop(next(iter(self._documents)))
             self._documents[query] = found
         return found
+
+    def _check(self, query: str) -> _Checked:
+        empty = DocumentNode(definitions=())
+        limit = self.max_query_depth
+        too_deep = _Checked(empty, [limit_error(f"Query depth exceeds the limit of {limit}")], False, True)
+        # The parser recurses per nesting level: text nested far past the limit is refused unparsed.
+        if nesting_exceeds(query, 2 * MAX_QUERY_DEPTH):
+            return too_deep
+        try:
+            document = parse(query)
+            errors = [format_error(e, "ValidationError") for e in validate(self.schema, document)]
+            if not errors and query_depth(document) > limit:
+                return too_deep
+        except GraphQLError as exc:
+            return _Checked(empty, [format_error(exc, "InvalidSyntaxError")], False)
+        except RecursionError:  # e.g. a chain of thousands of fragments
+            return too_deep
+        return _Checked(document, errors, not errors and self._selects_blocking(document))
 
     def _selects_blocking(self, document: DocumentNode) -> bool:
         """Whether any field of any operation in the document is resolved by a Lambda."""
@@ -409,7 +450,8 @@ class GraphqlApi:
         self, query: str, variables: dict[str, Any] | None, operation_name: str | None, caller: Caller
     ) -> dict[str, Any]:
         """Execute one HTTP operation for an authorized caller; the GraphQL response body."""
-        document, problems, _ = self.checked(query)
+        checked = self.checked(query)
+        document, problems = checked.document, checked.errors
         if problems:
             return {"data": None, "errors": problems}
         operation = _operation(document, operation_name)
@@ -449,6 +491,44 @@ class _Checked(NamedTuple):
     document: DocumentNode
     errors: list[dict[str, Any]]
     blocking: bool
+    over_limit: bool = False  # refused by a request limit: the endpoint answers HTTP 400
+
+
+def query_depth(document: DocumentNode) -> int:
+    """The deepest field nesting of any operation (a top-level field is depth 1), through fragments,
+    as AppSync counts it for `queryDepthLimit`. The document is validated (no fragment cycles)."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    memo: dict[str, int] = {}
+
+    def depth(selection_set: Any) -> int:
+        best = 0
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                best = max(best, 1 + depth(selection.selection_set))
+            elif isinstance(selection, InlineFragmentNode):
+                best = max(best, depth(selection.selection_set))
+            elif isinstance(selection, FragmentSpreadNode) and selection.name.value in fragments:
+                name = selection.name.value
+                if name not in memo:
+                    memo[name] = depth(fragments[name].selection_set)
+                best = max(best, memo[name])
+        return best
+
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    return max((depth(o.selection_set) for o in operations), default=0)
+
+
+def limit_error(message: str) -> dict[str, Any]:
+    """A request refused by a limit, in AppSync's error shape."""
+    return {"errorType": "BadRequestException", "message": message}
+
+
+def _bad_request(message: str) -> JSONResponse:
+    return JSONResponse(
+        {"data": None, "errors": [limit_error(message)]},
+        status_code=400,
+        headers={"x-amzn-ErrorType": "BadRequestException", "x-amzn-RequestId": _request_id()},
+    )
 
 
 class _ApiKeys(dict):  # type: ignore[type-arg]
@@ -522,6 +602,10 @@ class GraphqlEndpoint:
             identity = self.api.authorizer.identify(headers, request.method, request.url.path, body)
         except Unauthorized as exc:
             return unauthorized_response(exc)
+        if len(body) > MAX_REQUEST_BYTES:
+            return _bad_request(f"The request is {len(body)} bytes; the limit is {MAX_REQUEST_BYTES} bytes")
+        if nesting_exceeds(body.decode("utf-8", "replace"), MAX_JSON_DEPTH):
+            return _bad_request(f"The request's JSON (its variables) nests deeper than {MAX_JSON_DEPTH} levels")
         try:
             document = json.loads(body or b"{}")
             query = document["query"]
@@ -532,6 +616,9 @@ class GraphqlEndpoint:
                 {"errors": [{"errorType": "MalformedHttpRequestException", "message": "Unable to parse the request"}]},
                 status_code=400,
             )
+        checked = self.api.checked(query)
+        if checked.over_limit:
+            return JSONResponse({"data": None, "errors": checked.errors}, status_code=400)
         caller = Caller(identity, headers)
         arguments = (query, document.get("variables") or {}, document.get("operationName"), caller)
         if self.api.blocks(query):

@@ -43,7 +43,7 @@ from graphql import (
 from graphql.execution.values import get_argument_values, get_variable_values
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from local.appsync import GraphqlApi
+from local.appsync import MAX_QUERY_DEPTH, GraphqlApi, nesting_exceeds, query_depth
 from local.appsync_auth import Identity, Unauthorized, lower
 
 log = logging.getLogger("local.appsync.realtime")
@@ -198,7 +198,7 @@ class RealtimeHub:
                     break
                 try:
                     message = json.loads(text)
-                except ValueError:
+                except (ValueError, RecursionError):
                     connection.send(_error(None, "UnsupportedOperation", "Message is not valid JSON"))
                     continue
                 kind = message.get("type") if isinstance(message, dict) else None
@@ -293,7 +293,7 @@ class RealtimeHub:
         except _StartError as exc:
             connection.send(_error(sub_id, exc.error_type, exc.message))
             return
-        except ValueError:
+        except (ValueError, RecursionError):
             connection.send(_error(sub_id, "BadRequestException", "payload.data is not valid JSON"))
             return
         if sub_id in connection.subscriptions:
@@ -314,13 +314,19 @@ class RealtimeHub:
         self, connection: Connection, sub_id: str, request: dict[str, Any], identity: Identity
     ) -> Subscription:
         schema = self.api.schema
+        too_deep = _StartError("BadRequestException", f"Query depth exceeds the limit of {self.api.max_query_depth}")
+        query = request.get("query") or ""
+        if nesting_exceeds(query, 2 * MAX_QUERY_DEPTH):  # the parser recurses per level
+            raise too_deep
         try:
-            document = parse(request.get("query") or "")
+            document = parse(query)
         except GraphQLError as exc:
             raise _StartError("InvalidSyntaxError", exc.message) from exc
         errors = validate(schema, document)
         if errors:
             raise _StartError("ValidationError", errors[0].message)
+        if query_depth(document) > self.api.max_query_depth:
+            raise too_deep
         operation = _single_operation(document, request.get("operationName"))
         if operation is None or operation.operation.value != "subscription":
             raise _StartError("UnsupportedOperation", "Only subscriptions are supported on the real-time endpoint")

@@ -33,6 +33,7 @@ log = logging.getLogger("local.lambda")
 
 BOOTSTRAP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lambda_bootstrap.py")
 INIT_TIMEOUT_SECONDS = 10.0
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024  # Lambda's limit for a synchronous invocation's answer
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -329,7 +330,19 @@ class FunctionPool:
         self._release(worker, healthy=True)
         elapsed = (time.monotonic() - started) * 1000
         if reply.get("ok"):
-            return InvocationResult(reply["payload"].encode(), None, request_id, elapsed)
+            payload = reply["payload"].encode()
+            if len(payload) > MAX_RESPONSE_BYTES:  # as Lambda refuses a synchronous answer over 6 MB
+                message = (
+                    f"Response payload size ({len(payload)} bytes) exceeded maximum allowed payload size "
+                    f"({MAX_RESPONSE_BYTES} bytes)."
+                )
+                return InvocationResult(
+                    _error_payload("Function.ResponseSizeTooLarge", message, request_id),
+                    "Unhandled",
+                    request_id,
+                    elapsed,
+                )
+            return InvocationResult(payload, None, request_id, elapsed)
         return InvocationResult(json.dumps(reply["error"]).encode(), "Unhandled", request_id, elapsed)
 
     @property

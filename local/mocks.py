@@ -660,6 +660,7 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
                 "authenticationType": i.get("authenticationType", "API_KEY"),
                 "additional": [p.get("authenticationType") for p in i.get("additionalAuthenticationProviders") or []],
                 "uris": uris,
+                "queryDepthLimit": i.get("queryDepthLimit"),
             }
         return api_id, {**i, "name": name, "arn": self._arn("appsync", f"apis/{api_id}"), "uris": uris}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -249,10 +250,30 @@ class TaskRepository:
         item = self._ddb.get_item(TableName=self._tasks, Key={"taskId": {"S": task_id}}, ConsistentRead=True)
         return _task_from_item(_deserialize(item["Item"])) if "Item" in item else None
 
+    def get_item(self, task_id: str) -> dict[str, Any] | None:
+        """The stored task item (deserialized, claim checks not followed): what answers are built from."""
+        item = self._ddb.get_item(TableName=self._tasks, Key={"taskId": {"S": task_id}}, ConsistentRead=True)
+        return _deserialize(item["Item"]) if "Item" in item else None
+
     def list(
         self, *, status: str | None, flow_id: str | None, limit: int, next_token: str | None
     ) -> tuple[list[Task], str | None]:
         """Newest first. Filters use the index that narrows most; pages are always full when more exist."""
+        return self.list_page(status=status, flow_id=flow_id, limit=limit, next_token=next_token, show=_task_from_item)
+
+    def list_page(
+        self,
+        *,
+        status: str | None,
+        flow_id: str | None,
+        limit: int,
+        next_token: str | None,
+        show: Callable[[dict[str, Any]], Any],
+        admit: Callable[[Any], bool] | None = None,
+    ) -> tuple[list[Any], str | None]:
+        """Newest first, each item as `show` makes it; up to `limit` items, and only while `admit`
+        accepts them (a page bounded by its size ends early, its token resuming after the last
+        item shown). Pages are full when more exist and `admit` did not stop them."""
         if flow_id:
             index, key_name, key_value = "byFlow", "flowId", flow_id
         elif status:
@@ -274,17 +295,23 @@ class TaskRepository:
             query["ExpressionAttributeNames"]["#s"] = "status"
             query["ExpressionAttributeValues"][":s"] = {"S": status}
         start_key = _decode_token(next_token) if next_token else None
-        tasks: list[Task] = []
-        while len(tasks) < limit:
-            page_query = dict(query, Limit=limit - len(tasks))
+        shown: list[Any] = []
+        last_key: dict[str, Any] = {}
+        while len(shown) < limit:
+            page_query = dict(query, Limit=limit - len(shown))
             if start_key:
                 page_query["ExclusiveStartKey"] = start_key
             page = self._ddb.query(**page_query)
-            tasks.extend(_task_from_item(_deserialize(item)) for item in page.get("Items", []))
+            for raw in page.get("Items", []):
+                view = show(_deserialize(raw))
+                if admit is not None and not admit(view):
+                    return shown, _encode_token(last_key)
+                shown.append(view)
+                last_key = {name: raw[name] for name in ("taskId", key_name, "sortKey")}
             start_key = page.get("LastEvaluatedKey")
             if not start_key:
                 break
-        return tasks, (_encode_token(start_key) if start_key else None)
+        return shown, (_encode_token(start_key) if start_key else None)
 
     def history(self, task_id: str) -> list[dict[str, Any]]:
         """Every recorded state of a task, in seq order."""
@@ -302,3 +329,42 @@ class TaskRepository:
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return [_task_from_item(item).state() for item in items]
+
+    def history_page(
+        self,
+        task_id: str,
+        *,
+        after_seq: int | None = None,
+        next_token: str | None = None,
+        show: Callable[[dict[str, Any]], Any],
+        admit: Callable[[Any], bool],
+    ) -> tuple[list[Any], str | None]:
+        """Recorded states with seq > `after_seq` (or after the page `next_token` ended), in seq
+        order, while `admit` accepts them; the token of the rest when it stopped early, else None."""
+        if next_token is not None:
+            after_seq = _decode_token(next_token).get("afterSeq")
+            if not isinstance(after_seq, int):
+                raise BadRequest("nextToken is not a token this API returned", code="INVALID_NEXT_TOKEN")
+        query: dict[str, Any] = {
+            "TableName": self._history,
+            "KeyConditionExpression": "taskId = :t",
+            "ExpressionAttributeValues": {":t": {"S": task_id}},
+            "ConsistentRead": True,
+        }
+        if after_seq is not None:
+            query["KeyConditionExpression"] += " AND seq > :s"
+            query["ExpressionAttributeValues"][":s"] = {"N": str(after_seq)}
+        shown: list[Any] = []
+        last_seq: int | None = None
+        while True:
+            page = self._ddb.query(**query)
+            for raw in page.get("Items", []):
+                item = _deserialize(raw)
+                view = show(item)
+                if not admit(view):
+                    return shown, _encode_token({"afterSeq": last_seq if last_seq is not None else after_seq or 0})
+                shown.append(view)
+                last_seq = item["seq"]
+            if "LastEvaluatedKey" not in page:
+                return shown, None
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]

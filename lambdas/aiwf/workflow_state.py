@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import payloads
-from .aws import client
-from .repository import _deserialize
-from .settings import get_settings
+from .answers import INLINE_VALUE_BYTES, PageBudget, json_size, public_state
+from .repository import TaskRepository, _deserialize
 
 _SCALARS = ("taskId", "flowId", "flowVersion", "status", "seq", "currentStep", "branchId", "startedAt", "updatedAt")
 
@@ -34,45 +32,33 @@ def as_graphql(state: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-def graphql_state(item: dict[str, Any]) -> dict[str, Any]:
+def graphql_state(item: dict[str, Any], inline_bytes: int = 0) -> dict[str, Any]:
     """A deserialized task or history item as a `WorkflowState` (no context, no token, ever).
 
     A parallel branch's record shows its parent's `taskId` (with its own `branchId` and `seq`),
-    as `Task.state()` does, so a subscriber to the task sees its branches' progress too.
+    as `Task.state()` does, so a subscriber to the task sees its branches' progress too. Large
+    values are references (see answers.py) unless they fit `inline_bytes`.
     """
-    values = {name: payloads.decode(item, name) for name in ("waitingFor", "output", "error")}
-    if isinstance(item.get("branchOf"), str):
-        values["taskId"] = json.loads(item["branchOf"]).get("taskId", item["taskId"])
-    return as_graphql({**item, **values})
+    return as_graphql(public_state(item, inline_bytes=inline_bytes))
 
 
 def state_from_image(image: dict[str, Any]) -> dict[str, Any]:
-    """A stream record's NewImage (DynamoDB JSON) as a `WorkflowState`."""
+    """A stream record's NewImage (DynamoDB JSON) as a `WorkflowState`; large values as references,
+    so a published state stays within AppSync's subscription payload limit."""
     return graphql_state(_deserialize(image))
 
 
 def get_state(task_id: str) -> dict[str, Any] | None:
-    item = client("dynamodb").get_item(
-        TableName=get_settings().tasks_table, Key={"taskId": {"S": task_id}}, ConsistentRead=True
-    )
-    return graphql_state(_deserialize(item["Item"])) if "Item" in item else None
+    item = TaskRepository().get_item(task_id)
+    return graphql_state(item, INLINE_VALUE_BYTES) if item is not None else None
 
 
 def history_after(task_id: str, after_seq: int | None) -> list[dict[str, Any]]:
-    """Every recorded state of a task with seq > `after_seq`, in seq order: how a listener fills a gap."""
-    query: dict[str, Any] = {
-        "TableName": get_settings().history_table,
-        "KeyConditionExpression": "taskId = :t",
-        "ExpressionAttributeValues": {":t": {"S": task_id}},
-        "ConsistentRead": True,
-    }
-    if after_seq is not None:
-        query["KeyConditionExpression"] += " AND seq > :s"
-        query["ExpressionAttributeValues"][":s"] = {"N": str(after_seq)}
-    states: list[dict[str, Any]] = []
-    while True:
-        page = client("dynamodb").query(**query)
-        states.extend(graphql_state(_deserialize(item)) for item in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return states
-        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    """Recorded states of a task with seq > `after_seq`, in seq order: how a listener fills a gap.
+
+    One answer holds at most `PAGE_BUDGET_BYTES` of states: when it ends early, ask again with
+    `afterSeq` set to the last seq received."""
+    states, _ = TaskRepository().history_page(
+        task_id, after_seq=after_seq, show=graphql_state, admit=PageBudget(json_size).admit
+    )
+    return states

@@ -56,6 +56,10 @@ def test_api_key_is_the_default_mode_and_iam_the_only_other(stack: Stack) -> Non
     assert api.inputs["name"] == f"aiwf-{stack.stage}-state"
 
 
+def test_queries_are_limited_to_appsyncs_maximum_depth(stack: Stack) -> None:
+    assert stack.one(GRAPHQL_API).inputs["queryDepthLimit"] == 75
+
+
 def test_api_key_callers_cannot_publish(stack: Stack) -> None:
     """`updateWorkflowState` is IAM only; clients (API key) and operators (IAM) read and subscribe."""
     mutation = _fields("Mutation")

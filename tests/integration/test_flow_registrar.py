@@ -39,3 +39,19 @@ def test_registering_the_same_flows_again_makes_no_new_version(stack):
         [{"flowId": "reg-same", "version": 1, "newVersion": True}],
         [{"flowId": "reg-same", "version": 1, "newVersion": False}],
     ]
+
+
+def test_a_flow_over_the_size_limit_fails_the_registration_with_the_limit_named(stack, api):
+    steps = {f"s{i}": {"type": "transform", "value": {"i": i}, "next": f"s{i + 1}"} for i in range(9_999)}
+    steps["s9999"] = {"type": "succeed"}
+    huge = {"id": "reg-huge", "startAt": "s0", "steps": steps}
+
+    answer = stack.client("lambda").invoke(
+        FunctionName=_registrar(stack), Payload=json.dumps({"flows": [huge]}).encode()
+    )
+
+    assert answer["FunctionError"] == "Unhandled"
+    error = json.loads(answer["Payload"].read())
+    assert error["errorType"] == "InvalidFlows"
+    assert "reg-huge: FLOW_TOO_LARGE" in error["errorMessage"] and "limit is" in error["errorMessage"]
+    assert api.call("GET", "/flows/reg-huge").status_code == 404

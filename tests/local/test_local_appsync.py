@@ -262,6 +262,44 @@ def test_validation_errors_are_reported_without_execution(server: Server) -> Non
     assert answer["data"] is None and answer["errors"][0]["errorType"] == "ValidationError"
 
 
+def _refused_by_a_limit(response: requests.Response, limit: int) -> None:
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["data"] is None
+    assert body["errors"][0]["errorType"] == "BadRequestException"
+    assert str(limit) in body["errors"][0]["message"]
+
+
+def test_deeply_nested_variables_get_an_appsync_400_not_a_crash(server: Server) -> None:
+    deep = "[" * 10_000 + "]" * 10_000
+    body = '{"query": "query($id: ID!) { item(id: $id) { id } }", "variables": {"id": "1", "x": ' + deep + "}}"
+    response = requests.post(server.http, data=body, headers={"x-api-key": KEY}, timeout=10)
+    _refused_by_a_limit(response, 64)
+
+
+def test_a_deep_awsjson_value_is_a_graphql_error_not_a_crash(server: Server) -> None:
+    deep = "[" * 10_000 + "]" * 10_000
+    answer = iam_post(server, "mutation($n: AWSJSON) { put(id: 1, note: $n) { note } }", {"n": deep})
+    assert answer.status_code == 200 and answer.json()["data"] is None
+    assert "64" in answer.json()["errors"][0]["message"]
+
+
+def _introspection_of_depth(depth: int) -> str:
+    """A valid query `depth` fields deep: __type, then `ofType` levels, then `name`."""
+    return '{ __type(name: "Item") { ' + "ofType { " * (depth - 2) + "name" + " }" * (depth - 1) + " }"
+
+
+def test_queries_deeper_than_appsyncs_depth_limit_are_refused(server: Server) -> None:
+    assert key_post(server, _introspection_of_depth(75)).status_code == 200
+    _refused_by_a_limit(key_post(server, _introspection_of_depth(76)), 75)
+    _refused_by_a_limit(key_post(server, "{ item(id: 1) " + "{ id " * 10_000 + "}" * 10_000 + " }"), 75)
+
+
+def test_an_oversized_request_is_refused(server: Server) -> None:
+    response = key_post(server, "query($id: ID!) { item(id: $id) { id } }", id="x" * (1024 * 1024))
+    _refused_by_a_limit(response, 1024 * 1024)
+
+
 # -- real-time protocol ------------------------------------------------------------------------------
 
 
@@ -358,6 +396,25 @@ def test_iam_signed_connection_and_start(server: Server) -> None:
         assert refused["payload"]["errors"] == [
             {"errorType": "Unauthorized", "message": "Not Authorized to access onPutForKeysOnly on type Subscription"}
         ]
+
+
+def test_deep_start_payloads_get_start_errors_and_the_connection_lives_on(server: Server) -> None:
+    deep_data = '{"query": "subscription { onPut { id } }", "variables": {"x": ' + "[" * 10_000 + "]" * 10_000 + "}}"
+    deep_query = "subscription { onPut " + "{ id " * 10_000 + "}" * 10_000 + " }"
+    with open_ws(server) as ws:
+        init(ws)
+        auth = {"host": "x", "x-api-key": KEY}
+        ws.send(
+            json.dumps(
+                {"id": "1", "type": "start", "payload": {"data": deep_data, "extensions": {"authorization": auth}}}
+            )
+        )
+        start(ws, "2", deep_query)
+        errors = [receive(ws) for _ in range(2)]
+        assert [(e["type"], e["id"]) for e in errors] == [("error", "1"), ("error", "2")]
+        assert "75" in errors[1]["payload"]["errors"][0]["message"]
+        start(ws, "3", "subscription { onPut { id } }")
+        assert receive(ws) == {"type": "start_ack", "id": "3"}
 
 
 def test_a_closed_connection_drops_its_subscriptions(server: Server) -> None:

@@ -70,6 +70,14 @@ def test_handler_exception_comes_back_in_the_aws_shape(runtime, make_config):
     assert body["requestId"] == result.request_id
 
 
+def test_an_answer_over_6_mb_is_refused_as_lambda_refuses_it(runtime, make_config):
+    config = make_config("fn-big", "echo")
+    result = runtime.invoke(config, json.dumps({"pad": "x" * (6 * 1024 * 1024)}))
+    assert result.function_error == "Unhandled"
+    assert result.json["errorType"] == "Function.ResponseSizeTooLarge"
+    assert runtime.invoke(config, "{}").function_error is None  # the worker goes on
+
+
 def test_timeout_kills_only_that_worker(runtime, make_config):
     other = runtime.invoke(make_config("fn-other", "echo"), "{}").json
     slow = make_config("fn-slow", "sleep", timeout=1)

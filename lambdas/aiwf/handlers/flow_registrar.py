@@ -13,6 +13,7 @@ from aws_lambda_powertools import Logger
 
 from ..flow_store import FlowStore
 from ..flows import validation_errors
+from ..limits import flow_limit_error
 
 logger = Logger(service="flow-registrar")
 
@@ -24,11 +25,15 @@ class InvalidFlows(Exception):
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     documents = event.get("flows") or []
-    problems = [
-        f"{document.get('id', '?')}{error['path']}: {error['message']}"
-        for document in documents
-        for error in validation_errors(document)
-    ]
+    problems = []
+    for document in documents:
+        too_big = flow_limit_error(document)
+        if too_big is not None:
+            problems.append(f"{document.get('id', '?')}: {too_big.code}: {too_big.message}")
+            continue
+        problems += [
+            f"{document.get('id', '?')}{error['path']}: {error['message']}" for error in validation_errors(document)
+        ]
     if problems:
         raise InvalidFlows("invalid flow documents:\n" + "\n".join(problems))
     store = FlowStore()

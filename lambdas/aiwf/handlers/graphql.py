@@ -12,9 +12,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from ..answers import PageBudget, json_size
 from ..errors import BadRequest
 from ..repository import TaskRepository
-from ..workflow_state import as_graphql, get_state, history_after
+from ..workflow_state import get_state, graphql_state, history_after
 
 logger = Logger(service="graphql-resolver")
 DEFAULT_LIMIT = 20
@@ -29,13 +30,15 @@ def _list_states(arguments: dict[str, Any]) -> dict[str, Any]:
     limit = arguments.get("limit") or DEFAULT_LIMIT
     if not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
-    tasks, token = TaskRepository().list(
+    items, token = TaskRepository().list_page(
         status=arguments.get("status"),
         flow_id=arguments.get("flowId"),
         limit=limit,
         next_token=arguments.get("nextToken"),
+        show=graphql_state,
+        admit=PageBudget(json_size).admit,
     )
-    return {"items": [as_graphql(task.state()) for task in tasks], "nextToken": token}
+    return {"items": items, "nextToken": token}
 
 
 def _history(arguments: dict[str, Any]) -> list[dict[str, Any]]:

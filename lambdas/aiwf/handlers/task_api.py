@@ -6,6 +6,7 @@ caller can fix; only our own faults are 5xx.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
@@ -15,10 +16,12 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import ValidationError
 
+from ..answers import INLINE_VALUE_BYTES, PageBudget, proxy_size, public_state
 from ..callbacks import resume_task
 from ..errors import ApiError, BadRequest, NotFound
 from ..flow_store import FlowStore
 from ..flows import validation_errors
+from ..limits import LimitExceeded, flow_limit_error, parse_json
 from ..repository import TaskRepository
 from ..requests_models import FLOW_ID_PATTERN, STATUSES, ResumeTask, StartTask, error_details
 from ..tasks import start_task
@@ -47,13 +50,16 @@ def _no_route(_: Exception) -> Response:
 
 
 def _body() -> Any:
+    """The request body as JSON: the one place every body-taking route parses, within the limits."""
     raw = app.current_event.body
     if raw is None or raw.strip() == "":
         raise BadRequest("request body is required", code="EMPTY_BODY")
+    event = app.current_event
+    data = base64.b64decode(raw) if event.is_base64_encoded else raw.encode()
     try:
-        return json.loads(app.current_event.decoded_body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}", code="MALFORMED_JSON") from exc
+        return parse_json(data)
+    except LimitExceeded as exc:
+        raise BadRequest(exc.message, code=exc.code) from exc
 
 
 def _check_flow_id(flow_id: str) -> None:
@@ -89,6 +95,9 @@ def put_flow(flowId: str) -> Response:
             f"the document's id {document['id']!r} differs from the path's {flowId!r}",
             code="FLOW_ID_MISMATCH",
         )
+    too_big = flow_limit_error(document)
+    if too_big is not None:
+        raise BadRequest(too_big.message, code=too_big.code)
     errors = validation_errors(document)
     if errors:
         raise BadRequest(f"the flow document has {len(errors)} error(s)", details=errors, code="INVALID_FLOW")
@@ -122,10 +131,10 @@ def post_task() -> Response:
 
 @app.get("/tasks/<taskId>")
 def get_task(taskId: str) -> Response:
-    task = TaskRepository().get(taskId)
-    if task is None:
+    item = TaskRepository().get_item(taskId)
+    if item is None:
         raise NotFound(f"task {taskId!r} does not exist", code="TASK_NOT_FOUND")
-    return _json(200, task.state())
+    return _json(200, public_state(item, inline_bytes=INLINE_VALUE_BYTES))
 
 
 @app.put("/tasks/<taskId>")
@@ -150,19 +159,27 @@ def list_tasks() -> Response:
         _check_flow_id(flow_id)
     limit = _int_param("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     next_token = app.current_event.get_query_string_value(name="nextToken", default_value=None) or None
-    tasks, token = TaskRepository().list(
-        status=status, flow_id=flow_id, limit=limit or DEFAULT_LIMIT, next_token=next_token
+    items, token = TaskRepository().list_page(
+        status=status,
+        flow_id=flow_id,
+        limit=limit or DEFAULT_LIMIT,
+        next_token=next_token,
+        show=public_state,
+        admit=PageBudget(proxy_size).admit,
     )
-    return _json(200, {"items": [task.state() for task in tasks], "nextToken": token})
+    return _json(200, {"items": items, "nextToken": token})
 
 
 @app.get("/tasks/<taskId>/history")
 def get_history(taskId: str) -> Response:
+    next_token = app.current_event.get_query_string_value(name="nextToken", default_value=None) or None
     repo = TaskRepository()
-    items = repo.history(taskId)
-    if not items and repo.get(taskId) is None:
+    items, token = repo.history_page(
+        taskId, next_token=next_token, show=public_state, admit=PageBudget(proxy_size).admit
+    )
+    if not items and repo.get_item(taskId) is None:
         raise NotFound(f"task {taskId!r} does not exist", code="TASK_NOT_FOUND")
-    return _json(200, {"items": items})
+    return _json(200, {"items": items, "nextToken": token})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
