@@ -184,7 +184,8 @@ def test_a_runaway_branch_fails_with_the_task_budget():
     errors = [result["error"] for result in results]
     assert [e["errorName"] for e in errors] == ["StepLimitExceeded", "StepLimitExceeded"]
     assert [e["branchId"] for e in errors] == ["x", "y"]
-    assert all(e["errorDetails"] == {"maxSteps": 20, "stepsRun": 20} for e in errors)  # each counted on from the 1 step before the fork
+    # each branch counted on from the task's 1 step before the fork
+    assert all(e["errorDetails"] == {"maxSteps": 20, "stepsRun": 20} for e in errors)
     assert answer["error"]["errorName"] == "StepLimitExceeded" and answer["error"]["stepId"] == "after"
 
 
