@@ -4,9 +4,10 @@ Jinja's sandbox keeps templates away from Python internals but lets them build v
 size: `{{ 'x' * 20000000 }}` allocates 20 MB, and a loop that doubles a string runs the worker
 out of memory. Here every operation that can grow a value is checked *before* it runs, against
 the size its result would have: the `*`, `+`, `%` and `**` operators, the `~` concatenation,
-the string methods and filters that take a width or join many items, growing a list, turning a
-value into text for output, and the output of the whole render. Over the limit, the render stops
-with `TemplateTooLarge` (the render turns it into the step error `TemplateOutputTooLarge`).
+the string methods and filters that take a width or join many items, adding to a list or an
+object, turning a value into text for output, captured blocks, and the output of the whole
+render. Over the limit, the render stops with `TemplateTooLarge` (the render turns it into the
+step error `TemplateOutputTooLarge`).
 
 Sizes are estimated in characters (a lower bound of UTF-8 bytes), so nothing much larger than
 the limit is ever allocated; the rendered value is measured exactly afterwards.
@@ -25,7 +26,7 @@ from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.filters import do_center, do_format, do_indent, do_replace, sync_do_join
 from jinja2.nodes import Concat, EvalContext
 from jinja2.runtime import Context
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import SandboxedEnvironment, modifies_known_mutable
 from jinja2.utils import Namespace
 
 from .runtime_limits import TEMPLATE_OUTPUT_MAX_BYTES
@@ -34,6 +35,7 @@ from .runtime_limits import TEMPLATE_OUTPUT_MAX_BYTES
 # print longer ones anyway).
 MAX_INTEGER_BITS = 14_000
 _END = object()
+_GROWN = "aiwf_grown_chars"  # attribute of a render's Jinja context
 _PERCENT_SPEC = re.compile(r"%[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
 _BRACE_FIELD = re.compile(r"\{[^{}]*\}")
 _DIGITS = re.compile(r"\d+")
@@ -140,8 +142,12 @@ def _require_integer_bits(bits: int) -> None:
         )
 
 
-def _checked_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
-    """Check a call of a method that can grow a string or a list; the (maybe materialized) args."""
+def _checked_call(context: Context, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """Check a call of a method that can grow a string or a container; the (maybe materialized) args.
+
+    What a render adds to lists, objects and sets (`append`, `extend`, `update`, ...) is summed
+    on its Jinja context, so a loop that keeps adding cannot pass the limit either.
+    """
     target = getattr(obj, "__wrapped__", obj)  # the sandbox wraps str.format
     owner = getattr(target, "__self__", None)
     name = getattr(target, "__name__", "")
@@ -160,10 +166,10 @@ def _checked_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tu
             _require("the replaced text", _replaced_size(owner, args[0], args[1]))
         elif name in ("format", "format_map"):
             _require("the formatted text", _formatted_size(owner, (args, kwargs)))
-    elif isinstance(owner, list) and name in ("append", "insert", "extend"):
-        added = args[-1] if args else ()
-        grows = len(added) if name == "extend" and hasattr(added, "__len__") else 1
-        _require("the list", len(owner) + grows)
+    elif owner is not None and modifies_known_mutable(owner, name):
+        grown = getattr(context, _GROWN, 0) + estimated_size((args, kwargs))
+        _require("what the template added to lists and objects", grown)
+        setattr(context, _GROWN, grown)
     return args
 
 
@@ -196,8 +202,35 @@ def _bounded_finalize(value: Any) -> Any:
     return value
 
 
+class _BoundedBuffer(list[str]):
+    """The output buffer of a captured block (`{% set %}...{% endset %}`, a macro, a filter block)."""
+
+    __slots__ = ("_size",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._size = 0
+
+    def _grow(self, size: int) -> None:
+        self._size += size
+        _require("the captured text", self._size)
+
+    def append(self, chunk: str) -> None:
+        self._grow(len(chunk))
+        super().append(chunk)
+
+    def extend(self, chunks: Iterable[str]) -> None:
+        chunks = tuple(chunks)
+        self._grow(sum(map(len, chunks)))
+        super().extend(chunks)
+
+
 class _BoundedCodeGenerator(CodeGenerator):
-    """Compiles `~` to a call of the environment's bounded join instead of a bare str join."""
+    """Compiles `~` to the environment's bounded join, and block buffers to bounded lists."""
+
+    def buffer(self, frame: Frame) -> None:
+        frame.buffer = self.temporary_identifier()
+        self.writeline(f"{frame.buffer} = environment.bounded_buffer()")
 
     @optimizeconst
     def visit_Concat(self, node: Concat, frame: Frame) -> None:
@@ -266,6 +299,7 @@ class BoundedSandbox(SandboxedEnvironment):
     code_generator_class = _BoundedCodeGenerator
     concat = staticmethod(_bounded_concat)  # type: ignore[assignment]
     bounded_join = staticmethod(_bounded_join)
+    bounded_buffer = _BoundedBuffer
 
     def __init__(self) -> None:
         super().__init__(
@@ -295,5 +329,5 @@ class BoundedSandbox(SandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        args = _checked_call(obj, args, kwargs)
+        args = _checked_call(context, obj, args, kwargs)
         return super().call(context, obj, *args, **kwargs)

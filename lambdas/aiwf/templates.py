@@ -118,7 +118,7 @@ def _plain_reason(exc: BaseException) -> str:
         return "it needs more memory than a template may use"
     if isinstance(exc, TypeError):
         return f"a value has the wrong type for this operation ({detail})"
-    if isinstance(exc, LookupError):
+    if isinstance(exc, KeyError | IndexError):
         return f"an item it reads does not exist ({detail})"
     if isinstance(exc, ValueError):
         return f"a value is not valid here ({detail})"
