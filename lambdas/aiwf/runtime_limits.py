@@ -60,8 +60,13 @@ def json_size(value: Any) -> int:
 
 
 def check_step_output(step_id: str, result: Any, has_result: bool, context: dict[str, Any]) -> None:
-    """Raise `ResultTooLarge` / `ContextTooLarge` when a step's result or the new context is over its limit."""
-    if has_result:
+    """Raise `ResultTooLarge` / `ContextTooLarge` when a step's result or the new context is over its limit.
+
+    The result is part of the context, so it is measured on its own only when the context is
+    larger than a result may be: one JSON encoding per step in the common case.
+    """
+    context_size = json_size(context)
+    if has_result and context_size > RESULT_MAX_BYTES:
         size = json_size(result)
         if size > RESULT_MAX_BYTES:
             raise StepError(
@@ -69,7 +74,7 @@ def check_step_output(step_id: str, result: Any, has_result: bool, context: dict
                 f"step {step_id!r} produced a result of {size} bytes, over the limit of {RESULT_MAX_BYTES} bytes",
                 details={"limitBytes": RESULT_MAX_BYTES, "sizeBytes": size},
             )
-    size = json_size(context)
+    size = context_size
     if size > CONTEXT_MAX_BYTES:
         raise StepError(
             "ContextTooLarge",
