@@ -17,6 +17,8 @@ from aiwf.flow_store import FlowStore
 from aiwf.flows import validation_errors
 from aiwf.repository import Task, TaskRepository
 from aiwf.runner import process_steps
+from aiwf.workflow_state import get_state
+from tests.unit.moto_runtime import aws_tables  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.usefixtures("aws_tables")
 
@@ -101,6 +103,7 @@ def test_the_counter_is_private_to_the_backend():
     repo = TaskRepository()
     assert "stepsRun" not in repo.get(task_id).state()
     assert all("stepsRun" not in state for state in repo.history(task_id))
+    assert "stepsRun" not in get_state(task_id)  # what GraphQL and the subscription show
 
 
 def test_a_flow_that_ends_within_its_budget_succeeds():

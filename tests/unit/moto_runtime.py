@@ -1,4 +1,4 @@
-"""Unit-test fixtures: the runtime's tables and bucket on moto, in process.
+"""A unit-test fixture: the runtime's tables and bucket on moto, in process (import it to use it).
 
 `aws` gives the Lambda code (`aiwf.*`) fresh tables with the keys infra/state_store.py declares
 and a payload bucket, through the same settings and boto3 clients the functions use.
