@@ -14,7 +14,7 @@ from typing import Any
 from .clock import now_iso
 from .errors import StepError
 from .repository import Task, TaskRepository
-from .templates import render
+from .templates import json_type, render
 
 
 def branch_definitions(step: dict[str, Any], context: dict[str, Any]) -> list[tuple[str, Any, dict[str, Any]]]:
@@ -23,7 +23,7 @@ def branch_definitions(step: dict[str, Any], context: dict[str, Any]) -> list[tu
         return [(branch["id"], None, branch) for branch in step["branches"]]
     items = render(step["forEach"]["items"], context)
     if not isinstance(items, list):
-        raise StepError("InvalidItems", f"forEach.items must render to a list, got {type(items).__name__}")
+        raise StepError("InvalidItems", f"forEach.items must render to a list, got {json_type(items)}")
     return [(str(index), item, step["forEach"]["branch"]) for index, item in enumerate(items)]
 
 
@@ -60,25 +60,29 @@ def fork(task: Task, step_id: str, step: dict[str, Any], context: dict[str, Any]
                 current_step=definition["startAt"],
                 branch_id=branch_id,
                 branch_of={"taskId": task.task_id, "stepId": step_id, "index": index},
+                steps_run=task.steps_run,  # branches share what is left of the task's step budget
             )
         )  # False when a retried fork wrote it already: the record is ours either way
         record_ids.append(record_id)
     return record_ids
 
 
-def gather(record_ids: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """Each branch's `{branchId, output}` or `{branchId, error}` in branch order, and the first error."""
+def gather(record_ids: list[str], steps_at_fork: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any] | None, int]:
+    """Each branch's `{branchId, output}` or `{branchId, error}` in branch order, the first error, and
+    the steps the branches ran (each record started counting at the parent's `steps_at_fork`)."""
     repo = TaskRepository()
     results: list[dict[str, Any]] = []
     first_error = None
+    branch_steps_run = 0
     for record_id in record_ids:
         branch = repo.get(record_id)
         if branch is None or not branch.is_final:
             raise StepError("BranchIncomplete", f"branch record {record_id} did not finish")
+        branch_steps_run += max(branch.steps_run - steps_at_fork, 0)
         if branch.status == "SUCCEEDED":
             results.append({"branchId": branch.branch_id, "output": branch.output})
             continue
         error = {**(branch.error or {}), "branchId": branch.branch_id}
         results.append({"branchId": branch.branch_id, "error": error})
         first_error = first_error or error
-    return results, first_error
+    return results, first_error, branch_steps_run

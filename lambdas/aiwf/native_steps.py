@@ -51,9 +51,10 @@ def poll_progress(step_id: str, step: dict[str, Any], context: dict[str, Any], a
     state: dict[str, Any] = {"kind": "poll", "stepId": step_id, "attempts": attempts}
     try:
         result = run_check(step_id, step, context)
+        done = matches(step["until"], result)  # `until.path` reads the check's result
     except StepError as exc:
         return {**state, "outcome": "error", "error": [exc.error_name, exc.message, exc.details, exc.retryable]}
-    if matches(step["until"], result):  # `until.path` reads the check's result
+    if done:
         return {**state, "outcome": "done", "result": result}
     if attempts >= step["maxAttempts"]:
         return {**state, "outcome": "exhausted", "result": result}
@@ -101,7 +102,7 @@ def _parallel(
             },
             step_state={"kind": "parallel", "stepId": step_id, "branches": record_ids},
         )
-    results, first_error = gather(pending["branches"])
+    results, first_error, branch_steps_run = gather(pending["branches"], task.steps_run)
     if first_error is not None and step.get("onBranchError", "fail") == "fail":
         raise StepError(
             first_error["errorName"],
@@ -110,7 +111,9 @@ def _parallel(
             retryable=bool(first_error.get("retryable")),
             branch_id=first_error.get("branchId"),
         )
-    return StepOutcome(context=set_path(context, result_path(step_id, step), results), next=step["next"])
+    return StepOutcome(
+        context=set_path(context, result_path(step_id, step), results), next=step["next"], steps=1 + branch_steps_run
+    )
 
 
 NativeStep = Callable[[str, dict[str, Any], dict[str, Any], dict[str, Any] | None, Task], StepOutcome]

@@ -56,6 +56,9 @@ class Task:
     branch_of: dict[str, Any] | None = None
     # Token usage of llm steps: {stepId: {provider, model, calls, inputTokens, outputTokens}}.
     llm_usage: dict[str, Any] | None = None
+    # Private: steps the task ran so far, the count `maxSteps` bounds (runtime_limits.py); kept
+    # on the task item only, so continuations and redrives go on counting where it stopped.
+    steps_run: int = 0
 
     @property
     def is_final(self) -> bool:
@@ -119,6 +122,7 @@ def _task_from_item(item: dict[str, Any]) -> Task:
         step_state=payloads.decode(item, "stepState"),
         branch_of=json.loads(item["branchOf"]) if "branchOf" in item else None,
         llm_usage=json.loads(item["llmUsage"]) if "llmUsage" in item else None,
+        steps_run=item.get("stepsRun", 0),
     )
 
 
@@ -176,6 +180,7 @@ class TaskRepository:
                     "resumeTokenHash": task.resume_token_hash,
                     "branchOf": json.dumps(task.branch_of) if task.branch_of else None,
                     "llmUsage": json.dumps(task.llm_usage) if task.llm_usage else None,
+                    "stepsRun": task.steps_run,
                     "listKey": LIST_KEY,
                     "sortKey": f"{task.started_at}#{task.task_id}",
                 }

@@ -18,8 +18,10 @@ from .continuation import continuation
 from .errors import StepError, normalized_error
 from .flow_store import FlowStore
 from .native_steps import NATIVE_STEPS, poll_progress, poll_seconds
+from .paths import get_path
 from .repository import Task, TaskRepository
-from .steps import INLINE_STEPS, StepOutcome
+from .runtime_limits import check_step_output, step_limit_error
+from .steps import INLINE_STEPS, StepOutcome, result_path
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +41,20 @@ def _run_step(task: Task, step_id: str, step: dict[str, Any]) -> StepOutcome:
     context = copy.deepcopy(task.context)
     native = NATIVE_STEPS.get(step["type"])
     if native is None:
-        return INLINE_STEPS[step["type"]](step_id, step, context)
-    pending = task.step_state if task.step_state and task.step_state.get("stepId") == step_id else None
-    return native(step_id, step, context, pending, task)
+        outcome = INLINE_STEPS[step["type"]](step_id, step, context)
+    else:
+        pending = task.step_state if _started(task, step_id) else None
+        outcome = native(step_id, step, context, pending, task)
+    if outcome.next is not None:  # the step went on: bound what it wrote before it is committed
+        writes = step["type"] != "choice"
+        result = get_path(outcome.context, result_path(step_id, step)) if writes else None
+        check_step_output(step_id, result, writes, outcome.context)
+    return outcome
+
+
+def _started(task: Task, step_id: str) -> bool:
+    """True when `step_id` already began (a wait, poll, fork or retry left its state): not a new step."""
+    return bool(task.step_state and task.step_state.get("stepId") == step_id)
 
 
 def _with_usage(task: Task, step_id: str, usage: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -120,6 +133,11 @@ def process_steps(
         step_id = task.current_step
         assert step_id is not None
         step = steps[step_id]
+        over_budget = step_limit_error(flow, task.steps_run, step_id, task.branch_id)
+        if over_budget is not None and not _started(task, step_id):
+            log.warning("step budget spent", extra={"taskId": task_id, "stepId": step_id, "error": over_budget})
+            repo.save(task, status="FAILED", error=over_budget, step_state=None)
+            return {"taskId": task_id, "action": "FAILED", "error": over_budget}
         try:
             outcome = _run_step(task, step_id, step)
         except StepError as exc:
@@ -145,10 +163,11 @@ def process_steps(
                     current_step=step["catch"],
                     context={**task.context, "error": error},
                     step_state=None,
+                    steps_run=task.steps_run + 1,
                 )
                 continue
             log.warning("step failed", extra={"taskId": task_id, "stepId": step_id, "error": error})
-            repo.save(task, status="FAILED", error=error, step_state=None)
+            repo.save(task, status="FAILED", error=error, step_state=None, steps_run=task.steps_run + 1)
             return {"taskId": task_id, "action": "FAILED", "error": error}
         if outcome.action is not None:
             if outcome.status is not None or outcome.step_state is not None:
@@ -162,16 +181,36 @@ def process_steps(
             return {"taskId": task_id, **outcome.action}
         if outcome.error is not None:
             error = {**outcome.error, "branchId": task.branch_id}
-            repo.save(task, status="FAILED", error=error, context=outcome.context, step_state=None)
+            repo.save(
+                task,
+                status="FAILED",
+                error=error,
+                context=outcome.context,
+                step_state=None,
+                steps_run=task.steps_run + outcome.steps,
+            )
             log.info("task failed by a fail step", extra={"taskId": task_id, "stepId": step_id})
             return {"taskId": task_id, "action": "FAILED", "error": error}
         if outcome.succeeded:
-            repo.save(task, status="SUCCEEDED", output=outcome.output, context=outcome.context, step_state=None)
+            repo.save(
+                task,
+                status="SUCCEEDED",
+                output=outcome.output,
+                context=outcome.context,
+                step_state=None,
+                steps_run=task.steps_run + outcome.steps,
+            )
             log.info("task succeeded", extra={"taskId": task_id, "stepId": step_id})
             return {"taskId": task_id, "action": "SUCCEEDED"}
         usage = _with_usage(task, step_id, outcome.usage)
         task = repo.save(
-            task, status="RUNNING", current_step=outcome.next, context=outcome.context, step_state=None, llm_usage=usage
+            task,
+            status="RUNNING",
+            current_step=outcome.next,
+            context=outcome.context,
+            step_state=None,
+            llm_usage=usage,
+            steps_run=task.steps_run + outcome.steps,
         )
         if remaining_ms() < SAFETY_MARGIN_MS:
             break

@@ -36,6 +36,7 @@ class StepOutcome:
     status: str | None = None
     step_state: dict[str, Any] | None = None
     usage: dict[str, Any] | None = None  # an llm step's token usage, recorded per step
+    steps: int = 1  # steps it counts against `maxSteps`: a parallel step adds its branches' steps
 
 
 def result_path(step_id: str, step: dict[str, Any]) -> str:
@@ -80,6 +81,26 @@ def _llm(step_id: str, step: dict[str, Any], context: dict[str, Any]) -> StepOut
 
 
 def matches(condition: dict[str, Any], context: Any) -> bool:
+    """Whether a choice condition (or a poll's `until`) holds; a condition that cannot be evaluated
+    (a `matches` pattern that is not a regular expression) is the step error `InvalidCondition`."""
+    try:
+        return _holds(condition, context)
+    except re.error as exc:
+        raise StepError(
+            "InvalidCondition",
+            f"the pattern {condition.get('matches')!r} of the condition on {condition['path']!r} "
+            f"is not a valid regular expression: {exc}",
+            details={"path": condition["path"], "pattern": condition.get("matches")},
+        ) from None
+    except (TypeError, ValueError) as exc:
+        raise StepError(
+            "InvalidCondition",
+            f"the condition on {condition['path']!r} cannot compare the value found there: {exc}",
+            details={"path": condition["path"]},
+        ) from None
+
+
+def _holds(condition: dict[str, Any], context: Any) -> bool:
     value = lookup(context, condition["path"])
     present = value is not MISSING
     if "isPresent" in condition:

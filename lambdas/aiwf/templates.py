@@ -2,32 +2,28 @@
 
 A string that is exactly one `{{ expression }}` yields the expression's native value (a list
 stays a list); any other string renders to text. Nothing is ever passed to `eval`.
+
+Whatever goes wrong inside a template, the step fails with one of two errors written for the
+flow's author, never with a Python exception's name: `TemplateError` (what went wrong, in plain
+words, and the template) or `TemplateOutputTooLarge` (the render would pass the size limit).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2.sandbox import SecurityError
 
 from .errors import StepError
+from .runtime_limits import TEMPLATE_OUTPUT_MAX_BYTES, json_size
+from .template_sandbox import BoundedSandbox, TemplateTooLarge, estimated_size
 
-
-class _ContextEnvironment(SandboxedEnvironment):
-    """`input.items` means the key `items` of a JSON object, never the dict method."""
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        if isinstance(obj, dict) and attribute in obj:
-            return obj[attribute]
-        return super().getattr(obj, attribute)
-
-
-_ENV = _ContextEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-_ENV.filters["tojson"] = lambda value: json.dumps(value, separators=(",", ":"), default=str)
+_ENV = BoundedSandbox()
 _SINGLE_EXPRESSION = re.compile(r"^\{\{\s*(.+?)\s*\}\}$", re.DOTALL)
+_SHOWN_CHARS = 200  # of the template, in messages
+_KEPT_CHARS = 2_000  # of the template, in errorDetails
 
 
 def render(value: Any, context: dict[str, Any]) -> Any:
@@ -41,13 +37,91 @@ def render(value: Any, context: dict[str, Any]) -> Any:
     return value
 
 
+def json_type(value: Any) -> str:
+    """The JSON name of a value's type, for messages that must not speak Python."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return "a value that is not JSON"
+
+
 def _render_string(text: str, context: dict[str, Any]) -> Any:
     if "{{" not in text and "{%" not in text:
         return text
     try:
         single = _SINGLE_EXPRESSION.match(text)
         if single and "}}" not in single.group(1):
-            return _ENV.compile_expression(single.group(1), undefined_to_none=False)(**context)
-        return _ENV.from_string(text).render(**context)
-    except TemplateError as exc:
-        raise StepError("TemplateError", f"cannot render template {text!r}: {exc}", details={"template": text}) from exc
+            result = _ENV.compile_expression(single.group(1), undefined_to_none=False)(**context)
+        else:
+            result = _ENV.from_string(text).render(**context)
+        _check_rendered_size(result)
+        return result
+    except StepError:
+        raise
+    except TemplateTooLarge as exc:
+        raise StepError(
+            "TemplateOutputTooLarge",
+            f"template {_shown(text)} would produce too much: {exc}",
+            details={"template": text[:_KEPT_CHARS], "limitBytes": TEMPLATE_OUTPUT_MAX_BYTES},
+        ) from None
+    except Exception as exc:  # every other failure inside the sandbox is the template's fault
+        raise StepError(
+            "TemplateError",
+            f"cannot render template {_shown(text)}: {_plain_reason(exc)}",
+            details={"template": text[:_KEPT_CHARS]},
+        ) from None
+
+
+def _check_rendered_size(result: Any) -> None:
+    """The rendered value, measured exactly: UTF-8 bytes of text, or of the JSON of a value."""
+    if isinstance(result, str):
+        size = len(result.encode("utf-8", errors="replace"))
+    else:  # an estimate far over the limit is enough; near it, the exact JSON size decides
+        estimate = estimated_size(result, 4 * TEMPLATE_OUTPUT_MAX_BYTES)
+        size = estimate if estimate > 4 * TEMPLATE_OUTPUT_MAX_BYTES else json_size(result)
+    if size > TEMPLATE_OUTPUT_MAX_BYTES:
+        limit = TEMPLATE_OUTPUT_MAX_BYTES
+        raise TemplateTooLarge(f"the rendered value is {size} bytes, over the limit of {limit} bytes")
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "...")
+
+
+def _plain_reason(exc: BaseException) -> str:
+    """What went wrong, in words a flow author can act on (no Python exception class names)."""
+    detail = str(exc).strip()
+    if isinstance(exc, UndefinedError):
+        return f"{detail or 'a name is undefined'} (check the name against the task context)"
+    if isinstance(exc, SecurityError):
+        return f"the template sandbox does not allow this ({detail})"
+    if isinstance(exc, TemplateSyntaxError):
+        return f"the template is not valid syntax on line {exc.lineno}: {exc.message}"
+    if isinstance(exc, TemplateError):
+        return detail or "the template could not be rendered"
+    if isinstance(exc, ZeroDivisionError):
+        return "it divides by zero"
+    if isinstance(exc, OverflowError):
+        return "a number is too large to compute"
+    if isinstance(exc, RecursionError):
+        return "it nests or recurses too deeply"
+    if isinstance(exc, MemoryError):
+        return "it needs more memory than a template may use"
+    if isinstance(exc, TypeError):
+        return f"a value has the wrong type for this operation ({detail})"
+    if isinstance(exc, KeyError | IndexError):
+        return f"an item it reads does not exist ({detail})"
+    if isinstance(exc, ValueError):
+        return f"a value is not valid here ({detail})"
+    if isinstance(exc, AttributeError):
+        return f"an attribute it reads does not exist ({detail})"
+    return f"it failed ({detail})" if detail else "it failed"
