@@ -85,13 +85,14 @@ class Alarms(pulumi.ComponentResource):
                 "Errors",
                 {"FunctionName": function.function.name},
             )
+        # Batches sent to the on-failure queue: the replayer takes them at once and keeps them
+        # invisible while it backs off, so the queue's visible count would hardly ever show them.
         alarm(
             "state-changes-undelivered",
             "State changes the publisher gave up on (on-failure queue; state-replayer publishes them again)",
             "AWS/SQS",
-            "ApproximateNumberOfMessagesVisible",
+            "NumberOfMessagesSent",
             {"QueueName": args.publish_failures.name},
-            statistic="Maximum",
         )
         alarm(
             "state-changes-unreplayed",
