@@ -317,7 +317,3 @@ def test_a_batch_answer_naming_an_unknown_message_fails_the_whole_batch() -> Non
     assert sqs_event_source.failed_ids(b'{"batchItemFailures": [{"itemIdentifier": "b"}]}', ids, True) == {"b"}
     assert sqs_event_source.failed_ids(b'{"batchItemFailures": [{"itemIdentifier": "x"}]}', ids, True) == {"a", "b"}
     assert sqs_event_source.failed_ids(b'{"batchItemFailures": [{"itemIdentifier": "b"}]}', ids, False) == set()
-
-
-def test_backoff_doubles_up_to_its_ceiling() -> None:
-    assert [replay.backoff_seconds(n, 30, 900) for n in (1, 2, 3, 5, 6, 50)] == [30, 60, 120, 480, 900, 900]
