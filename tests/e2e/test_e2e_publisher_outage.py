@@ -88,8 +88,8 @@ def _history(deployed: Deployed, task_ids: list[str]) -> set[tuple[str, Any, int
 
 
 def _kept_by_seq(received: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What a listener applies: per (taskId, branchId), only a seq above the highest seen so far,
-    plus (the gap rule) a lower one it never had: here, the set of distinct states."""
+    """What a listener keeps once it drops what it already has: each (taskId, branchId, seq) once
+    (a replayed state may arrive after newer ones; the gap rule fetches it from the history)."""
     seen: set[tuple[str, Any, int]] = set()
     kept = []
     for state in received:
