@@ -44,7 +44,7 @@ async def _subscribers(config: dict[str, Any]) -> None:
     from gql.transport.appsync_auth import AppSyncApiKeyAuthentication
     from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 
-    query = gql("subscription($t: ID) { workflowStateUpdated(taskId: $t) { taskId seq status } }")
+    query = gql("subscription($t: ID) { workflowStateUpdated(taskId: $t) { taskId branchId seq status } }")
     expected = set(config["seqs"])
 
     async def one(index: int) -> list[tuple[int, float]]:
@@ -52,10 +52,15 @@ async def _subscribers(config: dict[str, Any]) -> None:
         transport = AppSyncWebsocketsTransport(url=config["realtimeUrl"], auth=auth)
         seen: list[tuple[int, float]] = []
         missing = set(expected)
+        highest: dict[tuple[str, str | None], int] = {}  # delivery is at least once: drop seq <= highest
         async with Client(transport=transport) as session:
             request = GraphQLRequest(query, variable_values={"t": config["taskId"]})
             async for result in session.subscribe(request):
-                seq = result["workflowStateUpdated"]["seq"]
+                state = result["workflowStateUpdated"]
+                key, seq = (state["taskId"], state["branchId"]), state["seq"]
+                if seq <= highest.get(key, 0):
+                    continue
+                highest[key] = seq
                 seen.append((seq, time.time()))
                 missing.discard(seq)
                 if not missing:

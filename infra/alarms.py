@@ -1,5 +1,5 @@
 """Alarms an operator needs at 3 a.m.: failed or timed-out tasks, function errors, undelivered
-state changes, API 5xx. All go to one SNS topic per stage; subscribe the on-call endpoint to it
+and unreplayed state changes, API 5xx. All go to one SNS topic per stage; subscribe the on-call endpoint to it
 (output `alarmTopicArn`). Every stage declares the same alarms; `alarmActions` says whether they
 notify, so dev stays quiet while prod pages.
 """
@@ -22,6 +22,7 @@ class AlarmsArgs:
     state_machine: aws.sfn.StateMachine
     functions: dict[str, Function]
     publish_failures: aws.sqs.Queue
+    publish_dead_letters: aws.sqs.Queue
     rest_api: aws.apigateway.RestApi
     rest_stage: aws.apigateway.Stage
     graphql_api: aws.appsync.GraphQLApi
@@ -84,12 +85,21 @@ class Alarms(pulumi.ComponentResource):
                 "Errors",
                 {"FunctionName": function.function.name},
             )
+        # Batches sent to the on-failure queue: the replayer takes them at once and keeps them
+        # invisible while it backs off, so the queue's visible count would hardly ever show them.
         alarm(
             "state-changes-undelivered",
-            "State changes the publisher gave up on (on-failure queue)",
+            "State changes the publisher gave up on (on-failure queue; state-replayer publishes them again)",
+            "AWS/SQS",
+            "NumberOfMessagesSent",
+            {"QueueName": args.publish_failures.name},
+        )
+        alarm(
+            "state-changes-unreplayed",
+            "State changes the replayer gave up on after about a day (final dead-letter queue)",
             "AWS/SQS",
             "ApproximateNumberOfMessagesVisible",
-            {"QueueName": args.publish_failures.name},
+            {"QueueName": args.publish_dead_letters.name},
             statistic="Maximum",
         )
         alarm(

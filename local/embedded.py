@@ -14,7 +14,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from local import moto_glue
+from local import moto_glue, sqs_event_source
 from local.lambda_runtime import LambdaRuntime
 
 log = logging.getLogger("local")
@@ -72,6 +72,7 @@ def release(aws: EmbeddedAws) -> None:
         if _previous_switch_interval is not None:
             sys.setswitchinterval(_previous_switch_interval)
             _previous_switch_interval = None
+    sqs_event_source.stop_all()
     moto_glue.uninstall_stream_delivery()
     moto_glue.uninstall_lambda_dispatcher()
     aws.runtime.close()

@@ -27,6 +27,8 @@ import pulumi
 import yaml
 from botocore.config import Config
 
+from local import sqs_event_source
+
 log = logging.getLogger("local.mocks")
 
 ACCOUNT_ID = "123456789012"
@@ -502,6 +504,17 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
         if on_failure:
             request["DestinationConfig"] = {"OnFailure": {"Destination": on_failure}}
         mapping = self.client("lambda").create_event_source_mapping(**request)
+        if i["eventSourceArn"].startswith("arn:aws:sqs:"):  # polled by us, not inside moto's send_message
+            sqs_event_source.start(
+                sqs_event_source.SqsMapping(
+                    uuid=mapping["UUID"],
+                    queue_arn=i["eventSourceArn"],
+                    function_arn=mapping["FunctionArn"],
+                    batch_size=int(i.get("batchSize") or 10),
+                    report_batch_item_failures="ReportBatchItemFailures" in (i.get("functionResponseTypes") or []),
+                ),
+                self.endpoint_url,
+            )
         return mapping["UUID"], {
             **i,
             "uuid": mapping["UUID"],
@@ -641,7 +654,17 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
     def _queue(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         i = args.inputs
         name = i.get("name") or _auto_name(args.name)
-        url = self.client("sqs").create_queue(QueueName=name)["QueueUrl"]
+        # What decides redelivery (local.sqs_event_source leaves it to the queue, as AWS does).
+        attributes = {
+            dst: str(int(i[src])) if kind is int else str(i[src])
+            for src, dst, kind in (
+                ("visibilityTimeoutSeconds", "VisibilityTimeout", int),
+                ("messageRetentionSeconds", "MessageRetentionPeriod", int),
+                ("redrivePolicy", "RedrivePolicy", str),
+            )
+            if i.get(src) not in (None, "")
+        }
+        url = self.client("sqs").create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         arn = self._arn("sqs", name)
         return url, {**i, "name": name, "arn": arn, "url": url}
 

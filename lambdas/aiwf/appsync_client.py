@@ -97,8 +97,8 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
     parts = urlparse(url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     for attempt in (1, 2):
-        connection = _connections.get(parts.scheme, parts.netloc)
         try:
+            connection = _connections.get(parts.scheme, parts.netloc)  # connects: refused when the API is down
             connection.request("POST", path or "/", body=body, headers=headers)
             response = connection.getresponse()
             return response.status, response.read()

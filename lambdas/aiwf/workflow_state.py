@@ -48,6 +48,15 @@ def state_from_image(image: dict[str, Any]) -> dict[str, Any]:
     return graphql_state(_deserialize(image))
 
 
+def is_state_change(record: dict[str, Any]) -> bool:
+    """INSERT/MODIFY with a new image; a MODIFY that kept `seq` (bookkeeping) is not a state change."""
+    change = record.get("dynamodb") or {}
+    if record.get("eventName") not in ("INSERT", "MODIFY") or "NewImage" not in change:
+        return False
+    old_seq = (change.get("OldImage") or {}).get("seq")
+    return old_seq is None or old_seq != change["NewImage"].get("seq")
+
+
 def get_state(task_id: str) -> dict[str, Any] | None:
     item = TaskRepository().get_item(task_id)
     return graphql_state(item, INLINE_VALUE_BYTES) if item is not None else None

@@ -27,8 +27,12 @@ def test_failed_tasks_and_undelivered_changes_alarm(stack: Stack) -> None:
     machine = stack.outputs["stateMachineArn"]
     by_metric = {(a["namespace"], a["metricName"]): a for a in alarms}
     assert by_metric[("AWS/States", "ExecutionsFailed")]["dimensions"] == {"StateMachineArn": machine}
-    queue = by_metric[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
-    assert queue["dimensions"]["QueueName"] == f"aiwf-{stack.stage}-publish-failures"
+    queues = {(a["metricName"], a["dimensions"]["QueueName"]) for a in alarms if a["namespace"] == "AWS/SQS"}
+    # Dead-lettered by the publisher (replayed), and given up on by the replayer (final queue).
+    assert queues == {
+        ("NumberOfMessagesSent", f"aiwf-{stack.stage}-publish-failures"),
+        ("ApproximateNumberOfMessagesVisible", f"aiwf-{stack.stage}-publish-failures-dlq"),
+    }
     assert ("AWS/ApiGateway", "5XXError") in by_metric and ("AWS/AppSync", "5XXError") in by_metric
 
 

@@ -20,6 +20,7 @@ MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
 QUEUE = "aws:sqs/queue:Queue"
 RESOLVER_HANDLER = "aiwf.handlers.graphql.handler"
 PUBLISHER_HANDLER = "aiwf.handlers.publisher.handler"
+REPLAYER_HANDLER = "aiwf.handlers.replayer.handler"
 SCHEMA = REPO_ROOT / "schema" / "schema.graphql"
 
 
@@ -116,30 +117,33 @@ def test_mutation_runs_its_own_js_on_a_none_data_source(stack: Stack) -> None:
 
 
 def test_publisher_may_call_only_the_mutation_field(stack: Stack) -> None:
+    """The publisher and its replayer (the same publish code path) are the only callers, of the one field."""
     api = stack.one(GRAPHQL_API)
     field = f"{api.outputs['arn']}/types/Mutation/fields/updateWorkflowState"
+    publishers = {stack.function(handler).inputs["role"] for handler in (PUBLISHER_HANDLER, REPLAYER_HANDLER)}
     for role in stack.of_type(ROLE):
         for statement in stack.statements_of_role(role):
             appsync = [a for a in as_list(statement["Action"]) if a.startswith("appsync:")]
             if not appsync:
                 continue
-            assert role.outputs["arn"] == stack.function(PUBLISHER_HANDLER).inputs["role"], role.name
+            assert role.outputs["arn"] in publishers, role.name
             assert appsync == ["appsync:GraphQL"] == as_list(statement["Action"])
             assert as_list(statement["Resource"]) == [field]
-    publisher = stack.function(PUBLISHER_HANDLER)
-    assert "appsync:GraphQL" in _actions(_statements(stack, publisher.inputs["role"]))
-    assert publisher.inputs["environment"]["variables"]["GRAPHQL_URL"] == stack.outputs["graphqlUrl"]
+    for handler in (PUBLISHER_HANDLER, REPLAYER_HANDLER):
+        publisher = stack.function(handler)
+        assert "appsync:GraphQL" in _actions(_statements(stack, publisher.inputs["role"]))
+        assert publisher.inputs["environment"]["variables"]["GRAPHQL_URL"] == stack.outputs["graphqlUrl"]
 
 
 def test_stream_feeds_the_publisher_with_per_item_failures_and_a_failure_queue(stack: Stack) -> None:
-    mapping = stack.one(MAPPING)
+    mapping = stack.one(MAPPING, "state-publisher-stream")
     tasks = next(t for t in stack.of_type("aws:dynamodb/table:Table") if t.inputs["name"].endswith("-tasks"))
     assert mapping.inputs["eventSourceArn"] == tasks.outputs["streamArn"]
     assert mapping.inputs["functionName"] == stack.function(PUBLISHER_HANDLER).outputs["arn"]
     assert mapping.inputs["functionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping.inputs["bisectBatchOnFunctionError"] is True
     assert 0 < mapping.inputs["maximumRetryAttempts"] <= 10
-    queue = stack.one(QUEUE)
+    queue = next(q for q in stack.of_type(QUEUE) if q.inputs["name"].endswith("-publish-failures"))
     assert mapping.inputs["destinationConfig"]["onFailure"]["destinationArn"] == queue.outputs["arn"]
     statements = _statements(stack, stack.function(PUBLISHER_HANDLER).inputs["role"])
     send = [s for s in statements if "sqs:SendMessage" in as_list(s["Action"])]

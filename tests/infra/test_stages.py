@@ -54,7 +54,11 @@ EFFECTS: dict[str, list[tuple[str, str]]] = {
         (GRAPHQL_API, r"inputs\.xrayEnabled"),
         (ROLE_POLICY, r"inputs\.policy\.Statement\.Tracing(\..*)?"),
     ],
-    "lambdaTimeoutSeconds": [(LAMBDA, r"inputs\.timeout")],
+    # The replay queue's visibility timeout covers the replayer's timeout (six times it).
+    "lambdaTimeoutSeconds": [
+        (LAMBDA, r"inputs\.timeout"),
+        ("aws:sqs/queue:Queue", r"inputs\.visibilityTimeoutSeconds"),
+    ],
     "lambdaMemoryMb": [(LAMBDA, r"inputs\.memorySize")],
     "throttleRateLimit": [
         (USAGE_PLAN, r"inputs\.throttleSettings\.rateLimit"),

@@ -23,3 +23,16 @@ def test_a_streamed_body_is_still_sent() -> None:
     connection.send = writes.append  # type: ignore[method-assign]
     connection.request("POST", "/graphql", body=iter([b"ab", b"cd"]), headers={"content-length": "4"})
     assert b"".join(writes).endswith(b"\r\n\r\nabcd")
+
+
+def test_an_api_that_refuses_connections_is_a_publish_error() -> None:
+    """The publisher and the replayer report a down API per record (PublishError), not as a crash."""
+    import socket
+
+    import pytest
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(appsync_client.PublishError, match="ConnectionRefused"):
+        appsync_client.call(f"http://127.0.0.1:{port}/graphql", "mutation { x }", {})

@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from ..appsync_client import PublishError, call
-from ..workflow_state import state_from_image
+from ..workflow_state import is_state_change, state_from_image
 
 logger = Logger(service="state-publisher")
 
@@ -28,26 +28,21 @@ mutation Publish($input: WorkflowStateInput!) {
 """
 
 
-def _is_state_change(record: dict[str, Any]) -> bool:
-    """INSERT/MODIFY with a new image; a MODIFY that kept `seq` (bookkeeping) is not a state change."""
-    change = record.get("dynamodb") or {}
-    if record.get("eventName") not in ("INSERT", "MODIFY") or "NewImage" not in change:
-        return False
-    old_seq = (change.get("OldImage") or {}).get("seq")
-    return old_seq is None or old_seq != change["NewImage"].get("seq")
+def publish_state(state: dict[str, Any], url: str) -> None:
+    """One `updateWorkflowState` call; the stream handler and the replayer both publish through it."""
+    call(url, MUTATION, {"input": {key: value for key, value in state.items() if value is not None}})
+    logger.debug("published", extra={"taskId": state["taskId"], "seq": state["seq"], "status": state["status"]})
 
 
 def publish(record: dict[str, Any], url: str) -> None:
-    state = state_from_image(record["dynamodb"]["NewImage"])
-    call(url, MUTATION, {"input": {key: value for key, value in state.items() if value is not None}})
-    logger.debug("published", extra={"taskId": state["taskId"], "seq": state["seq"], "status": state["status"]})
+    publish_state(state_from_image(record["dynamodb"]["NewImage"]), url)
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     url = os.environ["GRAPHQL_URL"]
     for record in event.get("Records", []):
-        if not _is_state_change(record):
+        if not is_state_change(record):
             continue
         try:
             publish(record, url)
