@@ -15,6 +15,13 @@ LAMBDA_SERVICE_ERRORS = [
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 ]
+# An invocation that died or lost a race rather than failed: the function timed out
+# (`Sandbox.Timedout`; AWS reports unhandled runtime faults such as timeouts and out-of-memory
+# as `Lambda.Unknown`), its process exited (`Runtime.ExitError`), or another invocation of the
+# same task committed first (`ConcurrentUpdate`, the repository's conditional write on `seq`).
+# Every handler re-reads the task and goes on from its last committed change, so running the
+# invocation again is safe; only when these retries are spent is the error normalized.
+INVOCATION_FAULTS = ["Sandbox.Timedout", "Lambda.Unknown", "Runtime.ExitError", "ConcurrentUpdate"]
 # Errors a caller may retry later with a fair chance of success.
 RETRYABLE_ERRORS = [*LAMBDA_SERVICE_ERRORS, "States.Timeout", "States.HeartbeatTimeout", "Sandbox.Timedout"]
 
@@ -27,7 +34,15 @@ def _lambda_retry() -> list[dict[str, Any]]:
             "MaxAttempts": 4,
             "BackoffRate": 2.0,
             "JitterStrategy": "FULL",
-        }
+        },
+        {
+            "ErrorEquals": INVOCATION_FAULTS,
+            "IntervalSeconds": 2,
+            "MaxAttempts": 3,
+            "BackoffRate": 2.0,
+            "MaxDelaySeconds": 30,
+            "JitterStrategy": "FULL",
+        },
     ]
 
 

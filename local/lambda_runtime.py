@@ -349,6 +349,10 @@ class FunctionPool:
     def size(self) -> int:
         return self._count
 
+    def busy_pids(self) -> list[int]:
+        with self._cond:
+            return [worker.process.pid for worker in self._busy]
+
     def close(self) -> None:
         with self._cond:
             self._closed = True
@@ -405,6 +409,13 @@ class LambdaRuntime:
             f" ({result.function_error})" if result.function_error else "",
         )
         return result
+
+    def busy_pids(self, handler: str) -> list[int]:
+        """Process ids of the workers running an invocation now, of functions with `handler`
+        (for fault-injection tests: which process to kill mid-step)."""
+        with self._lock:
+            pools = [p for p in self._pools.values() if p.config.handler == handler]
+        return [pid for pool in pools for pid in pool.busy_pids()]
 
     def workers(self, function_name: str) -> int:
         """How many live execution environments a function has (for tests and diagnostics)."""

@@ -142,6 +142,28 @@ def test_every_lambda_task_retries_service_errors(stack: Stack) -> None:
         assert all(retry.get("BackoffRate", 1) > 1 for retry in state["Retry"]), name
 
 
+def test_every_lambda_task_retries_an_invocation_that_died_before_normalizing_it(stack: Stack) -> None:
+    """A timed-out or killed invocation (or one that lost the seq race) runs again, bounded, with
+    backoff, including inside parallel branches; only then does the error chain see it."""
+    faults = {"Sandbox.Timedout", "Lambda.Unknown", "Runtime.ExitError", "ConcurrentUpdate"}
+
+    def tasks(states: dict) -> dict:
+        found = {}
+        for name, state in states.items():
+            if state["Type"] == "Task":
+                found[name] = state
+            if state["Type"] == "Map":
+                found |= tasks(state["ItemProcessor"]["States"])
+        return found
+
+    every_task = tasks(_definition(stack)["States"])
+    assert {"ProcessSteps", "PollCheck", "BranchProcessSteps", "BranchPollCheck"} <= every_task.keys()
+    for name, state in every_task.items():
+        retries = [retry for retry in state["Retry"] if faults & set(retry["ErrorEquals"])]
+        assert len(retries) == 1 and set(retries[0]["ErrorEquals"]) == faults, name
+        assert 1 <= retries[0]["MaxAttempts"] <= 5 and retries[0]["BackoffRate"] > 1, name
+
+
 def test_state_machine_is_standard_with_its_own_role(stack: Stack) -> None:
     """Long-running, callback-waiting tasks need STANDARD (EXPRESS stops after 5 minutes)."""
     machine = stack.one(STATE_MACHINE)

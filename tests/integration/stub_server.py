@@ -28,6 +28,7 @@ class StubServer:
     server: ThreadingHTTPServer
     requests: list[Recorded] = field(default_factory=list)
     scripts: dict[str, list[tuple[int, Any]]] = field(default_factory=dict)
+    gates: dict[str, threading.Event] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -39,6 +40,13 @@ class StubServer:
         with self.lock:
             self.scripts[path] = list(replies)
         return f"{self.url}{path}"
+
+    def hold(self, path: str) -> threading.Event:
+        """Answer requests to `path` only once the returned event is set (a step that hangs)."""
+        gate = threading.Event()
+        with self.lock:
+            self.gates[path] = gate
+        return gate
 
     def received(self, path: str) -> list[Recorded]:
         with self.lock:
@@ -75,6 +83,10 @@ def start_stub() -> StubServer:
             path = self.path.split("?")[0]
             with stub.lock:
                 stub.requests.append(Recorded(self.command, path, dict(self.headers), body))
+            with stub.lock:
+                gate = stub.gates.get(path)
+            if gate is not None:
+                gate.wait(60)
             status, reply = stub._answer(path)
             payload = reply.encode() if isinstance(reply, str) else json.dumps(reply).encode()
             self.send_response(status)
