@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from typing import Any
 
 import requests
 
 from cli.errors import CliError, ExitCode, exit_code_for_status
+
+# After a 5xx or no answer, a start is sent again (same name) after these pauses.
+START_RETRY_DELAYS_SECONDS = (1.0, 2.0, 4.0)
 
 
 class TaskApiClient:
@@ -35,8 +40,18 @@ class TaskApiClient:
         return self.call("GET", f"/flows/{flow_id}", params={"version": version} if version else None)
 
     def start(self, flow_id: str, task_input: Any, name: str | None) -> dict[str, Any]:
-        body = {"flowId": flow_id, "input": task_input, **({"name": name} if name else {})}
-        return self.call("POST", "/tasks", json=body)
+        """Start a task, always with an idempotency `name` (one is made up when none is given), so
+        a start whose answer was lost (a gateway timeout, a dropped connection) is sent again and
+        finds the task the first attempt created instead of leaving one nobody knows the id of."""
+        body = {"flowId": flow_id, "input": task_input, "name": name or f"cli-{uuid.uuid4()}"}
+        for delay in (*START_RETRY_DELAYS_SECONDS, None):
+            try:
+                return self.call("POST", "/tasks", json=body)
+            except CliError as exc:
+                if exc.code != ExitCode.UNAVAILABLE or delay is None:
+                    raise
+            time.sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def get(self, task_id: str) -> dict[str, Any]:
         return self.call("GET", f"/tasks/{task_id}")
