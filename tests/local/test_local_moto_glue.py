@@ -51,6 +51,7 @@ def functions(aws, handler_zip: bytes) -> dict[str, str]:
         ("glue-echo", "echo", {"ONLY_A": "a"}),
         ("glue-boom", "boom", {}),
         ("glue-sleep", "sleep", {}),
+        ("glue-gate", "gate", {}),
         ("glue-put", "put_item", {"TABLE": "glue-table"}),
     ):
         arns[name] = lam.create_function(
@@ -89,13 +90,20 @@ def test_handler_error_is_unhandled_like_aws(aws, functions):
     assert set(body) >= {"errorType", "errorMessage", "stackTrace"}
 
 
-def test_event_invocation_answers_202_at_once(aws, functions):
-    started = time.monotonic()
-    response = aws["client"]("lambda").invoke(
-        FunctionName="glue-sleep", InvocationType="Event", Payload=b'{"seconds": 3}'
-    )
+def test_event_invocation_answers_202_at_once(aws, functions, tmp_path):
+    # The function waits for a gate the test opens only once the invoke has answered: an invoke
+    # that waited for the function would answer only after it gave up waiting.
+    gate, done = tmp_path / "gate", tmp_path / "done"
+    payload = json.dumps({"gate": str(gate), "done": str(done), "patience": 8}).encode()  # < Timeout
+    response = aws["client"]("lambda").invoke(FunctionName="glue-gate", InvocationType="Event", Payload=payload)
     assert response["StatusCode"] == 202
-    assert time.monotonic() - started < 2.5  # well short of the function's 3 s: the call did not wait for it
+    assert not done.exists()
+    gate.touch()
+    deadline = time.monotonic() + 60
+    while not done.exists():
+        assert time.monotonic() < deadline, "the event invocation never ran"
+        time.sleep(0.05)
+    assert done.read_text() == "opened"
 
 
 def test_worker_reaches_the_embedded_aws(aws, functions):
