@@ -69,6 +69,18 @@ HANDLER_SOURCE = textwrap.dedent(
         return "ok"
 
 
+    def slow(event, context):
+        # Work that is still going on when the stack is stopped (a proxy answer if it ever ends).
+        time.sleep(float(event.get("seconds", 30)))
+        return {"statusCode": 200, "body": "slept"}
+
+
+    def start_execution(event, context):
+        # A proxy handler that starts the state machine in MACHINE, from inside a worker.
+        arn = boto3.client("stepfunctions").start_execution(stateMachineArn=os.environ["MACHINE"])["executionArn"]
+        return {"statusCode": 201, "body": json.dumps({"executionArn": arn})}
+
+
     def crash(event, context):
         os._exit(3)
 
