@@ -43,7 +43,7 @@ _previous_switch_interval: float | None = None
 
 # Stopping cuts the Step Functions engine off from work in flight: its threads go on for a moment
 # with executions whose functions and server are gone (a request of theirs that moto's server is
-# still handling when the reset comes fails with a traceback from werkzeug), and say so at length.
+# still handling when the reset comes can fail with a traceback from werkzeug), and say so at length.
 # Nothing they report then is about anything that still exists, so these loggers are quiet from the
 # stop to the next start.
 QUIET_WHILE_STOPPED = ("moto", "local.moto", "werkzeug")
