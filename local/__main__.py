@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -75,5 +76,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def exit_now(code: int) -> None:
+    """End the process without the interpreter's teardown.
+
+    By the time `main` returns, `LocalStack.stop` has ended everything that must end (the HTTP
+    server, every Lambda worker, the stream pollers, moto's server). What the teardown would add
+    is a final garbage collection of the whole heap (moto's backends, the program, the schema, the
+    executions: millions of objects after a busy session) and joining the Step Functions engine's
+    threads: 4-7 s of a 5-8 s stop when measured, for nothing that outlives the process."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -5,7 +5,8 @@ The protocol as AppSync speaks it (subprotocol ``graphql-ws``):
   object of headers; a ``+`` may arrive as a space) or a ``header-<base64url>`` subprotocol;
 - ``connection_init`` -> ``connection_ack`` with ``connectionTimeoutMs``, then ``ka`` periodically;
 - ``start`` (``payload.data`` is a JSON *string*, auth in ``payload.extensions.authorization``) ->
-  ``start_ack``, or ``error`` with the subscription ``id``;
+  ``start_ack``, or ``error`` with the subscription ``id`` (a ``start`` without its own
+  authorization is refused with ``UnauthorizedException``, whatever authorized the connection);
 - ``data`` with ``payload: {data: {<field>: ...}}`` for each matching mutation;
 - ``stop`` -> ``complete`` (always: clients wait for it before closing).
 
@@ -280,14 +281,7 @@ class RealtimeHub:
         try:
             if not isinstance(data, str):
                 raise _StartError("BadRequestException", "payload.data must be a JSON string")
-            authorization = (payload.get("extensions") or {}).get("authorization")
-            identity = connection.identity
-            if authorization:
-                try:
-                    identity = self.api.authorizer.identify(lower(authorization), "POST", "/graphql", data.encode())
-                except Unauthorized as exc:
-                    raise _StartError("UnauthorizedException", exc.message) from exc
-            assert identity is not None
+            identity = self._start_identity(payload, data)
             request = json.loads(data)
             subscription = self._subscription(connection, sub_id, request, identity)
         except _StartError as exc:
@@ -303,6 +297,20 @@ class RealtimeHub:
             connection.subscriptions[sub_id] = subscription
             self._by_field.setdefault(subscription.field, {})[(id(connection), sub_id)] = subscription
         connection.send({"type": "start_ack", "id": sub_id})
+
+    def _start_identity(self, payload: dict[str, Any], data: str) -> Identity:
+        """Who starts this subscription: AppSync authorizes every `start` on its own, from
+        `payload.extensions.authorization` (an API key, or a SigV4 signature of this very `data`
+        for `/graphql`); the connection's authorization does not stand in for it, so a start
+        without one is refused, and a signature made for another start does not verify."""
+        extensions = payload.get("extensions")
+        authorization = extensions.get("authorization") if isinstance(extensions, dict) else None
+        if not isinstance(authorization, dict) or not authorization:
+            raise _StartError("UnauthorizedException", "Valid authorization header not provided.")
+        try:
+            return self.api.authorizer.identify(lower(authorization), "POST", "/graphql", data.encode())
+        except Unauthorized as exc:
+            raise _StartError("UnauthorizedException", exc.message) from exc
 
     def _stop(self, connection: Connection, sub_id: str) -> None:
         with self._lock:

@@ -41,12 +41,23 @@ _shared: EmbeddedAws | None = None
 _users = 0
 _previous_switch_interval: float | None = None
 
+# Stopping cuts the Step Functions engine off from work in flight: its threads go on for a moment
+# with executions whose functions and server are gone (a request of theirs that moto's server is
+# still handling when the reset comes can fail with a traceback from werkzeug), and say so at length.
+# Nothing they report then is about anything that still exists, so these loggers are quiet from the
+# stop to the next start.
+QUIET_WHILE_STOPPED = ("moto", "local.moto", "werkzeug")
+_quieted: dict[str, int] = {}
+
 
 def acquire(region: str = "us-east-1", max_workers_per_function: int = 4) -> EmbeddedAws:
     """Start (or join) the embedded AWS of this process."""
     global _shared, _users, _previous_switch_interval
     with _lock:
         if _shared is None:
+            for name, level in _quieted.items():
+                logging.getLogger(name).setLevel(level)
+            _quieted.clear()
             moto = moto_glue.start_server(port=0, region=region)
             runtime = LambdaRuntime(moto.url, max_workers_per_function)
             moto_glue.install_lambda_dispatcher(runtime.invoke)
@@ -72,12 +83,18 @@ def release(aws: EmbeddedAws) -> None:
         if _previous_switch_interval is not None:
             sys.setswitchinterval(_previous_switch_interval)
             _previous_switch_interval = None
+        for name in QUIET_WHILE_STOPPED:
+            _quieted.setdefault(name, logging.getLogger(name).level)
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    # The order keeps executions still running from reaching anything: the workers end first (from
+    # then on an invocation answers an error at once), moto forgets every resource and stops, and
+    # only then is moto's own Lambda invoke (Docker) put back, when no request can reach it any more.
     sqs_event_source.stop_all()
     moto_glue.uninstall_stream_delivery()
-    moto_glue.uninstall_lambda_dispatcher()
     aws.runtime.close()
     try:
         moto_glue.reset(aws.moto)
     except Exception as exc:  # the server may already be unreachable at interpreter exit
         log.debug("moto reset failed: %s", exc)
     aws.moto.stop()
+    moto_glue.uninstall_lambda_dispatcher()

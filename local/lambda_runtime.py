@@ -226,6 +226,10 @@ class Worker:
             self._resp_fd = -1
 
 
+class RuntimeShutDown(RuntimeError):
+    """The runtime (or this function's pool) is closed: the stack is stopping."""
+
+
 class FunctionPool:
     """The warm workers of one function version; grows (up to `max_workers`) only when all are busy."""
 
@@ -246,7 +250,7 @@ class FunctionPool:
         with self._cond:
             while True:
                 if self._closed:
-                    raise RuntimeError("local Lambda runtime is shut down")
+                    raise RuntimeShutDown("local Lambda runtime is shut down")
                 while self._idle:
                     worker = self._idle.pop()
                     if worker.alive:
@@ -315,7 +319,10 @@ class FunctionPool:
         except WorkerDied as exc:
             code = exc.args[0] if exc.args else None
             reason = f"signal: {-code}" if isinstance(code, int) and code < 0 else f"exit status {code}"
-            log.warning("%s exited during an invocation (%s); it will be replaced", worker.label, reason)
+            if self._closed:  # killed by `close`: the stack is stopping, nothing to report
+                log.debug("%s ended by shutdown during an invocation", worker.label)
+            else:
+                log.warning("%s exited during an invocation (%s); it will be replaced", worker.label, reason)
             self._release(worker, healthy=False)
             return InvocationResult(
                 _error_payload(
@@ -382,7 +389,7 @@ class LambdaRuntime:
         key = f"{config.name}-{config.fingerprint}"
         with self._lock:
             if self._closed:
-                raise RuntimeError("local Lambda runtime is shut down")
+                raise RuntimeShutDown("local Lambda runtime is shut down")
             pool = self._pools.get(key)
             if pool is None:
                 code_dir = os.path.join(self.work_dir, key)
@@ -400,7 +407,15 @@ class LambdaRuntime:
             event = event.decode("utf-8")
         if not event:
             event = "{}"
-        result = self._pool(config).invoke(event)
+        try:
+            result = self._pool(config).invoke(event)
+        except RuntimeShutDown as exc:
+            # The stack is stopping while the Step Functions engine, a stream poller or an
+            # asynchronous invocation still calls: an error in Lambda's shape, at once, so every
+            # caller ends its work the way it handles a failed function (none of them raises).
+            request_id = str(uuid.uuid4())
+            payload = _error_payload("Runtime.ExitError", f"RequestId: {request_id} Error: {exc}", request_id)
+            return InvocationResult(payload, "Unhandled", request_id)
         log.debug(
             "%s %s in %.0f ms%s",
             config.name,

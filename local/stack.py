@@ -47,6 +47,8 @@ log = logging.getLogger("local")
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_PORT = 4000
+HTTP_SHUTDOWN_GRACE_SECONDS = 1.0  # for requests in flight to finish on their own when the stack stops
+HTTP_SHUTDOWN_SECONDS = 5.0  # for them to finish once the workers they wait on have ended
 _PROGRAM_LOCK = threading.Lock()  # Pulumi's runtime state is process-global: one program run at a time
 
 
@@ -229,21 +231,27 @@ class LocalStack:
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-        self._server = None
+            # uvicorn waits for requests in flight; one still waiting on a Lambda after this grace
+            # ends when the embedded AWS below ends the workers (for the last stack of the process)
+            self._thread.join(timeout=HTTP_SHUTDOWN_GRACE_SECONDS)
         if self._frozen:
             gc.unfreeze()  # what this stack leaves behind can be collected again
             self._frozen = False
+        if self.aws is not None:
+            embedded.release(self.aws)
+            self.aws = None
+        if self._thread is not None:
+            self._thread.join(timeout=HTTP_SHUTDOWN_SECONDS)
+            if self._thread.is_alive():
+                log.warning("the HTTP server still had requests in flight; left to end with the process")
+            self._thread = None
+        self._server = None
         if self.appsync is not None:
             self.appsync.close()
             self.appsync = None
         if self._socket is not None:
             self._socket.close()
             self._socket = None
-        if self.aws is not None:
-            embedded.release(self.aws)
-            self.aws = None
 
     def __enter__(self) -> LocalStack:
         return self.start()

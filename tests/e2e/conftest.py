@@ -1,14 +1,14 @@
-"""End-to-end: the real program on its own local stack, driven by real clients (requests, gql).
+"""End-to-end: the real program on the local stack, driven by real clients (requests, gql).
 
-Stacks in one process share one embedded AWS (local/embedded.py), so this package starting its own
-`LocalStack` is safe next to the integration tests' one.
+The stack is the session's one (tests/conftest.py), shared with the integration tests; these tests
+use flow ids and task names of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,13 +106,11 @@ class Deployed:
             await asyncio.sleep(0.01)
 
 
-# Module scope: torn down before another test directory starts its own stack of the same program
-# (one embedded AWS per process, and the same resource names); a "package" fixture of a folder
-# without __init__.py lives until the session ends.
-@pytest.fixture(scope="module")
-def deployed() -> Iterator[Deployed]:
-    with LocalStack(stage="dev", port=0) as stack:
-        yield Deployed(stack, stack.outputs)
+@pytest.fixture(scope="session")
+def deployed(program_stack: LocalStack) -> Deployed:
+    """The session's stack of the real program (tests/conftest.py), shared with tests/integration:
+    one embedded AWS per process cannot hold two stacks of the same program."""
+    return Deployed(program_stack, program_stack.outputs)
 
 
 def run(coroutine: Any) -> Any:

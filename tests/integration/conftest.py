@@ -1,4 +1,4 @@
-"""The real program on the local stack, started once for this package of tests."""
+"""The real program on the local stack: the session's one stack (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -37,9 +37,9 @@ class TaskApi:
 
 
 @pytest.fixture(scope="package")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack(stage="dev", port=0) as running:
-        yield running
+def stack(program_stack: LocalStack) -> LocalStack:
+    """The session's stack of the real program (tests/conftest.py), shared with tests/e2e."""
+    return program_stack
 
 
 @pytest.fixture(scope="package")

@@ -6,6 +6,8 @@ import json
 import time
 import uuid
 
+from tests.integration.engine_probe import wait_until_parked
+
 
 def _event(execution: dict, status: str) -> dict:
     return {
@@ -24,8 +26,9 @@ def _event(execution: dict, status: str) -> dict:
 
 
 def test_an_aborted_execution_aborts_its_polling_task(api, stub, stack):
-    # (moto's engine applies StopExecution at the next state boundary or inside a Wait state, not
-    # while a .waitForTaskToken state blocks, so the stopped task is one between poll checks)
+    # moto's engine applies StopExecution cleanly only to an execution blocked in a Wait state
+    # (anywhere else the stop can break the state being evaluated: tests/integration/engine_probe.py),
+    # so the task is stopped once it is parked between two poll checks.
     flow_id = f"recon-{uuid.uuid4().hex[:8]}"
     url = stub.reply(f"/job/{flow_id}", (200, {"state": "running"}))
     document = {
@@ -45,16 +48,16 @@ def test_an_aborted_execution_aborts_its_polling_task(api, stub, stack):
     }
     assert api.call("PUT", f"/flows/{flow_id}", json=document).status_code == 201
     task_id = api.call("POST", "/tasks", json={"flowId": flow_id, "input": {}}).json()["taskId"]
-    api.wait_for(task_id, lambda s: s["status"] == "POLLING")
     sfn = stack.client("stepfunctions")
     execution_arn = stack.outputs["stateMachineArn"].replace(":stateMachine:", ":execution:") + f":{task_id}"
+    wait_until_parked(sfn, execution_arn, "PollWait")
+    assert api.call("GET", f"/tasks/{task_id}").json()["status"] == "POLLING"
     sfn.stop_execution(executionArn=execution_arn, error="Operator.Stop", cause="stopped by a test")
-    for _ in range(100):
-        execution = sfn.describe_execution(executionArn=execution_arn)
-        if execution["status"] != "RUNNING":
-            break
+    deadline = time.monotonic() + 30
+    while (execution := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the stopped execution never ended"
         time.sleep(0.05)
-    assert execution["status"] == "ABORTED"
+    assert execution["status"] == "ABORTED", execution
 
     # EventBridge delivers the execution's status change to the reconciler (no Lambda ran to end it)
     state = api.wait_for(task_id)

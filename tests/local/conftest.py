@@ -47,6 +47,40 @@ HANDLER_SOURCE = textwrap.dedent(
         return {"slept": event.get("seconds", 5), "pid": os.getpid()}
 
 
+    def meet(event, context):
+        # A barrier: announce this call in `dir`, then wait (up to `patience` s) until `parties`
+        # calls have announced themselves. Only calls that run at the same time can all meet.
+        os.makedirs(event["dir"], exist_ok=True)
+        open(os.path.join(event["dir"], context.aws_request_id), "w").close()
+        deadline = time.time() + float(event.get("patience", 20))
+        while len(os.listdir(event["dir"])) < event["parties"] and time.time() < deadline:
+            time.sleep(0.01)
+        return {"met": len(os.listdir(event["dir"])) >= event["parties"], "pid": os.getpid()}
+
+
+    def gate(event, context):
+        # Wait (up to `patience` s) for the file `gate`, then record in `done` whether it opened.
+        deadline = time.time() + float(event.get("patience", 20))
+        while not os.path.exists(event["gate"]) and time.time() < deadline:
+            time.sleep(0.01)
+        with open(event["done"] + ".tmp", "w") as out:
+            out.write("opened" if os.path.exists(event["gate"]) else "gave-up")
+        os.replace(event["done"] + ".tmp", event["done"])
+        return "ok"
+
+
+    def slow(event, context):
+        # Work that is still going on when the stack is stopped (a proxy answer if it ever ends).
+        time.sleep(float(event.get("seconds", 30)))
+        return {"statusCode": 200, "body": "slept"}
+
+
+    def start_execution(event, context):
+        # A proxy handler that starts the state machine in MACHINE, from inside a worker.
+        arn = boto3.client("stepfunctions").start_execution(stateMachineArn=os.environ["MACHINE"])["executionArn"]
+        return {"statusCode": 201, "body": json.dumps({"executionArn": arn})}
+
+
     def crash(event, context):
         os._exit(3)
 

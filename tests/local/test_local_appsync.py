@@ -369,6 +369,45 @@ def test_start_errors_carry_the_subscription_id(server: Server) -> None:
         assert receive(ws)["payload"]["errors"][0]["errorType"] == "UnsupportedOperation"
 
 
+def test_a_start_must_carry_its_own_valid_authorization(server: Server) -> None:
+    """AppSync authorizes each `start` by itself: an authorized connection does not stand in for a
+    start without `extensions.authorization`, and a signature made for another start is refused."""
+    with open_ws(server) as ws:
+        assert init(ws)["type"] == "connection_ack"
+        data = json.dumps({"query": "subscription { onPut { id } }", "variables": {}})
+        unauthorized = {"errorType": "UnauthorizedException", "message": "Valid authorization header not provided."}
+        for sub_id, payload in (
+            ("no-extensions", {"data": data}),
+            ("no-authorization", {"data": data, "extensions": {}}),
+            ("empty", {"data": data, "extensions": {"authorization": {}}}),
+            ("not-an-object", {"data": data, "extensions": {"authorization": "da2-testkey"}}),
+        ):
+            ws.send(json.dumps({"id": sub_id, "type": "start", "payload": payload}))
+            assert receive(ws) == {"type": "error", "id": sub_id, "payload": {"errors": [unauthorized]}}
+        other = json.dumps({"query": 'subscription { onPut(id: "other") { id } }', "variables": {}})
+        borrowed = signed_headers(f"https://{server.host}/graphql", other, host=server.host)
+        ws.send(
+            json.dumps(
+                {
+                    "id": "borrowed",
+                    "type": "start",
+                    "payload": {"data": data, "extensions": {"authorization": borrowed}},
+                }
+            )
+        )
+        refused = receive(ws)
+        assert (refused["type"], refused["id"]) == ("error", "borrowed")
+        assert refused["payload"]["errors"][0]["errorType"] == "UnauthorizedException"
+        start(ws, "keyed", "subscription { onPut { id } }")
+        assert receive(ws) == {"type": "start_ack", "id": "keyed"}
+        iam_post(server, 'mutation { put(id: "refused-starts") { id } }')
+        # Frames of one connection leave in order: a refused start that had subscribed anyway
+        # would show up as a second `data` before the `complete`.
+        assert receive(ws) == {"type": "data", "id": "keyed", "payload": {"data": {"onPut": {"id": "refused-starts"}}}}
+        ws.send(json.dumps({"type": "stop", "id": "keyed"}))
+        assert receive(ws) == {"type": "complete", "id": "keyed"}
+
+
 def test_iam_signed_connection_and_start(server: Server) -> None:
     connect_headers = signed_headers(f"https://{server.host}/graphql/connect", "{}", host=server.host)
     with open_ws(server, connect_headers) as ws:

@@ -81,9 +81,7 @@ def test_an_answer_over_6_mb_is_refused_as_lambda_refuses_it(runtime, make_confi
 def test_timeout_kills_only_that_worker(runtime, make_config):
     other = runtime.invoke(make_config("fn-other", "echo"), "{}").json
     slow = make_config("fn-slow", "sleep", timeout=1)
-    started = time.monotonic()
-    result = runtime.invoke(slow, '{"seconds": 30}')
-    assert time.monotonic() - started < 5
+    result = runtime.invoke(slow, '{"seconds": 30}')  # a 30 s sleep that returned would carry no error
     assert result.function_error == "Unhandled"
     assert result.json["errorType"] == "Sandbox.Timedout"
     assert result.json["errorMessage"] == f"{result.request_id} Task timed out after 1.00 seconds"
@@ -115,32 +113,37 @@ def test_unknown_handler_is_an_init_error(runtime, make_config):
     assert module.json["errorType"] == "Runtime.ImportModuleError"
 
 
-def test_pool_grows_only_when_all_workers_are_busy(runtime, make_config):
-    config = make_config("fn-par", "sleep", timeout=10)
-    runtime.invoke(config, '{"seconds": 0}')  # cold start out of the way
+def test_pool_grows_only_when_all_workers_are_busy(runtime, make_config, tmp_path):
+    config = make_config("fn-par", "meet", timeout=30)
+    runtime.invoke(config, json.dumps({"dir": str(tmp_path / "warm"), "parties": 1}))  # cold start out of the way
     assert runtime.workers("fn-par") == 1
     results: list[dict] = []
-    threads = [
-        threading.Thread(target=lambda: results.append(runtime.invoke(config, '{"seconds": 1}').json)) for _ in range(3)
-    ]
-    started = time.monotonic()
+    # Three calls that each wait for the other two: they all meet only if they ran side by side,
+    # however long the workers take to start.
+    event = json.dumps({"dir": str(tmp_path / "barrier"), "parties": 3})
+    threads = [threading.Thread(target=lambda: results.append(runtime.invoke(config, event).json)) for _ in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert time.monotonic() - started < 2.9  # ran side by side, not one after another
+    assert [r["met"] for r in results] == [True, True, True]
     assert len({r["pid"] for r in results}) == 3
     assert runtime.workers("fn-par") == 3
 
 
 def test_handler_output_goes_to_the_log_not_the_payload(runtime, make_config, caplog):
+    def lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "local.lambda.fn-chatty"]
+
     with caplog.at_level("INFO", logger="local.lambda"):
         result = runtime.invoke(make_config("fn-chatty", "chatty"), "{}")
-        time.sleep(0.2)
+        deadline = time.monotonic() + 10  # the worker's output is relayed by a reader thread
+        while not (any("a warning" in line for line in lines()) and any("hello" in line for line in lines())):
+            assert time.monotonic() < deadline, lines()
+            time.sleep(0.02)
     assert json.loads(result.payload) == "ok"
-    lines = [r.getMessage() for r in caplog.records if r.name == "local.lambda.fn-chatty"]
-    assert any("[fn-chatty] hello from the handler" in line for line in lines)
-    assert any("a warning" in line and result.request_id in line for line in lines)
+    assert any("[fn-chatty] hello from the handler" in line for line in lines())
+    assert any("a warning" in line and result.request_id in line for line in lines())
 
 
 def test_close_stops_every_worker(make_config):

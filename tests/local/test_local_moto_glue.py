@@ -51,6 +51,7 @@ def functions(aws, handler_zip: bytes) -> dict[str, str]:
         ("glue-echo", "echo", {"ONLY_A": "a"}),
         ("glue-boom", "boom", {}),
         ("glue-sleep", "sleep", {}),
+        ("glue-gate", "gate", {}),
         ("glue-put", "put_item", {"TABLE": "glue-table"}),
     ):
         arns[name] = lam.create_function(
@@ -89,13 +90,20 @@ def test_handler_error_is_unhandled_like_aws(aws, functions):
     assert set(body) >= {"errorType", "errorMessage", "stackTrace"}
 
 
-def test_event_invocation_answers_202_at_once(aws, functions):
-    started = time.monotonic()
-    response = aws["client"]("lambda").invoke(
-        FunctionName="glue-sleep", InvocationType="Event", Payload=b'{"seconds": 3}'
-    )
+def test_event_invocation_answers_202_at_once(aws, functions, tmp_path):
+    # The function waits for a gate the test opens only once the invoke has answered: an invoke
+    # that waited for the function would answer only after it gave up waiting.
+    gate, done = tmp_path / "gate", tmp_path / "done"
+    payload = json.dumps({"gate": str(gate), "done": str(done), "patience": 8}).encode()  # < Timeout
+    response = aws["client"]("lambda").invoke(FunctionName="glue-gate", InvocationType="Event", Payload=payload)
     assert response["StatusCode"] == 202
-    assert time.monotonic() - started < 2.5  # well short of the function's 3 s: the call did not wait for it
+    assert not done.exists()
+    gate.touch()
+    deadline = time.monotonic() + 60
+    while not done.exists():
+        assert time.monotonic() < deadline, "the event invocation never ran"
+        time.sleep(0.05)
+    assert done.read_text() == "opened"
 
 
 def test_worker_reaches_the_embedded_aws(aws, functions):
@@ -157,3 +165,46 @@ def test_step_functions_engine_invokes_lambda_through_the_workers(aws, functions
     error = output["error"]
     assert error["Error"] == "ValueError"
     assert json.loads(error["Cause"])["errorType"] == "ValueError"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="moto 5.2.5: a StopExecution that lands while a Choice is evaluated makes it pop from an empty "
+    "stack (IndexError), and Environment.set_error then overwrites the stop: the execution ends FAILED "
+    "(States.Runtime) instead of ABORTED. Needs a patch in local/moto_glue.py; then drop this mark.",
+)
+def test_a_stop_that_lands_mid_choice_aborts_the_execution(aws, functions, monkeypatch):
+    from moto.stepfunctions.parser.asl.component.state.choice.state_choice import StateChoice
+
+    sfn = aws["client"]("stepfunctions")
+    original = StateChoice._eval_state
+
+    def stopped_while_evaluating(self, env):  # the stop lands after Route took its input, before its rules
+        if self.name == "Route":
+            execution = env.states.context_object.context_object_data["Execution"]["Id"]
+            sfn.stop_execution(executionArn=execution, error="Test.Stop", cause="mid-Choice")
+        return original(self, env)
+
+    monkeypatch.setattr(StateChoice, "_eval_state", stopped_while_evaluating)
+    definition = {
+        "StartAt": "Route",
+        "States": {
+            "Route": {
+                "Type": "Choice",
+                "Choices": [  # more rules than the stack holds values, as in the orchestrator's Route
+                    {"Variable": "$.action", "StringEquals": action, "Next": "Done"} for action in "ABCD"
+                ],
+                "Default": "Done",
+            },
+            "Done": {"Type": "Pass", "End": True},
+        },
+    }
+    machine = sfn.create_state_machine(
+        name="glue-stop-machine", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/glue-role"
+    )["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=machine, input='{"action": "D"}')["executionArn"]
+    deadline = time.monotonic() + 30
+    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the execution never ended"
+        time.sleep(0.05)
+    assert described["status"] == "ABORTED", described
