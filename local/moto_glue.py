@@ -17,7 +17,9 @@ What it does, and why:
   table and restoring the copy on failure (which undid other threads' commits and made every
   write cost a copy of the table);
 - caches two things moto recomputes on every request: the list of its own backends (read from
-  disk under a global lock) and the parsed ASL of a state machine (parsed at every execution).
+  disk under a global lock) and the parsed ASL of a state machine (parsed at every execution),
+  and builds each service's request router under a lock;
+- makes a StopExecution win over the error of the state it cut short, and Wait states notice it.
 
 Lambda's "use_docker" stays at its default (True) on purpose: with it off, moto swaps in
 `LambdaSimpleBackend.invoke`, which never reaches `LambdaFunction.invoke`.
@@ -97,6 +99,8 @@ def start_server(port: int = 0, region: str = "us-east-1") -> MotoServer:
     _transactions_without_table_copies()
     _list_moto_modules_once()
     _parse_each_definition_once()
+    _routers_built_once()
+    _a_stop_wins()
     log.debug("moto %s serving on %s (Step Functions engine on)", MOTO_VERSION, moto.url)
     return moto
 
@@ -447,6 +451,66 @@ def _parse_each_definition_once() -> None:
     cached = functools.lru_cache(maxsize=ASL_PARSE_CACHE_SIZE)(original)
     cached._aiwf_cached = True  # type: ignore[attr-defined]
     AmazonStateLanguageParser.parse = staticmethod(cached)  # type: ignore[method-assign,assignment]
+
+
+def _routers_built_once() -> None:
+    """moto builds a service's request router on first use, with no lock: concurrent first requests
+    race on the half-built router (a werkzeug traceback under load). One at a time. Idempotent."""
+    from moto.core.routing import ServiceOperationRouter
+
+    original = ServiceOperationRouter._get_router
+    if getattr(original, "_aiwf_locked", False):
+        return
+    lock = threading.Lock()
+
+    def _get_router(self: Any, protocol: str) -> Any:
+        routers = self._routers
+        if protocol in routers:
+            return routers[protocol]
+        with lock:
+            return original(self, protocol)
+
+    _get_router._aiwf_locked = True  # type: ignore[attr-defined]
+    ServiceOperationRouter._get_router = _get_router  # type: ignore[method-assign]
+
+
+WAIT_SLICE_SECONDS = 1.0
+
+
+def _a_stop_wins() -> None:
+    """StopExecution as AWS applies it, whenever it lands. Idempotent.
+
+    moto 5.2.5 only flags the stop; the engine thread goes on with the state it is in. A Choice cut
+    short pops from an empty stack and the error it raises then overwrites the stop (the execution
+    ends FAILED with States.Runtime instead of ABORTED): here an error after a stop is ignored. And
+    `set_stop` wakes waiters with `Event.set(); Event.clear()`: a Wait that starts waiting right
+    after misses it and sleeps its whole length; here waits check the program state every second.
+    """
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    if getattr(Environment.set_error, "_aiwf_stop_wins", False):
+        return
+    original_set_error = Environment.set_error
+
+    def set_error(self: Any, error: Any) -> None:
+        with self._state_mutex:
+            if isinstance(self._program_state, ProgramStopped):
+                return
+            original_set_error(self, error)
+
+    def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
+        deadline = time.monotonic() + wait_seconds
+        while env.is_running():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            env.program_state_event.wait(min(left, WAIT_SLICE_SECONDS))
+
+    set_error._aiwf_stop_wins = True  # type: ignore[attr-defined]
+    Environment.set_error = set_error  # type: ignore[method-assign]
+    WaitFunction._wait_interval = _wait_interval  # type: ignore[method-assign]
 
 
 def reset(moto: MotoServer) -> None:

@@ -167,12 +167,6 @@ def test_step_functions_engine_invokes_lambda_through_the_workers(aws, functions
     assert json.loads(error["Cause"])["errorType"] == "ValueError"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="moto 5.2.5: a StopExecution that lands while a Choice is evaluated makes it pop from an empty "
-    "stack (IndexError), and Environment.set_error then overwrites the stop: the execution ends FAILED "
-    "(States.Runtime) instead of ABORTED. Needs a patch in local/moto_glue.py; then drop this mark.",
-)
 def test_a_stop_that_lands_mid_choice_aborts_the_execution(aws, functions, monkeypatch):
     from moto.stepfunctions.parser.asl.component.state.choice.state_choice import StateChoice
 
