@@ -6,8 +6,6 @@ import json
 import time
 import uuid
 
-from tests.integration.engine_probe import wait_until_parked
-
 
 def _event(execution: dict, status: str) -> dict:
     return {
@@ -25,10 +23,22 @@ def _event(execution: dict, status: str) -> dict:
     }
 
 
+def _wait_until_entered(sfn, execution_arn: str, state: str, timeout: float = 60) -> None:
+    """Until the execution's newest history event is entering `state`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = sfn.get_execution_history(executionArn=execution_arn)["events"]  # (moto ignores reverseOrder)
+        last = events[-1] if events else {}
+        if last.get("type") == "WaitStateEntered" and last["stateEnteredEventDetails"]["name"] == state:
+            return
+        assert time.monotonic() < deadline, f"{execution_arn} never entered {state}: last event {last}"
+        time.sleep(0.02)
+
+
 def test_an_aborted_execution_aborts_its_polling_task(api, stub, stack):
-    # moto's engine applies StopExecution cleanly only to an execution blocked in a Wait state
-    # (anywhere else the stop can break the state being evaluated: tests/integration/engine_probe.py),
-    # so the task is stopped once it is parked between two poll checks.
+    # The task is stopped while it waits between two poll checks: no Lambda runs to end it, only
+    # the execution status event can (a stop that lands mid-state ends ABORTED as well, see
+    # tests/local/test_local_moto_glue.py; here the point is the reconciler).
     flow_id = f"recon-{uuid.uuid4().hex[:8]}"
     url = stub.reply(f"/job/{flow_id}", (200, {"state": "running"}))
     document = {
@@ -50,7 +60,7 @@ def test_an_aborted_execution_aborts_its_polling_task(api, stub, stack):
     task_id = api.call("POST", "/tasks", json={"flowId": flow_id, "input": {}}).json()["taskId"]
     sfn = stack.client("stepfunctions")
     execution_arn = stack.outputs["stateMachineArn"].replace(":stateMachine:", ":execution:") + f":{task_id}"
-    wait_until_parked(sfn, execution_arn, "PollWait")
+    _wait_until_entered(sfn, execution_arn, "PollWait")
     assert api.call("GET", f"/tasks/{task_id}").json()["status"] == "POLLING"
     sfn.stop_execution(executionArn=execution_arn, error="Operator.Stop", cause="stopped by a test")
     deadline = time.monotonic() + 30
