@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.load [--tasks 200] [--concurrency 50] [--steps 5]
     .venv/bin/python -m bench.load --tasks 1000 --over 60        # 1,000 starts spread over a minute
     .venv/bin/python -m bench.load --outputs .local/outputs.json  # against a running `make dev`
+    .venv/bin/python -m bench.load --throughput [--steps 1000]     # steps/s of one task, 1k vs 20k records
 
 Without `--outputs` it starts its own stack (`python -m local` on a free port) and stops it after.
 Every task runs a flow of `--steps` `transform` steps and a `succeed`. One subscriber (an
@@ -13,6 +14,11 @@ unmodified gql AppSync client, filtered by the run's flowId) listens throughout.
   messages arrived out of `seq` order;
 - 5xx answers from the APIs, and p50/p99 start latency, tasks/s and steps/s.
 The counts are what must hold (0 stuck, 0 duplicates, 0 missing, ...); the rates are figures.
+
+`--throughput` measures inline steps per second of ONE task (a `transform` step and a `choice`
+in a loop, `--steps` steps in all), first on a fresh stack (about 1,000 stored history records
+once it ran) and again after a filler task brought the history table to 20,000 records: the two
+figures show whether a step costs more as the tables grow.
 `tests/e2e/test_e2e_load.py` runs a small version of the same check in `make test`.
 """
 
@@ -144,13 +150,19 @@ class Subscriber:
         return time.monotonic() - self.last_message_at >= seconds
 
     def stop(self) -> None:
-        """Cancel the subscription (gql sends `stop` and closes) before the loop ends."""
-        if self._future is not None:
-            self._loop.call_soon_threadsafe(self._future.cancel)
-            with contextlib.suppress(BaseException):  # cancelled, as asked
-                self._future.result(timeout=10)
+        """Cancel the subscription and every task gql started (so none is left pending), then end the loop."""
+
+        async def cancel_all() -> None:
+            others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+
+        with contextlib.suppress(BaseException):  # cancelled, as asked
+            asyncio.run_coroutine_threadsafe(cancel_all(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        self._loop.close()
 
 
 class LoadRun:
@@ -282,6 +294,48 @@ class LoadRun:
         report.out_of_order_tasks = sum(1 for seqs in order.values() if seqs != sorted(seqs))
 
 
+def loop_flow(flow_id: str, steps: int) -> dict[str, Any]:
+    """A counter loop: `transform` then `choice`, `steps` steps in all (a `succeed` ends it)."""
+    return {
+        "id": flow_id,
+        "startAt": "count",
+        "maxSteps": steps + 10,
+        "steps": {
+            "count": {"type": "transform", "value": "{{ (c | default(0)) + 1 }}", "resultPath": "c", "next": "again"},
+            "again": {
+                "type": "choice",
+                "choices": [{"path": "c", "lessThan": steps // 2, "next": "count"}],
+                "default": "done",
+            },
+            "done": {"type": "succeed", "outputPath": "c"},
+        },
+    }
+
+
+def measure_steps_per_second(outputs: dict[str, Any], steps: int, deadline_seconds: float = 1800) -> float:
+    """Run one loop task of `steps` steps; its history records per second from start to end."""
+    run = LoadRun(outputs, tasks=1, concurrency=1, steps=1)
+    flow_id = run.flow_id
+    assert run._call("PUT", f"/flows/{flow_id}", json=loop_flow(flow_id, steps)).status_code in (200, 201)
+    began = time.monotonic()
+    task_id = run._call("POST", "/tasks", json={"flowId": flow_id, "input": {}}).json()["taskId"]
+    state = run._until_terminal([task_id], began + deadline_seconds)[task_id]
+    elapsed = time.monotonic() - began
+    if state.get("status") != "SUCCEEDED":
+        raise SystemExit(f"the loop task did not succeed: {state}")
+    return state["seq"] / elapsed
+
+
+def throughput(outputs: dict[str, Any], steps: int) -> None:
+    small = measure_steps_per_second(outputs, steps)
+    print(f"steps/s with ~{steps:,} history records stored: {small:.1f}", flush=True)
+    filler = 20_000 - 2 * steps
+    print(f"filling the history table with a {filler:,}-step task ...", flush=True)
+    measure_steps_per_second(outputs, filler)
+    large = measure_steps_per_second(outputs, steps)
+    print(f"steps/s with ~20,000 history records stored: {large:.1f} ({large / small:.2f}x the first)")
+
+
 def _own_stack(log_path: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     outputs_path = Path(tempfile.mkdtemp(prefix="aiwf-load-")) / "outputs.json"
     log = log_path.open("wb")
@@ -308,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--over", type=float, default=0.0, help="spread the starts over this many seconds")
     parser.add_argument("--deadline", type=float, default=900, help="give up waiting for tasks after this")
     parser.add_argument("--outputs", help="a running stack's outputs.json (default: start one)")
+    parser.add_argument("--throughput", action="store_true", help="steps/s of one long task at 1k and 20k records")
     args = parser.parse_args(argv)
     process = None
     if args.outputs:
@@ -317,6 +372,9 @@ def main(argv: list[str] | None = None) -> int:
         process, outputs = _own_stack(log_path)
         print(f"local stack at {outputs['taskApiUrl']} (log: {log_path})", flush=True)
     try:
+        if args.throughput:
+            throughput(outputs, args.steps if args.steps > 5 else 1000)
+            return 0
         run = LoadRun(outputs, tasks=args.tasks, concurrency=args.concurrency, steps=args.steps, over=args.over)
         print(f"{args.tasks} tasks of {args.steps} transform steps, {args.concurrency} starts in flight", flush=True)
         report = run.run(deadline_seconds=args.deadline)
