@@ -11,6 +11,7 @@ import pytest
 import requests
 from gql import Client, GraphQLRequest, gql
 
+from aiwf.clock import now_iso
 from tests.e2e.conftest import Deployed, run
 
 LAMBDA_ANSWER_LIMIT = 6 * 1024 * 1024
@@ -68,7 +69,7 @@ def _put_task_with_output(deployed: Deployed, flow_id: str, output: Any, *, inli
     body = json.dumps(output, separators=(",", ":")).encode()
     if not inline:
         deployed.stack.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
-    now = "2026-01-01T00:00:00Z"
+    now = now_iso()  # the newest task, so an unfiltered first page shows it whatever ran before
     shared = {
         "taskId": {"S": task_id},
         "flowId": {"S": flow_id},
