@@ -21,6 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .aws import client
+from .protocol import Action, StepStateKind
 from .repository import Task, TaskRepository
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def next_execution_name(task_id: str, execution_arn: str) -> str:
 
 def _due(task: Task, rounds: int) -> bool:
     every = int(os.environ.get("CONTINUE_CHECK_EVERY_ROUNDS", DEFAULT_CHECK_EVERY_ROUNDS))
-    after_parallel = bool(task.step_state and task.step_state.get("kind") == "parallel")
+    after_parallel = bool(task.step_state and task.step_state.get("kind") == StepStateKind.PARALLEL)
     return after_parallel or (rounds > 0 and rounds % max(every, 1) == 0)
 
 
@@ -69,4 +70,4 @@ def continuation(task: Task, execution_arn: str | None, rounds: int = 0) -> dict
         started = f"{prefix}:execution:{rest.split(':', 1)[0]}:{name}"
     TaskRepository().set_execution(task, started)
     log.info("continued in a fresh execution", extra={"taskId": task.task_id, "events": count, "next": started})
-    return {"taskId": task.task_id, "action": "CONTINUED", "executionArn": started}
+    return {"taskId": task.task_id, "action": Action.CONTINUED, "executionArn": started}

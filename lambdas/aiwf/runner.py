@@ -19,6 +19,7 @@ from .errors import StepError, normalized_error
 from .flow_store import FlowStore
 from .native_steps import NATIVE_STEPS, poll_progress, poll_seconds
 from .paths import get_path
+from .protocol import Action, StepStateKind
 from .repository import Task, TaskRepository
 from .runtime_limits import check_step_output, step_limit_error
 from .steps import INLINE_STEPS, StepOutcome, result_path
@@ -84,12 +85,16 @@ def _retry_action(task: Task, step_id: str, step: dict[str, Any], exc: StepError
     if retry is None or step["type"] in NATIVE_STEPS or not exc.retryable:
         return None
     pending = task.step_state or {}
-    done = pending.get("attempts", 0) if pending.get("kind") == "retry" and pending.get("stepId") == step_id else 0
+    done = (
+        pending.get("attempts", 0)
+        if pending.get("kind") == StepStateKind.RETRY and pending.get("stepId") == step_id
+        else 0
+    )
     if done >= retry.get("maxAttempts", DEFAULT_RETRY["maxAttempts"]):
         return None
     interval = retry.get("intervalSeconds", DEFAULT_RETRY["intervalSeconds"])
     backoff = retry.get("backoffRate", DEFAULT_RETRY["backoffRate"])
-    return {"action": "RETRY", "stepId": step_id, "attempt": done + 1, "seconds": round(interval * backoff**done)}
+    return {"action": Action.RETRY, "stepId": step_id, "attempt": done + 1, "seconds": round(interval * backoff**done)}
 
 
 def process_steps(
@@ -106,7 +111,8 @@ def process_steps(
         raise StepError("TaskNotFound", f"task {task_id} does not exist")
     if task.is_final:
         log.info("task already final", extra={"taskId": task_id, "status": task.status})
-        return {"taskId": task_id, "action": task.status, "error": task.error}
+        action = Action.SUCCEEDED if task.status == "SUCCEEDED" else Action.FAILED  # TIMED_OUT, ABORTED fail
+        return {"taskId": task_id, "action": action, "error": task.error}
     flow_version = FlowStore().get(task.flow_id, task.flow_version)
     if flow_version is None:
         raise StepError("FlowNotFound", f"flow {task.flow_id} version {task.flow_version} does not exist")
@@ -129,7 +135,7 @@ def process_steps(
                 branch_id=task.branch_id,
             )
             repo.save(task, status="TIMED_OUT", error=error)
-            return {"taskId": task_id, "action": "FAILED", "error": error}
+            return {"taskId": task_id, "action": Action.FAILED, "error": error}
         step_id = task.current_step
         assert step_id is not None
         step = steps[step_id]
@@ -137,7 +143,7 @@ def process_steps(
         if over_budget is not None and not _started(task, step_id):
             log.warning("step budget spent", extra={"taskId": task_id, "stepId": step_id, "error": over_budget})
             repo.save(task, status="FAILED", error=over_budget, step_state=None)
-            return {"taskId": task_id, "action": "FAILED", "error": over_budget}
+            return {"taskId": task_id, "action": Action.FAILED, "error": over_budget}
         try:
             outcome = _run_step(task, step_id, step)
         except StepError as exc:
@@ -152,7 +158,7 @@ def process_steps(
             retry = _retry_action(task, step_id, step, exc)
             if retry is not None:
                 attempts = retry["attempt"]
-                repo.save(task, step_state={"kind": "retry", "stepId": step_id, "attempts": attempts})
+                repo.save(task, step_state={"kind": StepStateKind.RETRY, "stepId": step_id, "attempts": attempts})
                 log.info("step error, retrying", extra={"taskId": task_id, "stepId": step_id, "error": error})
                 return {"taskId": task_id, **retry}
             if "catch" in step:
@@ -168,7 +174,7 @@ def process_steps(
                 continue
             log.warning("step failed", extra={"taskId": task_id, "stepId": step_id, "error": error})
             repo.save(task, status="FAILED", error=error, step_state=None, steps_run=task.steps_run + 1)
-            return {"taskId": task_id, "action": "FAILED", "error": error}
+            return {"taskId": task_id, "action": Action.FAILED, "error": error}
         if outcome.action is not None:
             if outcome.status is not None or outcome.step_state is not None:
                 task = repo.save(
@@ -190,7 +196,7 @@ def process_steps(
                 steps_run=task.steps_run + outcome.steps,
             )
             log.info("task failed by a fail step", extra={"taskId": task_id, "stepId": step_id})
-            return {"taskId": task_id, "action": "FAILED", "error": error}
+            return {"taskId": task_id, "action": Action.FAILED, "error": error}
         if outcome.succeeded:
             repo.save(
                 task,
@@ -201,7 +207,7 @@ def process_steps(
                 steps_run=task.steps_run + outcome.steps,
             )
             log.info("task succeeded", extra={"taskId": task_id, "stepId": step_id})
-            return {"taskId": task_id, "action": "SUCCEEDED"}
+            return {"taskId": task_id, "action": Action.SUCCEEDED}
         usage = _with_usage(task, step_id, outcome.usage)
         task = repo.save(
             task,
@@ -214,7 +220,7 @@ def process_steps(
         )
         if remaining_ms() < SAFETY_MARGIN_MS:
             break
-    return {"taskId": task_id, "action": "PROCESS"}
+    return {"taskId": task_id, "action": Action.PROCESS}
 
 
 def poll_check(
@@ -226,7 +232,7 @@ def poll_check(
     if task is None:
         raise StepError("TaskNotFound", f"task {task_id} does not exist")
     pending = task.step_state
-    if task.is_final or not pending or pending.get("kind") != "poll" or pending.get("outcome"):
+    if task.is_final or not pending or pending.get("kind") != StepStateKind.POLL or pending.get("outcome"):
         return process_steps(task_id, remaining_ms, execution_arn=execution_arn, rounds=rounds)  # nothing to check
     flow_version = FlowStore().get(task.flow_id, task.flow_version)
     if flow_version is None:
@@ -241,7 +247,7 @@ def poll_check(
         if handover is not None:
             return handover
         seconds = poll_seconds(step, progress["attempts"])
-        return {"taskId": task_id, "action": "POLL", "stepId": step_id, "seconds": seconds}
+        return {"taskId": task_id, "action": Action.POLL, "stepId": step_id, "seconds": seconds}
     return process_steps(task_id, remaining_ms, execution_arn=execution_arn, rounds=rounds)
 
 
@@ -250,10 +256,10 @@ def finalize_failure(task_id: str, error: dict[str, Any]) -> dict[str, Any]:
     repo = TaskRepository()
     task = repo.get(task_id)
     if task is None:
-        return {"taskId": task_id, "action": "FAILED", "error": error}
+        return {"taskId": task_id, "action": Action.FAILED, "error": error}
     error = {**error, "stepId": error.get("stepId") or task.current_step, "branchId": task.branch_id}
     if task.is_final:
-        return {"taskId": task_id, "action": "FAILED", "error": task.error or error}
+        return {"taskId": task_id, "action": Action.FAILED, "error": task.error or error}
     repo.save(task, status="FAILED", error=error)
     log.warning("task failed outside a step", extra={"taskId": task_id, "error": error})
-    return {"taskId": task_id, "action": "FAILED", "error": error}
+    return {"taskId": task_id, "action": Action.FAILED, "error": error}
