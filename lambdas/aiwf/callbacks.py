@@ -19,12 +19,11 @@ from botocore.exceptions import ClientError
 
 from . import egress
 from .aws import client
-from .branches import branch_steps
 from .clock import now_iso
-from .errors import ConcurrentUpdate, Conflict, Forbidden, Gone, NotFound, StepError, normalized_error
-from .flow_store import FlowStore
+from .errors import ConcurrentUpdate, Conflict, Forbidden, Gone, NotFound, normalized_error
 from .protocol import ErrorName, StepStateKind
 from .repository import Task, TaskRepository
+from .task_flow import load_flow, load_task
 from .templates import render
 
 log = logging.getLogger(__name__)
@@ -49,13 +48,8 @@ def _expired(task: Task) -> bool:
 
 def register_wait(task_id: str, step_id: str, token: str) -> dict[str, Any]:
     repo = TaskRepository()
-    task = repo.get(task_id)
-    if task is None:
-        raise StepError("TaskNotFound", f"task {task_id} does not exist")
-    flow = FlowStore().get(task.flow_id, task.flow_version)
-    if flow is None:
-        raise StepError("FlowNotFound", f"flow {task.flow_id} version {task.flow_version} does not exist")
-    step = branch_steps(flow.document, task)[0][step_id]
+    task = load_task(repo, task_id)
+    step = load_flow(task).steps[step_id]
     hashed = token_hash(token)
     if task.resume_token_hash != hashed:  # a retried invocation has stored it already
         deadline = datetime.now(UTC) + timedelta(seconds=step["timeoutSeconds"])

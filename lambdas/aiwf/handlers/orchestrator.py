@@ -24,7 +24,7 @@ def process(event: dict[str, Any], context: Any) -> dict[str, Any]:
     mode = event.get("mode", Mode.PROCESS)
     if mode == Mode.REGISTER_WAIT:
         return register_wait(event["taskId"], event["stepId"], event["resumeToken"])
-    # The state machine carries a count of this execution's rounds (see aiwf.continuation).
+    # The state machine carries a count of this execution's rounds (see aiwf.history_handover).
     rounds = int(event.get("rounds") or 0) + 1
     execution_arn = event.get("executionArn")
     if mode == Mode.POLL_CHECK:

@@ -1,4 +1,4 @@
-"""History quota: a task whose execution nears the 25,000-event limit continues in a fresh one.
+"""History handover: a task whose execution nears the 25,000-event limit goes on in a fresh one.
 
 Step Functions fails an execution whose history reaches 25,000 events. Every
 `CONTINUE_CHECK_EVERY_ROUNDS` rounds of the main loop (the state machine counts them in
@@ -45,7 +45,7 @@ def _due(task: Task, rounds: int) -> bool:
     return after_parallel or (rounds > 0 and rounds % max(every, 1) == 0)
 
 
-def continuation(task: Task, execution_arn: str | None, rounds: int = 0) -> dict[str, Any] | None:
+def hand_over_if_history_is_long(task: Task, execution_arn: str | None, rounds: int = 0) -> dict[str, Any] | None:
     """CONTINUED (a fresh execution has the task) when this one's history is near the quota, else None."""
     if not execution_arn or task.branch_of is not None:
         return None
