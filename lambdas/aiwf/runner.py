@@ -114,8 +114,9 @@ def _run_step(task: Task, step_id: str, step: dict[str, Any]) -> StepOutcome:
 def _already_final(task: Task) -> Answer:
     """A call for a task that ended already (a retried invocation, a late event): say how it ended."""
     log.info("task already final", extra={"taskId": task.task_id, "status": task.status})
-    action = Action.SUCCEEDED if task.status == "SUCCEEDED" else Action.FAILED  # TIMED_OUT, ABORTED fail
-    return {"taskId": task.task_id, "action": action, "error": task.error}
+    if task.status == "SUCCEEDED":
+        return {"taskId": task.task_id, "action": Action.SUCCEEDED}
+    return {"taskId": task.task_id, "action": Action.FAILED, "error": task.error}  # FAILED, TIMED_OUT, ABORTED
 
 
 def _time_out(repo: TaskRepository, task: Task, timeout: int) -> Answer:
