@@ -19,6 +19,8 @@ from types import FrameType
 from typing import Any
 
 WAIT_FUNCTION = "stepfunctions/parser/asl/component/state/wait/wait_function/wait_function.py"
+# local/moto_glue.py replaces `_wait_interval` (a wait that checks for a stop every second)
+WAIT_FUNCTION_FILES = (WAIT_FUNCTION, "local/moto_glue.py")
 
 
 def _blocked_in_wait(frame: FrameType | None, execution_arn: str) -> bool:
@@ -34,7 +36,7 @@ def _blocked_in_wait(frame: FrameType | None, execution_arn: str) -> bool:
     condition_wait, event_wait, interval = chain
     if not (condition_wait.f_code.co_name == "wait" and event_wait.f_code.co_name == "wait"):
         return False
-    if interval.f_code.co_name != "_wait_interval" or not interval.f_code.co_filename.endswith(WAIT_FUNCTION):
+    if interval.f_code.co_name != "_wait_interval" or not interval.f_code.co_filename.endswith(WAIT_FUNCTION_FILES):
         return False
     env = interval.f_locals.get("env")
     try:
