@@ -3,11 +3,28 @@
 The same definition is deployed, unit-tested and executed on the local engine. Read it top to
 bottom: ProcessSteps runs inline steps and answers with an `action`; Route follows it; every
 failure that escapes a Lambda goes through one normalization chain into the task's error shape.
+What the state machine shares with the runtime (actions and where Route sends each, modes, error
+names) comes from `schema/orchestrator.json`, which the runtime loads too (lambdas/aiwf/protocol.py).
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
+
+PROTOCOL_PATH = Path(__file__).resolve().parent.parent / "schema" / "orchestrator.json"
+PROTOCOL: dict[str, Any] = json.loads(PROTOCOL_PATH.read_text())
+
+
+def _entries(section: str) -> dict[str, Any]:
+    """One section of the protocol without its `$comment`s."""
+    return {key: value for key, value in PROTOCOL[section].items() if not key.startswith("$")}
+
+
+ACTIONS: dict[str, dict[str, Any]] = _entries("actions")
+MODES: dict[str, str] = _entries("modes")
+ERRORS: dict[str, str] = {key: entry["name"] for key, entry in _entries("errors").items()}
 
 LAMBDA_SERVICE_ERRORS = [
     "Lambda.ServiceException",
@@ -15,15 +32,14 @@ LAMBDA_SERVICE_ERRORS = [
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 ]
-# An invocation that died or lost a race rather than failed: the function timed out
-# (`Sandbox.Timedout`; AWS reports unhandled runtime faults such as timeouts and out-of-memory
-# as `Lambda.Unknown`), its process exited (`Runtime.ExitError`), or another invocation of the
-# same task committed first (`ConcurrentUpdate`, the repository's conditional write on `seq`).
-# Every handler re-reads the task and goes on from its last committed change, so running the
-# invocation again is safe; only when these retries are spent is the error normalized.
-INVOCATION_FAULTS = ["Sandbox.Timedout", "Lambda.Unknown", "Runtime.ExitError", "ConcurrentUpdate"]
+# An invocation that died or lost a race rather than failed (the protocol's `invocationFault`
+# errors): the function timed out, its process exited, or another invocation of the same task
+# committed first (the repository's conditional write on `seq`). Every handler re-reads the task
+# and goes on from its last committed change, so running the invocation again is safe; only when
+# these retries are spent is the error normalized.
+INVOCATION_FAULTS = [entry["name"] for entry in _entries("errors").values() if entry.get("invocationFault")]
 # Errors a caller may retry later with a fair chance of success.
-RETRYABLE_ERRORS = [*LAMBDA_SERVICE_ERRORS, "States.Timeout", "States.HeartbeatTimeout", "Sandbox.Timedout"]
+RETRYABLE_ERRORS = [*LAMBDA_SERVICE_ERRORS, "States.Timeout", "States.HeartbeatTimeout", ERRORS["SANDBOX_TIMEDOUT"]]
 
 
 def _lambda_retry() -> list[dict[str, Any]]:
@@ -60,7 +76,7 @@ def _lambda_task(function_arn: str, payload: dict[str, Any], next_state: str) ->
 
 # PUT /tasks/{id} with status FAILED completes the token with this error; ProcessSteps then
 # fails the wait step with the caller's error, so the step's `catch` applies.
-RESUME_FAILURE_ERROR = "Workflow.ResumedWithFailure"
+RESUME_FAILURE_ERROR = ERRORS["RESUME_FAILURE"]
 
 
 def _wait_for_event(process_steps_arn: str, *, heartbeat: bool, prefix: str = "") -> dict[str, Any]:
@@ -75,7 +91,7 @@ def _wait_for_event(process_steps_arn: str, *, heartbeat: bool, prefix: str = ""
         "Parameters": {
             "FunctionName": process_steps_arn,
             "Payload": {
-                "mode": "registerWait",
+                "mode": MODES["REGISTER_WAIT"],
                 "taskId.$": "$.taskId",
                 "stepId.$": "$.stepId",
                 "resumeToken.$": "$$.Task.Token",
@@ -213,11 +229,33 @@ def _normalize_error_chain(next_state: str, prefix: str = "") -> dict[str, dict[
     }
 
 
-def _step_loop(process_steps_arn: str, prefix: str, routes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def route_choices(prefix: str, in_branch: bool) -> list[dict[str, Any]]:
+    """Route's choices, one per protocol action (its `state`, or `branchState` inside a branch).
+
+    An action with a `stateWhenPresent` field first routes to that state when its answer carries
+    the field (WAIT with a heartbeat). Actions a branch never answers have no branch choice.
+    """
+    choices: list[dict[str, Any]] = []
+    for action, spec in ACTIONS.items():
+        target = spec["branchState"] if in_branch else spec["state"]
+        if target is None:
+            continue
+        for field, variant in spec.get("stateWhenPresent", {}).items():
+            condition = [
+                {"Variable": "$.action", "StringEquals": action},
+                {"Variable": f"$.{field}", "IsPresent": True},
+            ]
+            choices.append({"And": condition, "Next": f"{prefix}{variant}"})
+        choices.append({"Variable": "$.action", "StringEquals": action, "Next": f"{prefix}{target}"})
+    return choices
+
+
+def _step_loop(process_steps_arn: str, prefix: str, in_branch: bool) -> dict[str, dict[str, Any]]:
     """ProcessSteps -> Route -> (WaitForEvent | PollWait -> PollCheck | RetryWait | ...) -> back, with `prefix`.
 
-    The task loop and each parallel branch run this same loop; `routes` adds the Route choices
-    that differ (where SUCCEEDED/FAILED go, and PARALLEL for the task loop only).
+    The task loop and each parallel branch run this same loop; Route's choices come from the
+    protocol (`route_choices`): in a branch SUCCEEDED/FAILED end the iteration, and PARALLEL and
+    CONTINUED never come.
     """
     process_steps = _lambda_task(
         process_steps_arn,
@@ -227,7 +265,12 @@ def _step_loop(process_steps_arn: str, prefix: str, routes: list[dict[str, Any]]
     process_steps["Catch"] = _catch_into_normalizer(prefix)
     poll_check = _lambda_task(
         process_steps_arn,
-        {"mode": "pollCheck", "taskId.$": "$.taskId", "executionArn.$": "$$.Execution.Id", "rounds.$": "$.rounds"},
+        {
+            "mode": MODES["POLL_CHECK"],
+            "taskId.$": "$.taskId",
+            "executionArn.$": "$$.Execution.Id",
+            "rounds.$": "$.rounds",
+        },
         f"{prefix}Route",
     )
     poll_check["Catch"] = _catch_into_normalizer(prefix)
@@ -235,20 +278,7 @@ def _step_loop(process_steps_arn: str, prefix: str, routes: list[dict[str, Any]]
         f"{prefix}ProcessSteps": process_steps,
         f"{prefix}Route": {
             "Type": "Choice",
-            "Choices": [
-                {"Variable": "$.action", "StringEquals": "PROCESS", "Next": f"{prefix}ProcessSteps"},
-                {
-                    "And": [
-                        {"Variable": "$.action", "StringEquals": "WAIT"},
-                        {"Variable": "$.heartbeatSeconds", "IsPresent": True},
-                    ],
-                    "Next": f"{prefix}WaitForEventWithHeartbeat",
-                },
-                {"Variable": "$.action", "StringEquals": "WAIT", "Next": f"{prefix}WaitForEvent"},
-                {"Variable": "$.action", "StringEquals": "POLL", "Next": f"{prefix}PollWait"},
-                {"Variable": "$.action", "StringEquals": "RETRY", "Next": f"{prefix}RetryWait"},
-                *routes,
-            ],
+            "Choices": route_choices(prefix, in_branch),
             "Default": f"{prefix}UnknownAction",
         },
         f"{prefix}WaitForEvent": _wait_for_event(process_steps_arn, heartbeat=False, prefix=prefix),
@@ -270,7 +300,7 @@ def _step_loop(process_steps_arn: str, prefix: str, routes: list[dict[str, Any]]
             "Type": "Pass",
             "Parameters": {
                 "taskId.$": "$.taskId",
-                "caught": {"Error": "Orchestrator.UnknownAction", "Cause.$": "States.JsonToString($)"},
+                "caught": {"Error": ERRORS["UNKNOWN_ACTION"], "Cause.$": "States.JsonToString($)"},
             },
             "Next": f"{prefix}NormalizeError",
         },
@@ -284,14 +314,7 @@ def _branches(process_steps_arn: str, finalize_arn: str) -> dict[str, Any]:
     record, so iterations end in a Pass whatever happened and ProcessSteps aggregates after.
     """
     iterator = {
-        **_step_loop(
-            process_steps_arn,
-            "Branch",
-            routes=[
-                {"Variable": "$.action", "StringEquals": "SUCCEEDED", "Next": "BranchEnd"},
-                {"Variable": "$.action", "StringEquals": "FAILED", "Next": "BranchEnd"},
-            ],
-        ),
+        **_step_loop(process_steps_arn, "Branch", in_branch=True),
         **_normalize_error_chain(next_state="BranchFinalize", prefix="Branch"),
         "BranchFinalize": _lambda_task(finalize_arn, {"taskId.$": "$.taskId", "error.$": "$.error"}, "BranchEnd"),
         "BranchEnd": {"Type": "Pass", "Parameters": {"taskId.$": "$.taskId"}, "End": True},
@@ -319,16 +342,7 @@ def build_orchestrator_definition(process_steps_arn: str, finalize_arn: str) -> 
         "Comment": "AI workflow orchestrator: runs any flow document, inline steps batched per invocation.",
         "StartAt": "ProcessSteps",
         "States": {
-            **_step_loop(
-                process_steps_arn,
-                "",
-                routes=[
-                    {"Variable": "$.action", "StringEquals": "PARALLEL", "Next": "Branches"},
-                    {"Variable": "$.action", "StringEquals": "CONTINUED", "Next": "Continued"},
-                    {"Variable": "$.action", "StringEquals": "SUCCEEDED", "Next": "Done"},
-                    {"Variable": "$.action", "StringEquals": "FAILED", "Next": "PickFailure"},
-                ],
-            ),
+            **_step_loop(process_steps_arn, "", in_branch=False),
             "Branches": _branches(process_steps_arn, finalize_arn),
             "Continued": {"Type": "Succeed", "Comment": "Near the history quota: a fresh execution has the task"},
             **_normalize_error_chain(next_state="Finalize"),
@@ -347,7 +361,7 @@ def build_orchestrator_definition(process_steps_arn: str, finalize_arn: str) -> 
             },
             "FailedByService": {
                 "Type": "Fail",
-                "Error": "Workflow.ServiceError",
+                "Error": ERRORS["SERVICE_ERROR"],
                 "CausePath": "States.JsonToString($.error)",
             },
         },

@@ -19,20 +19,15 @@ from botocore.exceptions import ClientError
 
 from . import egress
 from .aws import client
-from .branches import branch_steps
 from .clock import now_iso
-from .errors import ConcurrentUpdate, Conflict, Forbidden, Gone, NotFound, StepError, normalized_error
-from .flow_store import FlowStore
+from .errors import ConcurrentUpdate, Conflict, Forbidden, Gone, NotFound, normalized_error
+from .protocol import ErrorName, StepStateKind
 from .repository import Task, TaskRepository
+from .task_flow import load_flow, load_task
 from .templates import render
 
 log = logging.getLogger(__name__)
 NOTIFY_TIMEOUT_SECONDS = 10
-# The state machine's WaitForEvent state routes exactly this error back to ProcessSteps, which
-# then fails the step with the caller's error (honouring the step's `catch`).
-RESUME_FAILURE_ERROR = "Workflow.ResumedWithFailure"
-# The step error of a resume with status FAILED that names no error of its own.
-RESUMED_WITH_FAILURE = "ResumedWithFailure"
 # SendTaskFailure limits: error 256 characters, cause 32,768.
 _CAUSE_LIMIT = 32_768
 _TOKEN_GONE = ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken")
@@ -53,13 +48,8 @@ def _expired(task: Task) -> bool:
 
 def register_wait(task_id: str, step_id: str, token: str) -> dict[str, Any]:
     repo = TaskRepository()
-    task = repo.get(task_id)
-    if task is None:
-        raise StepError("TaskNotFound", f"task {task_id} does not exist")
-    flow = FlowStore().get(task.flow_id, task.flow_version)
-    if flow is None:
-        raise StepError("FlowNotFound", f"flow {task.flow_id} version {task.flow_version} does not exist")
-    step = branch_steps(flow.document, task)[0][step_id]
+    task = load_task(repo, task_id)
+    step = load_flow(task).steps[step_id]
     hashed = token_hash(token)
     if task.resume_token_hash != hashed:  # a retried invocation has stored it already
         deadline = datetime.now(UTC) + timedelta(seconds=step["timeoutSeconds"])
@@ -116,10 +106,10 @@ def resume_task(task_id: str, token: str, status: str, output: Any, error: dict[
     if _expired(task):
         raise Gone(f"the wait of task {task_id!r} expired", code="WAIT_EXPIRED")
     step_id = (task.waiting_for or {}).get("stepId") or task.current_step
-    outcome: dict[str, Any] = {"kind": "resume", "stepId": step_id, "status": status, "output": output}
+    outcome: dict[str, Any] = {"kind": StepStateKind.RESUME, "stepId": step_id, "status": status, "output": output}
     if status == "FAILED":
         outcome["error"] = normalized_error(
-            (error or {}).get("errorName") or RESUMED_WITH_FAILURE,
+            (error or {}).get("errorName") or ErrorName.RESUMED_WITH_FAILURE,
             (error or {}).get("errorMessage") or "the external system reported a failure",
             details=(error or {}).get("errorDetails"),
             step_id=step_id,
@@ -147,7 +137,7 @@ def _complete(task: Task, token: str, outcome: dict[str, Any]) -> None:
             sfn.send_task_success(taskToken=token, output=json.dumps({"taskId": task.task_id}))
         else:
             cause = json.dumps(outcome["error"])
-            sfn.send_task_failure(taskToken=token, error=RESUME_FAILURE_ERROR, cause=cause[:_CAUSE_LIMIT])
+            sfn.send_task_failure(taskToken=token, error=ErrorName.RESUME_FAILURE, cause=cause[:_CAUSE_LIMIT])
     except ClientError as exc:
         if exc.response["Error"]["Code"] in _TOKEN_GONE:
             raise Gone(f"the wait of task {task.task_id!r} is over: {exc}", code="WAIT_EXPIRED") from exc

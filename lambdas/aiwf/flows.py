@@ -1,32 +1,22 @@
 """Flow documents: validation against schema/flow.schema.json plus the graph checks a schema cannot express.
 
-The schema file ships inside the deployment package (infra/packaging.py copies `schema/` next to
-this package); in the repository it is found at the top-level `schema/` folder.
+The schema file ships inside the deployment package (see aiwf.package_files).
 """
 
 from __future__ import annotations
 
 import json
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
-_HERE = Path(__file__).resolve().parent
-
-
-def _schema_path() -> Path:
-    for root in (_HERE.parent, _HERE.parent.parent):
-        candidate = root / "schema" / "flow.schema.json"
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError("schema/flow.schema.json is not in the deployment package")
+from .package_files import schema_file
 
 
 @lru_cache(maxsize=1)
 def _validator() -> Draft202012Validator:
-    return Draft202012Validator(json.loads(_schema_path().read_text()))
+    return Draft202012Validator(json.loads(schema_file("flow.schema.json").read_text()))
 
 
 def _pointer(path: Any) -> str:

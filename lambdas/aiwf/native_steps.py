@@ -15,6 +15,7 @@ from .branches import fork, gather
 from .errors import StepError
 from .http_client import call_http
 from .paths import set_path
+from .protocol import Action, StepStateKind
 from .repository import Task
 from .steps import StepOutcome, call_task_handler, matches, result_path
 
@@ -22,8 +23,8 @@ from .steps import StepOutcome, call_task_handler, matches, result_path
 def _wait_for_event(
     step_id: str, step: dict[str, Any], context: dict[str, Any], pending: dict[str, Any] | None, task: Task
 ) -> StepOutcome:
-    if pending is None or pending.get("kind") != "resume":
-        action: dict[str, Any] = {"action": "WAIT", "stepId": step_id, "timeoutSeconds": step["timeoutSeconds"]}
+    if pending is None or pending.get("kind") != StepStateKind.RESUME:
+        action: dict[str, Any] = {"action": Action.WAIT, "stepId": step_id, "timeoutSeconds": step["timeoutSeconds"]}
         if "heartbeatSeconds" in step:
             action["heartbeatSeconds"] = step["heartbeatSeconds"]
         return StepOutcome(context=context, action=action)
@@ -48,7 +49,7 @@ def poll_seconds(step: dict[str, Any], attempts: int) -> int:
 
 def poll_progress(step_id: str, step: dict[str, Any], context: dict[str, Any], attempts: int) -> dict[str, Any]:
     """Run check number `attempts`; the poll's step_state: outcome done / error / exhausted, or none yet."""
-    state: dict[str, Any] = {"kind": "poll", "stepId": step_id, "attempts": attempts}
+    state: dict[str, Any] = {"kind": StepStateKind.POLL, "stepId": step_id, "attempts": attempts}
     try:
         result = run_check(step_id, step, context)
         done = matches(step["until"], result)  # `until.path` reads the check's result
@@ -64,14 +65,14 @@ def poll_progress(step_id: str, step: dict[str, Any], context: dict[str, Any], a
 def _poll(
     step_id: str, step: dict[str, Any], context: dict[str, Any], pending: dict[str, Any] | None, task: Task
 ) -> StepOutcome:
-    if pending is None or pending.get("kind") != "poll":
+    if pending is None or pending.get("kind") != StepStateKind.POLL:
         pending = poll_progress(step_id, step, context, attempts=1)  # the first check runs right away
     outcome = pending.get("outcome")
     if outcome is None:
         attempts = pending["attempts"]
         return StepOutcome(
             context=context,
-            action={"action": "POLL", "stepId": step_id, "seconds": poll_seconds(step, attempts)},
+            action={"action": Action.POLL, "stepId": step_id, "seconds": poll_seconds(step, attempts)},
             status="POLLING",
             step_state=pending,
         )
@@ -90,17 +91,17 @@ def _poll(
 def _parallel(
     step_id: str, step: dict[str, Any], context: dict[str, Any], pending: dict[str, Any] | None, task: Task
 ) -> StepOutcome:
-    if pending is None or pending.get("kind") != "parallel":
+    if pending is None or pending.get("kind") != StepStateKind.PARALLEL:
         record_ids = fork(task, step_id, step, context)
         return StepOutcome(
             context=context,
             action={
-                "action": "PARALLEL",
+                "action": Action.PARALLEL,
                 "stepId": step_id,
                 "maxConcurrency": step.get("maxConcurrency", 0),
                 "branches": record_ids,
             },
-            step_state={"kind": "parallel", "stepId": step_id, "branches": record_ids},
+            step_state={"kind": StepStateKind.PARALLEL, "stepId": step_id, "branches": record_ids},
         )
     results, first_error, branch_steps_run = gather(pending["branches"], task.steps_run)
     if first_error is not None and step.get("onBranchError", "fail") == "fail":

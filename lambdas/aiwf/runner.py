@@ -3,6 +3,11 @@
 The first call of a task starts it, the call that reaches the end finishes it, and every step
 boundary is a committed state change (a history record with the next `seq`). If the invocation
 is retried after a crash, it resumes from the last committed step.
+
+Each way a round of the loop can end is one function below: the task timed out, the step budget
+is spent, the step failed (then: retry, catch or fail), a native step hands over to the state
+machine, a fail step or a succeed step ends the task, or the task goes on to its next step. The
+ones that leave the loop answer the state machine's Route with an `action` (aiwf.protocol).
 """
 
 from __future__ import annotations
@@ -13,15 +18,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from .branches import branch_steps
-from .continuation import continuation
 from .errors import StepError, normalized_error
-from .flow_store import FlowStore
+from .history_handover import hand_over_if_history_is_long
 from .native_steps import NATIVE_STEPS, poll_progress, poll_seconds
 from .paths import get_path
+from .protocol import Action, StepStateKind
 from .repository import Task, TaskRepository
 from .runtime_limits import check_step_output, step_limit_error
 from .steps import INLINE_STEPS, StepOutcome, result_path
+from .task_flow import TaskFlow, load_flow, load_task
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +36,61 @@ SAFETY_MARGIN_MS = 5_000
 MAX_STEPS_PER_INVOCATION = 200
 DEFAULT_RETRY = {"maxAttempts": 3, "intervalSeconds": 1, "backoffRate": 2.0}
 
+# What ProcessSteps, PollCheck and Finalize answer: `{"taskId", "action", ...the action's fields}`.
+Answer = dict[str, Any]
 
-def _elapsed_seconds(task: Task) -> float:
-    started = datetime.fromisoformat(task.started_at.replace("Z", "+00:00"))
-    return (datetime.now(UTC) - started).total_seconds()
+
+def process_steps(
+    task_id: str,
+    remaining_ms: Callable[[], int],
+    max_steps: int = MAX_STEPS_PER_INVOCATION,
+    execution_arn: str | None = None,
+    rounds: int = 0,
+) -> Answer:
+    """Advance a task by up to `max_steps` steps; answer the state machine's Route with the next `action`."""
+    repo = TaskRepository()
+    task = load_task(repo, task_id)
+    if task.is_final:
+        return _already_final(task)
+    flow = load_flow(task)
+    handover = hand_over_if_history_is_long(task, execution_arn, rounds)
+    if handover is not None:
+        return handover
+    if task.status == "PENDING":
+        task = repo.save(task, status="RUNNING", current_step=flow.start_at)
+        log.info("task started", extra={"taskId": task_id, "flowId": task.flow_id})
+    for _ in range(max_steps):
+        advanced = _run_one_step(repo, flow, task)
+        if not isinstance(advanced, Task):
+            return advanced
+        task = advanced
+        if remaining_ms() < SAFETY_MARGIN_MS:
+            break
+    return {"taskId": task_id, "action": Action.PROCESS}
+
+
+def _run_one_step(repo: TaskRepository, flow: TaskFlow, task: Task) -> Answer | Task:
+    """One round of the loop: the task's current step run and committed; an Answer leaves the loop."""
+    timeout = flow.document.get("timeoutSeconds")
+    if timeout and _elapsed_seconds(task) > timeout:
+        return _time_out(repo, task, timeout)
+    step_id = task.current_step
+    assert step_id is not None
+    step = flow.steps[step_id]
+    over_budget = step_limit_error(flow.document, task.steps_run, step_id, task.branch_id)
+    if over_budget is not None and not _started(task, step_id):
+        return _fail_over_budget(repo, task, step_id, over_budget)
+    try:
+        outcome = _run_step(task, step_id, step)
+    except StepError as exc:
+        return _on_step_error(repo, task, step_id, step, exc)
+    if outcome.action is not None:
+        return _hand_over_to_native_state(repo, task, step_id, outcome)
+    if outcome.error is not None:
+        return _fail_by_fail_step(repo, task, step_id, outcome)
+    if outcome.succeeded:
+        return _succeed(repo, task, step_id, outcome)
+    return _go_to_next_step(repo, task, step_id, outcome)
 
 
 def _run_step(task: Task, step_id: str, step: dict[str, Any]) -> StepOutcome:
@@ -50,6 +106,157 @@ def _run_step(task: Task, step_id: str, step: dict[str, Any]) -> StepOutcome:
         result = get_path(outcome.context, result_path(step_id, step)) if writes else None
         check_step_output(step_id, result, writes, outcome.context)
     return outcome
+
+
+# -- the exits of one round ---------------------------------------------------------------------
+
+
+def _already_final(task: Task) -> Answer:
+    """A call for a task that ended already (a retried invocation, a late event): say how it ended."""
+    log.info("task already final", extra={"taskId": task.task_id, "status": task.status})
+    if task.status == "SUCCEEDED":
+        return {"taskId": task.task_id, "action": Action.SUCCEEDED}
+    return {"taskId": task.task_id, "action": Action.FAILED, "error": task.error}  # FAILED, TIMED_OUT, ABORTED
+
+
+def _time_out(repo: TaskRepository, task: Task, timeout: int) -> Answer:
+    """The flow's `timeoutSeconds` passed: the task ends TIMED_OUT before its next step."""
+    error = normalized_error(
+        "States.Timeout",
+        f"task exceeded the flow's timeoutSeconds ({timeout})",
+        step_id=task.current_step,
+        branch_id=task.branch_id,
+    )
+    repo.save(task, status="TIMED_OUT", error=error)
+    return {"taskId": task.task_id, "action": Action.FAILED, "error": error}
+
+
+def _fail_over_budget(repo: TaskRepository, task: Task, step_id: str, error: dict[str, Any]) -> Answer:
+    """The task's step budget (`maxSteps`) is spent: it fails before starting another step."""
+    log.warning("step budget spent", extra={"taskId": task.task_id, "stepId": step_id, "error": error})
+    repo.save(task, status="FAILED", error=error, step_state=None)
+    return {"taskId": task.task_id, "action": Action.FAILED, "error": error}
+
+
+def _on_step_error(
+    repo: TaskRepository, task: Task, step_id: str, step: dict[str, Any], exc: StepError
+) -> Answer | Task:
+    """A step raised: retry it (declared `retry`, retryable error), else its `catch`, else fail the task."""
+    error = normalized_error(
+        exc.error_name,
+        exc.message,
+        details=exc.details,
+        retryable=exc.retryable,
+        step_id=step_id,
+        branch_id=exc.branch_id or task.branch_id,
+    )
+    retry = _retry_action(task, step_id, step, exc)
+    if retry is not None:
+        return _retry(repo, task, step_id, retry, error)
+    if "catch" in step:
+        return _catch(repo, task, step_id, step["catch"], error)
+    log.warning("step failed", extra={"taskId": task.task_id, "stepId": step_id, "error": error})
+    repo.save(task, status="FAILED", error=error, step_state=None, steps_run=task.steps_run + 1)
+    return {"taskId": task.task_id, "action": Action.FAILED, "error": error}
+
+
+def _retry_action(task: Task, step_id: str, step: dict[str, Any], exc: StepError) -> Answer | None:
+    """A RETRY action when an inline step declares `retry` and the error is retryable, else None.
+
+    Retries wait in the state machine (RetryWait), not in the Lambda: intervalSeconds, growing
+    by backoffRate; maxAttempts counts the retries after the first attempt, as in ASL.
+    """
+    retry = step.get("retry")
+    if retry is None or step["type"] in NATIVE_STEPS or not exc.retryable:
+        return None
+    pending = task.step_state or {}
+    retrying = pending.get("kind") == StepStateKind.RETRY and pending.get("stepId") == step_id
+    done = pending.get("attempts", 0) if retrying else 0
+    if done >= retry.get("maxAttempts", DEFAULT_RETRY["maxAttempts"]):
+        return None
+    interval = retry.get("intervalSeconds", DEFAULT_RETRY["intervalSeconds"])
+    backoff = retry.get("backoffRate", DEFAULT_RETRY["backoffRate"])
+    return {"action": Action.RETRY, "stepId": step_id, "attempt": done + 1, "seconds": round(interval * backoff**done)}
+
+
+def _retry(repo: TaskRepository, task: Task, step_id: str, retry: Answer, error: dict[str, Any]) -> Answer:
+    """Record the attempt and let the state machine wait (RetryWait) before the step runs again."""
+    step_state = {"kind": StepStateKind.RETRY, "stepId": step_id, "attempts": retry["attempt"]}
+    repo.save(task, step_state=step_state)
+    log.info("step error, retrying", extra={"taskId": task.task_id, "stepId": step_id, "error": error})
+    return {"taskId": task.task_id, **retry}
+
+
+def _catch(repo: TaskRepository, task: Task, step_id: str, catch: str, error: dict[str, Any]) -> Task:
+    """The step's `catch` takes the error: go on there, with the error in the context."""
+    log.info("step error caught", extra={"taskId": task.task_id, "stepId": step_id, "error": error})
+    return repo.save(
+        task,
+        status="RUNNING",
+        current_step=catch,
+        context={**task.context, "error": error},
+        step_state=None,
+        steps_run=task.steps_run + 1,
+    )
+
+
+def _hand_over_to_native_state(repo: TaskRepository, task: Task, step_id: str, outcome: StepOutcome) -> Answer:
+    """A native step (wait, poll, parallel) needs a state of the state machine: keep its state, answer its action."""
+    if outcome.status is not None or outcome.step_state is not None:
+        repo.save(task, status=outcome.status or task.status, context=outcome.context, step_state=outcome.step_state)
+    log.info("handing over to the state machine", extra={"taskId": task.task_id, "stepId": step_id})
+    assert outcome.action is not None
+    return {"taskId": task.task_id, **outcome.action}
+
+
+def _fail_by_fail_step(repo: TaskRepository, task: Task, step_id: str, outcome: StepOutcome) -> Answer:
+    """A `fail` step ends the task with the error it names."""
+    error = {**(outcome.error or {}), "branchId": task.branch_id}
+    repo.save(
+        task,
+        status="FAILED",
+        error=error,
+        context=outcome.context,
+        step_state=None,
+        steps_run=task.steps_run + outcome.steps,
+    )
+    log.info("task failed by a fail step", extra={"taskId": task.task_id, "stepId": step_id})
+    return {"taskId": task.task_id, "action": Action.FAILED, "error": error}
+
+
+def _succeed(repo: TaskRepository, task: Task, step_id: str, outcome: StepOutcome) -> Answer:
+    """A `succeed` step ends the task with its output."""
+    repo.save(
+        task,
+        status="SUCCEEDED",
+        output=outcome.output,
+        context=outcome.context,
+        step_state=None,
+        steps_run=task.steps_run + outcome.steps,
+    )
+    log.info("task succeeded", extra={"taskId": task.task_id, "stepId": step_id})
+    return {"taskId": task.task_id, "action": Action.SUCCEEDED}
+
+
+def _go_to_next_step(repo: TaskRepository, task: Task, step_id: str, outcome: StepOutcome) -> Task:
+    """The step went on: commit its context (and llm usage) with the next step as current."""
+    return repo.save(
+        task,
+        status="RUNNING",
+        current_step=outcome.next,
+        context=outcome.context,
+        step_state=None,
+        llm_usage=_with_usage(task, step_id, outcome.usage),
+        steps_run=task.steps_run + outcome.steps,
+    )
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _elapsed_seconds(task: Task) -> float:
+    started = datetime.fromisoformat(task.started_at.replace("Z", "+00:00"))
+    return (datetime.now(UTC) - started).total_seconds()
 
 
 def _started(task: Task, step_id: str) -> bool:
@@ -74,186 +281,41 @@ def _with_usage(task: Task, step_id: str, usage: dict[str, Any] | None) -> dict[
     return totals
 
 
-def _retry_action(task: Task, step_id: str, step: dict[str, Any], exc: StepError) -> dict[str, Any] | None:
-    """A RETRY action when an inline step declares `retry` and the error is retryable, else None.
-
-    Retries wait in the state machine (RetryWait), not in the Lambda: intervalSeconds, growing
-    by backoffRate; maxAttempts counts the retries after the first attempt, as in ASL.
-    """
-    retry = step.get("retry")
-    if retry is None or step["type"] in NATIVE_STEPS or not exc.retryable:
-        return None
-    pending = task.step_state or {}
-    done = pending.get("attempts", 0) if pending.get("kind") == "retry" and pending.get("stepId") == step_id else 0
-    if done >= retry.get("maxAttempts", DEFAULT_RETRY["maxAttempts"]):
-        return None
-    interval = retry.get("intervalSeconds", DEFAULT_RETRY["intervalSeconds"])
-    backoff = retry.get("backoffRate", DEFAULT_RETRY["backoffRate"])
-    return {"action": "RETRY", "stepId": step_id, "attempt": done + 1, "seconds": round(interval * backoff**done)}
-
-
-def process_steps(
-    task_id: str,
-    remaining_ms: Callable[[], int],
-    max_steps: int = MAX_STEPS_PER_INVOCATION,
-    execution_arn: str | None = None,
-    rounds: int = 0,
-) -> dict[str, Any]:
-    """Advance a task by up to `max_steps` steps; answer the state machine's Route with the next `action`."""
-    repo = TaskRepository()
-    task = repo.get(task_id)
-    if task is None:
-        raise StepError("TaskNotFound", f"task {task_id} does not exist")
-    if task.is_final:
-        log.info("task already final", extra={"taskId": task_id, "status": task.status})
-        return {"taskId": task_id, "action": task.status, "error": task.error}
-    flow_version = FlowStore().get(task.flow_id, task.flow_version)
-    if flow_version is None:
-        raise StepError("FlowNotFound", f"flow {task.flow_id} version {task.flow_version} does not exist")
-    flow = flow_version.document
-    steps, start_at = branch_steps(flow, task)
-    handover = continuation(task, execution_arn, rounds)
-    if handover is not None:
-        return handover
-    if task.status == "PENDING":
-        task = repo.save(task, status="RUNNING", current_step=start_at)
-        log.info("task started", extra={"taskId": task_id, "flowId": task.flow_id})
-
-    for _ in range(max_steps):
-        timeout = flow.get("timeoutSeconds")
-        if timeout and _elapsed_seconds(task) > timeout:
-            error = normalized_error(
-                "States.Timeout",
-                f"task exceeded the flow's timeoutSeconds ({timeout})",
-                step_id=task.current_step,
-                branch_id=task.branch_id,
-            )
-            repo.save(task, status="TIMED_OUT", error=error)
-            return {"taskId": task_id, "action": "FAILED", "error": error}
-        step_id = task.current_step
-        assert step_id is not None
-        step = steps[step_id]
-        over_budget = step_limit_error(flow, task.steps_run, step_id, task.branch_id)
-        if over_budget is not None and not _started(task, step_id):
-            log.warning("step budget spent", extra={"taskId": task_id, "stepId": step_id, "error": over_budget})
-            repo.save(task, status="FAILED", error=over_budget, step_state=None)
-            return {"taskId": task_id, "action": "FAILED", "error": over_budget}
-        try:
-            outcome = _run_step(task, step_id, step)
-        except StepError as exc:
-            error = normalized_error(
-                exc.error_name,
-                exc.message,
-                details=exc.details,
-                retryable=exc.retryable,
-                step_id=step_id,
-                branch_id=exc.branch_id or task.branch_id,
-            )
-            retry = _retry_action(task, step_id, step, exc)
-            if retry is not None:
-                attempts = retry["attempt"]
-                repo.save(task, step_state={"kind": "retry", "stepId": step_id, "attempts": attempts})
-                log.info("step error, retrying", extra={"taskId": task_id, "stepId": step_id, "error": error})
-                return {"taskId": task_id, **retry}
-            if "catch" in step:
-                log.info("step error caught", extra={"taskId": task_id, "stepId": step_id, "error": error})
-                task = repo.save(
-                    task,
-                    status="RUNNING",
-                    current_step=step["catch"],
-                    context={**task.context, "error": error},
-                    step_state=None,
-                    steps_run=task.steps_run + 1,
-                )
-                continue
-            log.warning("step failed", extra={"taskId": task_id, "stepId": step_id, "error": error})
-            repo.save(task, status="FAILED", error=error, step_state=None, steps_run=task.steps_run + 1)
-            return {"taskId": task_id, "action": "FAILED", "error": error}
-        if outcome.action is not None:
-            if outcome.status is not None or outcome.step_state is not None:
-                task = repo.save(
-                    task,
-                    status=outcome.status or task.status,
-                    context=outcome.context,
-                    step_state=outcome.step_state,
-                )
-            log.info("handing over to the state machine", extra={"taskId": task_id, "stepId": step_id})
-            return {"taskId": task_id, **outcome.action}
-        if outcome.error is not None:
-            error = {**outcome.error, "branchId": task.branch_id}
-            repo.save(
-                task,
-                status="FAILED",
-                error=error,
-                context=outcome.context,
-                step_state=None,
-                steps_run=task.steps_run + outcome.steps,
-            )
-            log.info("task failed by a fail step", extra={"taskId": task_id, "stepId": step_id})
-            return {"taskId": task_id, "action": "FAILED", "error": error}
-        if outcome.succeeded:
-            repo.save(
-                task,
-                status="SUCCEEDED",
-                output=outcome.output,
-                context=outcome.context,
-                step_state=None,
-                steps_run=task.steps_run + outcome.steps,
-            )
-            log.info("task succeeded", extra={"taskId": task_id, "stepId": step_id})
-            return {"taskId": task_id, "action": "SUCCEEDED"}
-        usage = _with_usage(task, step_id, outcome.usage)
-        task = repo.save(
-            task,
-            status="RUNNING",
-            current_step=outcome.next,
-            context=outcome.context,
-            step_state=None,
-            llm_usage=usage,
-            steps_run=task.steps_run + outcome.steps,
-        )
-        if remaining_ms() < SAFETY_MARGIN_MS:
-            break
-    return {"taskId": task_id, "action": "PROCESS"}
+# -- the other calls of the loop ------------------------------------------------------------------
 
 
 def poll_check(
     task_id: str, remaining_ms: Callable[[], int], execution_arn: str | None = None, rounds: int = 0
-) -> dict[str, Any]:
+) -> Answer:
     """PollCheck: one more check of the poll the task is in, recorded; when it ends, go on right here."""
     repo = TaskRepository()
-    task = repo.get(task_id)
-    if task is None:
-        raise StepError("TaskNotFound", f"task {task_id} does not exist")
+    task = load_task(repo, task_id)
     pending = task.step_state
-    if task.is_final or not pending or pending.get("kind") != "poll" or pending.get("outcome"):
+    if task.is_final or not pending or pending.get("kind") != StepStateKind.POLL or pending.get("outcome"):
         return process_steps(task_id, remaining_ms, execution_arn=execution_arn, rounds=rounds)  # nothing to check
-    flow_version = FlowStore().get(task.flow_id, task.flow_version)
-    if flow_version is None:
-        raise StepError("FlowNotFound", f"flow {task.flow_id} version {task.flow_version} does not exist")
     step_id = pending["stepId"]
-    step = branch_steps(flow_version.document, task)[0][step_id]
+    step = load_flow(task).steps[step_id]
     progress = poll_progress(step_id, step, copy.deepcopy(task.context), pending["attempts"] + 1)
     task = repo.save(task, step_state=progress)
     log.info("poll checked", extra={"taskId": task_id, "stepId": step_id, "attempts": progress["attempts"]})
     if progress.get("outcome") is None:
-        handover = continuation(task, execution_arn, rounds)  # a long poll grows the history on its own
+        handover = hand_over_if_history_is_long(task, execution_arn, rounds)  # a long poll grows the history too
         if handover is not None:
             return handover
         seconds = poll_seconds(step, progress["attempts"])
-        return {"taskId": task_id, "action": "POLL", "stepId": step_id, "seconds": seconds}
+        return {"taskId": task_id, "action": Action.POLL, "stepId": step_id, "seconds": seconds}
     return process_steps(task_id, remaining_ms, execution_arn=execution_arn, rounds=rounds)
 
 
-def finalize_failure(task_id: str, error: dict[str, Any]) -> dict[str, Any]:
+def finalize_failure(task_id: str, error: dict[str, Any]) -> Answer:
     """Record the normalized error the state machine built for a failure outside any step."""
     repo = TaskRepository()
-    task = repo.get(task_id)
+    task = repo.get(task_id)  # unlike the loop's calls, a task that is gone is no new failure
     if task is None:
-        return {"taskId": task_id, "action": "FAILED", "error": error}
+        return {"taskId": task_id, "action": Action.FAILED, "error": error}
     error = {**error, "stepId": error.get("stepId") or task.current_step, "branchId": task.branch_id}
     if task.is_final:
-        return {"taskId": task_id, "action": "FAILED", "error": task.error or error}
+        return {"taskId": task_id, "action": Action.FAILED, "error": task.error or error}
     repo.save(task, status="FAILED", error=error)
     log.warning("task failed outside a step", extra={"taskId": task_id, "error": error})
-    return {"taskId": task_id, "action": "FAILED", "error": error}
+    return {"taskId": task_id, "action": Action.FAILED, "error": error}

@@ -11,6 +11,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from ..callbacks import register_wait
+from ..protocol import Mode
 from ..reconciler import reconcile
 from ..runner import MAX_STEPS_PER_INVOCATION, finalize_failure, poll_check, process_steps
 
@@ -20,13 +21,13 @@ logger = Logger(service="orchestrator")
 @logger.inject_lambda_context(clear_state=True)
 def process(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(taskId=event["taskId"])
-    mode = event.get("mode", "process")
-    if mode == "registerWait":
+    mode = event.get("mode", Mode.PROCESS)
+    if mode == Mode.REGISTER_WAIT:
         return register_wait(event["taskId"], event["stepId"], event["resumeToken"])
-    # The state machine carries a count of this execution's rounds (see aiwf.continuation).
+    # The state machine carries a count of this execution's rounds (see aiwf.history_handover).
     rounds = int(event.get("rounds") or 0) + 1
     execution_arn = event.get("executionArn")
-    if mode == "pollCheck":
+    if mode == Mode.POLL_CHECK:
         answer = poll_check(event["taskId"], context.get_remaining_time_in_millis, execution_arn, rounds)
     else:
         # `maxSteps` exists for bench/transitions.py's one-step-per-loop comparison layout.

@@ -15,7 +15,7 @@ import pytest
 from aiwf.clock import now_iso
 from aiwf.reconciler import reconcile
 from aiwf.repository import Task, TaskRepository
-from tests.unit.moto_runtime import aws_tables  # noqa: F401 (the fixture)
+from tests.unit.lambdas.moto_runtime import aws_tables  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.usefixtures("aws_tables")
 

@@ -10,7 +10,7 @@ import yaml
 
 from aiwf.flows import validation_errors
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 HELLO = yaml.safe_load((ROOT / "flows" / "hello.yaml").read_text())
 
 

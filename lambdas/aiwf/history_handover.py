@@ -1,4 +1,4 @@
-"""History quota: a task whose execution nears the 25,000-event limit continues in a fresh one.
+"""History handover: a task whose execution nears the 25,000-event limit goes on in a fresh one.
 
 Step Functions fails an execution whose history reaches 25,000 events. Every
 `CONTINUE_CHECK_EVERY_ROUNDS` rounds of the main loop (the state machine counts them in
@@ -21,6 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .aws import client
+from .protocol import Action, StepStateKind
 from .repository import Task, TaskRepository
 
 log = logging.getLogger(__name__)
@@ -40,11 +41,11 @@ def next_execution_name(task_id: str, execution_arn: str) -> str:
 
 def _due(task: Task, rounds: int) -> bool:
     every = int(os.environ.get("CONTINUE_CHECK_EVERY_ROUNDS", DEFAULT_CHECK_EVERY_ROUNDS))
-    after_parallel = bool(task.step_state and task.step_state.get("kind") == "parallel")
+    after_parallel = bool(task.step_state and task.step_state.get("kind") == StepStateKind.PARALLEL)
     return after_parallel or (rounds > 0 and rounds % max(every, 1) == 0)
 
 
-def continuation(task: Task, execution_arn: str | None, rounds: int = 0) -> dict[str, Any] | None:
+def hand_over_if_history_is_long(task: Task, execution_arn: str | None, rounds: int = 0) -> dict[str, Any] | None:
     """CONTINUED (a fresh execution has the task) when this one's history is near the quota, else None."""
     if not execution_arn or task.branch_of is not None:
         return None
@@ -69,4 +70,4 @@ def continuation(task: Task, execution_arn: str | None, rounds: int = 0) -> dict
         started = f"{prefix}:execution:{rest.split(':', 1)[0]}:{name}"
     TaskRepository().set_execution(task, started)
     log.info("continued in a fresh execution", extra={"taskId": task.task_id, "events": count, "next": started})
-    return {"taskId": task.task_id, "action": "CONTINUED", "executionArn": started}
+    return {"taskId": task.task_id, "action": Action.CONTINUED, "executionArn": started}

@@ -76,7 +76,7 @@ def test_a_retry_waits_then_runs_the_step_again():
 
 
 def test_a_continued_execution_ends_and_names_follow_on():
-    from aiwf.continuation import next_execution_name
+    from aiwf.history_handover import next_execution_name
 
     states = _states()
     assert {"Variable": "$.action", "StringEquals": "CONTINUED", "Next": "Continued"} in states["Route"]["Choices"]

@@ -3,10 +3,11 @@
 `aws_tables` gives the Lambda code (`aiwf.*`) fresh tables with the keys infra/state_store.py
 declares and a payload bucket, through the same settings and boto3 clients the functions use.
 
-They live in the process's embedded moto server (`local.embedded`, the same moto the local
-stack uses, with its patches), under names unique to the test, and are deleted after it. Not
-`mock_aws`: it resets moto's process-global backends when it starts and stops, which would wipe
-the stack that the integration and end-to-end tests share while tests run in random order.
+moto keeps its backends in process-global state, which the session's local stack (the embedded
+moto server of tests/integration and tests/e2e) shares. A plain `mock_aws()` resets every backend
+when it starts and stops, which would wipe that stack's tables mid-session if the random order
+puts a unit test between two integration tests. So this fixture never resets: its tables and
+bucket have names of their own, and it deletes them when the test ends.
 """
 
 from __future__ import annotations
@@ -16,38 +17,42 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from moto import mock_aws
+from moto.core.config import default_user_config
 
 from aiwf import aws
 from aiwf.settings import get_settings
-from local import embedded
 
 _TABLES = {
     "TASKS_TABLE": [("taskId", "S")],
     "HISTORY_TABLE": [("taskId", "S"), ("seq", "N")],
     "FLOWS_TABLE": [("flowId", "S"), ("version", "N")],
 }
+_REGION = "us-east-1"
 
 
 @pytest.fixture
 def aws_tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Moto DynamoDB and S3 with the tasks, history and flows tables and the payload bucket."""
-    shared = embedded.acquire()
-    suffix = uuid.uuid4().hex[:10]
-    names = {variable: f"unit-{variable.split('_')[0].lower()}-{suffix}" for variable in _TABLES}
+    suffix = uuid.uuid4().hex[:12]
+    tables = {variable: f"unit-{variable.split('_')[0].lower()}-{suffix}" for variable in _TABLES}
     bucket = f"unit-payloads-{suffix}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", shared.url)
-    for variable, name in names.items():
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    for variable, name in tables.items():
         monkeypatch.setenv(variable, name)
     monkeypatch.setenv("PAYLOAD_BUCKET", bucket)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", _REGION)
     get_settings.cache_clear()
     aws.client.cache_clear()
-    ddb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=shared.url)
-    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=shared.url)
+    core = {**default_user_config["core"], "mock_credentials": False}  # the suite's fake credentials stay
+    mock = mock_aws(config={"core": core})
+    mock.start(reset=False)
     try:
+        ddb = boto3.client("dynamodb", region_name=_REGION)
+        s3 = boto3.client("s3", region_name=_REGION)
         for variable, keys in _TABLES.items():
             ddb.create_table(
-                TableName=names[variable],
+                TableName=tables[variable],
                 KeySchema=[
                     {"AttributeName": key, "KeyType": kind}
                     for (key, _), kind in zip(keys, ("HASH", "RANGE"), strict=False)
@@ -57,12 +62,13 @@ def aws_tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             )
         s3.create_bucket(Bucket=bucket)
         yield
-    finally:
-        for name in names.values():
+        for name in tables.values():
             ddb.delete_table(TableName=name)
-        for listed in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
-            s3.delete_object(Bucket=bucket, Key=listed["Key"])
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                s3.delete_object(Bucket=bucket, Key=item["Key"])
         s3.delete_bucket(Bucket=bucket)
+    finally:
+        mock.stop(remove_data=False)
         get_settings.cache_clear()
         aws.client.cache_clear()
-        embedded.release(shared)

@@ -1,7 +1,7 @@
 """The per-task step budget (`maxSteps`) and the size limits of step results and the context.
 
 The step loop runs for real (aiwf.runner.process_steps) on moto's DynamoDB and S3 in process;
-the state machine's part (Route, the Map over branches) is played by `drive` below.
+the state machine's part (Route, the Map over branches) is played by `drive` (state_machine.py).
 """
 
 from __future__ import annotations
@@ -12,48 +12,14 @@ from typing import Any
 import pytest
 
 from aiwf import runtime_limits
-from aiwf.clock import now_iso
-from aiwf.flow_store import FlowStore
 from aiwf.flows import validation_errors
-from aiwf.repository import Task, TaskRepository
+from aiwf.repository import TaskRepository
 from aiwf.runner import process_steps
 from aiwf.workflow_state import get_state
-from tests.unit.moto_runtime import aws_tables  # noqa: F401 (the fixture)
+from tests.unit.lambdas.moto_runtime import aws_tables  # noqa: F401 (the fixture)
+from tests.unit.lambdas.state_machine import drive, start
 
 pytestmark = pytest.mark.usefixtures("aws_tables")
-
-
-def start(document: dict[str, Any], task_input: Any = None) -> str:
-    """Register `document` and create a PENDING task of it, as POST /tasks does."""
-    assert validation_errors(document) == []
-    flow, _ = FlowStore().register(document)
-    task_id = str(uuid.uuid4())
-    now = now_iso()
-    TaskRepository().create(
-        Task(
-            task_id=task_id,
-            flow_id=flow.flow_id,
-            flow_version=flow.version,
-            status="PENDING",
-            seq=1,
-            started_at=now,
-            updated_at=now,
-            context={"input": task_input or {}, "taskId": task_id},
-        )
-    )
-    return task_id
-
-
-def drive(task_id: str, per_invocation: int = 200, invocations: int = 200) -> dict[str, Any]:
-    """Call ProcessSteps as the state machine would (branches one after another) until it stops."""
-    for _ in range(invocations):
-        answer = process_steps(task_id, lambda: 60_000, per_invocation)
-        if answer["action"] == "PARALLEL":
-            for record_id in answer["branches"]:
-                drive(record_id, per_invocation, invocations)
-        elif answer["action"] != "PROCESS":
-            return answer
-    raise AssertionError(f"task {task_id} still running after {invocations} invocations")
 
 
 def endless_loop(max_steps: int | None = None) -> dict[str, Any]:
