@@ -53,7 +53,7 @@ from starlette.responses import JSONResponse, Response
 
 from local.appsync_auth import API_KEY, AWS_IAM, Authorizer, Identity, Unauthorized, lower
 from local.js_resolver import JsResolver, ResolverError
-from local.mocks import ACCOUNT_ID, Registry
+from local.registry import ACCOUNT_ID, Registry, ResolverRecord
 
 log = logging.getLogger("local.appsync")
 
@@ -281,12 +281,12 @@ class GraphqlApi:
         self.api_id = api_id
         self.registry = registry
         self.invoke = invoke
-        self.schema = build_appsync_schema(record["schema"])
-        self.default_mode = record["authenticationType"]
-        configured = record.get("queryDepthLimit") or 0
+        self.schema = build_appsync_schema(record.schema)
+        self.default_mode = record.authentication_type
+        configured = record.query_depth_limit or 0
         # AppSync's 0 means "no limit"; here the parser's recursion needs one, so 0 is the maximum.
         self.max_query_depth = configured if 1 <= configured <= MAX_QUERY_DEPTH else MAX_QUERY_DEPTH
-        modes = (self.default_mode, *record["additional"])
+        modes = (self.default_mode, *record.additional)
         keys = _ApiKeys(registry, api_id)
         self.authorizer = Authorizer(tuple(modes), keys, credentials, ACCOUNT_ID)
         self.allowed = auth_table(self.schema, self.default_mode)
@@ -310,20 +310,20 @@ class GraphqlApi:
 
     # -- resolvers --------------------------------------------------------------------------------
 
-    def _resolver(self, type_name: str, field_name: str, resolver: dict[str, Any]) -> Callable[..., Any]:
-        source = self.registry.data_sources.get((self.api_id, resolver.get("dataSource", "")))
+    def _resolver(self, type_name: str, field_name: str, resolver: ResolverRecord) -> Callable[..., Any]:
+        source = self.registry.data_sources.get((self.api_id, resolver.data_source))
         if source is None:
-            raise ValueError(f"{type_name}.{field_name}: unknown data source {resolver.get('dataSource')!r}")
-        code = resolver.get("code")
+            raise ValueError(f"{type_name}.{field_name}: unknown data source {resolver.data_source!r}")
+        code = resolver.code
         js = JsResolver(code) if code else None
         if js is not None:
             self._js[(type_name, field_name)] = js
-        if source["type"] == "AWS_LAMBDA" and js is None:
+        if source.type == "AWS_LAMBDA" and js is None:
             self._blocking.add((type_name, field_name))
-            return self._direct_lambda(source["functionArn"])
-        if source["type"] == "NONE" and js is not None:
+            return self._direct_lambda(source.function_arn)
+        if source.type == "NONE" and js is not None:
             return self._none_js(js)
-        raise ValueError(f"{type_name}.{field_name}: {source['type']} with code={bool(code)} is not emulated locally")
+        raise ValueError(f"{type_name}.{field_name}: {source.type} with code={bool(code)} is not emulated locally")
 
     def _context(self, root: Any, info: GraphQLResolveInfo, arguments: dict[str, Any]) -> dict[str, Any]:
         caller: Caller = info.context
@@ -539,7 +539,7 @@ class _ApiKeys(dict):  # type: ignore[type-arg]
         self._registry, self._api_id = registry, api_id
 
     def _current(self) -> dict[str, str | None]:
-        return {k: v.get("expires") for k, v in self._registry.appsync_keys.items() if v["apiId"] == self._api_id}
+        return {k: v.expires for k, v in self._registry.appsync_keys.items() if v.api_id == self._api_id}
 
     def __contains__(self, key: object) -> bool:
         return key in self._current()
