@@ -41,7 +41,7 @@ from local import embedded
 from local.apigw import INTEGRATION_TIMEOUT_SECONDS, RestApiGateway
 from local.lambda_runtime import LambdaRuntime
 from local.mocks import LocalAwsMocks
-from local.moto_glue import MotoServer
+from local.moto_server import MotoServer
 from local.registry import ACCOUNT_ID, Registry
 
 log = logging.getLogger("local")
