@@ -3,8 +3,9 @@
 `pulumi.runtime.set_mocks` hands every resource registration of the real program to
 `LocalAwsMocks.new_resource` with resolved, camelCased inputs; this class only dispatches by
 resource type to `local.provision` (one module per AWS service), records every resource in the
-registry, and answers the provider's data-source calls (caller identity, region, partition,
-`iam.get_policy_document`).
+registry, and answers the provider's data-source calls (caller identity, region, partition as
+`local.pulumi_mocks` answers them, and `iam.get_policy_document`). `local.pulumi_mocks.run_program`
+runs the program under it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import pulumi
 
 from local.provision import PROVISIONERS, Context, generic
 from local.provision.iam import policy_document
-from local.registry import ACCOUNT_ID, Registry
+from local.pulumi_mocks import provider_call_answer
+from local.registry import Registry
 
 log = logging.getLogger("local.mocks")
 
@@ -48,23 +50,9 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:  # type: ignore[override]
         token = args.token
-        if token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {
-                "accountId": ACCOUNT_ID,
-                "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/local",
-                "userId": "AIDALOCALSTACKUSER",
-                "id": ACCOUNT_ID,
-            }
-        if token == "aws:index/getRegion:getRegion":
-            return {
-                "name": self.region,
-                "region": self.region,
-                "id": self.region,
-                "description": self.region,
-                "endpoint": f"ec2.{self.region}.amazonaws.com",
-            }
-        if token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws", "id": "aws"}
+        answer = provider_call_answer(token, self.region)
+        if answer is not None:
+            return answer
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             document = policy_document(args.args)
             return {"json": document, "minifiedJson": document, "id": str(abs(hash(document)))}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-ACCOUNT_ID = "123456789012"
+from local.pulumi_mocks import ACCOUNT_ID as ACCOUNT_ID  # the account the mocks answer for (in the servers' ARNs)
 
 
 @dataclass
