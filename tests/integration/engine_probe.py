@@ -18,7 +18,13 @@ import time
 from types import FrameType
 from typing import Any
 
-WAIT_FUNCTION = "stepfunctions/parser/asl/component/state/wait/wait_function/wait_function.py"
+
+def _wait_interval_code() -> Any:
+    """The code of the Wait state's sleep as it runs: moto's `WaitFunction._wait_interval`, or the
+    replacement `local.moto_glue.stepfunctions` installs (it wakes on a stop), whichever is in place."""
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+    return WaitFunction._wait_interval.__code__
 
 
 def _blocked_in_wait(frame: FrameType | None, execution_arn: str) -> bool:
@@ -34,7 +40,7 @@ def _blocked_in_wait(frame: FrameType | None, execution_arn: str) -> bool:
     condition_wait, event_wait, interval = chain
     if not (condition_wait.f_code.co_name == "wait" and event_wait.f_code.co_name == "wait"):
         return False
-    if interval.f_code.co_name != "_wait_interval" or not interval.f_code.co_filename.endswith(WAIT_FUNCTION):
+    if interval.f_code is not _wait_interval_code():
         return False
     env = interval.f_locals.get("env")
     try:
