@@ -20,14 +20,13 @@ from typing import Any
 
 from local.lambda_invoke import invoke_function
 from local.lambda_runtime import InvocationResult
+from local.moto_glue.swap import MethodSwap
 
 log = logging.getLogger("local.moto")
 
 
 STREAM_BACKOFF_SECONDS = (0.05, 0.1, 0.2, 0.5, 1.0)
 DEFAULT_STREAM_RETRIES = 10  # AWS's default is -1 (until the record expires); bounded locally
-_original_stream_add: Any = None
-_patch_lock = threading.Lock()
 _stream_lock = threading.Lock()
 _deliveries: dict[str, StreamDelivery] = {}
 _stream_endpoint: str | None = None
@@ -213,28 +212,27 @@ def _stream_add(shard: Any, old: Any, new: Any) -> None:
             delivery.enqueue(_lambda_record(record, shard.table.region_name, mapping.event_source_arn))
 
 
-def install_stream_delivery(endpoint_url: str) -> None:
-    """Deliver DynamoDB stream records to mapped functions asynchronously (see above)."""
-    global _original_stream_add, _stream_endpoint
+def _stream_shard() -> type:
     from moto.dynamodb.models.table import StreamShard
 
-    with _patch_lock:
-        _stream_endpoint = endpoint_url
-        if _original_stream_add is None:
-            _original_stream_add = StreamShard.add
-            StreamShard.add = _stream_add  # type: ignore[method-assign]
+    return StreamShard
+
+
+_swap = MethodSwap(_stream_shard, "add", _stream_add)
+
+
+def install_stream_delivery(endpoint_url: str) -> None:
+    """Deliver DynamoDB stream records to mapped functions asynchronously (see above)."""
+    global _stream_endpoint
+    _stream_endpoint = endpoint_url
+    _swap.install()
 
 
 def uninstall_stream_delivery() -> None:
     """Stop the pollers and put moto's own `StreamShard.add` back."""
-    global _original_stream_add, _stream_endpoint
-    from moto.dynamodb.models.table import StreamShard
-
-    with _patch_lock:
-        if _original_stream_add is not None:
-            StreamShard.add = _original_stream_add  # type: ignore[method-assign]
-            _original_stream_add = None
-        _stream_endpoint = None
+    global _stream_endpoint
+    _swap.uninstall()
+    _stream_endpoint = None
     with _stream_lock:
         deliveries = list(_deliveries.values())
         _deliveries.clear()

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from local.lambda_runtime import FunctionConfig, InvocationResult
+from local.moto_glue.swap import MethodSwap
 
 log = logging.getLogger("local.moto")
 
@@ -27,8 +28,6 @@ log = logging.getLogger("local.moto")
 Dispatcher = Callable[[FunctionConfig, str], InvocationResult]
 
 _dispatcher: Dispatcher | None = None
-_original_invoke: Any = None
-_patch_lock = threading.Lock()
 
 
 def function_config(fn: Any) -> FunctionConfig:
@@ -92,25 +91,24 @@ def invoke_function(fn: Any, event: str) -> InvocationResult:
     return dispatcher(function_config(fn), event)
 
 
-def install_lambda_dispatcher(dispatcher: Dispatcher) -> None:
-    """Route every Lambda invocation moto handles in this process to `dispatcher(config, event_json)`."""
-    global _dispatcher, _original_invoke
+def _lambda_function() -> type:
     from moto.awslambda.models import LambdaFunction
 
-    with _patch_lock:
-        _dispatcher = dispatcher
-        if _original_invoke is None:
-            _original_invoke = LambdaFunction.invoke
-            LambdaFunction.invoke = _invoke  # type: ignore[method-assign]
+    return LambdaFunction
+
+
+_swap = MethodSwap(_lambda_function, "invoke", _invoke)
+
+
+def install_lambda_dispatcher(dispatcher: Dispatcher) -> None:
+    """Route every Lambda invocation moto handles in this process to `dispatcher(config, event_json)`."""
+    global _dispatcher
+    _dispatcher = dispatcher
+    _swap.install()
 
 
 def uninstall_lambda_dispatcher() -> None:
     """Put moto's own `LambdaFunction.invoke` back."""
-    global _dispatcher, _original_invoke
-    from moto.awslambda.models import LambdaFunction
-
-    with _patch_lock:
-        _dispatcher = None
-        if _original_invoke is not None:
-            LambdaFunction.invoke = _original_invoke  # type: ignore[method-assign]
-            _original_invoke = None
+    global _dispatcher
+    _dispatcher = None
+    _swap.uninstall()
