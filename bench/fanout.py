@@ -7,7 +7,7 @@ One line per N: `subscribers: N p50: X ms p95: Y ms p99: Z ms`, over N x changes
 
 What is timed: from the commit of a new `seq` (the instant the embedded DynamoDB applies the
 conditional write that `TaskRepository.save`, the code path every Lambda uses, sends; observed in
-local.moto_glue) to the moment each subscriber's gql client yields that state. In between: the
+local.dynamodb_event_source) to the moment each subscriber's gql client yields that state. In between: the
 DynamoDB stream (delivered asynchronously), the publisher Lambda (a warm worker process) signing
 the mutation with SigV4, the AppSync emulator executing it and its NONE resolver's JS, and the
 fan-out. Subscribers run in separate processes on uvloop, as the server does (so they do not
@@ -173,7 +173,7 @@ def report(n: int, measured: list[float], label: str = "") -> None:
 
 
 def measure(stack: Any, n: int, changes: int) -> list[float]:
-    from local import moto_glue
+    from local import dynamodb_event_source
 
     task_id = f"bench-{uuid.uuid4().hex[:10]}"
     seqs = list(range(2, 2 + changes))
@@ -198,7 +198,7 @@ def measure(stack: Any, n: int, changes: int) -> list[float]:
         if table.endswith("-tasks") and image.get("taskId", {}).get("S") == task_id:
             committed.setdefault(int(image["seq"]["N"]), time.time())
 
-    moto_glue.commit_observers.append(on_commit)
+    dynamodb_event_source.commit_observers.append(on_commit)
     try:
         writer.stdin.write(task_id + "\n")
         writer.stdin.flush()
@@ -211,7 +211,7 @@ def measure(stack: Any, n: int, changes: int) -> list[float]:
             writer.stdout.readline()
             time.sleep(GAP_SECONDS)
     finally:
-        moto_glue.commit_observers.remove(on_commit)
+        dynamodb_event_source.commit_observers.remove(on_commit)
         writer.communicate(timeout=30)
     return latencies(procs, {seq: committed[seq] for seq in seqs if seq in committed}, n, changes)
 

@@ -121,7 +121,7 @@ def raw_floor(server: RawServer, n: int, changes: int) -> list[float]:
     server.subscriptions.clear()
 
     def publish(task_id: str, seq: int) -> None:
-        state = {"taskId": task_id, "seq": seq, "status": "RUNNING"}
+        state = {"taskId": task_id, "branchId": None, "seq": seq, "status": "RUNNING"}
         server.publish(json.dumps({"data": {"workflowStateUpdated": state}}, separators=(",", ":")))
 
     return _time_publishes(outputs, lambda: len(server.subscriptions), publish, n, changes)

@@ -60,7 +60,7 @@ async def scenario(stack: Any, seconds: float, every: float) -> dict[str, Any]:
     from gql.transport.appsync_auth import AppSyncApiKeyAuthentication
     from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 
-    from local import moto_glue
+    from local import dynamodb_event_source
 
     outputs = stack.outputs
     document = yaml.safe_load((REPO_ROOT / "flows" / "hello.yaml").read_text())
@@ -74,7 +74,7 @@ async def scenario(stack: Any, seconds: float, every: float) -> dict[str, Any]:
     auth = AppSyncApiKeyAuthentication(host=urlparse(outputs["graphqlUrl"]).netloc, api_key=outputs["apiKey"])
     transport = AppSyncWebsocketsTransport(url=outputs["realtimeUrl"], auth=auth)
     task_ids: list[str] = []
-    before = sum(len(d.failed_batches) for d in moto_glue.stream_deliveries().values())
+    before = sum(len(d.failed_batches) for d in dynamodb_event_source.stream_deliveries().values())
     async with Client(transport=transport) as session:
 
         async def listen() -> None:
@@ -110,7 +110,8 @@ async def scenario(stack: Any, seconds: float, every: float) -> dict[str, Any]:
         "outage": outage,
         "tasks": len(task_ids),
         "history": len(expected),
-        "dead_lettered": sum(len(d.failed_batches) for d in moto_glue.stream_deliveries().values()) - before,
+        "dead_lettered": sum(len(d.failed_batches) for d in dynamodb_event_source.stream_deliveries().values())
+        - before,
         "received": len(received),
         "duplicates": len(received) - len(got),
         "missing": len(missing),

@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from local.mocks import Registry, RestApiRecord
+from local.registry import Registry, RestApiRecord
 
 log = logging.getLogger("local.apigw")
 
@@ -218,7 +218,7 @@ class RestApiGateway:
         now = time.time()
         client = request.client
         source_ip = client.host if client else "127.0.0.1"
-        key_id = next((kid for kid, key in self.registry.api_keys.items() if key["value"] == api_key), None)
+        key_id = next((kid for kid, key in self.registry.api_keys.items() if key.value == api_key), None)
         return {
             "resource": match.template,
             "path": path,

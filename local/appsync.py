@@ -10,8 +10,8 @@ by ``local.mocks``) with graphql-core:
 - auth as AppSync checks it: an API key or a SigV4 signature for the request, then every field
   against the modes its directives allow (field, else type, else the default mode), refusing with
   AppSync's `Unauthorized` error shape;
-- a successful mutation named in an `@aws_subscribe` is handed to the real-time hub
-  (``local.appsync_realtime``) for the subscribers.
+- a successful mutation named in an `@aws_subscribe` is handed to the API's publish listeners:
+  the real-time hub (``local.appsync_realtime``) registers itself for its subscribers.
 """
 
 from __future__ import annotations
@@ -28,13 +28,10 @@ from typing import Any, NamedTuple
 from graphql import (
     DocumentNode,
     FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLError,
     GraphQLObjectType,
     GraphQLResolveInfo,
     GraphQLSchema,
-    InlineFragmentNode,
     OperationDefinitionNode,
     TypeInfo,
     TypeInfoVisitor,
@@ -51,9 +48,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from local import graphql_document
 from local.appsync_auth import API_KEY, AWS_IAM, Authorizer, Identity, Unauthorized, lower
+from local.graphql_document import query_depth, response_name, selection_paths
 from local.js_resolver import JsResolver, ResolverError
-from local.mocks import ACCOUNT_ID, Registry
+from local.registry import ACCOUNT_ID, Registry, ResolverRecord
 
 log = logging.getLogger("local.appsync")
 
@@ -228,26 +227,7 @@ def subscribed_mutations(schema: GraphQLSchema) -> dict[str, list[str]]:
 
 def selection_set_list(info: GraphQLResolveInfo) -> list[str]:
     """AppSync's `info.selectionSetList`: every selected field path under the resolved field."""
-    paths: list[str] = []
-
-    def walk(selection_set: Any, prefix: str) -> None:
-        for selection in selection_set.selections if selection_set else ():
-            if isinstance(selection, FieldNode):
-                if selection.name.value == "__typename":
-                    continue
-                path = f"{prefix}{selection.name.value}"
-                paths.append(path)
-                walk(selection.selection_set, path + "/")
-            elif hasattr(selection, "selection_set"):  # inline fragment
-                walk(selection.selection_set, prefix)
-            else:  # fragment spread
-                fragment = info.fragments.get(selection.name.value)
-                if fragment:
-                    walk(fragment.selection_set, prefix)
-
-    for node in info.field_nodes:
-        walk(node.selection_set, "")
-    return list(dict.fromkeys(paths))
+    return selection_paths(info.field_nodes, info.fragments)
 
 
 def _selection_graphql(info: GraphQLResolveInfo) -> str:
@@ -281,12 +261,12 @@ class GraphqlApi:
         self.api_id = api_id
         self.registry = registry
         self.invoke = invoke
-        self.schema = build_appsync_schema(record["schema"])
-        self.default_mode = record["authenticationType"]
-        configured = record.get("queryDepthLimit") or 0
+        self.schema = build_appsync_schema(record.schema)
+        self.default_mode = record.authentication_type
+        configured = record.query_depth_limit or 0
         # AppSync's 0 means "no limit"; here the parser's recursion needs one, so 0 is the maximum.
         self.max_query_depth = configured if 1 <= configured <= MAX_QUERY_DEPTH else MAX_QUERY_DEPTH
-        modes = (self.default_mode, *record["additional"])
+        modes = (self.default_mode, *record.additional)
         keys = _ApiKeys(registry, api_id)
         self.authorizer = Authorizer(tuple(modes), keys, credentials, ACCOUNT_ID)
         self.allowed = auth_table(self.schema, self.default_mode)
@@ -295,7 +275,7 @@ class GraphqlApi:
         self._blocking: set[tuple[str, str]] = set()  # fields whose resolver waits on a Lambda
         self._documents: dict[str, _Checked] = {}
         self._selections: dict[int, tuple[FieldNode, dict[str, Any]]] = {}
-        self.publish: Publish | None = None
+        self._publish_listeners: list[Publish] = []  # the real-time hub registers itself
         for (resolver_api, type_name, field_name), resolver in registry.resolvers.items():
             if resolver_api != api_id:
                 continue
@@ -304,26 +284,31 @@ class GraphqlApi:
                 raise ValueError(f"resolver for {type_name}.{field_name}, which the schema does not have")
             type_.fields[field_name].resolve = self._resolver(type_name, field_name, resolver)
 
+    def on_publish(self, listener: Publish) -> None:
+        """Call `listener(mutation field, result, response name)` after each successful mutation of a
+        field that an `@aws_subscribe` names (the real-time hub of this API registers itself here)."""
+        self._publish_listeners.append(listener)
+
     def close(self) -> None:
         for js in self._js.values():
             js.close()
 
     # -- resolvers --------------------------------------------------------------------------------
 
-    def _resolver(self, type_name: str, field_name: str, resolver: dict[str, Any]) -> Callable[..., Any]:
-        source = self.registry.data_sources.get((self.api_id, resolver.get("dataSource", "")))
+    def _resolver(self, type_name: str, field_name: str, resolver: ResolverRecord) -> Callable[..., Any]:
+        source = self.registry.data_sources.get((self.api_id, resolver.data_source))
         if source is None:
-            raise ValueError(f"{type_name}.{field_name}: unknown data source {resolver.get('dataSource')!r}")
-        code = resolver.get("code")
+            raise ValueError(f"{type_name}.{field_name}: unknown data source {resolver.data_source!r}")
+        code = resolver.code
         js = JsResolver(code) if code else None
         if js is not None:
             self._js[(type_name, field_name)] = js
-        if source["type"] == "AWS_LAMBDA" and js is None:
+        if source.type == "AWS_LAMBDA" and js is None:
             self._blocking.add((type_name, field_name))
-            return self._direct_lambda(source["functionArn"])
-        if source["type"] == "NONE" and js is not None:
+            return self._direct_lambda(source.function_arn)
+        if source.type == "NONE" and js is not None:
             return self._none_js(js)
-        raise ValueError(f"{type_name}.{field_name}: {source['type']} with code={bool(code)} is not emulated locally")
+        raise ValueError(f"{type_name}.{field_name}: {source.type} with code={bool(code)} is not emulated locally")
 
     def _context(self, root: Any, info: GraphQLResolveInfo, arguments: dict[str, Any]) -> dict[str, Any]:
         caller: Caller = info.context
@@ -454,7 +439,7 @@ class GraphqlApi:
         document, problems = checked.document, checked.errors
         if problems:
             return {"data": None, "errors": problems}
-        operation = _operation(document, operation_name)
+        operation = graphql_document.operation(document, operation_name)
         if operation is not None and operation.operation.value == "subscription":
             message = "Subscriptions are served on the real-time endpoint"
             return {"data": None, "errors": [{"message": message, "errorType": "BadRequest"}]}
@@ -470,21 +455,26 @@ class GraphqlApi:
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
             body["errors"] = [format_error(e) for e in result.errors]
-        if operation is not None and operation.operation.value == "mutation" and result.data and self.publish:
+        if (
+            operation is not None
+            and operation.operation.value == "mutation"
+            and result.data
+            and self._publish_listeners
+        ):
             self._announce(operation, result.data, {tuple(e.path or ())[:1] for e in result.errors or ()})
         return body
 
     def _announce(self, operation: OperationDefinitionNode, data: dict[str, Any], failed: set[tuple]) -> None:
-        """Hand each successful subscribed mutation field's result to the real-time hub."""
-        assert self.publish is not None
+        """Hand each successful subscribed mutation field's result to the publish listeners (the hub)."""
         for selection in operation.selection_set.selections:
             if not isinstance(selection, FieldNode):
                 continue
             name = selection.name.value
-            response_name = selection.alias.value if selection.alias else name
-            value = data.get(response_name)
-            if name in self.subscriptions and value is not None and (response_name,) not in failed:
-                self.publish(name, value, response_name)
+            key = response_name(selection)
+            value = data.get(key)
+            if name in self.subscriptions and value is not None and (key,) not in failed:
+                for listener in self._publish_listeners:
+                    listener(name, value, key)
 
 
 class _Checked(NamedTuple):
@@ -492,30 +482,6 @@ class _Checked(NamedTuple):
     errors: list[dict[str, Any]]
     blocking: bool
     over_limit: bool = False  # refused by a request limit: the endpoint answers HTTP 400
-
-
-def query_depth(document: DocumentNode) -> int:
-    """The deepest field nesting of any operation (a top-level field is depth 1), through fragments,
-    as AppSync counts it for `queryDepthLimit`. The document is validated (no fragment cycles)."""
-    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    memo: dict[str, int] = {}
-
-    def depth(selection_set: Any) -> int:
-        best = 0
-        for selection in selection_set.selections if selection_set else ():
-            if isinstance(selection, FieldNode):
-                best = max(best, 1 + depth(selection.selection_set))
-            elif isinstance(selection, InlineFragmentNode):
-                best = max(best, depth(selection.selection_set))
-            elif isinstance(selection, FragmentSpreadNode) and selection.name.value in fragments:
-                name = selection.name.value
-                if name not in memo:
-                    memo[name] = depth(fragments[name].selection_set)
-                best = max(best, memo[name])
-        return best
-
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    return max((depth(o.selection_set) for o in operations), default=0)
 
 
 def limit_error(message: str) -> dict[str, Any]:
@@ -539,7 +505,7 @@ class _ApiKeys(dict):  # type: ignore[type-arg]
         self._registry, self._api_id = registry, api_id
 
     def _current(self) -> dict[str, str | None]:
-        return {k: v.get("expires") for k, v in self._registry.appsync_keys.items() if v["apiId"] == self._api_id}
+        return {k: v.expires for k, v in self._registry.appsync_keys.items() if v.api_id == self._api_id}
 
     def __contains__(self, key: object) -> bool:
         return key in self._current()
@@ -549,13 +515,6 @@ class _ApiKeys(dict):  # type: ignore[type-arg]
 
     def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
         return self._current().get(key, default)
-
-
-def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if name:
-        return next((o for o in operations if o.name and o.name.value == name), None)
-    return operations[0] if len(operations) == 1 else None
 
 
 def format_error(error: GraphQLError, default_type: str | None = None) -> dict[str, Any]:

@@ -30,12 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
-    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     GraphQLError,
     GraphQLObjectType,
-    OperationDefinitionNode,
     get_named_type,
     parse,
     print_ast,
@@ -44,8 +42,10 @@ from graphql import (
 from graphql.execution.values import get_argument_values, get_variable_values
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from local.appsync import MAX_QUERY_DEPTH, GraphqlApi, nesting_exceeds, query_depth
+from local import graphql_document
+from local.appsync import MAX_QUERY_DEPTH, GraphqlApi, nesting_exceeds
 from local.appsync_auth import Identity, Unauthorized, lower
+from local.graphql_document import project, query_depth, response_name, selected_fields
 
 log = logging.getLogger("local.appsync.realtime")
 
@@ -100,42 +100,19 @@ class Connection:
         self.loop.call_soon_threadsafe(self.outbox.put_nowait, text)
 
 
-def project(value: Any, selection: FieldNode, fragments: dict[str, FragmentDefinitionNode], type_name: str) -> Any:
-    """`value` (a mutation result) restricted to the subscription's selection set."""
-    if selection.selection_set is None or value is None:
-        return value
-    if isinstance(value, list):
-        return [project(item, selection, fragments, type_name) for item in value]
-    out: dict[str, Any] = {}
-
-    def collect(selection_set: Any) -> None:
-        for node in selection_set.selections:
-            if isinstance(node, FieldNode):
-                name = node.name.value
-                key = node.alias.value if node.alias else name
-                out[key] = type_name if name == "__typename" else project(value.get(name), node, fragments, "")
-            elif hasattr(node, "selection_set"):
-                collect(node.selection_set)
-            elif node.name.value in fragments:
-                collect(fragments[node.name.value].selection_set)
-
-    collect(selection.selection_set)
-    return out
-
-
 def matches(filters: dict[str, Any], value: dict[str, Any]) -> bool:
     return all(value.get(name) == wanted for name, wanted in filters.items())
 
 
 class RealtimeHub:
-    """Subscriptions of one API; `publish` is called by the API after each subscribed mutation."""
+    """Subscriptions of one API; it registers `publish` with the API, which calls it after each subscribed mutation."""
 
     def __init__(self, api: GraphqlApi, keepalive_seconds: float = KEEPALIVE_SECONDS) -> None:
         self.api = api
         self.keepalive_seconds = keepalive_seconds
         self._by_field: dict[str, dict[tuple[int, str], Subscription]] = {}
         self._lock = threading.Lock()
-        api.publish = self.publish
+        api.on_publish(self.publish)
 
     # -- fan-out (any thread) -----------------------------------------------------------------------
 
@@ -335,7 +312,7 @@ class RealtimeHub:
             raise _StartError("ValidationError", errors[0].message)
         if query_depth(document) > self.api.max_query_depth:
             raise too_deep
-        operation = _single_operation(document, request.get("operationName"))
+        operation = graphql_document.operation(document, request.get("operationName"))
         if operation is None or operation.operation.value != "subscription":
             raise _StartError("UnsupportedOperation", "Only subscriptions are supported on the real-time endpoint")
         fields = [s for s in operation.selection_set.selections if isinstance(s, FieldNode)]
@@ -347,7 +324,7 @@ class RealtimeHub:
         field_def = subscription_type.fields[node.name.value]
         if node.name.value not in {f for names in self.api.subscriptions.values() for f in names}:
             raise _StartError("UnsupportedOperation", f"{node.name.value} has no @aws_subscribe")
-        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        fragments = graphql_document.fragments(document)
         denied = self._denied(subscription_type, node, fragments, identity.mode)
         if denied:
             raise _StartError("Unauthorized", f"Not Authorized to access {denied[1]} on type {denied[0]}")
@@ -362,7 +339,7 @@ class RealtimeHub:
             connection=connection,
             id=sub_id,
             field=node.name.value,
-            response_name=node.alias.value if node.alias else node.name.value,
+            response_name=response_name(node),
             filters=filters,
             selection=node,
             fragments=fragments,
@@ -381,17 +358,10 @@ class RealtimeHub:
         child = get_named_type(parent.fields[name].type)
         if not isinstance(child, GraphQLObjectType):
             return None
-        pending = list(node.selection_set.selections)
-        while pending:
-            selection = pending.pop(0)
-            if isinstance(selection, FieldNode):
-                denied = self._denied(child, selection, fragments, mode)
-                if denied:
-                    return denied
-            elif hasattr(selection, "selection_set"):
-                pending.extend(selection.selection_set.selections)
-            elif selection.name.value in fragments:
-                pending.extend(fragments[selection.name.value].selection_set.selections)
+        for selection in selected_fields(node.selection_set, fragments):
+            denied = self._denied(child, selection, fragments, mode)
+            if denied:
+                return denied
         return None
 
 
@@ -460,10 +430,3 @@ def _error(sub_id: Any, error_type: str, message: str) -> dict[str, Any]:
     if sub_id is not None:
         error["id"] = sub_id
     return error
-
-
-def _single_operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if name:
-        return next((o for o in operations if o.name and o.name.value == name), None)
-    return operations[0] if len(operations) == 1 else None

@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from local.appsync import GraphqlApi, GraphqlEndpoint, LambdaInvoker
 from local.appsync_realtime import RealtimeHub
 from local.lambda_runtime import FAKE_CREDENTIALS
-from local.mocks import Registry
+from local.registry import Registry
 
 log = logging.getLogger("local.appsync")
 

@@ -14,7 +14,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from local import moto_glue, sqs_event_source
+from local import dynamodb_event_source, lambda_invoke, moto_glue, moto_server, sqs_event_source
 from local.lambda_runtime import LambdaRuntime
 
 log = logging.getLogger("local")
@@ -22,7 +22,7 @@ log = logging.getLogger("local")
 
 @dataclass
 class EmbeddedAws:
-    moto: moto_glue.MotoServer
+    moto: moto_server.MotoServer
     runtime: LambdaRuntime
 
     @property
@@ -58,10 +58,10 @@ def acquire(region: str = "us-east-1", max_workers_per_function: int = 4) -> Emb
             for name, level in _quieted.items():
                 logging.getLogger(name).setLevel(level)
             _quieted.clear()
-            moto = moto_glue.start_server(port=0, region=region)
+            moto = moto_server.start_server(port=0, region=region)
             runtime = LambdaRuntime(moto.url, max_workers_per_function)
-            moto_glue.install_lambda_dispatcher(runtime.invoke)
-            moto_glue.install_stream_delivery(moto.url)
+            lambda_invoke.install_lambda_dispatcher(runtime.invoke)
+            dynamodb_event_source.install_stream_delivery(moto.url)
             _shared = EmbeddedAws(moto, runtime)
             _previous_switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(min(_previous_switch_interval, GIL_SWITCH_INTERVAL_SECONDS))
@@ -90,11 +90,11 @@ def release(aws: EmbeddedAws) -> None:
     # then on an invocation answers an error at once), moto forgets every resource and stops, and
     # only then is moto's own Lambda invoke (Docker) put back, when no request can reach it any more.
     sqs_event_source.stop_all()
-    moto_glue.uninstall_stream_delivery()
+    dynamodb_event_source.uninstall_stream_delivery()
     aws.runtime.close()
     try:
-        moto_glue.reset(aws.moto)
+        moto_server.reset(aws.moto)
     except Exception as exc:  # the server may already be unreachable at interpreter exit
         log.debug("moto reset failed: %s", exc)
     aws.moto.stop()
-    moto_glue.uninstall_lambda_dispatcher()
+    lambda_invoke.uninstall_lambda_dispatcher()

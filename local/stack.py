@@ -4,8 +4,8 @@ Start-up order matters and is why this is one object:
 1. bind the HTTP socket first, so the Stage mock can hand out the real URL (port 0 = any free port);
 2. start (or join: it is shared by every stack of the process, see ``local.embedded``) moto, whose
    Lambda invocations go to warm worker processes (``local.lambda_runtime``);
-3. run ``__main__.py`` under Pulumi's mock runtime (``local.mocks``), which creates every resource
-   in moto, and resolve the stack outputs;
+3. run ``__main__.py`` under Pulumi's mock runtime (``local.pulumi_mocks``) with the local mocks
+   (``local.mocks``), which create every resource in moto, and resolve the stack outputs;
 4. serve the REST API (and, later, GraphQL) with uvicorn, then write ``outputs.json``.
 
 Tests use it in-process::
@@ -21,9 +21,7 @@ import gc
 import json
 import logging
 import os
-import runpy
 import socket
-import sys
 import threading
 import time
 from pathlib import Path
@@ -37,11 +35,13 @@ from botocore.exceptions import ReadTimeoutError
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
-from local import embedded
+from local import embedded, pulumi_mocks
 from local.apigw import INTEGRATION_TIMEOUT_SECONDS, RestApiGateway
 from local.lambda_runtime import LambdaRuntime
-from local.mocks import ACCOUNT_ID, LocalAwsMocks, Registry
-from local.moto_glue import MotoServer
+from local.mocks import LocalAwsMocks
+from local.moto_server import MotoServer
+from local.pulumi_mocks import config_value
+from local.registry import ACCOUNT_ID, Registry
 
 log = logging.getLogger("local")
 
@@ -50,15 +50,6 @@ DEFAULT_PORT = 4000
 HTTP_SHUTDOWN_GRACE_SECONDS = 1.0  # for requests in flight to finish on their own when the stack stops
 HTTP_SHUTDOWN_SECONDS = 5.0  # for them to finish once the workers they wait on have ended
 _PROGRAM_LOCK = threading.Lock()  # Pulumi's runtime state is process-global: one program run at a time
-
-
-def _config_value(value: Any) -> str | None:
-    """Config values as the Pulumi CLI hands them to programs: strings, JSON for objects."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    return None if value is None else str(value)
 
 
 def load_config(project_dir: Path, stage: str) -> tuple[str, dict[str, str]]:
@@ -72,9 +63,9 @@ def load_config(project_dir: Path, stage: str) -> tuple[str, dict[str, str]]:
 
     for k, spec in (project.get("config") or {}).items():
         if isinstance(spec, dict) and ("value" in spec or "default" in spec):
-            value = _config_value(spec.get("value", spec.get("default")))
+            value = config_value(spec.get("value", spec.get("default")))
         else:
-            value = _config_value(spec)
+            value = config_value(spec)
         if value is not None:
             config[key(k)] = value
     stage_file = project_dir / f"Pulumi.{stage}.yaml"
@@ -84,7 +75,7 @@ def load_config(project_dir: Path, stage: str) -> tuple[str, dict[str, str]]:
         if isinstance(v, dict) and "secure" in v:
             log.warning("config %s is encrypted; the local stack cannot decrypt it and leaves it unset", k)
             continue
-        value = _config_value(v)
+        value = config_value(v)
         if value is not None:
             config[key(k)] = value
     return name, config
@@ -129,31 +120,8 @@ def run_program(
     program: Path, project: str, stage: str, config: dict[str, str], mocks: LocalAwsMocks
 ) -> dict[str, Any]:
     """Run a Pulumi program under `mocks` and return its stack outputs as plain values (secrets too)."""
-    import pulumi
-    from pulumi.runtime import settings as pulumi_settings
-    from pulumi.runtime.stack import run_pulumi_func
-    from pulumi.runtime.sync_await import _sync_await
-
-    pulumi.runtime.set_all_config(config, [])
-    pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]  # a fresh Stack per run
-    pulumi.runtime.set_mocks(
-        mocks, project=project, stack=stage, preview=False, logger=logging.getLogger("local.pulumi")
-    )
-    pulumi_settings.SETTINGS.rpc_manager.clear()
-    pulumi_settings.SETTINGS.outputs.clear()
-
-    project_dir = str(program.parent)
-    previous_cwd = os.getcwd()
-    if project_dir not in sys.path:
-        sys.path.insert(0, project_dir)  # as the Pulumi Python host does, so `import infra` works
-    os.chdir(project_dir)
-    try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
-        root = pulumi_settings.get_root_resource()
-        outputs = root.outputs if root is not None else {}
-        return _sync_await(pulumi.Output.from_input(outputs).future()) or {}
-    finally:
-        os.chdir(previous_cwd)
+    outputs = pulumi_mocks.run_program(program, project, stage, config, mocks, logger=logging.getLogger("local.pulumi"))
+    return pulumi_mocks.resolve(outputs)[0] or {}
 
 
 class LocalStack:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from gql import Client, GraphQLRequest
 
-from local import moto_glue
+from local import dynamodb_event_source
 from tests.e2e.conftest import REPO_ROOT, SUBSCRIPTION, Deployed, run
 
 HELLO = REPO_ROOT / "flows" / "hello.yaml"
@@ -72,11 +72,11 @@ def outage(deployed: Deployed) -> Iterator[Outage]:
 
 
 def _dead_lettered() -> int:
-    return sum(len(delivery.failed_batches) for delivery in moto_glue.stream_deliveries().values())
+    return sum(len(delivery.failed_batches) for delivery in dynamodb_event_source.stream_deliveries().values())
 
 
 def _streams_idle() -> bool:
-    return all(delivery.idle() for delivery in moto_glue.stream_deliveries().values())
+    return all(delivery.idle() for delivery in dynamodb_event_source.stream_deliveries().values())
 
 
 def _history(deployed: Deployed, task_ids: list[str]) -> set[tuple[str, Any, int]]:

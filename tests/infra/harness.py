@@ -1,5 +1,8 @@
 """Run the real `__main__.py` for one stage under Pulumi mocks and print what it declared, as JSON.
 
+The mock runtime plumbing (running the program, config, secrets, provider calls) is
+`local.pulumi_mocks`, shared with the local stack; this module owns only what the tests record.
+
 Why a subprocess: Pulumi's runtime state (settings, root stack, config) is process-global, so two
 stages cannot be planned in one interpreter. `python -m tests.infra.harness dev` prints one JSON
 object `{"stage", "config", "resources": [...], "outputs": {...}}` on stdout; the infra tests load
@@ -15,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import runpy
 import string
 import sys
 import threading
@@ -24,13 +26,20 @@ from typing import Any
 
 import pulumi
 import yaml
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.mocks import MockMonitor
+
+from local.pulumi_mocks import (
+    ACCOUNT_ID,
+    config_value,
+    is_wrapped_secret,
+    provider_call_answer,
+    resolve,
+    run_program,
+    unsecret,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "ai-workflows"
-ACCOUNT_ID = "123456789012"
 STAGES = ("dev", "prod")
 
 
@@ -41,16 +50,8 @@ def stage_config_file(stage: str) -> Path:
 def raw_stage_config(stage: str) -> dict[str, str]:
     """`Pulumi.<stage>.yaml` as the engine hands it to the program: `namespace:key` -> string."""
     document = yaml.safe_load(stage_config_file(stage).read_text()) or {}
-    return {key: _config_string(value) for key, value in (document.get("config") or {}).items()}
-
-
-def _config_string(value: Any) -> str:
-    # The CLI stores YAML scalars as their text: `true`, `90`; structured values as JSON.
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    return str(value)
+    config = {key: config_value(value) for key, value in (document.get("config") or {}).items()}
+    return {key: value for key, value in config.items() if value is not None}
 
 
 def _random(seed: str, length: int, alphabet: str = string.ascii_lowercase + string.digits) -> str:
@@ -65,13 +66,6 @@ def _random(seed: str, length: int, alphabet: str = string.ascii_lowercase + str
     return "".join(alphabet[byte % len(alphabet)] for byte in digest[:length])
 
 
-def _unsecret(value: Any) -> Any:
-    """A secret input reaches mocks wrapped as `{<sig key>: <secret sig>, "value": ...}`."""
-    if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-        return value["value"]
-    return value
-
-
 class RecordingMocks(pulumi.runtime.Mocks):
     """Answers every resource with provider-like outputs and records what the program declared."""
 
@@ -81,7 +75,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self._lock = threading.Lock()
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        inputs = {key: _unsecret(value) for key, value in args.inputs.items()}
+        inputs = {key: unsecret(value) for key, value in args.inputs.items()}
         resource_id, outputs = self._outputs(args.typ, args.name, inputs)
         state = {**outputs, **inputs}  # like the provider: what the program set wins
         with self._lock:
@@ -99,14 +93,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return resource_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        # The program makes no provider calls today; answer the usual ones anyway.
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:root", "userId": ACCOUNT_ID}
-        if args.token == "aws:index/getRegion:getRegion":
-            return {"name": self.region, "region": self.region}
-        if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}
-        return {}
+        # The program makes no provider calls today; answer the usual ones anyway, as the local stack does.
+        return provider_call_answer(args.token, self.region) or {}
 
     def _outputs(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """(id, extra outputs) the AWS provider would report for this resource."""
@@ -233,7 +221,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return f"{name}-id", {}
 
 
-class RecordingMonitor(pulumi_mocks.MockMonitor):
+class RecordingMonitor(MockMonitor):
     """Adds what `Mocks` never sees: the parent and the resource options the tests check."""
 
     def __init__(self, mocks: RecordingMocks) -> None:
@@ -258,7 +246,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
 def _jsonable(value: Any) -> Any:
     """Resolved inputs as JSON: secrets unwrapped, archives and assets a small description of themselves."""
-    if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+    if is_wrapped_secret(value):
         return _jsonable(value.get("value"))  # a secret nested deeper than the top-level inputs
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -276,12 +264,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def _resolve_export(value: Any) -> dict[str, Any]:
-    if isinstance(value, pulumi.Output):
-        return {
-            "value": _jsonable(_sync_await(value.future())),
-            "secret": bool(_sync_await(value.is_secret())),
-        }
-    return {"value": _jsonable(value), "secret": False}
+    resolved, secret = resolve(value)
+    return {"value": _jsonable(resolved), "secret": secret}
 
 
 def run_stage(stage: str) -> dict[str, Any]:
@@ -289,15 +273,8 @@ def run_stage(stage: str) -> dict[str, Any]:
     raw = raw_stage_config(stage)
     mocks = RecordingMocks(region=raw.get("aws:region", "us-east-1"))
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_all_config(raw)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stage, preview=False, monitor=monitor)
-    sys.path[:0] = [str(REPO_ROOT)]
-    runpy.run_path(str(REPO_ROOT / "__main__.py"), run_name="__main__")
-    _sync_await(pulumi.runtime.stack.wait_for_rpcs())
-    root = pulumi.runtime.get_root_resource()
-    if root is None:
-        raise RuntimeError("the Pulumi runtime has no root stack resource after the program ran")
-    outputs = {name: _resolve_export(value) for name, value in root.outputs.items()}
+    exported = run_program(REPO_ROOT / "__main__.py", PROJECT, stage, raw, mocks, monitor=monitor)
+    outputs = {name: _resolve_export(value) for name, value in exported.items()}
     urn_to_key = {options["urn"]: key for key, options in monitor.options.items()}
     resources = []
     for key, record in mocks.records.items():

@@ -147,7 +147,7 @@ def test_a_missed_heartbeat_fails_the_task_long_before_its_timeout(api, stub):
 
     assert state["status"] == "FAILED"
     # The heartbeat (1 s), not the timeout (60 s), ended it: AWS's name for that, which the local
-    # engine gives too (local/moto_glue.py names heartbeat timeouts).
+    # engine gives too (local/moto_glue/stepfunctions.py names heartbeat timeouts).
     assert state["error"]["errorName"] == "States.HeartbeatTimeout"
     assert state["error"]["retryable"] is True and state["error"]["stepId"] == "approve"
 

@@ -22,7 +22,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from local.appsync_realtime import decode_header
 from local.appsync_server import LocalAppSync
-from local.mocks import Registry
+from local.registry import AppSyncKeyRecord, DataSourceRecord, GraphqlApiRecord, Registry, ResolverRecord
 
 SCHEMA = """
 type Item @aws_api_key @aws_iam { id: ID!  group: String  note: AWSJSON  at: AWSDateTime }
@@ -52,21 +52,17 @@ class Server:
 
     def __init__(self) -> None:
         registry = Registry()
-        registry.graphql_apis[API] = {
-            "name": "test",
-            "schema": SCHEMA,
-            "authenticationType": "API_KEY",
-            "additional": ["AWS_IAM"],
-            "uris": {},
-        }
-        registry.appsync_keys[KEY] = {"apiId": API, "expires": "2999-01-01T00:00:00Z"}
-        registry.appsync_keys[EXPIRED] = {"apiId": API, "expires": "2001-01-01T00:00:00Z"}
-        registry.data_sources[(API, "fn")] = {"type": "AWS_LAMBDA", "functionArn": "arn:aws:lambda:::function:f"}
-        registry.data_sources[(API, "none")] = {"type": "NONE", "functionArn": None}
-        registry.resolvers[(API, "Query", "item")] = {"dataSource": "fn"}
-        registry.resolvers[(API, "Query", "secret")] = {"dataSource": "fn"}
-        registry.resolvers[(API, "Mutation", "put")] = {"dataSource": "none", "code": PUT_JS}
-        registry.resolvers[(API, "Mutation", "fail")] = {"dataSource": "none", "code": FAIL_JS}
+        registry.graphql_apis[API] = GraphqlApiRecord(
+            name="test", schema=SCHEMA, authentication_type="API_KEY", additional=["AWS_IAM"], uris={}
+        )
+        registry.appsync_keys[KEY] = AppSyncKeyRecord(API, "2999-01-01T00:00:00Z")
+        registry.appsync_keys[EXPIRED] = AppSyncKeyRecord(API, "2001-01-01T00:00:00Z")
+        registry.data_sources[(API, "fn")] = DataSourceRecord("AWS_LAMBDA", "arn:aws:lambda:::function:f")
+        registry.data_sources[(API, "none")] = DataSourceRecord("NONE")
+        registry.resolvers[(API, "Query", "item")] = ResolverRecord("fn")
+        registry.resolvers[(API, "Query", "secret")] = ResolverRecord("fn")
+        registry.resolvers[(API, "Mutation", "put")] = ResolverRecord("none", PUT_JS)
+        registry.resolvers[(API, "Mutation", "fail")] = ResolverRecord("none", FAIL_JS)
         self.events: list[dict[str, Any]] = []
         self.appsync = LocalAppSync(registry, self._invoke)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)

@@ -1,4 +1,4 @@
-"""DynamoDB stream -> Lambda on the local stack, as the cloud delivers it (local.moto_glue):
+"""DynamoDB stream -> Lambda on the local stack, as the cloud delivers it (local.dynamodb_event_source):
 asynchronously, in order per key, retried from the failed record, dead-lettered when it keeps
 failing, and never failing the write that produced it."""
 
@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local import embedded, moto_glue
+from local import dynamodb_event_source, embedded
 from tests.local.conftest import make_zip
 
 HANDLERS = textwrap.dedent(
@@ -153,7 +153,7 @@ def _arrival_order(found: dict[str, dict[str, Any]], key: str) -> list[int]:
 
 def _held_at_the_gate(mapping: str) -> bool:
     """The mapping's poller has records in hand and has delivered none: its function is still held."""
-    delivery = moto_glue.stream_deliveries()[mapping]
+    delivery = dynamodb_event_source.stream_deliveries()[mapping]
     return delivery.delivered == 0 and not delivery.failed_batches and not delivery.idle()
 
 
@@ -209,7 +209,7 @@ def test_a_record_that_keeps_failing_goes_to_the_on_failure_queue(env: Env) -> N
     batch = info["DDBStreamBatchInfo"]
     assert batch["batchSize"] >= 1 and batch["streamArn"].startswith("arn:aws:dynamodb:")
     assert "after#1" in env.outputs(out, 1)  # the stream moved on past the dead-lettered record
-    assert moto_glue.stream_deliveries()[mapping].failed_batches
+    assert dynamodb_event_source.stream_deliveries()[mapping].failed_batches
 
 
 def test_a_function_that_always_fails_never_fails_the_write(env: Env, tmp_path: Path) -> None:
@@ -222,6 +222,6 @@ def test_a_function_that_always_fails_never_fails_the_write(env: Env, tmp_path: 
     item = env.client("dynamodb").get_item(TableName=source, Key={"pk": {"S": "k"}})["Item"]
     assert item["v"] == {"N": "2"}
     deadline = time.monotonic() + 10
-    while not moto_glue.stream_deliveries()[mapping].failed_batches:
+    while not dynamodb_event_source.stream_deliveries()[mapping].failed_batches:
         assert time.monotonic() < deadline, "the failing batch was neither retried to exhaustion nor dropped"
         time.sleep(0.05)

@@ -169,7 +169,7 @@ def test_resources_exist_in_the_embedded_aws(stack: LocalStack, handler_dir: str
     fn = stack.client("lambda").get_function(FunctionName="tiny-dev-api")["Configuration"]
     assert fn["Handler"] == "app.proxy" and fn["Timeout"] == 5 and fn["MemorySize"] == 256
     assert fn["Environment"]["Variables"] == {"TABLE": "tiny-dev-items", "LEVEL": "DEBUG"}
-    assert stack.registry.functions["tiny-dev-api"]["handler"] == "app.proxy"
+    assert stack.registry.functions["tiny-dev-api"].handler == "app.proxy"
 
 
 def test_rest_api_builds_a_real_proxy_event(stack: LocalStack):

@@ -25,7 +25,7 @@ from aiwf import aws, replay, settings
 from aiwf.appsync_client import PublishError
 from aiwf.handlers import replayer
 from aiwf.repository import Task, TaskRepository
-from local import embedded, moto_glue, sqs_event_source
+from local import dynamodb_event_source, embedded, sqs_event_source
 from tests.local.conftest import HANDLER_SOURCE, make_zip
 
 ROLE = json.dumps(
@@ -166,7 +166,7 @@ def _dead_lettered(env: Env) -> list[dict[str, Any]]:
     deadline = time.monotonic() + 30
     messages: dict[str, dict[str, Any]] = {}
     while time.monotonic() < deadline:
-        idle = all(delivery.idle() for delivery in moto_glue.stream_deliveries().values())
+        idle = all(delivery.idle() for delivery in dynamodb_event_source.stream_deliveries().values())
         got = sqs.receive_message(
             QueueUrl=env.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=0
         ).get("Messages", [])

@@ -1,0 +1,109 @@
+"""Patches of moto's HTTP server and request routing (moto 5.2.5): connections kept open, per-request
+costs that never change paid once, routers built under a lock."""
+
+from __future__ import annotations
+
+import io
+import threading
+from typing import Any
+
+
+def keep_alive_server_class() -> type:
+    """`ThreadedMotoServer` whose connections stay open between requests.
+
+    Werkzeug's server answers every request with `Connection: close`, because http.server cannot
+    skip a request body the application left unread. So each AWS call of every Lambda worker (and
+    of the Step Functions engine) paid a new TCP connection and a new server thread: a fifth of a
+    worker's time per DynamoDB write. Here each request's body is read to its end after the
+    answer (a chunked body, which cannot be, still closes the connection), and the connection is
+    kept, as a real AWS endpoint keeps it.
+    """
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+    from werkzeug.wsgi import LimitedStream
+
+    class KeepAliveRequestHandler(MotoRequestHandler):
+        disable_nagle_algorithm = True  # head and body are separate writes; no 40 ms delayed-ACK stall
+        _body: LimitedStream | None = None
+
+        def make_environ(self) -> dict[str, Any]:
+            environ = super().make_environ()
+            if "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower():
+                self._body = None
+            else:
+                # The application reads the body through a stream that stops at its end; werkzeug's
+                # own drain after the answer (which would read the next request) sees an empty rfile.
+                self._body = LimitedStream(self.rfile, int(environ.get("CONTENT_LENGTH") or 0))
+                environ["wsgi.input"] = self._body
+                self.rfile = io.BytesIO()
+            return environ
+
+        def send_header(self, keyword: str, value: str) -> None:
+            if keyword.lower() == "connection" and value.lower() == "close" and self._body is not None:
+                return  # the body is drained in run_wsgi: the next request line is where it belongs
+            super().send_header(keyword, value)
+
+        def run_wsgi(self) -> None:
+            connection_rfile, self._body = self.rfile, None
+            try:
+                super().run_wsgi()
+            finally:
+                self.rfile = connection_rfile
+            body, self._body = self._body, None
+            if body is None:
+                self.close_connection = True
+                return
+            try:
+                body.exhaust()
+            except OSError:
+                self.close_connection = True
+
+    class KeepAliveMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            self._server = make_server(self._ip_address, self._port, app, True, request_handler=KeepAliveRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return KeepAliveMotoServer
+
+
+# -- per-request costs that do not change -----------------------------------------------------------
+
+
+def list_moto_modules_once() -> None:
+    """moto's server finds the backend of every request by listing its own package folder on disk
+    (~200 `isdir` calls) while holding the dispatcher's one lock; the list never changes. Idempotent."""
+    from moto import backends
+
+    if getattr(backends.list_of_moto_modules, "_aiwf_cached", False):
+        return
+    modules = tuple(backends.list_of_moto_modules())
+
+    def list_of_moto_modules() -> tuple[str, ...]:
+        return modules
+
+    list_of_moto_modules._aiwf_cached = True  # type: ignore[attr-defined]
+    backends.list_of_moto_modules = list_of_moto_modules  # type: ignore[assignment]
+
+
+def routers_built_once() -> None:
+    """moto builds a service's request router on first use, with no lock: concurrent first requests
+    race on the half-built router (a werkzeug traceback under load). One at a time. Idempotent."""
+    from moto.core.routing import ServiceOperationRouter
+
+    original = ServiceOperationRouter._get_router
+    if getattr(original, "_aiwf_locked", False):
+        return
+    lock = threading.Lock()
+
+    def _get_router(self: Any, protocol: str) -> Any:
+        routers = self._routers
+        if protocol in routers:
+            return routers[protocol]
+        with lock:
+            return original(self, protocol)
+
+    _get_router._aiwf_locked = True  # type: ignore[attr-defined]
+    ServiceOperationRouter._get_router = _get_router  # type: ignore[method-assign]
