@@ -17,7 +17,7 @@ from aiwf.flow_store import FlowStore
 from aiwf.flows import validation_errors
 from aiwf.repository import Task, TaskRepository
 from aiwf.runner import process_steps
-from aiwf.workflow_state import get_state
+from aiwf.handlers.graphql import get_state
 from tests.unit.moto_runtime import aws_tables  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.usefixtures("aws_tables")
