@@ -1,6 +1,7 @@
 """The WorkflowState as the GraphQL API shows it, from a stored item or a stream image.
 
-A view only formats: the repository reads (handlers/graphql.py asks it, then formats here). AWSJSON fields (`output`, `waitingFor`, `error.errorDetails`) leave as JSON text, the form
+A view only formats: the repository reads (handlers/graphql.py asks it, then formats here).
+AWSJSON fields (`output`, `waitingFor`, `error.errorDetails`) leave as JSON text, the form
 AppSync sends to clients, so a query, a history entry and a subscription message carry the same
 bytes for one state.
 """

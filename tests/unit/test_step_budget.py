@@ -15,9 +15,9 @@ from aiwf import runtime_limits
 from aiwf.clock import now_iso
 from aiwf.flow_store import FlowStore
 from aiwf.flows import validation_errors
+from aiwf.handlers.graphql import get_state
 from aiwf.repository import Task, TaskRepository
 from aiwf.runner import process_steps
-from aiwf.handlers.graphql import get_state
 from tests.unit.moto_runtime import aws_tables  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.usefixtures("aws_tables")
