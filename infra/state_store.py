@@ -1,16 +1,121 @@
-"""DynamoDB tables (tasks with their stream, history, flows) and the payload bucket.
+"""DynamoDB tables (tasks with their stream, history, flows) and the payload bucket, and who may use them.
 
-Prod keeps data: point-in-time recovery and retain-on-delete come from the stage config.
+The store owns its names and its access. The names (tables, indexes, keys, the variables the
+runtime reads) come from `schema/state_store.json`, which the runtime reads too, so infra and
+`lambdas` agree without importing each other. The access comes as named profiles: a component
+asks `store.access("read", "payloads-read")` and hands the result to its `Function`, instead of
+restating table names and DynamoDB actions. Prod keeps data: point-in-time recovery and
+retain-on-delete come from the stage config.
 """
 
 from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from .config import StageConfig
+from .iam import Access, Statement
+from .packaging import REPO_ROOT
 
-_TASK_INDEXES = {"byStartedAt": "listKey", "byStatus": "status", "byFlow": "flowId"}
+STORE_SCHEMA_PATH = REPO_ROOT / "schema" / "state_store.json"
+
+# What a grant may name: a table, the tasks table's indexes or streams, the payload objects, or
+# "*" for the one action IAM scopes to no resource (dynamodb:ListStreams).
+TASKS, TASK_INDEXES, TASK_STREAMS, HISTORY, FLOWS, PAYLOAD_OBJECTS, ANY = (
+    "tasks",
+    "tasks/index",
+    "tasks/stream",
+    "history",
+    "flows",
+    "payloads",
+    "*",
+)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One statement of a profile: actions on store resources (the kinds above)."""
+
+    sid: str
+    actions: tuple[str, ...]
+    on: tuple[str, ...]
+
+
+# Each profile is what one kind of use really calls, nothing more (least privilege). A task
+# change is one TransactWriteItems of two Puts (tasks, history), read back with GetItem first.
+PROFILES: dict[str, tuple[Grant, ...]] = {
+    # answers: a task, a list page (newest first over an index), a history page
+    "read": (
+        Grant("StoreReadTasks", ("dynamodb:GetItem", "dynamodb:Query"), (TASKS, TASK_INDEXES)),
+        Grant("StoreReadHistory", ("dynamodb:Query",), (HISTORY,)),
+    ),
+    # conditional task changes with their history record
+    "write-tasks": (
+        Grant("StoreWriteTasks", ("dynamodb:GetItem", "dynamodb:PutItem"), (TASKS,)),
+        Grant("StoreWriteHistory", ("dynamodb:PutItem",), (HISTORY,)),
+    ),
+    # the execution ARN recorded on a task (no state change, so an UpdateItem)
+    "record-execution": (Grant("StoreRecordExecution", ("dynamodb:UpdateItem",), (TASKS,)),),
+    # the flow version a task pinned, or a flow's latest
+    "read-flows": (Grant("StoreReadFlows", ("dynamodb:GetItem", "dynamodb:Query"), (FLOWS,)),),
+    # a new version of a flow (conditional put after reading the latest)
+    "register-flows": (
+        Grant("StoreRegisterFlows", ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"), (FLOWS,)),
+    ),
+    # Lambda's poller of the tasks stream (the outbox), for the function it feeds
+    "read-stream": (
+        Grant(
+            "StoreReadStream",
+            ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"),
+            (TASK_STREAMS,),
+        ),
+        Grant("StoreListStreams", ("dynamodb:ListStreams",), (ANY,)),
+    ),
+    # a dead-lettered batch read again: from the stream, else the history of its time window and
+    # the parent of a branch's record
+    "replay": (
+        Grant("StoreReplayStream", ("dynamodb:GetRecords", "dynamodb:GetShardIterator"), (TASK_STREAMS,)),
+        Grant("StoreReplayHistory", ("dynamodb:Scan",), (HISTORY,)),
+        Grant("StoreBranchParents", ("dynamodb:GetItem",), (TASKS,)),
+    ),
+    # claim-checked values: read them (answers, published states) or also write them (task changes)
+    "payloads-read": (Grant("StoreReadPayloads", ("s3:GetObject",), (PAYLOAD_OBJECTS,)),),
+    "payloads-write": (Grant("StoreWritePayloads", ("s3:GetObject", "s3:PutObject"), (PAYLOAD_OBJECTS,)),),
+}
+
+
+@cache
+def store_schema() -> dict[str, Any]:
+    """`schema/state_store.json`, the names both sides read."""
+    return json.loads(STORE_SCHEMA_PATH.read_text())
+
+
+def table_environment(config: StageConfig) -> dict[str, str]:
+    """`{variable: physical table name}` for every table: what tools outside the program (bench,
+    scripts) set to run the repository against a stage's tables."""
+    return {table["environment"]: config.name(name) for name, table in store_schema()["tables"].items()}
+
+
+def profile_environment(profile: str) -> tuple[str, ...]:
+    """The variables a function granted `profile` gets: the names of exactly what it may touch."""
+    schema = store_schema()
+    tables = schema["tables"]
+    names: list[str] = []
+    for grant in PROFILES[profile]:
+        for kind in grant.on:
+            table = kind.split("/")[0]
+            if kind in (TASKS, TASK_INDEXES, HISTORY, FLOWS):
+                names.append(tables[table]["environment"])
+            elif kind == PAYLOAD_OBJECTS:
+                names.append(schema["payloads"]["environment"])
+                if "s3:PutObject" in grant.actions:  # a writer decides inline or claim check
+                    names.append(schema["payloads"]["thresholdEnvironment"])
+    return tuple(dict.fromkeys(names))
 
 
 class StateStore(pulumi.ComponentResource):
@@ -21,6 +126,7 @@ class StateStore(pulumi.ComponentResource):
 
     def __init__(self, name: str, config: StageConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("aiwf:state:StateStore", name, None, opts)
+        self._payload_threshold_bytes = config.payload_threshold_bytes
         keep = pulumi.ResourceOptions(parent=self, retain_on_delete=config.retain_on_delete)
         common = {
             "billing_mode": "PAY_PER_REQUEST",
@@ -28,50 +134,10 @@ class StateStore(pulumi.ComponentResource):
             "point_in_time_recovery": aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=config.point_in_time_recovery),
             "deletion_protection_enabled": config.retain_on_delete,
         }
-        self.tasks = aws.dynamodb.Table(
-            f"{name}-tasks",
-            name=config.name("tasks"),
-            hash_key="taskId",
-            attributes=[
-                aws.dynamodb.TableAttributeArgs(name=attribute, type="S")
-                for attribute in ("taskId", "listKey", "status", "flowId", "sortKey")
-            ],
-            global_secondary_indexes=[
-                aws.dynamodb.TableGlobalSecondaryIndexArgs(
-                    name=index, hash_key=partition, range_key="sortKey", projection_type="ALL"
-                )
-                for index, partition in _TASK_INDEXES.items()
-            ],
-            stream_enabled=True,
-            # The old image lets the publisher skip updates that change no state (same seq).
-            stream_view_type="NEW_AND_OLD_IMAGES",
-            **common,
-            opts=keep,
-        )
-        self.history = aws.dynamodb.Table(
-            f"{name}-history",
-            name=config.name("history"),
-            hash_key="taskId",
-            range_key="seq",
-            attributes=[
-                aws.dynamodb.TableAttributeArgs(name="taskId", type="S"),
-                aws.dynamodb.TableAttributeArgs(name="seq", type="N"),
-            ],
-            **common,
-            opts=keep,
-        )
-        self.flows = aws.dynamodb.Table(
-            f"{name}-flows",
-            name=config.name("flows"),
-            hash_key="flowId",
-            range_key="version",
-            attributes=[
-                aws.dynamodb.TableAttributeArgs(name="flowId", type="S"),
-                aws.dynamodb.TableAttributeArgs(name="version", type="N"),
-            ],
-            **common,
-            opts=keep,
-        )
+        tables = store_schema()["tables"]
+        self.tasks = self._table(name, config, "tasks", tables["tasks"], common, keep)
+        self.history = self._table(name, config, "history", tables["history"], common, keep)
+        self.flows = self._table(name, config, "flows", tables["flows"], common, keep)
         self.payloads = aws.s3.Bucket(
             f"{name}-payloads",
             bucket_prefix=config.name("payloads-"),
@@ -108,19 +174,79 @@ class StateStore(pulumi.ComponentResource):
             }
         )
 
-    def environment(self, payload_threshold_bytes: int) -> dict[str, pulumi.Input[str]]:
-        """The variables the runtime reads (lambdas/aiwf/settings.py)."""
+    @staticmethod
+    def _table(
+        name: str,
+        config: StageConfig,
+        table: str,
+        schema: dict[str, Any],
+        common: dict[str, Any],
+        opts: pulumi.ResourceOptions,
+    ) -> aws.dynamodb.Table:
+        """One table as `schema/state_store.json` describes it: key, attributes, indexes, stream."""
+        hash_key, *range_key = schema["key"]
+        indexes = schema.get("indexes", {})
+        stream = schema.get("streamViewType")
+        return aws.dynamodb.Table(
+            f"{name}-{table}",
+            name=config.name(table),
+            hash_key=hash_key,
+            range_key=range_key[0] if range_key else None,
+            attributes=[
+                aws.dynamodb.TableAttributeArgs(name=attribute, type=kind)
+                for attribute, kind in schema["attributes"].items()
+            ],
+            global_secondary_indexes=[
+                aws.dynamodb.TableGlobalSecondaryIndexArgs(
+                    name=index, hash_key=keys["partitionKey"], range_key=keys["sortKey"], projection_type="ALL"
+                )
+                for index, keys in indexes.items()
+            ]
+            or None,
+            # The old image lets the publisher skip updates that change no state (same seq).
+            stream_enabled=True if stream else None,
+            stream_view_type=stream,
+            **common,
+            opts=opts,
+        )
+
+    def access(self, *profiles: str) -> Access:
+        """The environment and statements of `profiles` (see PROFILES), for a `FunctionArgs.access`."""
+        unknown = sorted(set(profiles) - set(PROFILES))
+        if unknown or not profiles:
+            raise ValueError(f"unknown state store profiles {unknown}; known: {sorted(PROFILES)}")
+        chosen = tuple(dict.fromkeys(profiles))
+        statements = tuple(
+            Statement(grant.actions, tuple(arn for kind in grant.on for arn in self._arns(kind)), sid=grant.sid)
+            for profile in chosen
+            for grant in PROFILES[profile]
+        )
+        values = self._environment_values()
+        environment = {variable: values[variable] for profile in chosen for variable in profile_environment(profile)}
+        return Access(environment=environment, statements=statements)
+
+    def _environment_values(self) -> dict[str, pulumi.Input[str]]:
+        payloads = store_schema()["payloads"]
+        tables = store_schema()["tables"]
         return {
-            "TASKS_TABLE": self.tasks.name,
-            "HISTORY_TABLE": self.history.name,
-            "FLOWS_TABLE": self.flows.name,
-            "PAYLOAD_BUCKET": self.payloads.bucket,
-            "PAYLOAD_THRESHOLD_BYTES": str(payload_threshold_bytes),
+            tables["tasks"]["environment"]: self.tasks.name,
+            tables["history"]["environment"]: self.history.name,
+            tables["flows"]["environment"]: self.flows.name,
+            payloads["environment"]: self.payloads.bucket,
+            payloads["thresholdEnvironment"]: str(self._payload_threshold_bytes),
         }
 
-    def table_arns(self, *tables: aws.dynamodb.Table) -> tuple[pulumi.Input[str], ...]:
-        """Each table's ARN and its indexes' ARNs."""
-        return tuple(arn for table in tables for arn in (table.arn, table.arn.apply(lambda a: f"{a}/index/*")))
-
-    def payload_objects(self) -> pulumi.Output[str]:
-        return self.payloads.arn.apply(lambda arn: f"{arn}/*")
+    def _arns(self, kind: str) -> tuple[pulumi.Input[str], ...]:
+        """The ARNs one resource kind stands for: each declared index by name, the bucket's key prefix."""
+        if kind == ANY:
+            return ("*",)
+        if kind == TASK_INDEXES:
+            names = store_schema()["tables"]["tasks"]["indexes"]
+            return tuple(self.tasks.arn.apply(lambda arn, index=index: f"{arn}/index/{index}") for index in names)
+        if kind == TASK_STREAMS:
+            # A label with colons ends each stream ARN; a re-enabled stream gets a new one.
+            return (self.tasks.arn.apply(lambda arn: f"{arn}/stream/*"),)
+        if kind == PAYLOAD_OBJECTS:
+            prefix = store_schema()["payloads"]["keyPrefix"]
+            return (self.payloads.arn.apply(lambda arn: f"{arn}/{prefix}*"),)
+        return ({TASKS: self.tasks, HISTORY: self.history, FLOWS: self.flows}[kind].arn,)
