@@ -1,7 +1,8 @@
 """A unit-test fixture: the runtime's tables and bucket on moto, in process (import it to use it).
 
-`aws` gives the Lambda code (`aiwf.*`) fresh tables with the keys infra/state_store.py declares
-and a payload bucket, through the same settings and boto3 clients the functions use.
+`aws_tables` gives the Lambda code (`aiwf.*`) fresh tables with the keys and indexes that
+`schema/state_store.json` declares (the file infra/state_store.py declares them from) and a payload
+bucket, through the same settings and boto3 clients the functions use.
 """
 
 from __future__ import annotations
@@ -13,39 +14,50 @@ import pytest
 from moto import mock_aws
 
 from aiwf import aws
-from aiwf.settings import get_settings
+from aiwf.settings import get_settings, store_schema
 
-_TABLES = {
-    "unit-tasks": [("taskId", "S")],
-    "unit-history": [("taskId", "S"), ("seq", "N")],
-    "unit-flows": [("flowId", "S"), ("version", "N")],
-}
+BUCKET = "unit-payloads"
+
+
+def _create_table(ddb: object, name: str, table: dict) -> None:
+    indexes = [
+        {
+            "IndexName": index,
+            "KeySchema": [
+                {"AttributeName": keys["partitionKey"], "KeyType": "HASH"},
+                {"AttributeName": keys["sortKey"], "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+        for index, keys in table.get("indexes", {}).items()
+    ]
+    ddb.create_table(  # type: ignore[attr-defined]
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": key, "KeyType": kind} for key, kind in zip(table["key"], ("HASH", "RANGE"), strict=False)
+        ],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": t} for a, t in table["attributes"].items()],
+        BillingMode="PAY_PER_REQUEST",
+        **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
+    )
 
 
 @pytest.fixture
 def aws_tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Moto DynamoDB and S3 with the tasks, history and flows tables and the payload bucket."""
+    schema = store_schema()
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("TASKS_TABLE", "unit-tasks")
-    monkeypatch.setenv("HISTORY_TABLE", "unit-history")
-    monkeypatch.setenv("FLOWS_TABLE", "unit-flows")
-    monkeypatch.setenv("PAYLOAD_BUCKET", "unit-payloads")
+    for name, table in schema["tables"].items():
+        monkeypatch.setenv(table["environment"], f"unit-{name}")
+    monkeypatch.setenv(schema["payloads"]["environment"], BUCKET)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     get_settings.cache_clear()
     aws.client.cache_clear()
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
-        for name, keys in _TABLES.items():
-            ddb.create_table(
-                TableName=name,
-                KeySchema=[
-                    {"AttributeName": key, "KeyType": kind}
-                    for (key, _), kind in zip(keys, ("HASH", "RANGE"), strict=False)
-                ],
-                AttributeDefinitions=[{"AttributeName": key, "AttributeType": type_} for key, type_ in keys],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="unit-payloads")
+        for name, table in schema["tables"].items():
+            _create_table(ddb, f"unit-{name}", table)
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
         yield
     get_settings.cache_clear()
     aws.client.cache_clear()
