@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "lambdas")]
     from infra.config import StageConfig
-    from infra.state_store import table_environment
+    from infra.state_access import table_environment
     from local.stack import LocalStack
 
     with LocalStack(stage="dev", port=0) as stack:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from infra.state_store import store_schema
+from infra.state_access import store_schema
 from tests.infra.stackmodel import Resource, Stack, as_list
 
 MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"

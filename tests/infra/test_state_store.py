@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from aiwf import repository, settings
-from infra.state_store import (
+from infra.state_access import (
     ANY,
     FLOWS,
     HISTORY,
