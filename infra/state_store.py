@@ -127,7 +127,7 @@ class StateStore(pulumi.ComponentResource):
         """The environment and statements of `profiles` (see PROFILES), for a `FunctionArgs.access`."""
         unknown = sorted(set(profiles) - set(PROFILES))
         if unknown or not profiles:
-            raise ValueError(f"unknown state store profiles {unknown}; known: {sorted(PROFILES)}")
+            raise ValueError(f"state store profiles {unknown or 'missing'}: name some of {sorted(PROFILES)}")
         chosen = tuple(dict.fromkeys(profiles))
         statements = tuple(
             Statement(grant.actions, tuple(arn for kind in grant.on for arn in self._arns(kind)), sid=grant.sid)
