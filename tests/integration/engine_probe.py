@@ -18,7 +18,9 @@ import time
 from types import FrameType
 from typing import Any
 
-WAIT_FUNCTION = "stepfunctions/parser/asl/component/state/wait/wait_function/wait_function.py"
+# moto's own `_wait_interval`, or the one local/moto_glue.py puts in its place (it wakes every
+# second to notice a stop); either blocks on the Wait's event the same way.
+WAIT_FUNCTIONS = ("stepfunctions/parser/asl/component/state/wait/wait_function/wait_function.py", "local/moto_glue.py")
 
 
 def _blocked_in_wait(frame: FrameType | None, execution_arn: str) -> bool:
@@ -34,7 +36,7 @@ def _blocked_in_wait(frame: FrameType | None, execution_arn: str) -> bool:
     condition_wait, event_wait, interval = chain
     if not (condition_wait.f_code.co_name == "wait" and event_wait.f_code.co_name == "wait"):
         return False
-    if interval.f_code.co_name != "_wait_interval" or not interval.f_code.co_filename.endswith(WAIT_FUNCTION):
+    if interval.f_code.co_name != "_wait_interval" or not interval.f_code.co_filename.endswith(WAIT_FUNCTIONS):
         return False
     env = interval.f_locals.get("env")
     try:
