@@ -231,18 +231,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     logging.basicConfig(level=logging.WARNING)
     sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "lambdas")]
+    from infra.config import StageConfig
+    from infra.state_access import table_environment
     from local.stack import LocalStack
 
     with LocalStack(stage="dev", port=0) as stack:
         # The bench writes as the Lambdas do: the same repository code, against the embedded AWS.
-        os.environ.update(
-            {
-                "AWS_ENDPOINT_URL": stack.endpoint_url,
-                "TASKS_TABLE": f"aiwf-{stack.stage}-tasks",
-                "HISTORY_TABLE": f"aiwf-{stack.stage}-history",
-                "FLOWS_TABLE": f"aiwf-{stack.stage}-flows",
-            }
-        )
+        os.environ.update({"AWS_ENDPOINT_URL": stack.endpoint_url, **table_environment(StageConfig(stage=stack.stage))})
         measure(stack, 1, 5)  # warm-up: cold starts of the publisher's worker, first connections
         for n in args.subscribers:
             report(n, measure(stack, n, args.changes))

@@ -126,12 +126,7 @@ class WorkflowStateApi(pulumi.ComponentResource):
                 description="Workflow State API queries (AppSync direct Lambda resolver)",
                 code=args.code,
                 layers=args.layers,
-                environment=store.environment(config.payload_threshold_bytes),
-                statements=[
-                    Statement(("dynamodb:GetItem", "dynamodb:Query"), store.table_arns(store.tasks), sid="Tasks"),
-                    Statement(("dynamodb:Query",), (store.history.arn,), sid="History"),
-                    Statement(("s3:GetObject",), (store.payload_objects(),), sid="Payloads"),
-                ],
+                access=[store.access("read", "payloads-read")],
             ),
             config,
             opts=child,

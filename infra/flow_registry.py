@@ -20,7 +20,6 @@ from jsonschema import Draft202012Validator
 
 from .config import StageConfig
 from .functions import Function, FunctionArgs
-from .iam import Statement
 from .packaging import REPO_ROOT
 from .state_store import StateStore
 
@@ -66,12 +65,7 @@ class FlowRegistry(pulumi.ComponentResource):
                 description="Registers the flows shipped with the stack (deploy time)",
                 code=args.code,
                 layers=args.layers,
-                environment=store.environment(config.payload_threshold_bytes),
-                statements=[
-                    Statement(
-                        ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"), (store.flows.arn,), sid="Flows"
-                    )
-                ],
+                access=[store.access("register-flows")],
             ),
             config,
             opts=pulumi.ResourceOptions(parent=self),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
 from .config import StageConfig
-from .iam import Statement, assume_role_policy, policy_document
+from .iam import Access, Statement, assume_role_policy, policy_document
 
 RUNTIME = "python3.12"
 XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
@@ -16,16 +17,19 @@ XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 
 @dataclass(frozen=True)
 class FunctionArgs:
-    """`statements` are the only permissions the function gets beyond writing its own logs."""
+    """`access` (environment and statements from the owners of the resources it uses, e.g.
+    `StateStore.access`) and `statements` are the only permissions the function gets beyond
+    writing its own logs."""
 
     name: str
     handler: str
     description: str
     code: pulumi.Archive
     layers: list[pulumi.Input[str]]
-    environment: dict[str, pulumi.Input[str]]
+    environment: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     statements: list[Statement] = field(default_factory=list)
     timeout_seconds: int | None = None
+    access: Sequence[Access] = ()
 
     def __post_init__(self) -> None:
         if "." not in self.handler:
@@ -61,6 +65,7 @@ class Function(pulumi.ComponentResource):
                 (log_group.arn.apply(lambda arn: f"{arn}:*"),),
                 sid="OwnLogs",
             ),
+            *(statement for access in args.access for statement in access.statements),
             *args.statements,
         ]
         if config.tracing:
@@ -87,6 +92,7 @@ class Function(pulumi.ComponentResource):
                     "POWERTOOLS_SERVICE_NAME": physical,
                     # Every function gets the egress policy, not only those that call out today.
                     **config.egress.environment(),
+                    **{name: value for access in args.access for name, value in access.environment.items()},
                     **args.environment,
                 }
             ),

@@ -16,6 +16,16 @@ class Statement:
     sid: str | None = None
 
 
+@dataclass(frozen=True)
+class Access:
+    """What a function needs to use a resource, handed over by the resource's owner (in the spirit of
+    stelvio's `link`): the variables that name it to the runtime and the statements that allow it,
+    so no component restates another's names or actions."""
+
+    environment: dict[str, pulumi.Input[str]]
+    statements: tuple[Statement, ...]
+
+
 def policy_document(statements: list[Statement]) -> pulumi.Output[str]:
     """A JSON policy document once every resource ARN is known."""
 

@@ -10,7 +10,7 @@ import pulumi_aws as aws
 
 from .config import StageConfig
 from .functions import XRAY_ACTIONS, Function, FunctionArgs
-from .iam import Statement, assume_role_policy, policy_document
+from .iam import Access, Statement, assume_role_policy, policy_document
 from .orchestrator_asl import build_orchestrator_definition
 from .state_store import StateStore
 
@@ -63,12 +63,8 @@ class Orchestrator(pulumi.ComponentResource):
         super().__init__("aiwf:orchestrator:Orchestrator", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         store = args.store
-        environment = store.environment(config.payload_threshold_bytes)
-        task_writes = [
-            Statement(("dynamodb:GetItem", "dynamodb:PutItem"), (store.tasks.arn,), sid="Tasks"),
-            Statement(("dynamodb:PutItem",), (store.history.arn,), sid="History"),
-            Statement(("s3:GetObject", "s3:PutObject"), (store.payload_objects(),), sid="Payloads"),
-        ]
+        # finalize and the reconciler end tasks; process-steps also reads flows and records executions
+        ends_tasks = store.access("write-tasks", "payloads-write")
         machine_name = config.name("orchestrator")
         region = aws.get_region_output().region
         account = aws.get_caller_identity_output().account_id
@@ -80,10 +76,7 @@ class Orchestrator(pulumi.ComponentResource):
             lambda v: f"arn:aws:states:{v[0]}:{v[1]}:execution:{machine_name}:*"
         )
         process_statements = [
-            *task_writes,
-            Statement(("dynamodb:GetItem", "dynamodb:Query"), (store.flows.arn,), sid="Flows"),
-            # continuation: count this execution's history events, start the next, record it
-            Statement(("dynamodb:UpdateItem",), (store.tasks.arn,), sid="TaskExecution"),
+            # continuation: count this execution's history events, start the next (recorded on the task)
             Statement(("states:GetExecutionHistory",), (executions_arn,), sid="HistoryQuota"),
             Statement(("states:StartExecution",), (machine_arn,), sid="ContinueAsNew"),
         ]
@@ -98,11 +91,11 @@ class Orchestrator(pulumi.ComponentResource):
                 code=args.code,
                 layers=args.layers,
                 environment={
-                    **environment,
                     "LLM_PROVIDER": config.llm_provider,
                     **({"LLM_ENDPOINT": config.llm_endpoint} if config.llm_endpoint else {}),
                 },
                 statements=process_statements,
+                access=[store.access("write-tasks", "record-execution", "read-flows", "payloads-write")],
             ),
             config,
             opts=child,
@@ -115,8 +108,7 @@ class Orchestrator(pulumi.ComponentResource):
                 description="Records the normalized error of a task that failed outside a step",
                 code=args.code,
                 layers=args.layers,
-                environment=environment,
-                statements=task_writes,
+                access=[ends_tasks],
             ),
             config,
             opts=child,
@@ -161,7 +153,7 @@ class Orchestrator(pulumi.ComponentResource):
             tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=config.tracing),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
-        self._status_reconciler(name, args, config, environment, task_writes)
+        self._status_reconciler(name, args, config, ends_tasks)
         self.register_outputs({"stateMachineArn": self.state_machine.arn})
 
     def _status_reconciler(
@@ -169,8 +161,7 @@ class Orchestrator(pulumi.ComponentResource):
         name: str,
         args: OrchestratorArgs,
         config: StageConfig,
-        environment: dict[str, pulumi.Input[str]],
-        task_writes: list[Statement],
+        ends_tasks: Access,
     ) -> None:
         """Executions that end FAILED / TIMED_OUT / ABORTED outside any Lambda still end their task."""
         child = pulumi.ResourceOptions(parent=self)
@@ -182,8 +173,7 @@ class Orchestrator(pulumi.ComponentResource):
                 description="Marks tasks whose execution failed, timed out or was aborted outside a step",
                 code=args.code,
                 layers=args.layers,
-                environment=environment,
-                statements=task_writes,
+                access=[ends_tasks],
             ),
             config,
             opts=child,

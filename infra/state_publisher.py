@@ -92,21 +92,10 @@ class StatePublisher(pulumi.ComponentResource):
                 description="Publishes committed task state changes to the Workflow State API",
                 code=args.code,
                 layers=args.layers,
-                environment={
-                    **store.environment(config.payload_threshold_bytes),
-                    "GRAPHQL_URL": args.graphql_url,
-                },
+                environment={"GRAPHQL_URL": args.graphql_url},
+                # The tasks table's streams only (Lambda's poller), and the values states link to.
+                access=[store.access("read-stream", "payloads-read")],
                 statements=[
-                    # The table's streams (a label with colons ends each stream ARN; a re-enabled
-                    # stream gets a new one), never another table's.
-                    Statement(
-                        ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"),
-                        (store.tasks.arn.apply(lambda arn: f"{arn}/stream/*"),),
-                        sid="ReadStream",
-                    ),
-                    # Part of Lambda's stream polling; IAM scopes ListStreams to no resource type.
-                    Statement(("dynamodb:ListStreams",), ("*",), sid="ListStreams"),
-                    Statement(("s3:GetObject",), (store.payload_objects(),), sid="Payloads"),
                     Statement(("sqs:SendMessage",), (self.failures.arn,), sid="OnFailure"),
                     Statement(("appsync:GraphQL",), (args.publish_field_arn,), sid="Publish"),
                 ],
@@ -146,7 +135,6 @@ class StatePublisher(pulumi.ComponentResource):
                 code=args.code,
                 layers=args.layers,
                 environment={
-                    **store.environment(config.payload_threshold_bytes),
                     "GRAPHQL_URL": args.graphql_url,
                     "REPLAY_QUEUE_URL": self.failures.url,
                     "REPLAY_BACKOFF_SECONDS": str(REPLAY_BACKOFF_SECONDS),
@@ -164,19 +152,10 @@ class StatePublisher(pulumi.ComponentResource):
                         (self.failures.arn,),
                         sid="OnFailureQueue",
                     ),
-                    # The dead-lettered batches, read again from the tasks table's streams.
-                    Statement(
-                        ("dynamodb:GetShardIterator", "dynamodb:GetRecords"),
-                        (store.tasks.arn.apply(lambda arn: f"{arn}/stream/*"),),
-                        sid="ReadStream",
-                    ),
-                    # When the stream no longer has them: the history records of the batch's time
-                    # window, and a branch record's parent task.
-                    Statement(("dynamodb:Scan",), (store.history.arn,), sid="History"),
-                    Statement(("dynamodb:GetItem",), (store.tasks.arn,), sid="BranchParent"),
-                    Statement(("s3:GetObject",), (store.payload_objects(),), sid="Payloads"),
                     Statement(("appsync:GraphQL",), (args.publish_field_arn,), sid="Publish"),
                 ],
+                # The dead-lettered batches read again: from the stream, else from the history.
+                access=[store.access("replay", "payloads-read")],
             ),
             config,
             opts=pulumi.ResourceOptions(parent=self),

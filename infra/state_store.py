@@ -1,16 +1,34 @@
-"""DynamoDB tables (tasks with their stream, history, flows) and the payload bucket.
+"""DynamoDB tables (tasks with their stream, history, flows) and the payload bucket, and who may use them.
 
-Prod keeps data: point-in-time recovery and retain-on-delete come from the stage config.
+The store owns its names and its access (`state_access.py`). The names (tables, indexes, keys, the
+variables the runtime reads) come from `schema/state_store.json`, which the runtime reads too, so
+infra and `lambdas` agree without importing each other. The access comes as named profiles: a component
+asks `store.access("read", "payloads-read")` and hands the result to its `Function`, instead of
+restating table names and DynamoDB actions. Prod keeps data: point-in-time recovery and
+retain-on-delete come from the stage config.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from .config import StageConfig
-
-_TASK_INDEXES = {"byStartedAt": "listKey", "byStatus": "status", "byFlow": "flowId"}
+from .iam import Access, Statement
+from .state_access import (
+    ANY,
+    FLOWS,
+    HISTORY,
+    PAYLOAD_OBJECTS,
+    PROFILES,
+    TASK_INDEXES,
+    TASK_STREAMS,
+    TASKS,
+    profile_environment,
+    store_schema,
+)
 
 
 class StateStore(pulumi.ComponentResource):
@@ -21,6 +39,7 @@ class StateStore(pulumi.ComponentResource):
 
     def __init__(self, name: str, config: StageConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("aiwf:state:StateStore", name, None, opts)
+        self._payload_threshold_bytes = config.payload_threshold_bytes
         keep = pulumi.ResourceOptions(parent=self, retain_on_delete=config.retain_on_delete)
         common = {
             "billing_mode": "PAY_PER_REQUEST",
@@ -28,50 +47,10 @@ class StateStore(pulumi.ComponentResource):
             "point_in_time_recovery": aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=config.point_in_time_recovery),
             "deletion_protection_enabled": config.retain_on_delete,
         }
-        self.tasks = aws.dynamodb.Table(
-            f"{name}-tasks",
-            name=config.name("tasks"),
-            hash_key="taskId",
-            attributes=[
-                aws.dynamodb.TableAttributeArgs(name=attribute, type="S")
-                for attribute in ("taskId", "listKey", "status", "flowId", "sortKey")
-            ],
-            global_secondary_indexes=[
-                aws.dynamodb.TableGlobalSecondaryIndexArgs(
-                    name=index, hash_key=partition, range_key="sortKey", projection_type="ALL"
-                )
-                for index, partition in _TASK_INDEXES.items()
-            ],
-            stream_enabled=True,
-            # The old image lets the publisher skip updates that change no state (same seq).
-            stream_view_type="NEW_AND_OLD_IMAGES",
-            **common,
-            opts=keep,
-        )
-        self.history = aws.dynamodb.Table(
-            f"{name}-history",
-            name=config.name("history"),
-            hash_key="taskId",
-            range_key="seq",
-            attributes=[
-                aws.dynamodb.TableAttributeArgs(name="taskId", type="S"),
-                aws.dynamodb.TableAttributeArgs(name="seq", type="N"),
-            ],
-            **common,
-            opts=keep,
-        )
-        self.flows = aws.dynamodb.Table(
-            f"{name}-flows",
-            name=config.name("flows"),
-            hash_key="flowId",
-            range_key="version",
-            attributes=[
-                aws.dynamodb.TableAttributeArgs(name="flowId", type="S"),
-                aws.dynamodb.TableAttributeArgs(name="version", type="N"),
-            ],
-            **common,
-            opts=keep,
-        )
+        tables = store_schema()["tables"]
+        self.tasks = self._table(name, config, "tasks", tables["tasks"], common, keep)
+        self.history = self._table(name, config, "history", tables["history"], common, keep)
+        self.flows = self._table(name, config, "flows", tables["flows"], common, keep)
         self.payloads = aws.s3.Bucket(
             f"{name}-payloads",
             bucket_prefix=config.name("payloads-"),
@@ -108,19 +87,79 @@ class StateStore(pulumi.ComponentResource):
             }
         )
 
-    def environment(self, payload_threshold_bytes: int) -> dict[str, pulumi.Input[str]]:
-        """The variables the runtime reads (lambdas/aiwf/settings.py)."""
+    @staticmethod
+    def _table(
+        name: str,
+        config: StageConfig,
+        table: str,
+        schema: dict[str, Any],
+        common: dict[str, Any],
+        opts: pulumi.ResourceOptions,
+    ) -> aws.dynamodb.Table:
+        """One table as `schema/state_store.json` describes it: key, attributes, indexes, stream."""
+        hash_key, *range_key = schema["key"]
+        indexes = schema.get("indexes", {})
+        stream = schema.get("streamViewType")
+        return aws.dynamodb.Table(
+            f"{name}-{table}",
+            name=config.name(table),
+            hash_key=hash_key,
+            range_key=range_key[0] if range_key else None,
+            attributes=[
+                aws.dynamodb.TableAttributeArgs(name=attribute, type=kind)
+                for attribute, kind in schema["attributes"].items()
+            ],
+            global_secondary_indexes=[
+                aws.dynamodb.TableGlobalSecondaryIndexArgs(
+                    name=index, hash_key=keys["partitionKey"], range_key=keys["sortKey"], projection_type="ALL"
+                )
+                for index, keys in indexes.items()
+            ]
+            or None,
+            # The old image lets the publisher skip updates that change no state (same seq).
+            stream_enabled=True if stream else None,
+            stream_view_type=stream,
+            **common,
+            opts=opts,
+        )
+
+    def access(self, *profiles: str) -> Access:
+        """The environment and statements of `profiles` (see PROFILES), for a `FunctionArgs.access`."""
+        unknown = sorted(set(profiles) - set(PROFILES))
+        if unknown or not profiles:
+            raise ValueError(f"state store profiles {unknown or 'missing'}: name some of {sorted(PROFILES)}")
+        chosen = tuple(dict.fromkeys(profiles))
+        statements = tuple(
+            Statement(grant.actions, tuple(arn for kind in grant.on for arn in self._arns(kind)), sid=grant.sid)
+            for profile in chosen
+            for grant in PROFILES[profile]
+        )
+        values = self._environment_values()
+        environment = {variable: values[variable] for profile in chosen for variable in profile_environment(profile)}
+        return Access(environment=environment, statements=statements)
+
+    def _environment_values(self) -> dict[str, pulumi.Input[str]]:
+        payloads = store_schema()["payloads"]
+        tables = store_schema()["tables"]
         return {
-            "TASKS_TABLE": self.tasks.name,
-            "HISTORY_TABLE": self.history.name,
-            "FLOWS_TABLE": self.flows.name,
-            "PAYLOAD_BUCKET": self.payloads.bucket,
-            "PAYLOAD_THRESHOLD_BYTES": str(payload_threshold_bytes),
+            tables["tasks"]["environment"]: self.tasks.name,
+            tables["history"]["environment"]: self.history.name,
+            tables["flows"]["environment"]: self.flows.name,
+            payloads["environment"]: self.payloads.bucket,
+            payloads["thresholdEnvironment"]: str(self._payload_threshold_bytes),
         }
 
-    def table_arns(self, *tables: aws.dynamodb.Table) -> tuple[pulumi.Input[str], ...]:
-        """Each table's ARN and its indexes' ARNs."""
-        return tuple(arn for table in tables for arn in (table.arn, table.arn.apply(lambda a: f"{a}/index/*")))
-
-    def payload_objects(self) -> pulumi.Output[str]:
-        return self.payloads.arn.apply(lambda arn: f"{arn}/*")
+    def _arns(self, kind: str) -> tuple[pulumi.Input[str], ...]:
+        """The ARNs one resource kind stands for: each declared index by name, the bucket's key prefix."""
+        if kind == ANY:
+            return ("*",)
+        if kind == TASK_INDEXES:
+            names = store_schema()["tables"]["tasks"]["indexes"]
+            return tuple(self.tasks.arn.apply(lambda arn, index=index: f"{arn}/index/{index}") for index in names)
+        if kind == TASK_STREAMS:
+            # A label with colons ends each stream ARN; a re-enabled stream gets a new one.
+            return (self.tasks.arn.apply(lambda arn: f"{arn}/stream/*"),)
+        if kind == PAYLOAD_OBJECTS:
+            prefix = store_schema()["payloads"]["keyPrefix"]
+            return (self.payloads.arn.apply(lambda arn: f"{arn}/{prefix}*"),)
+        return ({TASKS: self.tasks, HISTORY: self.history, FLOWS: self.flows}[kind].arn,)

@@ -44,23 +44,9 @@ class TaskApi(pulumi.ComponentResource):
                 description="REST task API: flows, tasks, history, resume",
                 code=args.code,
                 layers=args.layers,
-                environment={
-                    **store.environment(config.payload_threshold_bytes),
-                    "STATE_MACHINE_ARN": args.state_machine.arn,
-                },
+                environment={"STATE_MACHINE_ARN": args.state_machine.arn},
+                access=[store.access("read", "write-tasks", "record-execution", "register-flows", "payloads-write")],
                 statements=[
-                    Statement(
-                        ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"),
-                        store.table_arns(store.tasks),
-                        sid="Tasks",
-                    ),
-                    Statement(("dynamodb:PutItem", "dynamodb:Query"), (store.history.arn,), sid="History"),
-                    Statement(
-                        ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"),
-                        (store.flows.arn,),
-                        sid="Flows",
-                    ),
-                    Statement(("s3:GetObject", "s3:PutObject"), (store.payload_objects(),), sid="Payloads"),
                     Statement(("states:StartExecution",), (args.state_machine.arn,), sid="StartTasks"),
                     # Completing a task token: IAM supports no resource-level permission for these
                     # actions (the token, not an ARN, names the task), so "*" is the only resource.

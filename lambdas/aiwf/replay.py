@@ -27,8 +27,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .aws import client
-from .repository import _deserialize
-from .settings import get_settings
+from .repository import TaskRepository
 from .workflow_state import graphql_state, is_state_change, state_from_image
 
 # GetRecords may answer an empty page in an open shard before the records further on; a bounded
@@ -134,34 +133,16 @@ def history_states(batch: StreamBatch) -> list[dict[str, Any]]:
     """Every history record written in the batch's time window, per task in `seq` order."""
     if batch.first_arrival is None:
         raise StreamGone("the stream no longer has the batch and the message carries no arrival time")
-    settings = get_settings()
-    ddb = client("dynamodb")
+    repo = TaskRepository()
     low = _iso(batch.first_arrival - HISTORY_SLACK)
     high = _iso((batch.last_arrival or batch.first_arrival) + HISTORY_SLACK)
-    request: dict[str, Any] = {
-        "TableName": settings.history_table,
-        "FilterExpression": "updatedAt BETWEEN :low AND :high",
-        "ExpressionAttributeValues": {":low": {"S": low}, ":high": {"S": high}},
-        "ConsistentRead": True,
-    }
-    items: list[dict[str, Any]] = []
-    while True:
-        page = ddb.scan(**request)
-        items.extend(_deserialize(item) for item in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            break
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    items = repo.history_between(low, high)
     parents: dict[str, str | None] = {}
     for item in items:
         if item.get("branchId") is not None:  # a branch's record: subscribers know it by its parent task
             task_id = item["taskId"]
             if task_id not in parents:
-                found = ddb.get_item(
-                    TableName=settings.tasks_table,
-                    Key={"taskId": {"S": task_id}},
-                    ProjectionExpression="branchOf",
-                ).get("Item")
-                parents[task_id] = (found or {}).get("branchOf", {}).get("S")
+                parents[task_id] = repo.branch_parent(task_id)
             if parents[task_id]:
                 item["branchOf"] = parents[task_id]
     items.sort(key=lambda item: (item["taskId"], int(item["seq"])))

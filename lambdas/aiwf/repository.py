@@ -21,11 +21,18 @@ from . import payloads
 from .aws import client
 from .clock import now_iso
 from .errors import BadRequest, ConcurrentUpdate
-from .settings import get_settings
+from .settings import get_settings, store_schema
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
-LIST_KEY = "TASK"
+_TASKS = store_schema()["tables"]["tasks"]
+# Every task carries this partition so one index lists them all, newest first.
+LIST_ATTRIBUTE = _TASKS["allTasksPartition"]["attribute"]
+LIST_KEY = _TASKS["allTasksPartition"]["value"]
+# The index to list by each filter attribute (its partition key), and the sort key they share.
+INDEX_ON = {index["partitionKey"]: name for name, index in _TASKS["indexes"].items()}
+(SORT_KEY,) = {index["sortKey"] for index in _TASKS["indexes"].values()}
+PAYLOAD_KEY_PREFIX = store_schema()["payloads"]["keyPrefix"]
 FINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
@@ -97,6 +104,11 @@ def _deserialize(item: dict[str, Any]) -> dict[str, Any]:
     return _plain({key: _DESERIALIZER.deserialize(value) for key, value in item.items()})
 
 
+def item_from_image(image: dict[str, Any]) -> dict[str, Any]:
+    """A stream record's image (DynamoDB JSON) as the stored item the answers are built from."""
+    return _deserialize(image)
+
+
 def _serialize(values: dict[str, Any]) -> dict[str, Any]:
     return {key: _SERIALIZER.serialize(value) for key, value in values.items() if value is not None}
 
@@ -151,7 +163,7 @@ class TaskRepository:
 
     # -- writes ---------------------------------------------------------------------------
     def _items(self, task: Task) -> tuple[dict[str, Any], dict[str, Any]]:
-        prefix = f"tasks/{task.task_id}/{task.seq}"
+        prefix = f"{PAYLOAD_KEY_PREFIX}{task.task_id}/{task.seq}"
         shared = {
             "taskId": task.task_id,
             "flowId": task.flow_id,
@@ -181,8 +193,8 @@ class TaskRepository:
                     "branchOf": json.dumps(task.branch_of) if task.branch_of else None,
                     "llmUsage": json.dumps(task.llm_usage) if task.llm_usage else None,
                     "stepsRun": task.steps_run,
-                    "listKey": LIST_KEY,
-                    "sortKey": f"{task.started_at}#{task.task_id}",
+                    LIST_ATTRIBUTE: LIST_KEY,
+                    SORT_KEY: f"{task.started_at}#{task.task_id}",
                 }
             )
             | payloads.encode("context", task.context, key_prefix=prefix)
@@ -280,14 +292,14 @@ class TaskRepository:
         accepts them (a page bounded by its size ends early, its token resuming after the last
         item shown). Pages are full when more exist and `admit` did not stop them."""
         if flow_id:
-            index, key_name, key_value = "byFlow", "flowId", flow_id
+            key_name, key_value = "flowId", flow_id
         elif status:
-            index, key_name, key_value = "byStatus", "status", status
+            key_name, key_value = "status", status
         else:
-            index, key_name, key_value = "byStartedAt", "listKey", LIST_KEY
+            key_name, key_value = LIST_ATTRIBUTE, LIST_KEY
         query: dict[str, Any] = {
             "TableName": self._tasks,
-            "IndexName": index,
+            "IndexName": INDEX_ON[key_name],
             "KeyConditionExpression": "#k = :k",
             "ExpressionAttributeNames": {"#k": key_name},
             "ExpressionAttributeValues": {":k": {"S": key_value}},
@@ -312,7 +324,7 @@ class TaskRepository:
                 if admit is not None and not admit(view):
                     return shown, _encode_token(last_key)
                 shown.append(view)
-                last_key = {name: raw[name] for name in ("taskId", key_name, "sortKey")}
+                last_key = {name: raw[name] for name in (*_TASKS["key"], key_name, SORT_KEY)}
             start_key = page.get("LastEvaluatedKey")
             if not start_key:
                 break
@@ -373,3 +385,27 @@ class TaskRepository:
             if "LastEvaluatedKey" not in page:
                 return shown, None
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def history_between(self, low: str, high: str) -> list[dict[str, Any]]:
+        """Every history item (deserialized) whose `updatedAt` is within [low, high], any task, in
+        no order: how a replay finds the changes of a window the stream no longer holds."""
+        request: dict[str, Any] = {
+            "TableName": self._history,
+            "FilterExpression": "updatedAt BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {":low": {"S": low}, ":high": {"S": high}},
+            "ConsistentRead": True,
+        }
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self._ddb.scan(**request)
+            items.extend(_deserialize(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def branch_parent(self, task_id: str) -> str | None:
+        """The stored `branchOf` (JSON text) of a parallel branch's record, None for a task or no record."""
+        found = self._ddb.get_item(
+            TableName=self._tasks, Key={"taskId": {"S": task_id}}, ProjectionExpression="branchOf"
+        ).get("Item")
+        return (found or {}).get("branchOf", {}).get("S")

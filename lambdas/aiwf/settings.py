@@ -1,13 +1,30 @@
 """Runtime settings read from the function environment that infra/ sets.
 
-Read lazily so tests and the local stack can point the same code at other tables.
+Read lazily so tests and the local stack can point the same code at other tables. The names of
+the store's variables, indexes and keys come from `schema/state_store.json`, the file
+infra/state_store.py declares the store from, so the two sides cannot drift apart.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import Any
+
+_HERE = Path(__file__).resolve().parent
+
+
+@cache
+def store_schema() -> dict[str, Any]:
+    """`schema/state_store.json`: beside this package in the deployment package, at the top of the repository."""
+    for root in (_HERE.parent, _HERE.parent.parent):
+        candidate = root / "schema" / "state_store.json"
+        if candidate.is_file():
+            return json.loads(candidate.read_text())
+    raise FileNotFoundError("schema/state_store.json is not in the deployment package")
 
 
 @dataclass(frozen=True)
@@ -24,12 +41,14 @@ class Settings:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     env = os.environ
+    tables = {name: env.get(table["environment"], "") for name, table in store_schema()["tables"].items()}
+    payloads = store_schema()["payloads"]
     return Settings(
-        tasks_table=env.get("TASKS_TABLE", ""),
-        history_table=env.get("HISTORY_TABLE", ""),
-        flows_table=env.get("FLOWS_TABLE", ""),
-        payload_bucket=env.get("PAYLOAD_BUCKET", ""),
-        payload_threshold_bytes=int(env.get("PAYLOAD_THRESHOLD_BYTES", "131072")),
+        tasks_table=tables["tasks"],
+        history_table=tables["history"],
+        flows_table=tables["flows"],
+        payload_bucket=env.get(payloads["environment"], ""),
+        payload_threshold_bytes=int(env.get(payloads["thresholdEnvironment"], payloads["defaultThresholdBytes"])),
         state_machine_arn=env.get("STATE_MACHINE_ARN", ""),
         stage=env.get("STAGE", "dev"),
     )

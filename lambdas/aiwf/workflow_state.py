@@ -1,5 +1,6 @@
-"""The WorkflowState as the GraphQL API shows it: read from the tables, or from a stream image.
+"""The WorkflowState as the GraphQL API shows it, from a stored item or a stream image.
 
+A view only formats: the repository reads (handlers/graphql.py asks it, then formats here).
 AWSJSON fields (`output`, `waitingFor`, `error.errorDetails`) leave as JSON text, the form
 AppSync sends to clients, so a query, a history entry and a subscription message carry the same
 bytes for one state.
@@ -10,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .answers import INLINE_VALUE_BYTES, PageBudget, json_size, public_state
-from .repository import TaskRepository, _deserialize
+from .answers import public_state
+from .repository import item_from_image
 
 _SCALARS = ("taskId", "flowId", "flowVersion", "status", "seq", "currentStep", "branchId", "startedAt", "updatedAt")
 
@@ -45,7 +46,7 @@ def graphql_state(item: dict[str, Any], inline_bytes: int = 0) -> dict[str, Any]
 def state_from_image(image: dict[str, Any]) -> dict[str, Any]:
     """A stream record's NewImage (DynamoDB JSON) as a `WorkflowState`; large values as references,
     so a published state stays within AppSync's subscription payload limit."""
-    return graphql_state(_deserialize(image))
+    return graphql_state(item_from_image(image))
 
 
 def is_state_change(record: dict[str, Any]) -> bool:
@@ -55,19 +56,3 @@ def is_state_change(record: dict[str, Any]) -> bool:
         return False
     old_seq = (change.get("OldImage") or {}).get("seq")
     return old_seq is None or old_seq != change["NewImage"].get("seq")
-
-
-def get_state(task_id: str) -> dict[str, Any] | None:
-    item = TaskRepository().get_item(task_id)
-    return graphql_state(item, INLINE_VALUE_BYTES) if item is not None else None
-
-
-def history_after(task_id: str, after_seq: int | None) -> list[dict[str, Any]]:
-    """Recorded states of a task with seq > `after_seq`, in seq order: how a listener fills a gap.
-
-    One answer holds at most `PAGE_BUDGET_BYTES` of states: when it ends early, ask again with
-    `afterSeq` set to the last seq received."""
-    states, _ = TaskRepository().history_page(
-        task_id, after_seq=after_seq, show=graphql_state, admit=PageBudget(json_size).admit
-    )
-    return states

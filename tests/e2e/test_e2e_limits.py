@@ -12,6 +12,7 @@ import requests
 from gql import Client, GraphQLRequest, gql
 
 from aiwf.clock import now_iso
+from aiwf.repository import LIST_ATTRIBUTE, LIST_KEY, PAYLOAD_KEY_PREFIX, SORT_KEY
 from tests.e2e.conftest import Deployed, run
 
 LAMBDA_ANSWER_LIMIT = 6 * 1024 * 1024
@@ -65,7 +66,7 @@ def _put_task_with_output(deployed: Deployed, flow_id: str, output: Any, *, inli
     the repository writes one."""
     tasks, history, bucket = _aws_names(deployed)
     task_id = f"big-{uuid.uuid4().hex[:8]}"
-    key = f"tasks/{task_id}/2/output.json"
+    key = f"{PAYLOAD_KEY_PREFIX}{task_id}/2/output.json"
     body = json.dumps(output, separators=(",", ":")).encode()
     if not inline:
         deployed.stack.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
@@ -87,7 +88,7 @@ def _put_task_with_output(deployed: Deployed, flow_id: str, output: Any, *, inli
     first.pop("output", None)
     ddb.put_item(TableName=history, Item=first)
     ddb.put_item(TableName=history, Item={**shared, "seq": {"N": "2"}})
-    task = {**shared, "seq": {"N": "2"}, "listKey": {"S": "TASK"}, "sortKey": {"S": f"{now}#{task_id}"}}
+    task = {**shared, "seq": {"N": "2"}, LIST_ATTRIBUTE: {"S": LIST_KEY}, SORT_KEY: {"S": f"{now}#{task_id}"}}
     ddb.put_item(TableName=tasks, Item={**task, "context": {"S": "{}"}})
     return task_id
 

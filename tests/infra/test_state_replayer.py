@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from infra.state_access import store_schema
 from tests.infra.stackmodel import Resource, Stack, as_list
 
 MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
@@ -83,7 +84,7 @@ def test_the_replayer_may_only_drain_its_queue_read_the_stream_and_history_and_p
         "dynamodb:GetRecords": {f"{tasks.outputs['arn']}/stream/*"},
         "dynamodb:Scan": {history.outputs["arn"]},
         "dynamodb:GetItem": {tasks.outputs["arn"]},
-        "s3:GetObject": {f"{bucket.outputs['arn']}/*"},
+        "s3:GetObject": {f"{bucket.outputs['arn']}/{store_schema()['payloads']['keyPrefix']}*"},
         "appsync:GraphQL": {f"{api.outputs['arn']}/types/Mutation/fields/updateWorkflowState"},
     }
     rest: dict[str, Any] = {a: r for a, r in grants.items() if not a.startswith(("logs:", "xray:"))}

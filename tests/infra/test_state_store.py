@@ -1,7 +1,11 @@
-"""DynamoDB tables and the payload bucket: the keys and indexes the runtime code really uses.
+"""DynamoDB tables and the payload bucket: the keys and indexes the runtime code really uses, and
+who may use them.
 
-Expectations are read from the code in `lambdas/aiwf` (index names, key attributes), so a renamed
-index or key in the repository fails here instead of at the first query in the cloud.
+Names come from `schema/state_store.json`, which infra declares from and the runtime reads; the
+runtime's own view of it (`aiwf.repository`) is checked against what the stack declares, and key
+attributes against the code in `lambdas/aiwf`, so a renamed index or key fails here instead of at
+the first query in the cloud. Each function's store access is exactly the statements of its
+profiles (`infra.state_store.PROFILES`), and each store variable it gets names what it may touch.
 """
 
 from __future__ import annotations
@@ -10,9 +14,32 @@ import ast
 from pathlib import Path
 from typing import Any
 
-import pytest
+from aiwf import repository, settings
+from infra.state_access import (
+    ANY,
+    FLOWS,
+    HISTORY,
+    PAYLOAD_OBJECTS,
+    PROFILES,
+    TASK_INDEXES,
+    TASK_STREAMS,
+    TASKS,
+    profile_environment,
+    store_schema,
+)
+from tests.infra.stackmodel import BUCKET, LAMBDA, REPO_ROOT, TABLE, Resource, Stack, as_list
 
-from tests.infra.stackmodel import BUCKET, LAMBDA, REPO_ROOT, TABLE, Resource, Stack
+# Which function may do what with the store (docs/architecture.md shows the same table).
+FUNCTION_PROFILES: dict[str, tuple[str, ...]] = {
+    "task-api": ("read", "write-tasks", "record-execution", "register-flows", "payloads-write"),
+    "process-steps": ("write-tasks", "record-execution", "read-flows", "payloads-write"),
+    "finalize": ("write-tasks", "payloads-write"),
+    "status-reconciler": ("write-tasks", "payloads-write"),
+    "graphql-resolver": ("read", "payloads-read"),
+    "state-publisher": ("read-stream", "payloads-read"),
+    "state-replayer": ("replay", "payloads-read"),
+    "flow-registrar": ("register-flows",),
+}
 
 AIWF = REPO_ROOT / "lambdas" / "aiwf"
 DYNAMODB_TYPES = {"S", "N", "B"}
@@ -20,26 +47,6 @@ DYNAMODB_TYPES = {"S", "N", "B"}
 
 def _tree(path: Path) -> ast.Module:
     return ast.parse(path.read_text(), filename=str(path))
-
-
-def queried_task_indexes() -> dict[str, str]:
-    """`{index name: partition key}` from the repository's `index, key_name, ... = "byX", "attr", ...`."""
-    found: dict[str, str] = {}
-    for node in ast.walk(_tree(AIWF / "repository.py")):
-        if (
-            isinstance(node, ast.Assign)
-            and isinstance(node.targets[0], ast.Tuple)
-            and isinstance(node.value, ast.Tuple)
-            and [getattr(t, "id", None) for t in node.targets[0].elts[:2]] == ["index", "key_name"]
-        ):
-            index, key = (getattr(v, "value", None) for v in node.value.elts[:2])
-            if isinstance(index, str) and isinstance(key, str):
-                found[index] = key
-    if not found:
-        pytest.fail(
-            "no `index, key_name, ... = ...` query selection found in lambdas/aiwf/repository.py: update this test"
-        )
-    return found
 
 
 def get_keys(path: Path) -> list[dict[str, str]]:
@@ -70,14 +77,96 @@ def _key_schema(table: Resource) -> dict[str, str]:
     return {name: types[name] for name in names}
 
 
-def test_tables_are_the_ones_the_functions_are_told_about(stack: Stack) -> None:
-    """Each function's TASKS/HISTORY/FLOWS_TABLE variables name the tables declared here."""
+def _short_name(stack: Stack, function: Resource) -> str:
+    return function.inputs["name"].removeprefix(f"aiwf-{stack.stage}-")
+
+
+def _store_values(stack: Stack) -> dict[str, str]:
+    """`{variable: value}` of every store variable, from what the stack declares."""
+    schema = store_schema()
+    values = {table["environment"]: _table(stack, name).inputs["name"] for name, table in schema["tables"].items()}
+    values[schema["payloads"]["environment"]] = stack.one(BUCKET).outputs["bucket"]
+    values[schema["payloads"]["thresholdEnvironment"]] = str(stack.setting("payloadThresholdBytes"))
+    return values
+
+
+def test_tables_are_the_ones_the_schema_declares(stack: Stack) -> None:
     names = {t.inputs["name"] for t in stack.of_type(TABLE)}
-    assert names == {f"aiwf-{stack.stage}-{s}" for s in ("tasks", "history", "flows")}
-    for function in stack.of_type(LAMBDA):
+    assert names == {f"aiwf-{stack.stage}-{table}" for table in store_schema()["tables"]}
+
+
+def test_every_function_has_its_store_profiles(stack: Stack) -> None:
+    assert {_short_name(stack, f) for f in stack.functions()} == set(FUNCTION_PROFILES)
+    for profiles in FUNCTION_PROFILES.values():
+        assert set(profiles) <= set(PROFILES)
+    assert {p for profiles in FUNCTION_PROFILES.values() for p in profiles} == set(PROFILES), "a profile nobody uses"
+
+
+def test_store_variables_name_exactly_what_each_function_may_touch(stack: Stack) -> None:
+    """A function gets the variables of its profiles, each naming a declared table or the bucket, and
+    no other store variable (the runtime cannot be pointed at a table it has no grant on)."""
+    values = _store_values(stack)
+    for function in stack.functions():
         variables = function.inputs["environment"]["variables"]
-        for variable, suffix in (("TASKS_TABLE", "tasks"), ("HISTORY_TABLE", "history"), ("FLOWS_TABLE", "flows")):
-            assert variables[variable] == f"aiwf-{stack.stage}-{suffix}", function.name
+        expected = {
+            v for profile in FUNCTION_PROFILES[_short_name(stack, function)] for v in profile_environment(profile)
+        }
+        assert {v for v in variables if v in values} == expected, function.name
+        for variable in expected:
+            assert variables[variable] == values[variable], (function.name, variable)
+
+
+def _resources(stack: Stack, kind: str) -> list[str]:
+    tasks = _table(stack, "tasks").outputs["arn"]
+    bucket = stack.one(BUCKET).outputs["arn"]
+    return {
+        TASKS: [tasks],
+        TASK_INDEXES: [f"{tasks}/index/{index}" for index in store_schema()["tables"]["tasks"]["indexes"]],
+        TASK_STREAMS: [f"{tasks}/stream/*"],
+        HISTORY: [_table(stack, "history").outputs["arn"]],
+        FLOWS: [_table(stack, "flows").outputs["arn"]],
+        PAYLOAD_OBJECTS: [f"{bucket}/{store_schema()['payloads']['keyPrefix']}*"],
+        ANY: ["*"],
+    }[kind]
+
+
+def _rendered(statement: dict[str, Any]) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    return statement["Sid"], tuple(sorted(as_list(statement["Action"]))), tuple(as_list(statement["Resource"]))
+
+
+def test_each_function_policy_on_the_store_is_exactly_its_profiles(stack: Stack) -> None:
+    """The statements that touch the store are the profiles' statements, nothing restated beside them."""
+    tables = [t.outputs["arn"] for t in stack.of_type(TABLE)]
+    bucket = stack.one(BUCKET).outputs["arn"]
+    for function in stack.functions():
+        expected = [
+            (
+                grant.sid,
+                tuple(sorted(set(grant.actions))),
+                tuple(r for kind in grant.on for r in _resources(stack, kind)),
+            )
+            for profile in FUNCTION_PROFILES[_short_name(stack, function)]
+            for grant in PROFILES[profile]
+        ]
+        found = stack.statements_of_role(stack.role_by_arn(function.inputs["role"]))
+        store = [
+            _rendered(s)
+            for s in found
+            if any(a.startswith(("dynamodb:", "s3:")) for a in as_list(s["Action"]))
+            or any(r.startswith((*tables, bucket)) for r in as_list(s["Resource"]))
+        ]
+        assert store == expected, function.name
+        sids = [s.get("Sid") for s in found]
+        assert len(sids) == len(set(sids)), f"{function.name}: Sids repeat: {sids}"
+
+
+def test_the_runtime_reads_the_names_the_stack_declares() -> None:
+    """`aiwf.settings` and `aiwf.repository` read the same file infra declares from."""
+    assert settings.store_schema() == store_schema()
+    indexes = store_schema()["tables"]["tasks"]["indexes"]
+    assert set(repository.INDEX_ON.values()) == set(indexes)
+    assert {repository.SORT_KEY} == {index["sortKey"] for index in indexes.values()}
+    assert repository.LIST_ATTRIBUTE in repository.INDEX_ON
 
 
 def test_tasks_table_streams_new_images(stack: Stack) -> None:
@@ -94,20 +183,19 @@ def test_tasks_table_key_is_what_the_repository_reads(stack: Stack) -> None:
 
 
 def test_tasks_table_has_the_indexes_the_repository_queries(stack: Stack) -> None:
-    """Listing newest first queries byStartedAt / byStatus / byFlow, sorted by `sortKey`, descending."""
+    """Listing newest first queries one index per filter (all, status, flow), sorted by the sort key, descending."""
     tasks = _table(stack, "tasks")
     types = {a["name"]: a["type"] for a in tasks.inputs["attributes"]}
     declared = {index["name"]: index for index in tasks.inputs.get("globalSecondaryIndexes", [])}
-    queried = queried_task_indexes()
-    assert set(queried) <= set(declared), f"queried but not declared: {sorted(set(queried) - set(declared))}"
-    repository = (AIWF / "repository.py").read_text()
+    queried = {name: partition for partition, name in repository.INDEX_ON.items()}
+    assert set(queried) == set(declared), f"queried {sorted(queried)}, declared {sorted(declared)}"
+    assert {"flowId", "status", repository.LIST_ATTRIBUTE} == set(repository.INDEX_ON)
     for name, partition in queried.items():
         index = declared[name]
         assert index["hashKey"] == partition, name
         assert types[partition] == "S", name
-        assert index["rangeKey"] == "sortKey" and types["sortKey"] == "S", name
+        assert index["rangeKey"] == repository.SORT_KEY and types[repository.SORT_KEY] == "S", name
         assert index["projectionType"] == "ALL", f"{name}: a list page reads whole tasks from the index"
-    assert '"sortKey":' in repository, "the repository no longer writes sortKey: update the index range key"
 
 
 def test_history_table_key_is_task_then_seq(stack: Stack) -> None:
@@ -155,5 +243,7 @@ def test_payload_bucket_is_encrypted_and_private(stack: Stack) -> None:
     (block,) = _attached_to_bucket(stack, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
     for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"):
         assert block[flag] is True, flag
+    variable = store_schema()["payloads"]["environment"]
     for function in stack.of_type(LAMBDA):
-        assert function.inputs["environment"]["variables"]["PAYLOAD_BUCKET"] == bucket.outputs["bucket"]
+        variables = function.inputs["environment"]["variables"]
+        assert variables.get(variable, bucket.outputs["bucket"]) == bucket.outputs["bucket"], function.name

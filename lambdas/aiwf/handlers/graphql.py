@@ -12,14 +12,30 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from ..answers import PageBudget, json_size
+from ..answers import INLINE_VALUE_BYTES, PageBudget, json_size
 from ..errors import BadRequest
 from ..repository import TaskRepository
-from ..workflow_state import get_state, graphql_state, history_after
+from ..workflow_state import graphql_state
 
 logger = Logger(service="graphql-resolver")
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+
+
+def get_state(task_id: str) -> dict[str, Any] | None:
+    item = TaskRepository().get_item(task_id)
+    return graphql_state(item, INLINE_VALUE_BYTES) if item is not None else None
+
+
+def history_after(task_id: str, after_seq: int | None) -> list[dict[str, Any]]:
+    """Recorded states of a task with seq > `after_seq`, in seq order: how a listener fills a gap.
+
+    One answer holds at most `PAGE_BUDGET_BYTES` of states: when it ends early, ask again with
+    `afterSeq` set to the last seq received."""
+    states, _ = TaskRepository().history_page(
+        task_id, after_seq=after_seq, show=graphql_state, admit=PageBudget(json_size).admit
+    )
+    return states
 
 
 def _get_state(arguments: dict[str, Any]) -> dict[str, Any] | None:

@@ -1,7 +1,8 @@
 """A unit-test fixture: the runtime's tables and bucket on moto, in process (import it to use it).
 
-`aws_tables` gives the Lambda code (`aiwf.*`) fresh tables with the keys infra/state_store.py
-declares and a payload bucket, through the same settings and boto3 clients the functions use.
+`aws_tables` gives the Lambda code (`aiwf.*`) fresh tables with the keys and indexes that
+`schema/state_store.json` declares (the file infra/state_store.py declares them from) and a payload
+bucket, through the same settings and boto3 clients the functions use.
 
 moto keeps its backends in process-global state, which the session's local stack (the embedded
 moto server of tests/integration and tests/e2e) shares. A plain `mock_aws()` resets every backend
@@ -21,26 +22,45 @@ from moto import mock_aws
 from moto.core.config import default_user_config
 
 from aiwf import aws
-from aiwf.settings import get_settings
+from aiwf.settings import get_settings, store_schema
 
-_TABLES = {
-    "TASKS_TABLE": [("taskId", "S")],
-    "HISTORY_TABLE": [("taskId", "S"), ("seq", "N")],
-    "FLOWS_TABLE": [("flowId", "S"), ("version", "N")],
-}
 _REGION = "us-east-1"
+
+
+def _create_table(ddb: object, name: str, table: dict) -> None:
+    indexes = [
+        {
+            "IndexName": index,
+            "KeySchema": [
+                {"AttributeName": keys["partitionKey"], "KeyType": "HASH"},
+                {"AttributeName": keys["sortKey"], "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+        for index, keys in table.get("indexes", {}).items()
+    ]
+    ddb.create_table(  # type: ignore[attr-defined]
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": key, "KeyType": kind} for key, kind in zip(table["key"], ("HASH", "RANGE"), strict=False)
+        ],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": t} for a, t in table["attributes"].items()],
+        BillingMode="PAY_PER_REQUEST",
+        **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
+    )
 
 
 @pytest.fixture
 def aws_tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Moto DynamoDB and S3 with the tasks, history and flows tables and the payload bucket."""
+    schema = store_schema()
     suffix = uuid.uuid4().hex[:12]
-    tables = {variable: f"unit-{variable.split('_')[0].lower()}-{suffix}" for variable in _TABLES}
+    tables = {name: f"unit-{name}-{suffix}" for name in schema["tables"]}
     bucket = f"unit-payloads-{suffix}"
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    for variable, name in tables.items():
-        monkeypatch.setenv(variable, name)
-    monkeypatch.setenv("PAYLOAD_BUCKET", bucket)
+    for name, table in schema["tables"].items():
+        monkeypatch.setenv(table["environment"], tables[name])
+    monkeypatch.setenv(schema["payloads"]["environment"], bucket)
     monkeypatch.setenv("AWS_DEFAULT_REGION", _REGION)
     get_settings.cache_clear()
     aws.client.cache_clear()
@@ -50,16 +70,8 @@ def aws_tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     try:
         ddb = boto3.client("dynamodb", region_name=_REGION)
         s3 = boto3.client("s3", region_name=_REGION)
-        for variable, keys in _TABLES.items():
-            ddb.create_table(
-                TableName=tables[variable],
-                KeySchema=[
-                    {"AttributeName": key, "KeyType": kind}
-                    for (key, _), kind in zip(keys, ("HASH", "RANGE"), strict=False)
-                ],
-                AttributeDefinitions=[{"AttributeName": key, "AttributeType": type_} for key, type_ in keys],
-                BillingMode="PAY_PER_REQUEST",
-            )
+        for name, table in schema["tables"].items():
+            _create_table(ddb, tables[name], table)
         s3.create_bucket(Bucket=bucket)
         yield
         for name in tables.values():

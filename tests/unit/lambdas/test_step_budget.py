@@ -13,9 +13,9 @@ import pytest
 
 from aiwf import runtime_limits
 from aiwf.flows import validation_errors
+from aiwf.handlers.graphql import get_state
 from aiwf.repository import TaskRepository
 from aiwf.runner import process_steps
-from aiwf.workflow_state import get_state
 from tests.unit.lambdas.moto_runtime import aws_tables  # noqa: F401 (the fixture)
 from tests.unit.lambdas.state_machine import drive, start
 
