@@ -177,7 +177,8 @@ class LoadRun:
         self.report = Report()
         self._errors_lock = threading.Lock()
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One task-API request with the key; a 5xx answer is counted in the report."""
         response = self.session.request(
             method,
             self.outputs["taskApiUrl"] + path,
@@ -194,7 +195,7 @@ class LoadRun:
         name = f"{self.flow_id}-{index}"
         for _attempt in range(5):  # a 5xx is counted; the name makes a retry safe
             began = time.monotonic()
-            response = self._call("POST", "/tasks", json={"flowId": self.flow_id, "input": {"k": index}, "name": name})
+            response = self.call("POST", "/tasks", json={"flowId": self.flow_id, "input": {"k": index}, "name": name})
             if response.status_code in (200, 201):
                 self.report.start_latencies.append(time.monotonic() - began)
                 return response.json()["taskId"]
@@ -205,7 +206,7 @@ class LoadRun:
     def run(
         self, *, deadline_seconds: float = 600, quiet_seconds: float = 3.0, subscriber: Subscriber | None = None
     ) -> Report:
-        response = self._call("PUT", f"/flows/{self.flow_id}", json=transform_flow(self.flow_id, self.steps))
+        response = self.call("PUT", f"/flows/{self.flow_id}", json=transform_flow(self.flow_id, self.steps))
         assert response.status_code in (200, 201), response.text
         subscriber = Subscriber(self.outputs, self.flow_id)
         subscriber.start()
@@ -221,7 +222,7 @@ class LoadRun:
                 futures.append(pool.submit(self._start, index))
             task_ids = [task_id for task_id in (f.result() for f in futures) if task_id]
         self.report.started = len(task_ids)
-        states = self._until_terminal(task_ids, began + deadline_seconds)
+        states = self.until_terminal(task_ids, began + deadline_seconds)
         self.report.seconds = time.monotonic() - began
         histories = self._histories(task_ids)
         expected = {(h["taskId"], h["seq"]): h for items in histories.values() for h in items}
@@ -235,7 +236,8 @@ class LoadRun:
         self._count(states, histories, expected, list(subscriber.messages))
         return self.report
 
-    def _until_terminal(self, task_ids: list[str], deadline: float) -> dict[str, dict[str, Any]]:
+    def until_terminal(self, task_ids: list[str], deadline: float) -> dict[str, dict[str, Any]]:
+        """Poll the tasks until every one is final or `deadline` (monotonic) passes; their last states."""
         states: dict[str, dict[str, Any]] = {}
         pending = list(task_ids)
         with ThreadPoolExecutor(max_workers=8) as pool:
@@ -248,12 +250,12 @@ class LoadRun:
         return states
 
     def _state(self, task_id: str) -> dict[str, Any]:
-        response = self._call("GET", f"/tasks/{task_id}")
+        response = self.call("GET", f"/tasks/{task_id}")
         return response.json() if response.status_code == 200 else {}
 
     def _histories(self, task_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
         def history(task_id: str) -> list[dict[str, Any]]:
-            response = self._call("GET", f"/tasks/{task_id}/history")
+            response = self.call("GET", f"/tasks/{task_id}/history")
             return response.json()["items"] if response.status_code == 200 else []
 
         with ThreadPoolExecutor(max_workers=8) as pool:
@@ -316,10 +318,10 @@ def measure_steps_per_second(outputs: dict[str, Any], steps: int, deadline_secon
     """Run one loop task of `steps` steps; its history records per second from start to end."""
     run = LoadRun(outputs, tasks=1, concurrency=1, steps=1)
     flow_id = run.flow_id
-    assert run._call("PUT", f"/flows/{flow_id}", json=loop_flow(flow_id, steps)).status_code in (200, 201)
+    assert run.call("PUT", f"/flows/{flow_id}", json=loop_flow(flow_id, steps)).status_code in (200, 201)
     began = time.monotonic()
-    task_id = run._call("POST", "/tasks", json={"flowId": flow_id, "input": {}}).json()["taskId"]
-    state = run._until_terminal([task_id], began + deadline_seconds)[task_id]
+    task_id = run.call("POST", "/tasks", json={"flowId": flow_id, "input": {}}).json()["taskId"]
+    state = run.until_terminal([task_id], began + deadline_seconds)[task_id]
     elapsed = time.monotonic() - began
     if state.get("status") != "SUCCEEDED":
         raise SystemExit(f"the loop task did not succeed: {state}")
