@@ -39,6 +39,13 @@ class TaskApiClient:
     def get_flow(self, flow_id: str, version: int | None = None) -> dict[str, Any]:
         return self.call("GET", f"/flows/{flow_id}", params={"version": version} if version else None)
 
+    def list_flows(self, limit: int | None = None, next_token: str | None = None) -> dict[str, Any]:
+        params = {key: value for key, value in (("limit", limit), ("nextToken", next_token)) if value is not None}
+        return self.call("GET", "/flows", params=params)
+
+    def retire_flow(self, flow_id: str) -> dict[str, Any]:
+        return self.call("DELETE", f"/flows/{flow_id}")
+
     def start(self, flow_id: str, task_input: Any, name: str | None) -> dict[str, Any]:
         """Start a task, always with an idempotency `name` (one is made up when none is given), so
         a start whose answer was lost (a gateway timeout, a dropped connection) is sent again and
@@ -82,7 +89,8 @@ def _api_error(response: requests.Response) -> CliError:
         return CliError(f"HTTP {response.status_code}: {response.text[:200]}", code)
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         error = body["error"]
-        return CliError(f"{error.get('code')}: {error.get('message')}", code, error.get("details"))
+        hint = " (check the API key)" if error.get("code") == "FORBIDDEN" else ""
+        return CliError(f"{error.get('code')}: {error.get('message')}{hint}", code, error.get("details"))
     if isinstance(body, dict) and "message" in body:  # API Gateway's own answers (403 Forbidden, 502)
         hint = " (check the API key)" if response.status_code == 403 else ""
         return CliError(f"HTTP {response.status_code}: {body['message']}{hint}", code)

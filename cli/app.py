@@ -29,7 +29,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-flows_app = typer.Typer(help="Register and read flow documents.", no_args_is_help=True)
+flows_app = typer.Typer(help="Register, read, list and retire flows.", no_args_is_help=True)
 app.add_typer(flows_app, name="flows")
 
 
@@ -113,6 +113,39 @@ def flows_get(
         render.out.print(f"# {flow['flowId']} version {flow['version']}, registered {flow['createdAt']}")
         document = {key: value for key, value in flow.items() if key not in ("flowId", "version", "createdAt")}
         render.out.print(yaml.safe_dump(document, sort_keys=False).rstrip())
+
+
+@flows_app.command("list")
+def flows_list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="Flows per page.")] = 100,
+    all_pages: Annotated[bool, typer.Option("--all", help="Follow nextToken through every page.")] = False,
+) -> None:
+    """List registered flows by id: the latest version of each, and whether it is retired."""
+    items: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        page = ctx.obj.client.list_flows(limit, token)
+        items += page["items"]
+        token = page.get("nextToken")
+        if not (all_pages and token):
+            break
+    if ctx.obj.as_json:
+        render.print_json({"items": items, "nextToken": token})
+        return
+    render.flows_table(items, f"{len(items)} flow(s)")
+    if token:
+        render.err.print("more flows exist: use --all")
+
+
+@flows_app.command("retire")
+def flows_retire(ctx: typer.Context, flow_id: Annotated[str, typer.Argument(metavar="FLOW")]) -> None:
+    """Retire FLOW: no new tasks (running ones finish on their version); `flows put` revives it."""
+    result = ctx.obj.client.retire_flow(flow_id)
+    if ctx.obj.as_json:
+        render.print_json(result)
+    else:
+        render.out.print(f"flow [bold]{result['flowId']}[/] retired (latest version {result['version']})")
 
 
 # -- tasks ------------------------------------------------------------------------------------

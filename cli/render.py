@@ -71,7 +71,9 @@ def states_table(states: list[dict[str, Any]], title: str, *, by_seq: bool = Fal
     if by_seq:
         table.add_column("seq", justify="right")
     else:
-        table.add_column("task")
+        # Whole ids, never wrapped or cut however narrow the terminal: they are copied into
+        # `aiwf get` / `resume`; the other columns give way instead.
+        table.add_column("task", no_wrap=True, min_width=max((len(s["taskId"]) for s in states), default=4))
         table.add_column("flow")
     table.add_column("status")
     table.add_column("step")
@@ -86,6 +88,19 @@ def states_table(states: list[dict[str, Any]], title: str, *, by_seq: bool = Fal
             state.get("updatedAt", ""),
             error_line(state.get("error")),
         )
+    out.print(table)
+
+
+def flows_table(flows: list[dict[str, Any]], title: str) -> None:
+    """`GET /flows` items: each flow's latest version, and whether it is retired."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("flow", no_wrap=True, min_width=max((len(f["flowId"]) for f in flows), default=4))
+    table.add_column("version", justify="right")
+    table.add_column("state")
+    table.add_column("updated")
+    for flow in flows:
+        state = "[magenta]retired[/]" if flow["retired"] else "[green]active[/]"
+        table.add_row(flow["flowId"], str(flow["version"]), state, flow.get("updatedAt", ""))
     out.print(table)
 
 

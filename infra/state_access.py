@@ -18,14 +18,15 @@ from .packaging import REPO_ROOT
 
 STORE_SCHEMA_PATH = REPO_ROOT / "schema" / "state_store.json"
 
-# What a grant may name: a table, the tasks table's indexes or streams, the payload objects, or
-# "*" for the one action IAM scopes to no resource (dynamodb:ListStreams).
-TASKS, TASK_INDEXES, TASK_STREAMS, HISTORY, FLOWS, PAYLOAD_OBJECTS, ANY = (
+# What a grant may name: a table, a table's indexes, the tasks table's streams, the payload
+# objects, or "*" for the one action IAM scopes to no resource (dynamodb:ListStreams).
+TASKS, TASK_INDEXES, TASK_STREAMS, HISTORY, FLOWS, FLOW_INDEXES, PAYLOAD_OBJECTS, ANY = (
     "tasks",
     "tasks/index",
     "tasks/stream",
     "history",
     "flows",
+    "flows/index",
     "payloads",
     "*",
 )
@@ -57,10 +58,17 @@ PROFILES: dict[str, tuple[Grant, ...]] = {
     "record-execution": (Grant("StoreRecordExecution", ("dynamodb:UpdateItem",), (TASKS,)),),
     # the flow version a task pinned, or a flow's latest
     "read-flows": (Grant("StoreReadFlows", ("dynamodb:GetItem", "dynamodb:Query"), (FLOWS,)),),
-    # a new version of a flow (conditional put after reading the latest)
+    # a new version of a flow (conditional put after reading the latest) and its head item
+    # (latest version, retired), which a registration and a retirement update
     "register-flows": (
-        Grant("StoreRegisterFlows", ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"), (FLOWS,)),
+        Grant(
+            "StoreRegisterFlows",
+            ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"),
+            (FLOWS,),
+        ),
     ),
+    # a page of flow heads, over the flows table's list index
+    "list-flows": (Grant("StoreListFlows", ("dynamodb:Query",), (FLOW_INDEXES,)),),
     # Lambda's poller of the tasks stream (the outbox), for the function it feeds
     "read-stream": (
         Grant(
@@ -103,7 +111,7 @@ def profile_environment(profile: str) -> tuple[str, ...]:
     for grant in PROFILES[profile]:
         for kind in grant.on:
             table = kind.split("/")[0]
-            if kind in (TASKS, TASK_INDEXES, HISTORY, FLOWS):
+            if kind in (TASKS, TASK_INDEXES, HISTORY, FLOWS, FLOW_INDEXES):
                 names.append(tables[table]["environment"])
             elif kind == PAYLOAD_OBJECTS:
                 names.append(schema["payloads"]["environment"])

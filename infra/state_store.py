@@ -19,6 +19,7 @@ from .config import StageConfig
 from .iam import Access, Statement
 from .state_access import (
     ANY,
+    FLOW_INDEXES,
     FLOWS,
     HISTORY,
     PAYLOAD_OBJECTS,
@@ -153,9 +154,10 @@ class StateStore(pulumi.ComponentResource):
         """The ARNs one resource kind stands for: each declared index by name, the bucket's key prefix."""
         if kind == ANY:
             return ("*",)
-        if kind == TASK_INDEXES:
-            names = store_schema()["tables"]["tasks"]["indexes"]
-            return tuple(self.tasks.arn.apply(lambda arn, index=index: f"{arn}/index/{index}") for index in names)
+        if kind in (TASK_INDEXES, FLOW_INDEXES):
+            table = {TASK_INDEXES: self.tasks, FLOW_INDEXES: self.flows}[kind]
+            names = store_schema()["tables"][kind.split("/")[0]]["indexes"]
+            return tuple(table.arn.apply(lambda arn, index=index: f"{arn}/index/{index}") for index in names)
         if kind == TASK_STREAMS:
             # A label with colons ends each stream ARN; a re-enabled stream gets a new one.
             return (self.tasks.arn.apply(lambda arn: f"{arn}/stream/*"),)

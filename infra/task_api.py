@@ -45,7 +45,11 @@ class TaskApi(pulumi.ComponentResource):
                 code=args.code,
                 layers=args.layers,
                 environment={"STATE_MACHINE_ARN": args.state_machine.arn},
-                access=[store.access("read", "write-tasks", "record-execution", "register-flows", "payloads-write")],
+                access=[
+                    store.access(
+                        "read", "write-tasks", "record-execution", "register-flows", "list-flows", "payloads-write"
+                    )
+                ],
                 statements=[
                     Statement(("states:StartExecution",), (args.state_machine.arn,), sid="StartTasks"),
                     # Completing a task token: IAM supports no resource-level permission for these

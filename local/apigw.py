@@ -5,7 +5,9 @@ routes ``/{stageName}/<path>`` through the OpenAPI ``paths`` of the RestApi body
 declared, enforces ``x-api-key`` where an operation has ``security: [{api_key: []}]`` (valid =
 an enabled key in a usage plan of that API stage), builds the real Lambda proxy event and calls
 the function named in the integration URI through the embedded Lambda Invoke API, as API
-Gateway does. Error answers copy API Gateway's bodies and status codes.
+Gateway does. Its own error answers (unknown path, missing key, a failed integration) are the
+gateway responses the body declares (``x-amazon-apigateway-gateway-responses``, rendered like API
+Gateway renders them), else API Gateway's default bodies and status codes.
 """
 
 from __future__ import annotations
@@ -107,12 +109,56 @@ class RestApi:
         return False
 
 
-def _error(status: int, message: str, error_type: str, request_id: str) -> Response:
+GATEWAY_RESPONSES_KEY = "x-amazon-apigateway-gateway-responses"
+# response type -> (default status, default message, x-amzn-ErrorType), as API Gateway answers
+GATEWAY_DEFAULTS: dict[str, tuple[int, str, str]] = {
+    "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token", "MissingAuthenticationTokenException"),
+    "INVALID_API_KEY": (403, "Forbidden", "ForbiddenException"),
+    "INTEGRATION_FAILURE": (502, "Internal server error", "InternalServerErrorException"),
+    "INTEGRATION_TIMEOUT": (504, "Endpoint request timed out", "InternalServerErrorException"),
+    "API_CONFIGURATION_ERROR": (500, "Internal server error", "InternalServerErrorException"),
+}
+_TEMPLATE_VARIABLE = re.compile(r"\$(?:\{(?P<braced>context\.[\w.]+)\}|(?P<bare>context\.[\w.]+))")
+
+
+def _render_template(template: str, variables: dict[str, str]) -> str:
+    """A gateway response's mapping template: API Gateway substitutes only `$context` variables
+    there (no VTL logic), an unknown one becomes empty, as it does."""
+
+    def substitute(found: re.Match[str]) -> str:
+        return variables.get(found.group("braced") or found.group("bare"), "")
+
+    return _TEMPLATE_VARIABLE.sub(substitute, template)
+
+
+def gateway_response(
+    response_type: str, request_id: str, body: dict[str, Any] | None = None, stage: str = ""
+) -> Response:
+    """API Gateway's own answer of `response_type`: the API's gateway response of that type, else its
+    DEFAULT_4XX / DEFAULT_5XX, else API Gateway's default `{"message": ...}` body."""
+    status, message, error_type = GATEWAY_DEFAULTS[response_type]
+    declared = (body or {}).get(GATEWAY_RESPONSES_KEY) or {}
+    custom = declared.get(response_type) or declared.get("DEFAULT_4XX" if status < 500 else "DEFAULT_5XX")
+    headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error_type}
+    if not custom:
+        return Response(
+            json.dumps({"message": message}), status_code=status, media_type="application/json", headers=headers
+        )
+    variables = {
+        "context.error.message": message,
+        "context.error.messageString": json.dumps(message),
+        "context.error.responseType": response_type,
+        "context.requestId": request_id,
+        "context.stage": stage,
+    }
+    templates = custom.get("responseTemplates") or {}
+    template = templates.get("application/json", next(iter(templates.values()), None))
+    content = _render_template(template, variables) if template is not None else json.dumps({"message": message})
+    for name, value in (custom.get("responseParameters") or {}).items():
+        if name.startswith("gatewayresponse.header.") and value.startswith("'") and value.endswith("'"):
+            headers[name.removeprefix("gatewayresponse.header.")] = value[1:-1]
     return Response(
-        json.dumps({"message": message}),
-        status_code=status,
-        media_type="application/json",
-        headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error_type},
+        content, status_code=int(custom.get("statusCode", status)), media_type="application/json", headers=headers
     )
 
 
@@ -161,14 +207,14 @@ class RestApiGateway:
         api_id = self.registry.stages.get(stage)
         api = self._api(api_id) if api_id else None
         if api is None:
-            return _error(403, "Missing Authentication Token", "MissingAuthenticationTokenException", request_id)
+            return gateway_response("MISSING_AUTHENTICATION_TOKEN", request_id)
         match = api.match(resource_path, request.method)
         if not isinstance(match, RouteMatch):
-            return _error(403, "Missing Authentication Token", "MissingAuthenticationTokenException", request_id)
+            return gateway_response("MISSING_AUTHENTICATION_TOKEN", request_id, api.record.body, stage)
         api_key = request.headers.get("x-api-key")
         if api.needs_api_key(match.operation) and not self.registry.valid_api_key(api_key, api.record.id, stage):
             log.info("%s %s -> 403 (missing or invalid x-api-key)", request.method, full_path)
-            return _error(403, "Forbidden", "ForbiddenException", request_id)
+            return gateway_response("INVALID_API_KEY", request_id, api.record.body, stage)
         integration = match.operation.get("x-amazon-apigateway-integration") or {}
         found = FUNCTION_IN_URI.search(integration.get("uri", ""))
         if integration.get("type", "").lower() != "aws_proxy" or not found:
@@ -178,14 +224,14 @@ class RestApiGateway:
                 match.template,
                 integration,
             )
-            return _error(500, "Internal server error", "InternalServerErrorException", request_id)
+            return gateway_response("API_CONFIGURATION_ERROR", request_id, api.record.body, stage)
         event = await self._event(request, api, stage, resource_path, match, request_id, api_key)
         started = time.monotonic()
         try:
             payload, function_error = await run_in_threadpool(self.invoke, found.group("arn"), json.dumps(event))
         except TimeoutError:
-            return _error(504, "Endpoint request timed out", "InternalServerErrorException", request_id)
-        response = self._proxy_response(payload, function_error, request_id)
+            return gateway_response("INTEGRATION_TIMEOUT", request_id, api.record.body, stage)
+        response = self._proxy_response(payload, function_error, request_id, api.record.body, stage)
         log.info(
             "%s %s -> %d (%.0f ms)",
             request.method,
@@ -265,10 +311,12 @@ class RestApiGateway:
             "isBase64Encoded": is_base64,
         }
 
-    def _proxy_response(self, payload: bytes, function_error: str | None, request_id: str) -> Response:
+    def _proxy_response(
+        self, payload: bytes, function_error: str | None, request_id: str, api_body: dict[str, Any], stage: str
+    ) -> Response:
         if function_error:
             log.warning("Lambda function failed (%s): %s", function_error, payload[:1000].decode("utf-8", "replace"))
-            return _error(502, "Internal server error", "InternalServerErrorException", request_id)
+            return gateway_response("INTEGRATION_FAILURE", request_id, api_body, stage)
         try:
             result = json.loads(payload)
             if not isinstance(result, dict):
@@ -286,7 +334,7 @@ class RestApiGateway:
                 content = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode("utf-8")
         except (ValueError, TypeError) as exc:
             log.warning("malformed Lambda proxy response (%s): %s", exc, payload[:1000])
-            return _error(502, "Internal server error", "InternalServerErrorException", request_id)
+            return gateway_response("INTEGRATION_FAILURE", request_id, api_body, stage)
         response = Response(content, status_code=status)
         raw_headers: list[tuple[bytes, bytes]] = []
         for key, values in multi.items():

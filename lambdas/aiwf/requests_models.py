@@ -14,7 +14,8 @@ class StartTask(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     flowId: str = Field(pattern=FLOW_ID_PATTERN)
-    input: Any = Field(default_factory=dict)
+    # An object, so the flow's templates and resultPaths always have a mapping to read from.
+    input: dict[str, Any] = Field(default_factory=dict)
     name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,80}$")
 
 

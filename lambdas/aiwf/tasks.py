@@ -35,9 +35,16 @@ def start_task(flow_id: str, task_input: Any, name: str | None) -> tuple[Task, b
     task_id = task_id_for(name)
     existing = repo.get(task_id) if name else None
     if existing is None:
-        flow = FlowStore().get(flow_id)
+        flows = FlowStore()
+        flow = flows.get(flow_id)
         if flow is None:
             raise NotFound(f"flow {flow_id!r} is not registered", code="FLOW_NOT_FOUND")
+        head = flows.head(flow_id)
+        if head is not None and head.retired:
+            raise Conflict(
+                f"flow {flow_id!r} is retired: register it again (PUT /flows/{flow_id}) to start tasks",
+                code="FLOW_RETIRED",
+            )
         now = now_iso()
         task = Task(
             task_id=task_id,
@@ -54,15 +61,32 @@ def start_task(flow_id: str, task_input: Any, name: str | None) -> tuple[Task, b
         if not created:  # a concurrent request with the same name won the race
             existing = repo.get(task_id)
     if existing is not None:
-        if existing.flow_id != flow_id:
-            raise Conflict(
-                f"name {name!r} already started a task of flow {existing.flow_id!r}",
-                code="NAME_IN_USE",
-            )
+        _check_same_request(existing, flow_id, task_input)
         task, created = existing, False
     if task.execution_arn is None:
         task = repo.set_execution(task, _start_execution(task.task_id))
     return task, created
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _check_same_request(existing: Task, flow_id: str, task_input: Any) -> None:
+    """A repeated `name` is a retry only if it asks for the same thing; anything else would
+    silently answer with a task the caller did not ask for, so it is a 409 instead."""
+    if existing.flow_id != flow_id:
+        raise Conflict(
+            f"name {existing.name!r} already started a task of flow {existing.flow_id!r}",
+            code="IDEMPOTENCY_CONFLICT",
+            details=[{"path": "/flowId", "message": f"the task named {existing.name!r} runs {existing.flow_id!r}"}],
+        )
+    if _canonical(existing.context.get("input")) != _canonical(task_input):
+        raise Conflict(
+            f"name {existing.name!r} already started a task with another input",
+            code="IDEMPOTENCY_CONFLICT",
+            details=[{"path": "/input", "message": "differs from the input the named task started with"}],
+        )
 
 
 def _start_execution(task_id: str) -> str:

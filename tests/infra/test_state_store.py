@@ -14,9 +14,10 @@ import ast
 from pathlib import Path
 from typing import Any
 
-from aiwf import repository, settings
+from aiwf import flow_store, repository, settings
 from infra.state_access import (
     ANY,
+    FLOW_INDEXES,
     FLOWS,
     HISTORY,
     PAYLOAD_OBJECTS,
@@ -31,7 +32,7 @@ from tests.infra.stackmodel import BUCKET, LAMBDA, REPO_ROOT, TABLE, Resource, S
 
 # Which function may do what with the store (docs/architecture.md shows the same table).
 FUNCTION_PROFILES: dict[str, tuple[str, ...]] = {
-    "task-api": ("read", "write-tasks", "record-execution", "register-flows", "payloads-write"),
+    "task-api": ("read", "write-tasks", "record-execution", "register-flows", "list-flows", "payloads-write"),
     "process-steps": ("write-tasks", "record-execution", "read-flows", "payloads-write"),
     "finalize": ("write-tasks", "payloads-write"),
     "status-reconciler": ("write-tasks", "payloads-write"),
@@ -118,6 +119,7 @@ def test_store_variables_name_exactly_what_each_function_may_touch(stack: Stack)
 
 def _resources(stack: Stack, kind: str) -> list[str]:
     tasks = _table(stack, "tasks").outputs["arn"]
+    flows = _table(stack, "flows").outputs["arn"]
     bucket = stack.one(BUCKET).outputs["arn"]
     return {
         TASKS: [tasks],
@@ -125,6 +127,7 @@ def _resources(stack: Stack, kind: str) -> list[str]:
         TASK_STREAMS: [f"{tasks}/stream/*"],
         HISTORY: [_table(stack, "history").outputs["arn"]],
         FLOWS: [_table(stack, "flows").outputs["arn"]],
+        FLOW_INDEXES: [f"{flows}/index/{index}" for index in store_schema()["tables"]["flows"]["indexes"]],
         PAYLOAD_OBJECTS: [f"{bucket}/{store_schema()['payloads']['keyPrefix']}*"],
         ANY: ["*"],
     }[kind]
@@ -247,3 +250,13 @@ def test_payload_bucket_is_encrypted_and_private(stack: Stack) -> None:
     for function in stack.of_type(LAMBDA):
         variables = function.inputs["environment"]["variables"]
         assert variables.get(variable, bucket.outputs["bucket"]) == bucket.outputs["bucket"], function.name
+
+
+def test_flows_table_lists_heads_over_the_index_the_flow_store_queries(stack: Stack) -> None:
+    """`GET /flows` queries one sparse index of flow heads by flowId: the flow store and the table agree."""
+    flows = _table(stack, "flows")
+    declared = {index["name"]: index for index in flows.inputs.get("globalSecondaryIndexes", [])}
+    assert set(declared) == {flow_store.LIST_INDEX}
+    index = declared[flow_store.LIST_INDEX]
+    assert (index["hashKey"], index["rangeKey"]) == (flow_store.LIST_ATTRIBUTE, "flowId")
+    assert index["projectionType"] == "ALL", "a page shows the head's fields"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import uuid
 from pathlib import Path
@@ -111,3 +112,41 @@ def test_missing_outputs_file_explains_what_to_do(tmp_path):
         timeout=60,
     )
     assert result.returncode == 7 and "make dev" in result.stderr
+
+
+def test_flows_list_and_retire(aiwf, flow_file):
+    flow_id, path = flow_file
+    aiwf("flows", "put", str(path))
+
+    listed = json.loads(aiwf("--json", "flows", "list", "--all", "--limit", "2").stdout)
+    mine = [item for item in listed["items"] if item["flowId"] == flow_id]
+    assert len(mine) == 1 and (mine[0]["version"], mine[0]["retired"]) == (1, False)
+    assert listed["nextToken"] is None, "--all follows every page"
+    assert flow_id in aiwf("flows", "list").stdout
+
+    retired = json.loads(aiwf("--json", "flows", "retire", flow_id).stdout)
+    assert retired == {"flowId": flow_id, "version": 1, "retired": True}
+    assert "retired" in aiwf("flows", "retire", flow_id).stdout
+    refused = aiwf("start", flow_id, check_code=4)
+    assert "FLOW_RETIRED" in refused.stderr
+    assert "FLOW_NOT_FOUND" in aiwf("flows", "retire", "no-such-flow", check_code=3).stderr
+
+    aiwf("flows", "put", str(path))  # revives it
+    assert json.loads(aiwf("--json", "start", flow_id, "--input", '{"name": "Ada"}').stdout)["flowId"] == flow_id
+
+
+def test_list_shows_whole_task_ids_even_in_a_narrow_terminal(stack, flow_file, tmp_path):
+    flow_id, path = flow_file
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(stack.outputs))
+
+    def run(*args: str) -> str:
+        command = [str(ROOT / "bin" / "aiwf"), "--outputs", str(outputs), *args]
+        env = {**os.environ, "COLUMNS": "60"}
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    run("flows", "put", str(path))
+    task_id = json.loads(run("--json", "start", flow_id, "--input", '{"name": "Ada"}'))["taskId"]
+    assert task_id in run("list", "--flow", flow_id), "the id is copied into get / resume: never cut"

@@ -19,6 +19,9 @@ def test_the_docs_have_walkthroughs_to_run():
 
 
 def _operations_printed_the_execution_of_its_task(stack, stdout: str) -> None:
+    # the flows walkthrough: retired (a start is 409 FLOW_RETIRED), then revived and listed active
+    assert '"retired": true' in stdout and '"FLOW_RETIRED"' in stdout and "\n409\n" in stdout
+    assert "'flowId': 'retire-demo'" in stdout and "'retired': False" in stdout
     arn = stdout.strip().splitlines()[-1]
     execution_arn, task_id = arn.rsplit(":", 1)
     assert execution_arn == stack.outputs["stateMachineArn"].replace(":stateMachine:", ":execution:")

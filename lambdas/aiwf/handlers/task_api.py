@@ -117,6 +117,24 @@ def get_flow(flowId: str) -> Response:
     return _json(200, {**flow.document, "flowId": flow.flow_id, "version": flow.version, "createdAt": flow.created_at})
 
 
+@app.get("/flows")
+def list_flows() -> Response:
+    limit = _int_param("limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
+    next_token = app.current_event.get_query_string_value(name="nextToken", default_value=None) or None
+    heads, token = FlowStore().list_page(limit, next_token)
+    return _json(200, {"items": [head.summary() for head in heads], "nextToken": token})
+
+
+@app.delete("/flows/<flowId>")
+def retire_flow(flowId: str) -> Response:
+    _check_flow_id(flowId)
+    head = FlowStore().retire(flowId)
+    if head is None:
+        raise NotFound(f"flow {flowId!r} does not exist", code="FLOW_NOT_FOUND")
+    logger.info("flow retired", extra={"flowId": flowId, "version": head.version})
+    return _json(200, {"flowId": head.flow_id, "version": head.version, "retired": True})
+
+
 # -- tasks ------------------------------------------------------------------------------------
 @app.post("/tasks")
 def post_task() -> Response:
