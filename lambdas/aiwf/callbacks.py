@@ -93,8 +93,8 @@ def _notify(url: str, task: Task, step_id: str, token: str) -> None:
 
 def _waiting_task(repo: TaskRepository, task_id: str, token: str) -> Task:
     """The task whose current wait `token` belongs to: what resume and heartbeat both require."""
-    task = repo.get(task_id)
-    if task is None or task.branch_of is not None:
+    task = repo.get(task_id)  # a wait in a parallel branch is on the branch's record: its id works too
+    if task is None:
         raise NotFound(f"task {task_id!r} does not exist", code="TASK_NOT_FOUND")
     matches = task.resume_token_hash is not None and task.resume_token_hash == token_hash(token)
     if task.status != "WAITING":

@@ -7,7 +7,8 @@ later resume with the old token is 409. Then the execution is stopped (parallel 
 inline Map iterations of the same execution, so one StopExecution ends them); a step still running
 in a Lambda at that moment cannot commit after ABORTED (its conditional write loses), and any call
 ProcessSteps or PollCheck still gets answers "already final". Branch records still open are closed
-ABORTED too, so every record of the task tells the same end.
+ABORTED too, so every record of the task tells the same end; a branch record's id (the `taskId` a
+wait inside a branch notifies) cancels its task.
 """
 
 from __future__ import annotations
@@ -36,8 +37,11 @@ def cancel_task(task_id: str, reason: str | None) -> tuple[Task, bool]:
     message = reason or DEFAULT_REASON
     for _ in range(_ATTEMPTS):
         task = repo.get(task_id)
-        if task is None or task.branch_of is not None:
+        if task is None:
             raise NotFound(f"task {task_id!r} does not exist", code="TASK_NOT_FOUND")
+        if task.branch_of is not None:  # a branch's record id (a branch wait's notify names it): its task
+            task_id = task.branch_of["taskId"]
+            continue
         if task.status == "ABORTED":
             return task, False
         if task.is_final:

@@ -151,7 +151,8 @@ def test_cancel_inside_parallel_branches_stops_every_branch(api, stub, stack):
         "done": {"type": "succeed"},
     }
     task_id = _start(api, steps, "fan")
-    token = stub.wait_for(path)[0].body["resumeToken"]
+    notified = stub.wait_for(path)[0].body
+    token, branch_record = notified["resumeToken"], notified["taskId"]
     stub.wait_for(hang)
 
     began = time.monotonic()
@@ -159,8 +160,10 @@ def test_cancel_inside_parallel_branches_stops_every_branch(api, stub, stack):
     _assert_aborted(api, stack, task_id, step="fan")
     assert time.monotonic() - began < 10
     gate.set()
-    resumed = api.call("PUT", f"/tasks/{task_id}", json={"resumeToken": token, "status": "SUCCEEDED"})
-    assert resumed.status_code in (404, 409), resumed.text
+    resumed = api.call("PUT", f"/tasks/{branch_record}", json={"resumeToken": token, "status": "SUCCEEDED"})
+    assert resumed.status_code == 409, resumed.text  # the branch's record ended ABORTED too
+    assert api.call("GET", f"/tasks/{branch_record}").json()["status"] == "ABORTED"
+    assert _cancel(api, branch_record).status_code == 200  # a branch record's id names its task
     time.sleep(1.5)
     assert api.call("GET", f"/tasks/{task_id}").json()["status"] == "ABORTED"
 
