@@ -69,6 +69,13 @@ class TaskApiClient:
     def resume(self, task_id: str, body: dict[str, Any]) -> dict[str, Any]:
         return self.call("PUT", f"/tasks/{task_id}", json=body)
 
+    # -- task control ---------------------------------------------------------------------------
+    def cancel(self, task_id: str, reason: str | None = None) -> dict[str, Any]:
+        return self.call("POST", f"/tasks/{task_id}/cancel", json={"reason": reason} if reason else {})
+
+    def heartbeat(self, task_id: str, token: str) -> dict[str, Any]:
+        return self.call("POST", f"/tasks/{task_id}/heartbeat", json={"resumeToken": token})
+
     def history(self, task_id: str) -> list[dict[str, Any]]:
         """Every page of the history (a page ends early when its answer would be too large)."""
         items: list[dict[str, Any]] = []

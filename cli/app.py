@@ -239,6 +239,31 @@ def resume(
     _show_state(ctx.obj, ctx.obj.client.resume(task_id, body))
 
 
+# -- task control: cancel and heartbeat ------------------------------------------------------
+@app.command()
+def cancel(
+    ctx: typer.Context,
+    task_id: Annotated[str, typer.Argument(metavar="TASK")],
+    reason: Annotated[str | None, typer.Option(help="Why: the Cancelled error's message.")] = None,
+) -> None:
+    """Stop a task in any non-final state; it ends ABORTED with the Cancelled error."""
+    _show_state(ctx.obj, ctx.obj.client.cancel(task_id, reason))
+
+
+@app.command()
+def heartbeat(
+    ctx: typer.Context,
+    task_id: Annotated[str, typer.Argument(metavar="TASK")],
+    token: Annotated[str, typer.Option(help="The resume token the wait step sent to its notify URL.")],
+) -> None:
+    """Keep a waiting task's heartbeatSeconds wait alive (the external system is still working)."""
+    answer = ctx.obj.client.heartbeat(task_id, token)
+    if ctx.obj.as_json:
+        render.print_json(answer)
+    else:
+        render.out.print(f"heartbeat of task {answer['taskId']} at {answer['heartbeatAt']}")
+
+
 @app.command()
 def history(ctx: typer.Context, task_id: Annotated[str, typer.Argument(metavar="TASK")]) -> None:
     """Every recorded state change of a task, by seq."""

@@ -26,6 +26,11 @@ class TaskApiArgs:
     api_key_value: pulumi.Input[str] | None = None
 
 
+def _executions_of(machine_arn: pulumi.Output[str]) -> pulumi.Output[str]:
+    """`arn:...:execution:<machine>:*`, every execution of the machine (continuations included)."""
+    return machine_arn.apply(lambda arn: arn.replace(":stateMachine:", ":execution:", 1) + ":*")
+
+
 class TaskApi(pulumi.ComponentResource):
     url: pulumi.Output[str]
     api_key: pulumi.Output[str]
@@ -41,7 +46,7 @@ class TaskApi(pulumi.ComponentResource):
             FunctionArgs(
                 name="task-api",
                 handler="aiwf.handlers.task_api.handler",
-                description="REST task API: flows, tasks, history, resume",
+                description="REST task API: flows, tasks, history, resume, cancel, heartbeat",
                 code=args.code,
                 layers=args.layers,
                 environment={"STATE_MACHINE_ARN": args.state_machine.arn},
@@ -55,6 +60,9 @@ class TaskApi(pulumi.ComponentResource):
                     # Completing a task token: IAM supports no resource-level permission for these
                     # actions (the token, not an ARN, names the task), so "*" is the only resource.
                     Statement(("states:SendTaskSuccess", "states:SendTaskFailure"), ("*",), sid="ResumeTasks"),
+                    Statement(("states:SendTaskHeartbeat",), ("*",), sid="HeartbeatTasks"),
+                    # Cancel stops the task's execution: only executions of the orchestrator.
+                    Statement(("states:StopExecution",), (_executions_of(args.state_machine.arn),), sid="CancelTasks"),
                 ],
             ),
             config,

@@ -5,6 +5,7 @@ sha256 (never the token) with the wait's deadline, marks the task WAITING and te
 external system at `notify.url`, if any, the token it must present. `resume_task` is
 `PUT /tasks/{taskId}`: it checks the token, consumes it in one conditional write (so two
 resumes cannot both win), leaves the outcome for ProcessSteps and completes the token.
+`heartbeat_task` checks the token the same way and keeps a `heartbeatSeconds` wait alive.
 """
 
 from __future__ import annotations
@@ -90,13 +91,12 @@ def _notify(url: str, task: Task, step_id: str, token: str) -> None:
     log.info("wait notified", extra={"taskId": task.task_id, "stepId": step_id, "httpStatus": status})
 
 
-def resume_task(task_id: str, token: str, status: str, output: Any, error: dict[str, Any] | None) -> Task:
-    repo = TaskRepository()
-    task = repo.get(task_id)
+def _waiting_task(repo: TaskRepository, task_id: str, token: str) -> Task:
+    """The task whose current wait `token` belongs to: what resume and heartbeat both require."""
+    task = repo.get(task_id)  # a wait in a parallel branch is on the branch's record: its id works too
     if task is None:
         raise NotFound(f"task {task_id!r} does not exist", code="TASK_NOT_FOUND")
-    hashed = token_hash(token)
-    matches = task.resume_token_hash is not None and task.resume_token_hash == hashed
+    matches = task.resume_token_hash is not None and task.resume_token_hash == token_hash(token)
     if task.status != "WAITING":
         if matches and _expired(task):
             raise Gone(f"the wait of task {task_id!r} expired", code="WAIT_EXPIRED")
@@ -105,6 +105,13 @@ def resume_task(task_id: str, token: str, status: str, output: Any, error: dict[
         raise Forbidden("the resume token does not match this task's wait", code="WRONG_TOKEN")
     if _expired(task):
         raise Gone(f"the wait of task {task_id!r} expired", code="WAIT_EXPIRED")
+    return task
+
+
+def resume_task(task_id: str, token: str, status: str, output: Any, error: dict[str, Any] | None) -> Task:
+    repo = TaskRepository()
+    task = _waiting_task(repo, task_id, token)
+    hashed = token_hash(token)
     step_id = (task.waiting_for or {}).get("stepId") or task.current_step
     outcome: dict[str, Any] = {"kind": StepStateKind.RESUME, "stepId": step_id, "status": status, "output": output}
     if status == "FAILED":
@@ -125,7 +132,11 @@ def resume_task(task_id: str, token: str, status: str, output: Any, error: dict[
         )
     except ConcurrentUpdate as exc:
         raise Conflict(f"the resume token of task {task_id!r} was already used", code="TOKEN_USED") from exc
-    _complete(task, token, outcome)
+    try:
+        _complete(task, token, outcome)
+    except Gone:
+        _conflict_if_ended_meanwhile(repo, task_id)
+        raise
     log.info("task resumed", extra={"taskId": task_id, "stepId": step_id, "resumeStatus": status})
     return task
 
@@ -142,3 +153,27 @@ def _complete(task: Task, token: str, outcome: dict[str, Any]) -> None:
         if exc.response["Error"]["Code"] in _TOKEN_GONE:
             raise Gone(f"the wait of task {task.task_id!r} is over: {exc}", code="WAIT_EXPIRED") from exc
         raise
+
+
+def _conflict_if_ended_meanwhile(repo: TaskRepository, task_id: str) -> None:
+    """A token that died under a committed resume: a cancel ended the task (and its execution)
+    between our write and our SendTaskSuccess. The resume lost that race: 409, not 410."""
+    task = repo.get(task_id)
+    if task is not None and task.is_final:
+        raise Conflict(f"task {task_id!r} ended meanwhile (status {task.status})", code="NOT_WAITING")
+
+
+def heartbeat_task(task_id: str, token: str) -> dict[str, Any]:
+    """`POST /tasks/{taskId}/heartbeat`: the external system holding the wait's token says it is
+    still working. The token is the Step Functions task token, so SendTaskHeartbeat restarts the
+    wait's `heartbeatSeconds` clock (the wait's whole `timeoutSeconds` still bounds it). Nothing is
+    committed: a heartbeat is no state change, so it adds no history record."""
+    _waiting_task(TaskRepository(), task_id, token)
+    try:
+        client("stepfunctions").send_task_heartbeat(taskToken=token)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in _TOKEN_GONE:
+            raise Gone(f"the wait of task {task_id!r} is over: {exc}", code="WAIT_EXPIRED") from exc
+        raise
+    log.info("wait heartbeat", extra={"taskId": task_id})
+    return {"taskId": task_id, "heartbeatAt": now_iso()}

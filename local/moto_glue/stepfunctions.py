@@ -1,5 +1,5 @@
 """Patches of moto's Step Functions engine (moto 5.2.5): AWS's names for heartbeat timeouts, each
-definition parsed once, and a StopExecution that wins whenever it lands."""
+definition parsed once, and a StopExecution that wins whenever it lands, also over a callback wait."""
 
 from __future__ import annotations
 
@@ -98,3 +98,68 @@ def a_stop_wins() -> None:
     set_error._aiwf_stop_wins = True  # type: ignore[attr-defined]
     Environment.set_error = set_error  # type: ignore[method-assign]
     WaitFunction._wait_interval = _wait_interval  # type: ignore[method-assign]
+
+
+def a_stop_ends_callback_waits() -> None:
+    """StopExecution ends a `.waitForTaskToken` wait at once, as in AWS. Idempotent.
+
+    moto 5.2.5 waits for the callback on an Event that only SendTask* (or the state's end) sets:
+    `set_stop` wakes `program_state_event`, which the callback wait never looks at, so a stopped
+    execution sat in its callback state until `TimeoutSeconds` (or, with `HeartbeatSeconds`, until
+    the next missed heartbeat) and the task's cancel took that long to end the execution. Here both
+    waits (plain, and with heartbeats) check the program state every `WAIT_SLICE_SECONDS`; a
+    heartbeat still restarts the heartbeat clock, an outcome still ends the wait at once.
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+    from moto.stepfunctions.parser.asl.eval.callback.callback import (
+        CallbackOutcomeTimedOut,
+        HeartbeatTimedOut,
+    )
+
+    original = StateTaskServiceCallback._eval_wait_for_task_token
+    if getattr(original, "_aiwf_stop_ends_wait", False):
+        return
+
+    def _wait_plain(env: Any, timeout_seconds: float, endpoint: Any) -> Any:
+        deadline = time.monotonic() + timeout_seconds
+        while env.is_running():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            outcome = endpoint.wait(timeout=min(left, WAIT_SLICE_SECONDS))
+            if outcome is not None:
+                return outcome
+        return None
+
+    def _wait_with_heartbeats(env: Any, endpoint: Any, heartbeat: Any) -> Any:
+        heartbeat_seconds = heartbeat._heartbeat_seconds
+        beat = heartbeat._next_heartbeat_event
+        deadline = time.monotonic() + heartbeat_seconds
+        while env.is_running():
+            outcome = endpoint.get_outcome()
+            if outcome is not None:
+                return outcome
+            with heartbeat._mutex:
+                if beat.is_set():  # a heartbeat (or the outcome, checked above next round)
+                    beat.clear()
+                    deadline = time.monotonic() + heartbeat_seconds
+                    continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return endpoint.get_outcome() or HeartbeatTimedOut()
+            beat.wait(timeout=min(left, WAIT_SLICE_SECONDS))
+        return None
+
+    def _eval_wait_for_task_token(
+        self: Any, env: Any, timeout_seconds: int, callback_endpoint: Any, heartbeat_endpoint: Any
+    ) -> Any:
+        if heartbeat_endpoint is not None:
+            outcome = _wait_with_heartbeats(env, callback_endpoint, heartbeat_endpoint)
+        else:
+            outcome = _wait_plain(env, timeout_seconds, callback_endpoint)
+        return outcome if outcome is not None else CallbackOutcomeTimedOut(callback_id=callback_endpoint.callback_id)
+
+    _eval_wait_for_task_token._aiwf_stop_ends_wait = True  # type: ignore[attr-defined]
+    StateTaskServiceCallback._eval_wait_for_task_token = _eval_wait_for_task_token  # type: ignore[method-assign]

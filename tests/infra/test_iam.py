@@ -198,7 +198,27 @@ def test_task_api_may_start_executions_of_the_orchestrator_only(stack: Stack) ->
     for statement in start:
         assert as_list(statement["Resource"]) == [stack.outputs["stateMachineArn"]]
     states_actions = {a for s in role_statements for a in _actions(s) if a.startswith("states:")}
-    assert states_actions <= {"states:StartExecution"} | TASK_TOKEN_ACTIONS, sorted(states_actions)
+    assert states_actions <= {"states:StartExecution", "states:StopExecution"} | TASK_TOKEN_ACTIONS, sorted(
+        states_actions
+    )
+
+
+def test_task_api_may_stop_executions_of_the_orchestrator_only_and_send_heartbeats(stack: Stack) -> None:
+    """Cancel stops the task's execution (any execution of the orchestrator, continuations too, no
+    other machine's); heartbeat has no resource type, so it is granted on "*" like SendTaskSuccess."""
+    role = stack.role_by_arn(stack.function(TASK_API_HANDLER).inputs["role"])
+    executions = stack.outputs["stateMachineArn"].replace(":stateMachine:", ":execution:") + ":*"
+    stop = [s for s in _role_statements(stack, role) if "states:StopExecution" in _actions(s)]
+    assert [(s["Effect"], _actions(s), as_list(s["Resource"])) for s in stop] == [
+        ("Allow", ["states:StopExecution"], [executions])
+    ]
+    heartbeat = [s for s in _role_statements(stack, role) if "states:SendTaskHeartbeat" in _actions(s)]
+    assert [(_actions(s), as_list(s["Resource"])) for s in heartbeat] == [(["states:SendTaskHeartbeat"], ["*"])]
+    for other in stack.of_type(ROLE):
+        if other.key == role.key:
+            continue
+        actions = {a for s in stack.statements_of_role(other) for a in _actions(s)}
+        assert "states:StopExecution" not in actions, f"{other.name} may stop executions"
 
 
 def test_only_the_task_api_completes_task_tokens(stack: Stack) -> None:

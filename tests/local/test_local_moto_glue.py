@@ -202,3 +202,90 @@ def test_a_stop_that_lands_mid_choice_aborts_the_execution(aws, functions, monke
         assert time.monotonic() < deadline, "the execution never ended"
         time.sleep(0.05)
     assert described["status"] == "ABORTED", described
+
+
+def _callback_machine(sfn, functions, name: str, heartbeat: int | None, in_map: bool) -> str:
+    wait: dict = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {"FunctionName": functions["glue-put"], "Payload": {"pk.$": "$.pk", "token.$": "$$.Task.Token"}},
+        "TimeoutSeconds": 60,
+        "End": True,
+    }
+    if heartbeat:
+        wait["HeartbeatSeconds"] = heartbeat
+    states: dict = {"Wait": wait}
+    if in_map:  # a parallel branch of the orchestrator: an inline Map iteration of the same execution
+        states = {
+            "Fan": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Wait", "States": states},
+                "End": True,
+            }
+        }
+    definition = {"StartAt": next(iter(states)), "States": states}
+    return sfn.create_state_machine(
+        name=name, definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/glue-role"
+    )["stateMachineArn"]
+
+
+def _token_of(aws, pk: str) -> str:
+    table = aws["client"]("dynamodb")
+    deadline = time.monotonic() + 20
+    while "Item" not in (found := table.get_item(TableName="glue-table", Key={"pk": {"S": pk}})):
+        assert time.monotonic() < deadline, "the callback task never ran"
+        time.sleep(0.05)
+    return found["Item"]["token"]["S"]
+
+
+def _ended(sfn, arn: str, within: float) -> dict:
+    deadline = time.monotonic() + within
+    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, f"the execution still runs after {within} s"
+        time.sleep(0.05)
+    return described
+
+
+@pytest.mark.parametrize(
+    ("heartbeat", "in_map"), [(None, False), (30, False), (None, True)], ids=["plain", "heartbeat", "in-map"]
+)
+def test_a_stop_ends_a_callback_wait_at_once(aws, functions, heartbeat, in_map):
+    """moto 5.2.5 left a stopped execution in its callback state until the wait's timeout (60 s here)."""
+    sfn = aws["client"]("stepfunctions")
+    name = f"glue-cb-stop-{heartbeat}-{in_map}".lower()
+    machine = _callback_machine(sfn, functions, name, heartbeat, in_map)
+    pk = f"{name}-key"
+    payload = {"items": [{"pk": pk}]} if in_map else {"pk": pk}
+    arn = sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(payload))["executionArn"]
+    _token_of(aws, pk)
+    time.sleep(0.3)  # the wait has begun
+    sfn.stop_execution(executionArn=arn, error="Cancelled", cause="by a test")
+    described = _ended(sfn, arn, within=5)
+    assert described["status"] == "ABORTED", described
+    time.sleep(WAIT_SLICE)  # the engine thread is gone: no event after the abort
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    assert events[-1]["type"] == "ExecutionAborted", events[-3:]
+
+
+WAIT_SLICE = 1.5
+
+
+def test_heartbeats_keep_a_callback_wait_alive_and_a_missed_one_ends_it(aws, functions):
+    sfn = aws["client"]("stepfunctions")
+    machine = _callback_machine(sfn, functions, "glue-cb-heartbeat", 2, False)
+    alive = sfn.start_execution(stateMachineArn=machine, name="alive", input='{"pk": "glue-hb-alive"}')["executionArn"]
+    token = _token_of(aws, "glue-hb-alive")
+    for _ in range(8):  # 4 s of heartbeats every 0.5 s: twice the heartbeat interval
+        sfn.send_task_heartbeat(taskToken=token)
+        time.sleep(0.5)
+    assert sfn.describe_execution(executionArn=alive)["status"] == "RUNNING"
+    sfn.send_task_success(taskToken=token, output='{"ok": true}')
+    assert _ended(sfn, alive, within=5)["status"] == "SUCCEEDED"
+
+    missed = sfn.start_execution(stateMachineArn=machine, name="missed", input='{"pk": "glue-hb-missed"}')[
+        "executionArn"
+    ]
+    _token_of(aws, "glue-hb-missed")
+    described = _ended(sfn, missed, within=8)
+    assert described["status"] == "FAILED" and described["error"] == "States.HeartbeatTimeout", described

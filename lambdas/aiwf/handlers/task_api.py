@@ -17,7 +17,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from pydantic import ValidationError
 
 from ..answers import INLINE_VALUE_BYTES, PageBudget, proxy_size, public_state
-from ..callbacks import resume_task
+from ..callbacks import heartbeat_task, resume_task
+from ..control import cancel_task
+from ..control_models import CancelTask, HeartbeatTask
 from ..errors import ApiError, BadRequest, NotFound
 from ..flow_store import FlowStore
 from ..flows import validation_errors
@@ -198,6 +200,29 @@ def get_history(taskId: str) -> Response:
     if not items and repo.get_item(taskId) is None:
         raise NotFound(f"task {taskId!r} does not exist", code="TASK_NOT_FOUND")
     return _json(200, {"items": items, "nextToken": token})
+
+
+# -- task control: cancel and heartbeat ------------------------------------------------------
+@app.post("/tasks/<taskId>/cancel")
+def cancel(taskId: str) -> Response:
+    raw = app.current_event.body
+    body = {} if raw is None or raw.strip() == "" else _body()  # the reason is optional, and so is the body
+    try:
+        request = CancelTask.model_validate(body)
+    except ValidationError as exc:
+        raise BadRequest("the cancel request is invalid", details=error_details(exc), code="INVALID_REQUEST") from exc
+    task, cancelled_now = cancel_task(taskId, request.reason)
+    return _json(202 if cancelled_now else 200, task.state())
+
+
+@app.post("/tasks/<taskId>/heartbeat")
+def heartbeat(taskId: str) -> Response:
+    try:
+        request = HeartbeatTask.model_validate(_body())
+    except ValidationError as exc:
+        details = error_details(exc)
+        raise BadRequest("the heartbeat request is invalid", details=details, code="INVALID_REQUEST") from exc
+    return _json(200, heartbeat_task(taskId, request.resumeToken))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
