@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosed
 
 FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 FIELDS = """taskId flowId flowVersion status seq currentStep branchId waitingFor output
-  error { errorName errorMessage errorDetails retryable stepId branchId } startedAt updatedAt"""
+  error { errorName errorMessage errorDetails retryable stepId branchId } startedAt updatedAt redriveCount"""
 SUBSCRIPTION = gql(
     "subscription Watch($taskId: ID, $flowId: String) {"
     f" workflowStateUpdated(taskId: $taskId, flowId: $flowId) {{ {FIELDS} }} }}"

@@ -337,7 +337,11 @@ def _branches(process_steps_arn: str, finalize_arn: str) -> dict[str, Any]:
 
 def build_orchestrator_definition(process_steps_arn: str, finalize_arn: str) -> dict[str, Any]:
     """The orchestrator's ASL document for the given Lambda ARNs."""
-    finalize = _lambda_task(finalize_arn, {"taskId.$": "$.taskId", "error.$": "$.error"}, "PickFailure")
+    finalize = _lambda_task(
+        finalize_arn,
+        {"taskId.$": "$.taskId", "error.$": "$.error", "executionArn.$": "$$.Execution.Id"},
+        "PickFailure",
+    )
     return {
         "Comment": "AI workflow orchestrator: runs any flow document, inline steps batched per invocation.",
         "StartAt": "ProcessSteps",

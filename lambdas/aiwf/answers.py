@@ -75,8 +75,10 @@ def public_state(item: dict[str, Any], *, inline_bytes: int = 0) -> dict[str, An
     if isinstance(item.get("branchOf"), str):
         task_id = json.loads(item["branchOf"]).get("taskId", task_id)
     state = {"taskId": task_id, **{name: item.get(name) for name in _SCALARS}, **values}
+    state["redriveCount"] = item.get("redriveCount", 0)
     order = ("taskId", "flowId", "flowVersion", "status", "seq", "currentStep", "branchId")
-    return {name: state[name] for name in (*order, "waitingFor", "output", "error", "startedAt", "updatedAt")}
+    tail = ("waitingFor", "output", "error", "startedAt", "updatedAt", "redriveCount")
+    return {name: state[name] for name in (*order, *tail)}
 
 
 class PageBudget:

@@ -13,15 +13,19 @@ wait inside a branch notifies) cancels its task.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from .aws import client
+from .clock import now_iso
 from .errors import ConcurrentUpdate, Conflict, NotFound, normalized_error
 from .protocol import ErrorName, StepStateKind
 from .repository import Task, TaskRepository
+from .settings import get_settings
+from .task_flow import TaskFlow, load_flow
 
 log = logging.getLogger(__name__)
 _ATTEMPTS = 5
@@ -101,3 +105,138 @@ def _abort_branches(repo: TaskRepository, task: Task, message: str) -> None:
                 break
             except ConcurrentUpdate:
                 continue
+
+
+# -- redrive ------------------------------------------------------------------------------------
+REDRIVABLE = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
+
+
+def redrive_task(task_id: str) -> Task:
+    """Go on with a FAILED / TIMED_OUT / ABORTED task from the step where it ended.
+
+    The step's input context is the stored one (every step boundary commits it, and a failing step
+    commits none), so the task is committed RUNNING at `current_step` with that context, no error,
+    `redriveCount` + 1 and the step budget as it was; then a new execution `<taskId>-r<n>` runs it
+    (the record names it before it starts, so the reconciler ignores the older execution's events).
+    In a `parallel` step only the branches that did not succeed are reset and run again. A task
+    ended by a `fail` step, or not ended that way, is 409 NOT_REDRIVABLE: so a second redrive
+    right after the first (the task is RUNNING) is refused and starts nothing.
+    """
+    repo = TaskRepository()
+    for _ in range(_ATTEMPTS):
+        task = repo.get(task_id)
+        if task is None or task.branch_of is not None:
+            raise NotFound(f"task {task_id!r} does not exist", code="TASK_NOT_FOUND")
+        if task.status not in REDRIVABLE:
+            raise Conflict(
+                f"task {task_id!r} is {task.status}: only FAILED, TIMED_OUT or ABORTED tasks can be redriven",
+                code="NOT_REDRIVABLE",
+            )
+        flow = load_flow(task)
+        if _ended_by_fail_step(repo, task, flow):
+            raise Conflict(f"task {task_id!r} was ended by a fail step of its flow", code="NOT_REDRIVABLE")
+        if task.current_step is None:
+            raise Conflict(f"task {task_id!r} never started a step", code="NOT_REDRIVABLE")
+        count = task.redrive_count + 1
+        name = f"{task.task_id}-r{count}"
+        machine_arn = get_settings().state_machine_arn
+        execution_arn = machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+        pending = _parallel_state(task, flow)
+        try:
+            redriven = repo.save(
+                task,
+                status="RUNNING",
+                error=None,
+                output=None,
+                waiting_for=None,
+                resume_token_hash=None,
+                step_state=pending,
+                redrive_count=count,
+                redriven_at=now_iso(),
+                execution_arn=execution_arn,
+            )
+        except ConcurrentUpdate:
+            continue  # another redrive (or a late writer) won: decide again on the new state
+        if pending is not None:
+            _reset_branches(repo, pending["rerun"], count)
+        started = _start_execution(machine_arn, name, task.task_id)
+        if started != execution_arn:
+            redriven = repo.set_execution(redriven, started)
+        log.info("task redriven", extra={"taskId": task_id, "from": task.status, "redriveCount": count})
+        return redriven
+    raise Conflict(f"task {task_id!r} kept changing; try again", code="CONCURRENT_UPDATE")
+
+
+def _ended_by_fail_step(repo: TaskRepository, task: Task, flow: TaskFlow) -> bool:
+    """True when the task (or, in a parallel step, a failed branch of it) stopped at a `fail` step."""
+    if task.status != "FAILED":
+        return False
+    step = flow.steps.get(task.current_step or "")
+    if step is not None and step["type"] == "fail":
+        return True
+    pending = task.step_state or {}
+    if step is None or step["type"] != "parallel" or pending.get("kind") != StepStateKind.PARALLEL:
+        return False
+    for record_id in pending.get("branches", []):
+        branch = repo.get(record_id)
+        if branch is None or branch.status != "FAILED":
+            continue
+        branch_step = load_flow(branch).steps.get(branch.current_step or "")
+        if branch_step is not None and branch_step["type"] == "fail":
+            return True
+    return False
+
+
+def _parallel_state(task: Task, flow: TaskFlow) -> dict[str, Any] | None:
+    """The step state a redrive leaves: for a parallel step whose branches exist, theirs with the
+    ids to run again (`rerun`: the branches that did not succeed); else none (the step starts afresh)."""
+    pending = task.step_state or {}
+    step = flow.steps.get(task.current_step or "")
+    if step is None or step["type"] != "parallel" or pending.get("kind") != StepStateKind.PARALLEL:
+        return None
+    if pending.get("stepId") != task.current_step:
+        return None
+    repo = TaskRepository()
+    rerun = []
+    for record_id in pending.get("branches", []):
+        branch = repo.get(record_id)
+        if branch is None or branch.status != "SUCCEEDED":
+            rerun.append(record_id)
+    if any(repo.get(record_id) is None for record_id in rerun):
+        return None  # a record is gone: fork afresh
+    return {**pending, "rerun": rerun}
+
+
+def _reset_branches(repo: TaskRepository, record_ids: list[str], count: int) -> None:
+    """Each failed (or cancelled, or unfinished) branch record RUNNING again at the step it stopped at."""
+    for record_id in record_ids:
+        for _ in range(_ATTEMPTS):
+            branch = repo.get(record_id)
+            if branch is None or branch.status == "SUCCEEDED":
+                break
+            try:
+                repo.save(
+                    branch,
+                    status="RUNNING",
+                    error=None,
+                    output=None,
+                    waiting_for=None,
+                    resume_token_hash=None,
+                    step_state=None,
+                    redrive_count=count,
+                    redriven_at=now_iso(),
+                )
+                break
+            except ConcurrentUpdate:
+                continue
+
+
+def _start_execution(machine_arn: str, name: str, task_id: str) -> str:
+    try:
+        return client("stepfunctions").start_execution(
+            stateMachineArn=machine_arn, name=name, input=json.dumps({"taskId": task_id, "rounds": 0})
+        )["executionArn"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
+            raise
+        return machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"

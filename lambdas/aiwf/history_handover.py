@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -35,8 +36,12 @@ def _threshold() -> int:
 
 def next_execution_name(task_id: str, execution_arn: str) -> str:
     name = execution_arn.rsplit(":", 1)[-1]
-    suffix = name.removeprefix(task_id).removeprefix("-c")
-    return f"{task_id}-c{int(suffix) + 1 if suffix.isdigit() else 2}"
+    # `<taskId>[-r<redrive>][-c<n>]`: a redrive's execution continues as `<taskId>-r<redrive>-c2`...
+    found = re.fullmatch(r"(-r\d+)?(?:-c(\d+))?", name.removeprefix(task_id))
+    if found is None:
+        return f"{task_id}-c2"
+    redrive, count = found.groups()
+    return f"{task_id}{redrive or ''}-c{int(count) + 1 if count else 2}"
 
 
 def _due(task: Task, rounds: int) -> bool:

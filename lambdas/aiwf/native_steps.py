@@ -103,6 +103,18 @@ def _parallel(
             },
             step_state={"kind": StepStateKind.PARALLEL, "stepId": step_id, "branches": record_ids},
         )
+    rerun = pending.get("rerun")
+    if rerun:  # a redrive reset the failed branches: the Map runs those again, the others keep their end
+        return StepOutcome(
+            context=context,
+            action={
+                "action": Action.PARALLEL,
+                "stepId": step_id,
+                "maxConcurrency": step.get("maxConcurrency", 0),
+                "branches": rerun,
+            },
+            step_state={key: value for key, value in pending.items() if key != "rerun"},
+        )
     results, first_error, branch_steps_run = gather(pending["branches"], task.steps_run)
     if first_error is not None and step.get("onBranchError", "fail") == "fail":
         raise StepError(

@@ -66,6 +66,10 @@ class Task:
     # Private: steps the task ran so far, the count `maxSteps` bounds (runtime_limits.py); kept
     # on the task item only, so continuations and redrives go on counting where it stopped.
     steps_run: int = 0
+    # Public: how many times the task was redriven (control.redrive_task). Private: when the last
+    # redrive was, from which the flow's `timeoutSeconds` counts again.
+    redrive_count: int = 0
+    redriven_at: str | None = None
 
     @property
     def is_final(self) -> bool:
@@ -86,6 +90,7 @@ class Task:
             "error": self.error,
             "startedAt": self.started_at,
             "updatedAt": self.updated_at,
+            "redriveCount": self.redrive_count,
         }
 
 
@@ -135,6 +140,8 @@ def _task_from_item(item: dict[str, Any]) -> Task:
         branch_of=json.loads(item["branchOf"]) if "branchOf" in item else None,
         llm_usage=json.loads(item["llmUsage"]) if "llmUsage" in item else None,
         steps_run=item.get("stepsRun", 0),
+        redrive_count=item.get("redriveCount", 0),
+        redriven_at=item.get("redrivenAt"),
     )
 
 
@@ -174,6 +181,7 @@ class TaskRepository:
             "branchId": task.branch_id,
             "startedAt": task.started_at,
             "updatedAt": task.updated_at,
+            "redriveCount": task.redrive_count or None,
         }
         values = _serialize(shared)
         for attribute, value in (
@@ -193,6 +201,7 @@ class TaskRepository:
                     "branchOf": json.dumps(task.branch_of) if task.branch_of else None,
                     "llmUsage": json.dumps(task.llm_usage) if task.llm_usage else None,
                     "stepsRun": task.steps_run,
+                    "redrivenAt": task.redriven_at,
                     LIST_ATTRIBUTE: LIST_KEY,
                     SORT_KEY: f"{task.started_at}#{task.task_id}",
                 }

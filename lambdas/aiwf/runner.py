@@ -156,7 +156,9 @@ def _on_step_error(
     if "catch" in step:
         return _catch(repo, task, step_id, step["catch"], error)
     log.warning("step failed", extra={"taskId": task.task_id, "stepId": step_id, "error": error})
-    repo.save(task, status="FAILED", error=error, step_state=None, steps_run=task.steps_run + 1)
+    # A failed parallel step keeps its branch records' ids: a redrive re-runs only the failed ones.
+    kept = task.step_state if step["type"] == "parallel" and _started(task, step_id) else None
+    repo.save(task, status="FAILED", error=error, step_state=kept, steps_run=task.steps_run + 1)
     return {"taskId": task.task_id, "action": Action.FAILED, "error": error}
 
 
@@ -255,7 +257,8 @@ def _go_to_next_step(repo: TaskRepository, task: Task, step_id: str, outcome: St
 
 
 def _elapsed_seconds(task: Task) -> float:
-    started = datetime.fromisoformat(task.started_at.replace("Z", "+00:00"))
+    since = task.redriven_at or task.started_at  # a redrive gives the flow's timeout a fresh start
+    started = datetime.fromisoformat(since.replace("Z", "+00:00"))
     return (datetime.now(UTC) - started).total_seconds()
 
 
@@ -307,8 +310,11 @@ def poll_check(
     return process_steps(task_id, remaining_ms, execution_arn=execution_arn, rounds=rounds)
 
 
-def finalize_failure(task_id: str, error: dict[str, Any]) -> Answer:
-    """Record the normalized error the state machine built for a failure outside any step."""
+def finalize_failure(task_id: str, error: dict[str, Any], execution_arn: str | None = None) -> Answer:
+    """Record the normalized error the state machine built for a failure outside any step.
+
+    The Finalize of an execution the task left behind (a redrive runs it in a new one) records
+    nothing: the task is the newer execution's now."""
     repo = TaskRepository()
     task = repo.get(task_id)  # unlike the loop's calls, a task that is gone is no new failure
     if task is None:
@@ -316,6 +322,9 @@ def finalize_failure(task_id: str, error: dict[str, Any]) -> Answer:
     error = {**error, "stepId": error.get("stepId") or task.current_step, "branchId": task.branch_id}
     if task.is_final:
         return {"taskId": task_id, "action": Action.FAILED, "error": task.error or error}
+    if execution_arn and task.execution_arn and execution_arn != task.execution_arn:
+        log.info("finalize of an older execution", extra={"taskId": task_id, "executionArn": execution_arn})
+        return {"taskId": task_id, "action": Action.FAILED, "error": error}
     repo.save(task, status="FAILED", error=error)
     log.warning("task failed outside a step", extra={"taskId": task_id, "error": error})
     return {"taskId": task_id, "action": Action.FAILED, "error": error}

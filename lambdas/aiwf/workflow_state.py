@@ -14,7 +14,18 @@ from typing import Any
 from .answers import public_state
 from .repository import item_from_image
 
-_SCALARS = ("taskId", "flowId", "flowVersion", "status", "seq", "currentStep", "branchId", "startedAt", "updatedAt")
+_SCALARS = (
+    "taskId",
+    "flowId",
+    "flowVersion",
+    "status",
+    "seq",
+    "currentStep",
+    "branchId",
+    "startedAt",
+    "updatedAt",
+    "redriveCount",
+)
 
 
 def _json_text(value: Any) -> str | None:

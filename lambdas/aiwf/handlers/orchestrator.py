@@ -39,7 +39,7 @@ def process(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @logger.inject_lambda_context(clear_state=True)
 def finalize(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(taskId=event["taskId"])
-    return finalize_failure(event["taskId"], event["error"])
+    return finalize_failure(event["taskId"], event["error"], event.get("executionArn"))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from ..answers import INLINE_VALUE_BYTES, PageBudget, proxy_size, public_state
 from ..callbacks import heartbeat_task, resume_task
-from ..control import cancel_task
+from ..control import cancel_task, redrive_task
 from ..control_models import CancelTask, HeartbeatTask
 from ..errors import ApiError, BadRequest, NotFound
 from ..flow_store import FlowStore
@@ -202,7 +202,7 @@ def get_history(taskId: str) -> Response:
     return _json(200, {"items": items, "nextToken": token})
 
 
-# -- task control: cancel and heartbeat ------------------------------------------------------
+# -- task control: cancel, redrive, heartbeat ---------------------------------------------------
 @app.post("/tasks/<taskId>/cancel")
 def cancel(taskId: str) -> Response:
     raw = app.current_event.body
@@ -213,6 +213,11 @@ def cancel(taskId: str) -> Response:
         raise BadRequest("the cancel request is invalid", details=error_details(exc), code="INVALID_REQUEST") from exc
     task, cancelled_now = cancel_task(taskId, request.reason)
     return _json(202 if cancelled_now else 200, task.state())
+
+
+@app.post("/tasks/<taskId>/redrive")
+def redrive(taskId: str) -> Response:
+    return _json(202, redrive_task(taskId).state())
 
 
 @app.post("/tasks/<taskId>/heartbeat")

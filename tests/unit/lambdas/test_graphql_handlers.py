@@ -60,6 +60,7 @@ def test_a_stream_image_becomes_the_public_state_with_json_text() -> None:
         "error",
         "startedAt",
         "updatedAt",
+        "redriveCount",
     }
     assert state["output"] == '{"a":[1]}' and state["error"]["errorDetails"] == '{"x":1}'
     assert "never published" not in json.dumps(state) and "abc" not in json.dumps(state)
