@@ -73,6 +73,9 @@ class TaskApiClient:
     def cancel(self, task_id: str, reason: str | None = None) -> dict[str, Any]:
         return self.call("POST", f"/tasks/{task_id}/cancel", json={"reason": reason} if reason else {})
 
+    def redrive(self, task_id: str) -> dict[str, Any]:
+        return self.call("POST", f"/tasks/{task_id}/redrive")
+
     def heartbeat(self, task_id: str, token: str) -> dict[str, Any]:
         return self.call("POST", f"/tasks/{task_id}/heartbeat", json={"resumeToken": token})
 

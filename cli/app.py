@@ -239,7 +239,7 @@ def resume(
     _show_state(ctx.obj, ctx.obj.client.resume(task_id, body))
 
 
-# -- task control: cancel and heartbeat ------------------------------------------------------
+# -- task control: cancel, redrive, heartbeat ---------------------------------------------------
 @app.command()
 def cancel(
     ctx: typer.Context,
@@ -248,6 +248,12 @@ def cancel(
 ) -> None:
     """Stop a task in any non-final state; it ends ABORTED with the Cancelled error."""
     _show_state(ctx.obj, ctx.obj.client.cancel(task_id, reason))
+
+
+@app.command()
+def redrive(ctx: typer.Context, task_id: Annotated[str, typer.Argument(metavar="TASK")]) -> None:
+    """Go on with a FAILED, TIMED_OUT or ABORTED task from the step where it ended."""
+    _show_state(ctx.obj, ctx.obj.client.redrive(task_id))
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""`aiwf cancel` and `aiwf heartbeat`, run as a user runs them (bin/aiwf), against the local stack."""
+"""`aiwf cancel`, `aiwf redrive` and `aiwf heartbeat`, run as a user runs them (bin/aiwf), against the local stack."""
 
 from __future__ import annotations
 
@@ -68,3 +68,20 @@ def test_cancel_errors_have_stable_exit_codes(aiwf, api):
     task_id = api.call("POST", "/tasks", json={"flowId": flow_id, "input": {}}).json()["taskId"]
     assert api.wait_for(task_id)["status"] == "SUCCEEDED"
     assert "ALREADY_FINAL" in aiwf("cancel", task_id, check_code=4).stderr
+
+
+def test_redrive_from_the_cli(aiwf, api, stub):
+    path = f"/cli-redrive/{uuid.uuid4().hex[:8]}"
+    stub.reply(path, (500, {"no": 1}), (200, {"ok": True}))
+    flow_id = f"cli-redrive-{uuid.uuid4().hex[:8]}"
+    call = {"type": "http", "url": stub.url + path, "resultPath": "r", "next": "ok"}
+    document = {"id": flow_id, "startAt": "call", "steps": {"call": call, "ok": {"type": "succeed"}}}
+    assert api.call("PUT", f"/flows/{flow_id}", json=document).status_code == 201
+    task_id = api.call("POST", "/tasks", json={"flowId": flow_id, "input": {}}).json()["taskId"]
+    assert api.wait_for(task_id)["status"] == "FAILED"
+
+    state = json.loads(aiwf("--json", "redrive", task_id).stdout)
+    assert state["status"] == "RUNNING" and state["redriveCount"] == 1 and state["currentStep"] == "call"
+    assert api.wait_for(task_id)["status"] == "SUCCEEDED"
+    assert "NOT_REDRIVABLE" in aiwf("redrive", task_id, check_code=4).stderr
+    assert "TASK_NOT_FOUND" in aiwf("redrive", str(uuid.uuid4()), check_code=3).stderr

@@ -23,6 +23,7 @@ FINAL_FIELDS = {
     "error",
     "startedAt",
     "updatedAt",
+    "redriveCount",
 }
 
 
