@@ -29,6 +29,7 @@ QUERY_FIELDS = ("getWorkflowState", "listWorkflowStates", "getWorkflowHistory")
 # enforces the same value.
 QUERY_DEPTH_LIMIT = 75
 PUBLISH_TYPE, PUBLISH_FIELD = "Mutation", "updateWorkflowState"
+CONTROL_FIELDS = ("redriveTask",)
 
 
 def api_key_expiry(days: int, today: dt.date | None = None) -> str:
@@ -47,6 +48,8 @@ class WorkflowStateApiArgs:
     store: StateStore
     code: pulumi.Archive
     layers: list[pulumi.Input[str]]
+    # Control mutations (redriveTask) start executions of the orchestrator.
+    state_machine: aws.sfn.StateMachine | None = None
 
 
 class WorkflowStateApi(pulumi.ComponentResource):
@@ -174,6 +177,9 @@ class WorkflowStateApi(pulumi.ComponentResource):
                 opts=child,
             )
 
+        if args.state_machine is not None:
+            self._control_mutations(name, args, config, args.state_machine, child)
+
         # The mutation: NONE data source, the committed state echoed by the resolver's own code.
         none_source = aws.appsync.DataSource(
             f"{name}-none-source", api_id=self.api.id, name="publishedState", type="NONE", opts=child
@@ -195,3 +201,70 @@ class WorkflowStateApi(pulumi.ComponentResource):
         self.api_key = pulumi.Output.secret(key.key)
         self.publish_field_arn = field_arn(self.api.arn, PUBLISH_TYPE, PUBLISH_FIELD)
         self.register_outputs({"graphqlUrl": self.graphql_url, "realtimeUrl": self.realtime_url})
+
+    def _control_mutations(
+        self,
+        name: str,
+        args: WorkflowStateApiArgs,
+        config: StageConfig,
+        state_machine: aws.sfn.StateMachine,
+        child: pulumi.ResourceOptions,
+    ) -> None:
+        """`redriveTask` (API key and IAM): a direct Lambda resolver on a function of its own, which
+        may change tasks and start executions of the orchestrator; the query function stays read-only."""
+        self.control = Function(
+            f"{name}-control",
+            FunctionArgs(
+                name="graphql-control",
+                handler="aiwf.handlers.graphql.control_handler",
+                description="Workflow State API control mutations (AppSync direct Lambda resolver)",
+                code=args.code,
+                layers=args.layers,
+                environment={"STATE_MACHINE_ARN": state_machine.arn},
+                access=[args.store.access("read", "write-tasks", "record-execution", "read-flows", "payloads-write")],
+                statements=[Statement(("states:StartExecution",), (state_machine.arn,), sid="RedriveTasks")],
+            ),
+            config,
+            opts=child,
+        )
+        function_arn = self.control.function.arn
+        role = aws.iam.Role(
+            f"{name}-control-invoke-role",
+            name=config.name("graphql-control-invoke"),
+            assume_role_policy=assume_role_policy("appsync.amazonaws.com"),
+            description="AppSync invokes the Workflow State API control function",
+            opts=child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-control-invoke-policy",
+            role=role.id,
+            policy=policy_document(
+                [
+                    Statement(
+                        ("lambda:InvokeFunction",),
+                        (function_arn, function_arn.apply(lambda arn: f"{arn}:*")),
+                        sid="InvokeControl",
+                    )
+                ]
+            ),
+            opts=child,
+        )
+        source = aws.appsync.DataSource(
+            f"{name}-control-source",
+            api_id=self.api.id,
+            name="taskControl",
+            type="AWS_LAMBDA",
+            service_role_arn=role.arn,
+            lambda_config=aws.appsync.DataSourceLambdaConfigArgs(function_arn=function_arn),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+        for field in CONTROL_FIELDS:
+            aws.appsync.Resolver(
+                f"{name}-{field}",
+                api_id=self.api.id,
+                type="Mutation",
+                field=field,
+                kind="UNIT",
+                data_source=source.name,
+                opts=child,
+            )

@@ -64,8 +64,9 @@ def test_queries_are_limited_to_appsyncs_maximum_depth(stack: Stack) -> None:
 def test_api_key_callers_cannot_publish(stack: Stack) -> None:
     """`updateWorkflowState` is IAM only; clients (API key) and operators (IAM) read and subscribe."""
     mutation = _fields("Mutation")
-    assert list(mutation) == ["updateWorkflowState"]
+    assert list(mutation) == ["updateWorkflowState", "redriveTask"]
     assert _directives(mutation["updateWorkflowState"]) == {"aws_iam"}
+    assert _directives(mutation["redriveTask"]) == {"aws_iam", "aws_api_key"}
     for type_name in ("Query", "Subscription"):
         for name, field in _fields(type_name).items():
             assert _directives(field) - {"aws_subscribe"} == {"aws_iam", "aws_api_key"}, f"{type_name}.{name}"

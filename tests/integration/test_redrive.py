@@ -7,6 +7,7 @@ import time
 import uuid
 
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
 FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -211,3 +212,45 @@ def test_redrive_refuses_running_succeeded_and_fail_step_tasks(api, stub):
 
     missing = _redrive(api, "no-such-task")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "TASK_NOT_FOUND", missing.text
+
+
+REDRIVE = (
+    "mutation($t: ID!) { redriveTask(taskId: $t) { taskId status seq currentStep redriveCount error { errorName } } }"
+)
+
+
+def _graphql(stack, task_id: str) -> dict:
+    answer = requests.post(
+        stack.outputs["graphqlUrl"],
+        json={"query": REDRIVE, "variables": {"t": task_id}},
+        headers={"x-api-key": stack.outputs["apiKey"]},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_redrive_task_over_graphql_with_the_api_key(api, stub, stack):
+    first, flaky, last = _paths(stub)
+    stub.reply(flaky, (500, {"no": 1}), (200, {"ok": True}))
+    task_id = _start(api, _three_calls(stub, first, flaky, last))
+    failed = _final(api, task_id)
+    assert failed["status"] == "FAILED"
+
+    answer = _graphql(stack, task_id)
+    assert "errors" not in answer, answer
+    state = answer["data"]["redriveTask"]
+    assert state == {
+        "taskId": task_id,
+        "status": "RUNNING",
+        "seq": failed["seq"] + 1,
+        "currentStep": "flaky",
+        "redriveCount": 1,
+        "error": None,
+    }
+    done = _final(api, task_id)
+    assert done["status"] == "SUCCEEDED" and len(stub.received(first)) == 1
+    refused = _graphql(stack, task_id)
+    assert refused["data"] is None and refused["errors"][0]["message"].startswith("NOT_REDRIVABLE: "), refused
+    missing = _graphql(stack, "no-such-task")
+    assert missing["errors"][0]["message"].startswith("TASK_NOT_FOUND: "), missing

@@ -13,9 +13,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from ..answers import INLINE_VALUE_BYTES, PageBudget, json_size
-from ..errors import BadRequest
+from ..control import redrive_task
+from ..errors import ApiError, BadRequest
 from ..repository import TaskRepository
-from ..workflow_state import graphql_state
+from ..workflow_state import as_graphql, graphql_state
 
 logger = Logger(service="graphql-resolver")
 DEFAULT_LIMIT = 20
@@ -68,11 +69,34 @@ FIELDS: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {
 }
 
 
+# -- Mutation.redriveTask: the same domain function as POST /tasks/{taskId}/redrive ---------------
+def _redrive_task(arguments: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return as_graphql(redrive_task(arguments["taskId"]).state())
+    except ApiError as exc:
+        # The REST code names the error (the exception's type, and first in its message: a direct
+        # Lambda resolver's errors reach clients as errorType "Lambda:Unhandled" with the message).
+        raise type(exc.code, (Exception,), {})(f"{exc.code}: {exc.message}") from exc
+
+
+CONTROL_FIELDS: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {("Mutation", "redriveTask"): _redrive_task}
+
+
+@logger.inject_lambda_context(clear_state=True)
+def control_handler(event: dict[str, Any], context: Any) -> Any:
+    """The control function's resolver (graphql-control): the mutations that change tasks."""
+    return _resolve(CONTROL_FIELDS, event)
+
+
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> Any:
+    return _resolve(FIELDS, event)
+
+
+def _resolve(fields: dict[tuple[str, str], Callable[[dict[str, Any]], Any]], event: dict[str, Any]) -> Any:
     info = event.get("info") or {}
     field = (info.get("parentTypeName"), info.get("fieldName"))
-    resolve = FIELDS.get(field)  # type: ignore[arg-type]
+    resolve = fields.get(field)  # type: ignore[arg-type]
     if resolve is None:
         raise BadRequest(f"no resolver for {field[0]}.{field[1]}")
     logger.debug("resolve", extra={"field": f"{field[0]}.{field[1]}", "arguments": event.get("arguments")})
