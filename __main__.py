@@ -19,7 +19,11 @@ layers = [DependencyLayer("deps", config).arn]
 
 store = StateStore("state", config)
 orchestrator = Orchestrator("orchestrator", OrchestratorArgs(store=store, code=code, layers=layers), config)
-state_api = WorkflowStateApi("state-api", WorkflowStateApiArgs(store=store, code=code, layers=layers), config)
+state_api = WorkflowStateApi(
+    "state-api",
+    WorkflowStateApiArgs(store=store, state_machine=orchestrator.state_machine, code=code, layers=layers),
+    config,
+)
 task_api = TaskApi(
     "task-api",
     TaskApiArgs(
@@ -56,6 +60,7 @@ alarms = Alarms(
             "finalize": orchestrator.finalize,
             "status-reconciler": orchestrator.reconciler,
             "state-resolver": state_api.resolver,
+            "state-control": state_api.control,
             "state-publisher": publisher.function,
             "state-replayer": publisher.replayer,
             "flow-registrar": flow_registry.registrar,

@@ -20,11 +20,24 @@ from .config import StageConfig
 from .functions import Function, FunctionArgs
 from .iam import Statement, assume_role_policy, policy_document
 from .state_store import StateStore
+from .task_api import executions_of
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
 SCHEMA_FILE = SCHEMA_DIR / "schema.graphql"
 MUTATION_RESOLVER_FILE = SCHEMA_DIR / "resolvers" / "updateWorkflowState.js"
+CONTROL_RESOLVER_FILE = SCHEMA_DIR / "resolvers" / "taskControl.js"
 QUERY_FIELDS = ("getWorkflowState", "listWorkflowStates", "getWorkflowHistory")
+# The task-control plane on its own function (writes, Step Functions): (type, field), each resolved
+# by the APPSYNC_JS code of CONTROL_RESOLVER_FILE on the graphql-control Lambda data source.
+CONTROL_FIELDS = (
+    ("Mutation", "startTask"),
+    ("Mutation", "resumeTask"),
+    ("Mutation", "cancelTask"),
+    ("Query", "getFlow"),
+    ("Query", "listFlows"),
+    ("Mutation", "putFlow"),
+    ("Mutation", "retireFlow"),
+)
 # AppSync's maximum `queryDepthLimit` (its default, 0, sets no limit at all); the local stack
 # enforces the same value.
 QUERY_DEPTH_LIMIT = 75
@@ -45,6 +58,7 @@ def field_arn(api_arn: pulumi.Input[str], type_name: str, field: str) -> pulumi.
 @dataclass(frozen=True)
 class WorkflowStateApiArgs:
     store: StateStore
+    state_machine: aws.sfn.StateMachine
     code: pulumi.Archive
     layers: list[pulumi.Input[str]]
 
@@ -131,6 +145,33 @@ class WorkflowStateApi(pulumi.ComponentResource):
             config,
             opts=child,
         )
+        # The task-control plane: the task API's domain calls, with the task API's grants for them.
+        self.control = Function(
+            f"{name}-control",
+            FunctionArgs(
+                name="graphql-control",
+                handler="aiwf.handlers.graphql.control_handler",
+                description="Workflow State API task control: start, resume, cancel, flows (AppSync resolver)",
+                code=args.code,
+                layers=args.layers,
+                environment={"STATE_MACHINE_ARN": args.state_machine.arn},
+                access=[
+                    store.access(
+                        "read", "write-tasks", "record-execution", "register-flows", "list-flows", "payloads-write"
+                    )
+                ],
+                statements=[
+                    Statement(("states:StartExecution",), (args.state_machine.arn,), sid="StartTasks"),
+                    # Completing a task token: IAM supports no resource-level permission for these
+                    # actions (the token, not an ARN, names the task), so "*" is the only resource.
+                    Statement(("states:SendTaskSuccess", "states:SendTaskFailure"), ("*",), sid="ResumeTasks"),
+                    # Cancel stops the task's execution: only executions of the orchestrator.
+                    Statement(("states:StopExecution",), (executions_of(args.state_machine.arn),), sid="CancelTasks"),
+                ],
+            ),
+            config,
+            opts=child,
+        )
         function_arn = self.resolver.function.arn
         invoke_role = aws.iam.Role(
             f"{name}-invoke-role",
@@ -148,7 +189,7 @@ class WorkflowStateApi(pulumi.ComponentResource):
                         ("lambda:InvokeFunction",),
                         (function_arn, function_arn.apply(lambda arn: f"{arn}:*")),
                         sid="InvokeResolver",
-                    )
+                    ),
                 ]
             ),
             opts=child,
@@ -171,6 +212,52 @@ class WorkflowStateApi(pulumi.ComponentResource):
                 field=field,
                 kind="UNIT",
                 data_source=lambda_source.name,
+                opts=child,
+            )
+
+        control_arn = self.control.function.arn
+        control_invoke_role = aws.iam.Role(
+            f"{name}-control-invoke-role",
+            name=config.name("graphql-control-invoke"),
+            assume_role_policy=assume_role_policy("appsync.amazonaws.com"),
+            description="AppSync invokes the Workflow State API task-control function",
+            opts=child,
+        )
+        control_invoke_policy = aws.iam.RolePolicy(
+            f"{name}-control-invoke-policy",
+            role=control_invoke_role.id,
+            policy=policy_document(
+                [
+                    Statement(
+                        ("lambda:InvokeFunction",),
+                        (control_arn, control_arn.apply(lambda arn: f"{arn}:*")),
+                        sid="InvokeControl",
+                    )
+                ]
+            ),
+            opts=child,
+        )
+        control_source = aws.appsync.DataSource(
+            f"{name}-control-source",
+            api_id=self.api.id,
+            name="taskControl",
+            type="AWS_LAMBDA",
+            service_role_arn=control_invoke_role.arn,
+            lambda_config=aws.appsync.DataSourceLambdaConfigArgs(function_arn=control_arn),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[control_invoke_policy]),
+        )
+        control_code = CONTROL_RESOLVER_FILE.read_text()
+        for type_name, field in CONTROL_FIELDS:
+            # APPSYNC_JS on the Lambda source: an `{error: {code}}` answer becomes errorType = code.
+            aws.appsync.Resolver(
+                f"{name}-{field}",
+                api_id=self.api.id,
+                type=type_name,
+                field=field,
+                kind="UNIT",
+                data_source=control_source.name,
+                runtime=aws.appsync.ResolverRuntimeArgs(name="APPSYNC_JS", runtime_version="1.0.0"),
+                code=control_code,
                 opts=child,
             )
 
