@@ -158,7 +158,7 @@ def _get_flow(arguments: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _list_flows(arguments: dict[str, Any]) -> dict[str, Any]:
-    limit = arguments.get("limit") or DEFAULT_LIMIT
+    limit = DEFAULT_LIMIT if arguments.get("limit") is None else arguments["limit"]
     if not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}", code="INVALID_PARAMETER")
     heads, token = FlowStore().list_page(limit, arguments.get("nextToken") or None)
