@@ -229,7 +229,7 @@ def test_task_api_may_stop_executions_of_the_orchestrator_only_and_send_heartbea
         assert "states:StopExecution" not in actions, f"{other.name} may stop executions"
 
 
-def test_only_the_task_api_completes_task_tokens(stack: Stack) -> None:
+def test_only_the_task_control_functions_complete_task_tokens(stack: Stack) -> None:
     """SendTask* cannot be scoped to a state machine, so exactly the resume endpoints' roles (REST and
     GraphQL) hold it."""
     resumers = {stack.role_by_arn(stack.function(h).inputs["role"]).key for h in TASK_CONTROL_HANDLERS}
