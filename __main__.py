@@ -21,7 +21,7 @@ store = StateStore("state", config)
 orchestrator = Orchestrator("orchestrator", OrchestratorArgs(store=store, code=code, layers=layers), config)
 state_api = WorkflowStateApi(
     "state-api",
-    WorkflowStateApiArgs(store=store, code=code, layers=layers, state_machine=orchestrator.state_machine),
+    WorkflowStateApiArgs(store=store, state_machine=orchestrator.state_machine, code=code, layers=layers),
     config,
 )
 task_api = TaskApi(

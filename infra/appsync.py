@@ -2,9 +2,12 @@
 
 Clients hold the API key (the default mode): they read and subscribe. The backend publishes with
 IAM (the additional mode): `updateWorkflowState` is `@aws_iam` in the schema, so an API-key
-caller gets Unauthorized. Queries are direct Lambda resolvers on one read-only function; the
-mutation runs on a NONE data source whose APPSYNC_JS code only echoes the committed state, which
-is what fans it out to subscribers.
+caller gets Unauthorized. State queries are direct Lambda resolvers on one read-only function;
+task control (startTask, resumeTask, cancelTask, getFlow, listFlows, and the IAM-only putFlow and
+retireFlow) runs APPSYNC_JS on a second function, graphql-control, with the task API's grants for
+those calls, so a refusal's errorType is the REST code; the publishing mutation runs on a NONE
+data source whose APPSYNC_JS code only echoes the committed state, which is what fans it out to
+subscribers.
 """
 
 from __future__ import annotations
@@ -20,16 +23,29 @@ from .config import StageConfig
 from .functions import Function, FunctionArgs
 from .iam import Statement, assume_role_policy, policy_document
 from .state_store import StateStore
+from .task_api import executions_of
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
 SCHEMA_FILE = SCHEMA_DIR / "schema.graphql"
 MUTATION_RESOLVER_FILE = SCHEMA_DIR / "resolvers" / "updateWorkflowState.js"
+CONTROL_RESOLVER_FILE = SCHEMA_DIR / "resolvers" / "taskControl.js"
 QUERY_FIELDS = ("getWorkflowState", "listWorkflowStates", "getWorkflowHistory")
+# The task-control plane on its own function (writes, Step Functions): (type, field), each resolved
+# by the APPSYNC_JS code of CONTROL_RESOLVER_FILE on the graphql-control Lambda data source.
+CONTROL_FIELDS = (
+    ("Mutation", "startTask"),
+    ("Mutation", "resumeTask"),
+    ("Mutation", "cancelTask"),
+    ("Query", "getFlow"),
+    ("Query", "listFlows"),
+    ("Mutation", "putFlow"),
+    ("Mutation", "retireFlow"),
+    ("Mutation", "redriveTask"),
+)
 # AppSync's maximum `queryDepthLimit` (its default, 0, sets no limit at all); the local stack
 # enforces the same value.
 QUERY_DEPTH_LIMIT = 75
 PUBLISH_TYPE, PUBLISH_FIELD = "Mutation", "updateWorkflowState"
-CONTROL_FIELDS = ("redriveTask",)
 
 
 def api_key_expiry(days: int, today: dt.date | None = None) -> str:
@@ -46,10 +62,9 @@ def field_arn(api_arn: pulumi.Input[str], type_name: str, field: str) -> pulumi.
 @dataclass(frozen=True)
 class WorkflowStateApiArgs:
     store: StateStore
+    state_machine: aws.sfn.StateMachine
     code: pulumi.Archive
     layers: list[pulumi.Input[str]]
-    # Control mutations (redriveTask) start executions of the orchestrator.
-    state_machine: aws.sfn.StateMachine | None = None
 
 
 class WorkflowStateApi(pulumi.ComponentResource):
@@ -134,6 +149,33 @@ class WorkflowStateApi(pulumi.ComponentResource):
             config,
             opts=child,
         )
+        # The task-control plane: the task API's domain calls, with the task API's grants for them.
+        self.control = Function(
+            f"{name}-control",
+            FunctionArgs(
+                name="graphql-control",
+                handler="aiwf.handlers.graphql.control_handler",
+                description="Workflow State API task control: start, resume, cancel, flows (AppSync resolver)",
+                code=args.code,
+                layers=args.layers,
+                environment={"STATE_MACHINE_ARN": args.state_machine.arn},
+                access=[
+                    store.access(
+                        "read", "write-tasks", "record-execution", "register-flows", "list-flows", "payloads-write"
+                    )
+                ],
+                statements=[
+                    Statement(("states:StartExecution",), (args.state_machine.arn,), sid="StartTasks"),
+                    # Completing a task token: IAM supports no resource-level permission for these
+                    # actions (the token, not an ARN, names the task), so "*" is the only resource.
+                    Statement(("states:SendTaskSuccess", "states:SendTaskFailure"), ("*",), sid="ResumeTasks"),
+                    # Cancel stops the task's execution: only executions of the orchestrator.
+                    Statement(("states:StopExecution",), (executions_of(args.state_machine.arn),), sid="CancelTasks"),
+                ],
+            ),
+            config,
+            opts=child,
+        )
         function_arn = self.resolver.function.arn
         invoke_role = aws.iam.Role(
             f"{name}-invoke-role",
@@ -151,7 +193,7 @@ class WorkflowStateApi(pulumi.ComponentResource):
                         ("lambda:InvokeFunction",),
                         (function_arn, function_arn.apply(lambda arn: f"{arn}:*")),
                         sid="InvokeResolver",
-                    )
+                    ),
                 ]
             ),
             opts=child,
@@ -177,8 +219,51 @@ class WorkflowStateApi(pulumi.ComponentResource):
                 opts=child,
             )
 
-        if args.state_machine is not None:
-            self._control_mutations(name, args, config, args.state_machine, child)
+        control_arn = self.control.function.arn
+        control_invoke_role = aws.iam.Role(
+            f"{name}-control-invoke-role",
+            name=config.name("graphql-control-invoke"),
+            assume_role_policy=assume_role_policy("appsync.amazonaws.com"),
+            description="AppSync invokes the Workflow State API task-control function",
+            opts=child,
+        )
+        control_invoke_policy = aws.iam.RolePolicy(
+            f"{name}-control-invoke-policy",
+            role=control_invoke_role.id,
+            policy=policy_document(
+                [
+                    Statement(
+                        ("lambda:InvokeFunction",),
+                        (control_arn, control_arn.apply(lambda arn: f"{arn}:*")),
+                        sid="InvokeControl",
+                    )
+                ]
+            ),
+            opts=child,
+        )
+        control_source = aws.appsync.DataSource(
+            f"{name}-control-source",
+            api_id=self.api.id,
+            name="taskControl",
+            type="AWS_LAMBDA",
+            service_role_arn=control_invoke_role.arn,
+            lambda_config=aws.appsync.DataSourceLambdaConfigArgs(function_arn=control_arn),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[control_invoke_policy]),
+        )
+        control_code = CONTROL_RESOLVER_FILE.read_text()
+        for type_name, field in CONTROL_FIELDS:
+            # APPSYNC_JS on the Lambda source: an `{error: {code}}` answer becomes errorType = code.
+            aws.appsync.Resolver(
+                f"{name}-{field}",
+                api_id=self.api.id,
+                type=type_name,
+                field=field,
+                kind="UNIT",
+                data_source=control_source.name,
+                runtime=aws.appsync.ResolverRuntimeArgs(name="APPSYNC_JS", runtime_version="1.0.0"),
+                code=control_code,
+                opts=child,
+            )
 
         # The mutation: NONE data source, the committed state echoed by the resolver's own code.
         none_source = aws.appsync.DataSource(
@@ -201,70 +286,3 @@ class WorkflowStateApi(pulumi.ComponentResource):
         self.api_key = pulumi.Output.secret(key.key)
         self.publish_field_arn = field_arn(self.api.arn, PUBLISH_TYPE, PUBLISH_FIELD)
         self.register_outputs({"graphqlUrl": self.graphql_url, "realtimeUrl": self.realtime_url})
-
-    def _control_mutations(
-        self,
-        name: str,
-        args: WorkflowStateApiArgs,
-        config: StageConfig,
-        state_machine: aws.sfn.StateMachine,
-        child: pulumi.ResourceOptions,
-    ) -> None:
-        """`redriveTask` (API key and IAM): a direct Lambda resolver on a function of its own, which
-        may change tasks and start executions of the orchestrator; the query function stays read-only."""
-        self.control = Function(
-            f"{name}-control",
-            FunctionArgs(
-                name="graphql-control",
-                handler="aiwf.handlers.graphql.control_handler",
-                description="Workflow State API control mutations (AppSync direct Lambda resolver)",
-                code=args.code,
-                layers=args.layers,
-                environment={"STATE_MACHINE_ARN": state_machine.arn},
-                access=[args.store.access("read", "write-tasks", "record-execution", "read-flows", "payloads-write")],
-                statements=[Statement(("states:StartExecution",), (state_machine.arn,), sid="RedriveTasks")],
-            ),
-            config,
-            opts=child,
-        )
-        function_arn = self.control.function.arn
-        role = aws.iam.Role(
-            f"{name}-control-invoke-role",
-            name=config.name("graphql-control-invoke"),
-            assume_role_policy=assume_role_policy("appsync.amazonaws.com"),
-            description="AppSync invokes the Workflow State API control function",
-            opts=child,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{name}-control-invoke-policy",
-            role=role.id,
-            policy=policy_document(
-                [
-                    Statement(
-                        ("lambda:InvokeFunction",),
-                        (function_arn, function_arn.apply(lambda arn: f"{arn}:*")),
-                        sid="InvokeControl",
-                    )
-                ]
-            ),
-            opts=child,
-        )
-        source = aws.appsync.DataSource(
-            f"{name}-control-source",
-            api_id=self.api.id,
-            name="taskControl",
-            type="AWS_LAMBDA",
-            service_role_arn=role.arn,
-            lambda_config=aws.appsync.DataSourceLambdaConfigArgs(function_arn=function_arn),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
-        )
-        for field in CONTROL_FIELDS:
-            aws.appsync.Resolver(
-                f"{name}-{field}",
-                api_id=self.api.id,
-                type="Mutation",
-                field=field,
-                kind="UNIT",
-                data_source=source.name,
-                opts=child,
-            )

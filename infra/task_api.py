@@ -26,7 +26,7 @@ class TaskApiArgs:
     api_key_value: pulumi.Input[str] | None = None
 
 
-def _executions_of(machine_arn: pulumi.Output[str]) -> pulumi.Output[str]:
+def executions_of(machine_arn: pulumi.Output[str]) -> pulumi.Output[str]:
     """`arn:...:execution:<machine>:*`, every execution of the machine (continuations included)."""
     return machine_arn.apply(lambda arn: arn.replace(":stateMachine:", ":execution:", 1) + ":*")
 
@@ -62,7 +62,7 @@ class TaskApi(pulumi.ComponentResource):
                     Statement(("states:SendTaskSuccess", "states:SendTaskFailure"), ("*",), sid="ResumeTasks"),
                     Statement(("states:SendTaskHeartbeat",), ("*",), sid="HeartbeatTasks"),
                     # Cancel stops the task's execution: only executions of the orchestrator.
-                    Statement(("states:StopExecution",), (_executions_of(args.state_machine.arn),), sid="CancelTasks"),
+                    Statement(("states:StopExecution",), (executions_of(args.state_machine.arn),), sid="CancelTasks"),
                 ],
             ),
             config,

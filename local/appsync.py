@@ -306,6 +306,9 @@ class GraphqlApi:
         if source.type == "AWS_LAMBDA" and js is None:
             self._blocking.add((type_name, field_name))
             return self._direct_lambda(source.function_arn)
+        if source.type == "AWS_LAMBDA" and js is not None:
+            self._blocking.add((type_name, field_name))
+            return self._lambda_js(source.function_arn, js)
         if source.type == "NONE" and js is not None:
             return self._none_js(js)
         raise ValueError(f"{type_name}.{field_name}: {source.type} with code={bool(code)} is not emulated locally")
@@ -351,6 +354,37 @@ class GraphqlApi:
                 message = answer.get("errorMessage", "") if isinstance(answer, dict) else payload.decode()[:500]
                 raise AppSyncError(message, "Lambda:Unhandled")
             return answer
+
+        return resolve
+
+    def _lambda_js(self, function_arn: str, js: JsResolver) -> Callable[..., Any]:
+        """APPSYNC_JS code on a Lambda data source: `request` returns `{operation: 'Invoke', payload}`,
+        the function gets the payload, and `response` sees its answer as `ctx.result`, or a function
+        error as `ctx.error` ({message, type: 'Lambda:Unhandled'})."""
+
+        def resolve(root: Any, info: GraphQLResolveInfo, **arguments: Any) -> Any:
+            ctx = self._context(root, info, arguments)
+            try:
+                request, early = js.call("request", ctx)
+                if early:
+                    return request
+                if not isinstance(request, dict) or request.get("operation") not in ("Invoke", "BatchInvoke"):
+                    raise ResolverError("a Lambda resolver's request must be {operation: 'Invoke', ...}", "Code")
+                payload, error = self.invoke(function_arn, json.dumps(request.get("payload"), default=str))
+                try:
+                    answer = json.loads(payload) if payload else None
+                except ValueError:
+                    answer = None
+                if error:
+                    message = answer.get("errorMessage", "") if isinstance(answer, dict) else payload.decode()[:500]
+                    ctx["error"] = {"message": message, "type": "Lambda:Unhandled"}
+                    ctx["result"] = None
+                else:
+                    ctx["result"] = answer
+                value, _ = js.call("response", ctx)
+                return value
+            except ResolverError as exc:
+                raise AppSyncError(exc.message, exc.error_type, exc.data, exc.info) from exc
 
         return resolve
 

@@ -19,6 +19,11 @@ RESOLVER = "aws:appsync/resolver:Resolver"
 MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
 QUEUE = "aws:sqs/queue:Queue"
 RESOLVER_HANDLER = "aiwf.handlers.graphql.handler"
+CONTROL_HANDLER = "aiwf.handlers.graphql.control_handler"
+# Task control for clients (API key or IAM); the other mutations are for the backend or operators.
+CLIENT_MUTATIONS = ("startTask", "resumeTask", "cancelTask", "redriveTask")
+IAM_ONLY_MUTATIONS = ("updateWorkflowState", "putFlow", "retireFlow")
+CONTROL_QUERIES = ("getFlow", "listFlows")
 PUBLISHER_HANDLER = "aiwf.handlers.publisher.handler"
 REPLAYER_HANDLER = "aiwf.handlers.replayer.handler"
 SCHEMA = REPO_ROOT / "schema" / "schema.graphql"
@@ -62,11 +67,13 @@ def test_queries_are_limited_to_appsyncs_maximum_depth(stack: Stack) -> None:
 
 
 def test_api_key_callers_cannot_publish(stack: Stack) -> None:
-    """`updateWorkflowState` is IAM only; clients (API key) and operators (IAM) read and subscribe."""
+    """`updateWorkflowState`, `putFlow`, `retireFlow` are IAM only; clients (API key) and operators
+    (IAM) read, subscribe and control tasks."""
     mutation = _fields("Mutation")
-    assert list(mutation) == ["updateWorkflowState", "redriveTask"]
-    assert _directives(mutation["updateWorkflowState"]) == {"aws_iam"}
-    assert _directives(mutation["redriveTask"]) == {"aws_iam", "aws_api_key"}
+    assert set(CLIENT_MUTATIONS) | set(IAM_ONLY_MUTATIONS) <= set(mutation)
+    for name, field in mutation.items():
+        expected = {"aws_iam"} if name in IAM_ONLY_MUTATIONS else {"aws_iam", "aws_api_key"}
+        assert _directives(field) == expected, name
     for type_name in ("Query", "Subscription"):
         for name, field in _fields(type_name).items():
             assert _directives(field) - {"aws_subscribe"} == {"aws_iam", "aws_api_key"}, f"{type_name}.{name}"
@@ -78,8 +85,10 @@ def test_api_key_callers_cannot_publish(stack: Stack) -> None:
 
 
 def test_queries_are_direct_lambda_resolvers_on_the_read_only_function(stack: Stack) -> None:
-    queries = [r for r in stack.of_type(RESOLVER) if r.inputs["type"] == "Query"]
-    assert sorted(r.inputs["field"] for r in queries) == sorted(_fields("Query"))
+    queries = [
+        r for r in stack.of_type(RESOLVER) if r.inputs["type"] == "Query" and r.inputs["field"] not in CONTROL_QUERIES
+    ]
+    assert sorted(r.inputs["field"] for r in queries) == sorted(set(_fields("Query")) - set(CONTROL_QUERIES))
     function = stack.function(RESOLVER_HANDLER)
     for resolver in queries:
         assert resolver.inputs["kind"] == "UNIT"
@@ -184,3 +193,52 @@ def test_outputs_are_the_api_uris_and_one_key_for_both_apis(stack: Stack) -> Non
     assert stack.one("aws:apigateway/apiKey:ApiKey").inputs["value"] == stack.outputs["apiKey"]
     assert {"graphqlUrl", "realtimeUrl"} <= set(stack.outputs)
     assert len(stack.of_type(LAMBDA)) == len({f.inputs["role"] for f in stack.of_type(LAMBDA)})
+
+
+def test_task_control_runs_js_on_its_own_function_with_the_task_apis_grants(stack: Stack) -> None:
+    """start/resume/cancel and the flow fields: the resolver code turns `{error: {code}}` into the
+    field's errorType; the function may start, complete and stop executions, as the task API may."""
+    function = stack.function(CONTROL_HANDLER)
+    code = (REPO_ROOT / "schema" / "resolvers" / "taskControl.js").read_text()
+    fields = {("Query", q) for q in CONTROL_QUERIES} | {
+        ("Mutation", m) for m in (*CLIENT_MUTATIONS, "putFlow", "retireFlow")
+    }
+    resolvers = {
+        (r.inputs["type"], r.inputs["field"]): r
+        for r in stack.of_type(RESOLVER)
+        if (r.inputs["type"], r.inputs["field"]) in fields
+    }
+    assert set(resolvers) == fields
+    for resolver in resolvers.values():
+        assert resolver.inputs["runtime"] == {"name": "APPSYNC_JS", "runtimeVersion": "1.0.0"}
+        assert resolver.inputs["code"] == code
+        source = _source(stack, resolver)
+        assert source.inputs["type"] == "AWS_LAMBDA"
+        assert source.inputs["lambdaConfig"]["functionArn"] == function.outputs["arn"]
+        invoke = _statements(stack, source.inputs["serviceRoleArn"])
+        assert _actions(invoke) == {"lambda:InvokeFunction"}
+        assert {r for s in invoke for r in as_list(s["Resource"])} == {
+            function.outputs["arn"],
+            f"{function.outputs['arn']}:*",
+        }
+    statements = _statements(stack, function.inputs["role"])
+    task_api = _statements(stack, stack.function("aiwf.handlers.task_api.handler").inputs["role"])
+
+    def states(of: list[dict[str, Any]]) -> dict[str, list[str]]:
+        return {
+            a: sorted(r for s in of if a in as_list(s["Action"]) for r in as_list(s["Resource"]))
+            for a in _actions(of)
+            if a.startswith("states:")
+        }
+
+    granted = states(statements)
+    assert set(granted) == {
+        "states:StartExecution",
+        "states:SendTaskSuccess",
+        "states:SendTaskFailure",
+        "states:StopExecution",
+    }
+    assert all(granted[a] == states(task_api)[a] for a in granted), granted
+    machine = stack.outputs["stateMachineArn"]
+    assert granted["states:StartExecution"] == [machine]
+    assert function.inputs["environment"]["variables"]["STATE_MACHINE_ARN"] == machine

@@ -23,6 +23,9 @@ from tests.infra.stackmodel import (
 )
 
 TASK_API_HANDLER = "aiwf.handlers.task_api.handler"
+# The GraphQL task-control plane: the same domain calls as the task API (start, resume, cancel).
+GRAPHQL_CONTROL_HANDLER = "aiwf.handlers.graphql.control_handler"
+TASK_CONTROL_HANDLERS = (TASK_API_HANDLER, GRAPHQL_CONTROL_HANDLER)
 GRAPHQL_API = "aws:appsync/graphQLApi:GraphQLApi"
 DATA_SOURCE = "aws:appsync/dataSource:DataSource"
 ORCHESTRATOR_HANDLERS = ("aiwf.handlers.orchestrator.process", "aiwf.handlers.orchestrator.finalize")
@@ -214,18 +217,24 @@ def test_task_api_may_stop_executions_of_the_orchestrator_only_and_send_heartbea
     ]
     heartbeat = [s for s in _role_statements(stack, role) if "states:SendTaskHeartbeat" in _actions(s)]
     assert [(_actions(s), as_list(s["Resource"])) for s in heartbeat] == [(["states:SendTaskHeartbeat"], ["*"])]
+    control = stack.role_by_arn(stack.function(GRAPHQL_CONTROL_HANDLER).inputs["role"])
+    stop = [s for s in _role_statements(stack, control) if "states:StopExecution" in _actions(s)]
+    assert [(s["Effect"], _actions(s), as_list(s["Resource"])) for s in stop] == [
+        ("Allow", ["states:StopExecution"], [executions])
+    ]
     for other in stack.of_type(ROLE):
-        if other.key == role.key:
+        if other.key in (role.key, control.key):
             continue
         actions = {a for s in stack.statements_of_role(other) for a in _actions(s)}
         assert "states:StopExecution" not in actions, f"{other.name} may stop executions"
 
 
-def test_only_the_task_api_completes_task_tokens(stack: Stack) -> None:
-    """SendTask* cannot be scoped to a state machine, so exactly one role (the resume endpoint's) holds it."""
-    task_api_role = stack.role_by_arn(stack.function(TASK_API_HANDLER).inputs["role"])
+def test_only_the_task_control_functions_complete_task_tokens(stack: Stack) -> None:
+    """SendTask* cannot be scoped to a state machine, so exactly the resume endpoints' roles (REST and
+    GraphQL) hold it."""
+    resumers = {stack.role_by_arn(stack.function(h).inputs["role"]).key for h in TASK_CONTROL_HANDLERS}
     for role in stack.of_type(ROLE):
-        if role.key == task_api_role.key:
+        if role.key in resumers:
             continue
         actions = {a for s in stack.statements_of_role(role) for a in _actions(s)}
         assert not actions & TASK_TOKEN_ACTIONS, f"{role.name} may complete task tokens: {sorted(actions)}"

@@ -37,7 +37,7 @@ FUNCTION_PROFILES: dict[str, tuple[str, ...]] = {
     "finalize": ("write-tasks", "payloads-write"),
     "status-reconciler": ("write-tasks", "payloads-write"),
     "graphql-resolver": ("read", "payloads-read"),
-    "graphql-control": ("read", "write-tasks", "record-execution", "read-flows", "payloads-write"),
+    "graphql-control": ("read", "write-tasks", "record-execution", "register-flows", "list-flows", "payloads-write"),
     "state-publisher": ("read-stream", "payloads-read"),
     "state-replayer": ("replay", "payloads-read"),
     "flow-registrar": ("register-flows",),

@@ -7,6 +7,8 @@ Conventions: tests/docs/markdown.py.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.docs.markdown import ROOT, blocks, run_walkthrough
@@ -29,7 +31,17 @@ def _operations_printed_the_execution_of_its_task(stack, stdout: str) -> None:
     assert execution["name"] == task_id and execution["status"] == "SUCCEEDED"
 
 
-WHAT_THEY_PRINT = {"operations.md": _operations_printed_the_execution_of_its_task}
+def _graphql_control_printed_a_start_an_error_code_and_flows(stack, stdout: str) -> None:
+    started, unknown, flows = (json.loads(line) for line in stdout.strip().splitlines()[-3:])
+    assert started["data"]["startTask"]["status"] in ("PENDING", "RUNNING") and "errors" not in started
+    assert [e["errorType"] for e in unknown["errors"]] == ["FLOW_NOT_FOUND"]
+    assert flows["data"]["listFlows"]["items"]
+
+
+WHAT_THEY_PRINT = {
+    "operations.md": _operations_printed_the_execution_of_its_task,
+    "workflow-state-api.md": _graphql_control_printed_a_start_an_error_code_and_flows,
+}
 
 
 @pytest.mark.parametrize("path", WALKTHROUGHS, ids=lambda path: path.name)

@@ -251,6 +251,6 @@ def test_redrive_task_over_graphql_with_the_api_key(api, stub, stack):
     done = _final(api, task_id)
     assert done["status"] == "SUCCEEDED" and len(stub.received(first)) == 1
     refused = _graphql(stack, task_id)
-    assert refused["data"] is None and refused["errors"][0]["message"].startswith("NOT_REDRIVABLE: "), refused
+    assert refused["data"] is None and refused["errors"][0]["errorType"] == "NOT_REDRIVABLE", refused
     missing = _graphql(stack, "no-such-task")
-    assert missing["errors"][0]["message"].startswith("TASK_NOT_FOUND: "), missing
+    assert missing["errors"][0]["errorType"] == "TASK_NOT_FOUND", missing

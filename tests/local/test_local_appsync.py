@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ from local.registry import AppSyncKeyRecord, DataSourceRecord, GraphqlApiRecord,
 
 SCHEMA = """
 type Item @aws_api_key @aws_iam { id: ID!  group: String  note: AWSJSON  at: AWSDateTime }
-type Query { item(id: ID!): Item @aws_api_key @aws_iam  secret: String @aws_iam }
+type Query { item(id: ID!): Item @aws_api_key @aws_iam  secret: String @aws_iam  coded(id: ID!): Item @aws_api_key }
 type Mutation { put(id: ID!, group: String, note: AWSJSON): Item @aws_iam  fail(reason: String!): Item @aws_iam }
 type Subscription {
   onPut(id: ID, group: String): Item @aws_subscribe(mutations: ["put"]) @aws_api_key @aws_iam
@@ -42,6 +43,8 @@ FAIL_JS = """
 export function request(ctx) { util.error(ctx.args.reason, 'Custom', { a: 1 }, { b: 2 }); }
 export function response(ctx) { return ctx.result; }
 """
+# A Lambda data source with APPSYNC_JS code: the project's own task-control resolver.
+CONTROL_JS = (Path(__file__).resolve().parents[2] / "schema" / "resolvers" / "taskControl.js").read_text()
 API = "api1"
 KEY = "da2-testkey"
 EXPIRED = "da2-expired"
@@ -61,6 +64,7 @@ class Server:
         registry.data_sources[(API, "none")] = DataSourceRecord("NONE")
         registry.resolvers[(API, "Query", "item")] = ResolverRecord("fn")
         registry.resolvers[(API, "Query", "secret")] = ResolverRecord("fn")
+        registry.resolvers[(API, "Query", "coded")] = ResolverRecord("fn", CONTROL_JS)
         registry.resolvers[(API, "Mutation", "put")] = ResolverRecord("none", PUT_JS)
         registry.resolvers[(API, "Mutation", "fail")] = ResolverRecord("none", FAIL_JS)
         self.events: list[dict[str, Any]] = []
@@ -80,6 +84,12 @@ class Server:
         self.events.append(parsed)
         if parsed["info"]["fieldName"] == "secret":
             return b'"s3cr3t"', None
+        if parsed["info"]["fieldName"] == "coded" and parsed["arguments"]["id"] == "refused":
+            return json.dumps(
+                {"error": {"code": "WRONG_TOKEN", "message": "nope", "details": [{"p": 1}]}}
+            ).encode(), None
+        if parsed["info"]["fieldName"] == "coded" and parsed["arguments"]["id"] != "boom":
+            return json.dumps({"data": {"id": parsed["arguments"]["id"], "group": "c"}}).encode(), None
         if parsed["arguments"].get("id") == "boom":
             return json.dumps({"errorType": "ValueError", "errorMessage": "no such item"}).encode(), "Unhandled"
         return json.dumps({"id": parsed["arguments"].get("id", "s"), "group": "g", "note": {"k": [1]}}).encode(), None
@@ -465,3 +475,22 @@ def test_a_closed_connection_drops_its_subscriptions(server: Server) -> None:
         assert time.monotonic() < deadline, "the subscription outlived its connection"
         time.sleep(0.02)
     assert iam_post(server, 'mutation { put(id: "after-close") { id } }').status_code == 200
+
+
+def test_a_lambda_resolver_with_js_code_maps_the_answer_and_its_error_code() -> None:
+    """request -> the payload to the function -> response on `ctx.result` (or `ctx.error`): an
+    `{error: {code}}` answer is a field error whose errorType is the code."""
+    server = Server()
+    try:
+        ok = key_post(server, '{ coded(id: "c1") { id group } }').json()
+        assert ok == {"data": {"coded": {"id": "c1", "group": "c"}}}
+        event = server.events[-1]
+        assert set(event) == {"arguments", "identity", "info"}
+        assert event["info"] == {"parentTypeName": "Query", "fieldName": "coded"}
+        [refused] = key_post(server, '{ coded(id: "refused") { id } }').json()["errors"]
+        assert (refused["errorType"], refused["message"], refused["path"]) == ("WRONG_TOKEN", "nope", ["coded"])
+        assert refused["errorInfo"] == {"details": [{"p": 1}]}
+        [crashed] = key_post(server, '{ coded(id: "boom") { id } }').json()["errors"]
+        assert (crashed["errorType"], crashed["message"]) == ("Lambda:Unhandled", "no such item")
+    finally:
+        server.stop()

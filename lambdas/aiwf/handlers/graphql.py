@@ -1,21 +1,36 @@
-"""Workflow State API queries: one AppSync direct Lambda resolver for every Query field.
+"""Workflow State API resolvers, two functions with their own roles.
 
-AppSync sends `{arguments, identity, source, request, info: {parentTypeName, fieldName, ...}}`;
-what the function returns becomes the field's value, and an exception becomes a GraphQL error
-whose `errorType` is the exception's type.
+`handler` (graphql-resolver, read-only): the state queries, direct Lambda resolvers. AppSync sends
+`{arguments, identity, source, request, info: {parentTypeName, fieldName, ...}}`; what the function
+returns becomes the field's value, and an exception becomes a GraphQL error (`Lambda:Unhandled`).
+
+`control_handler` (graphql-control): the task-control plane (`startTask`, `resumeTask`,
+`cancelTask`, `redriveTask`, `getFlow`, `listFlows`, `putFlow`, `retireFlow`), calling the same domain functions
+as the REST task API. Its resolvers are APPSYNC_JS code on the Lambda data source
+(schema/resolvers/taskControl.js) that sends `{arguments, identity, info}` and turns the answer
+`{"error": {code, message, details}}` into a GraphQL error whose `errorType` is the REST `code`
+(a direct Lambda resolver would only say `Lambda:Unhandled`); `{"data": value}` is the field.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from pydantic import BaseModel, ValidationError
 
 from ..answers import INLINE_VALUE_BYTES, PageBudget, json_size
-from ..control import redrive_task
-from ..errors import ApiError, BadRequest
+from ..callbacks import resume_task
+from ..control import cancel_task, redrive_task
+from ..control_models import CancelTask
+from ..errors import ApiError, BadRequest, NotFound
+from ..flow_documents import check_flow_id, checked_document
+from ..flow_store import FlowStore, FlowVersion
 from ..repository import TaskRepository
+from ..requests_models import ResumeTask, StartTask, error_details
+from ..tasks import start_task
 from ..workflow_state import as_graphql, graphql_state
 
 logger = Logger(service="graphql-resolver")
@@ -69,25 +84,6 @@ FIELDS: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {
 }
 
 
-# -- Mutation.redriveTask: the same domain function as POST /tasks/{taskId}/redrive ---------------
-def _redrive_task(arguments: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return as_graphql(redrive_task(arguments["taskId"]).state())
-    except ApiError as exc:
-        # The REST code names the error (the exception's type, and first in its message: a direct
-        # Lambda resolver's errors reach clients as errorType "Lambda:Unhandled" with the message).
-        raise type(exc.code, (Exception,), {})(f"{exc.code}: {exc.message}") from exc
-
-
-CONTROL_FIELDS: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {("Mutation", "redriveTask"): _redrive_task}
-
-
-@logger.inject_lambda_context(clear_state=True)
-def control_handler(event: dict[str, Any], context: Any) -> Any:
-    """The control function's resolver (graphql-control): the mutations that change tasks."""
-    return _resolve(CONTROL_FIELDS, event)
-
-
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> Any:
     return _resolve(FIELDS, event)
@@ -101,3 +97,130 @@ def _resolve(fields: dict[tuple[str, str], Callable[[dict[str, Any]], Any]], eve
         raise BadRequest(f"no resolver for {field[0]}.{field[1]}")
     logger.debug("resolve", extra={"field": f"{field[0]}.{field[1]}", "arguments": event.get("arguments")})
     return resolve(event.get("arguments") or {})
+
+
+# -- the task-control plane (graphql-control) ---------------------------------------------------
+control_logger = Logger(service="graphql-control")
+
+
+def _given(arguments: dict[str, Any], *names: str) -> dict[str, Any]:
+    """The arguments a client gave (GraphQL sends an omitted optional one as null or not at all)."""
+    return {name: arguments[name] for name in names if arguments.get(name) is not None}
+
+
+def _model(model: type[BaseModel], body: dict[str, Any], what: str) -> Any:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise BadRequest(f"the {what} request is invalid", details=error_details(exc), code="INVALID_REQUEST") from exc
+
+
+def _flow(flow: FlowVersion, store: FlowStore) -> dict[str, Any]:
+    """A `Flow`: the version's document as JSON text, with its flow's head (retired, updatedAt)."""
+    head = store.head(flow.flow_id)
+    latest = head is not None and head.version == flow.version
+    return {
+        "flowId": flow.flow_id,
+        "version": flow.version,
+        "retired": bool(head and head.retired),
+        "updatedAt": head.updated_at if head is not None and latest else flow.created_at,
+        "document": json.dumps({**flow.document, "id": flow.flow_id}, separators=(",", ":")),
+    }
+
+
+def _start_task(arguments: dict[str, Any]) -> dict[str, Any]:
+    request = _model(StartTask, _given(arguments, "flowId", "input", "name"), "task")
+    task, _ = start_task(request.flowId, request.input, request.name)
+    return as_graphql(task.state())
+
+
+def _resume_task(arguments: dict[str, Any]) -> dict[str, Any]:
+    body = _given(arguments, "resumeToken", "status", "output", "error")
+    if "error" in body:
+        body["error"] = {k: v for k, v in body["error"].items() if v is not None}
+    request = _model(ResumeTask, body, "resume")
+    error = request.error.model_dump() if request.error else None
+    return as_graphql(
+        resume_task(arguments["taskId"], request.resumeToken, request.status, request.output, error).state()
+    )
+
+
+def _cancel_task(arguments: dict[str, Any]) -> dict[str, Any]:
+    request = _model(CancelTask, _given(arguments, "reason"), "cancel")
+    task, _ = cancel_task(arguments["taskId"], request.reason)
+    return as_graphql(task.state())
+
+
+def _redrive_task(arguments: dict[str, Any]) -> dict[str, Any]:
+    return as_graphql(redrive_task(arguments["taskId"]).state())
+
+
+def _get_flow(arguments: dict[str, Any]) -> dict[str, Any] | None:
+    check_flow_id(arguments["flowId"])
+    version = arguments.get("version")
+    if version is not None and version < 1:
+        raise BadRequest("version must be at least 1", code="INVALID_PARAMETER")
+    store = FlowStore()
+    flow = store.get(arguments["flowId"], version)
+    return _flow(flow, store) if flow is not None else None
+
+
+def _list_flows(arguments: dict[str, Any]) -> dict[str, Any]:
+    limit = DEFAULT_LIMIT if arguments.get("limit") is None else arguments["limit"]
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}", code="INVALID_PARAMETER")
+    heads, token = FlowStore().list_page(limit, arguments.get("nextToken") or None)
+    return {"items": [{**head.summary(), "document": None} for head in heads], "nextToken": token}
+
+
+def _put_flow(arguments: dict[str, Any]) -> dict[str, Any]:
+    document = arguments.get("document")
+    if isinstance(document, str):  # AWSJSON reaches resolvers parsed; a JSON text is accepted too
+        try:
+            document = json.loads(document)
+        except ValueError:
+            raise BadRequest("document is not JSON", code="INVALID_FLOW") from None
+    store = FlowStore()
+    flow, created = store.register(checked_document(document))
+    control_logger.info("flow registered", extra={"flowId": flow.flow_id, "version": flow.version, "new": created})
+    return _flow(flow, store)
+
+
+def _retire_flow(arguments: dict[str, Any]) -> dict[str, Any]:
+    flow_id = arguments["flowId"]
+    check_flow_id(flow_id)
+    store = FlowStore()
+    head = store.retire(flow_id)
+    flow = store.get(flow_id, head.version) if head is not None else None
+    if head is None or flow is None:
+        raise NotFound(f"flow {flow_id!r} does not exist", code="FLOW_NOT_FOUND")
+    control_logger.info("flow retired", extra={"flowId": flow_id, "version": head.version})
+    return _flow(flow, store)
+
+
+CONTROL_FIELDS: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {
+    ("Mutation", "startTask"): _start_task,
+    ("Mutation", "resumeTask"): _resume_task,
+    ("Mutation", "cancelTask"): _cancel_task,
+    ("Mutation", "redriveTask"): _redrive_task,
+    ("Query", "getFlow"): _get_flow,
+    ("Query", "listFlows"): _list_flows,
+    ("Mutation", "putFlow"): _put_flow,
+    ("Mutation", "retireFlow"): _retire_flow,
+}
+
+
+@control_logger.inject_lambda_context(clear_state=True)
+def control_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """`{"data": value}`, or `{"error": {code, message, details}}` for what the caller can fix (the
+    resolver code raises it as the field's error, `errorType` = code); our own faults raise."""
+    info = event.get("info") or {}
+    field = (info.get("parentTypeName"), info.get("fieldName"))
+    resolve = CONTROL_FIELDS.get(field)  # type: ignore[arg-type]
+    try:
+        if resolve is None:
+            raise BadRequest(f"no resolver for {field[0]}.{field[1]}")
+        return {"data": resolve(event.get("arguments") or {})}
+    except ApiError as exc:
+        control_logger.info("request refused", extra={"field": f"{field[0]}.{field[1]}", "code": exc.code})
+        return exc.body()

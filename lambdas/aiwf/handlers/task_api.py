@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -21,16 +20,15 @@ from ..callbacks import heartbeat_task, resume_task
 from ..control import cancel_task, redrive_task
 from ..control_models import CancelTask, HeartbeatTask
 from ..errors import ApiError, BadRequest, NotFound
+from ..flow_documents import check_flow_id, checked_document
 from ..flow_store import FlowStore
-from ..flows import validation_errors
-from ..limits import LimitExceeded, flow_limit_error, parse_json
+from ..limits import LimitExceeded, parse_json
 from ..repository import TaskRepository
-from ..requests_models import FLOW_ID_PATTERN, STATUSES, ResumeTask, StartTask, error_details
+from ..requests_models import STATUSES, ResumeTask, StartTask, error_details
 from ..tasks import start_task
 
 logger = Logger(service="task-api")
 app = APIGatewayRestResolver()
-_READ_ONLY_FLOW_FIELDS = ("flowId", "version", "createdAt")
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
 
@@ -65,8 +63,7 @@ def _body() -> Any:
 
 
 def _check_flow_id(flow_id: str) -> None:
-    if not re.fullmatch(FLOW_ID_PATTERN, flow_id):
-        raise BadRequest(f"flowId {flow_id!r} must match {FLOW_ID_PATTERN}", code="INVALID_FLOW_ID")
+    check_flow_id(flow_id)
 
 
 def _int_param(name: str, default: int | None, minimum: int, maximum: int) -> int | None:
@@ -86,23 +83,7 @@ def _int_param(name: str, default: int | None, minimum: int, maximum: int) -> in
 @app.put("/flows/<flowId>")
 def put_flow(flowId: str) -> Response:
     _check_flow_id(flowId)
-    document = _body()
-    if not isinstance(document, dict):
-        raise BadRequest("a flow document is a JSON object", code="INVALID_FLOW")
-    for field in _READ_ONLY_FLOW_FIELDS:
-        document.pop(field, None)
-    document.setdefault("id", flowId)
-    if document["id"] != flowId:
-        raise BadRequest(
-            f"the document's id {document['id']!r} differs from the path's {flowId!r}",
-            code="FLOW_ID_MISMATCH",
-        )
-    too_big = flow_limit_error(document)
-    if too_big is not None:
-        raise BadRequest(too_big.message, code=too_big.code)
-    errors = validation_errors(document)
-    if errors:
-        raise BadRequest(f"the flow document has {len(errors)} error(s)", details=errors, code="INVALID_FLOW")
+    document = checked_document(_body(), flowId)
     flow, created = FlowStore().register(document)
     logger.info("flow registered", extra={"flowId": flowId, "version": flow.version, "newVersion": created})
     return _json(201 if created else 200, {"flowId": flow.flow_id, "version": flow.version})
