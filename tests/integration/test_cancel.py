@@ -33,7 +33,8 @@ def _cancel(api, task_id: str, reason: str | None = "operator said stop"):
 
 
 def _execution_status(stack, task_id: str, within: float = 5) -> str:
-    """The task's execution status once it stopped running (or RUNNING after `within` s)."""
+    """The task's execution status once it stopped running (or RUNNING after `within` s). moto reports
+    ABORTED only when the engine's worker has ended, so ABORTED means nothing of it still waits."""
     sfn = stack.client("stepfunctions")
     arn = stack.outputs["stateMachineArn"].replace(":stateMachine:", ":execution:") + f":{task_id}"
     deadline = time.monotonic() + within
@@ -85,10 +86,9 @@ def test_cancel_a_waiting_task_ends_it_within_seconds_and_its_token_is_dead(api,
     token = stub.wait_for(path)[0].body["resumeToken"]
     api.wait_for(task_id, lambda s: s["status"] == "WAITING")
 
-    began = time.monotonic()
     assert _cancel(api, task_id).status_code == 202
+    # ABORTED only once the engine's worker ended: the callback wait (timeout 600 s) was cut short
     state = _assert_aborted(api, stack, task_id, step="approve")
-    assert time.monotonic() - began < 10  # the wait's timeout is 600 s
     assert state["waitingFor"] is None
 
     resumed = api.call("PUT", f"/tasks/{task_id}", json={"resumeToken": token, "status": "SUCCEEDED"})
@@ -155,10 +155,8 @@ def test_cancel_inside_parallel_branches_stops_every_branch(api, stub, stack):
     token, branch_record = notified["resumeToken"], notified["taskId"]
     stub.wait_for(hang)
 
-    began = time.monotonic()
     assert _cancel(api, task_id).status_code == 202
-    _assert_aborted(api, stack, task_id, step="fan")
-    assert time.monotonic() - began < 10
+    _assert_aborted(api, stack, task_id, step="fan")  # the branch's wait and the hung step were cut short
     gate.set()
     resumed = api.call("PUT", f"/tasks/{branch_record}", json={"resumeToken": token, "status": "SUCCEEDED"})
     assert resumed.status_code == 409, resumed.text  # the branch's record ended ABORTED too

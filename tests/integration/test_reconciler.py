@@ -23,16 +23,16 @@ def _event(execution: dict, status: str) -> dict:
     }
 
 
-def _wait_until_entered(sfn, execution_arn: str, state: str, timeout: float = 60) -> None:
-    """Until the execution's newest history event is entering `state`."""
-    deadline = time.monotonic() + timeout
-    while True:
+def _wait_until_entered(sfn, execution_arn: str, state: str, polls: int = 3000) -> None:
+    """Until the execution's newest history event is entering `state` (polled every 20 ms)."""
+    last: dict = {}
+    for _ in range(polls):
         events = sfn.get_execution_history(executionArn=execution_arn)["events"]  # (moto ignores reverseOrder)
         last = events[-1] if events else {}
         if last.get("type") == "WaitStateEntered" and last["stateEnteredEventDetails"]["name"] == state:
             return
-        assert time.monotonic() < deadline, f"{execution_arn} never entered {state}: last event {last}"
         time.sleep(0.02)
+    raise AssertionError(f"{execution_arn} never entered {state}: last event {last}")
 
 
 def test_an_aborted_execution_aborts_its_polling_task(api, stub, stack):
