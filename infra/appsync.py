@@ -176,36 +176,15 @@ class WorkflowStateApi(pulumi.ComponentResource):
             config,
             opts=child,
         )
-        function_arn = self.resolver.function.arn
-        invoke_role = aws.iam.Role(
-            f"{name}-invoke-role",
-            name=config.name("graphql-invoke"),
-            assume_role_policy=assume_role_policy("appsync.amazonaws.com"),
-            description="AppSync invokes the Workflow State API resolver function",
-            opts=child,
-        )
-        invoke_policy = aws.iam.RolePolicy(
-            f"{name}-invoke-policy",
-            role=invoke_role.id,
-            policy=policy_document(
-                [
-                    Statement(
-                        ("lambda:InvokeFunction",),
-                        (function_arn, function_arn.apply(lambda arn: f"{arn}:*")),
-                        sid="InvokeResolver",
-                    ),
-                ]
-            ),
-            opts=child,
-        )
-        lambda_source = aws.appsync.DataSource(
-            f"{name}-lambda-source",
-            api_id=self.api.id,
-            name="stateQueries",
-            type="AWS_LAMBDA",
-            service_role_arn=invoke_role.arn,
-            lambda_config=aws.appsync.DataSourceLambdaConfigArgs(function_arn=function_arn),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[invoke_policy]),
+        lambda_source = self._lambda_data_source(
+            name,
+            config,
+            self.resolver,
+            resource="lambda-source",
+            role="invoke",
+            source_name="stateQueries",
+            what="resolver",
+            sid="InvokeResolver",
         )
         for field in QUERY_FIELDS:
             # No templates and no code: AppSync sends its direct-resolver event to the function.
@@ -219,36 +198,15 @@ class WorkflowStateApi(pulumi.ComponentResource):
                 opts=child,
             )
 
-        control_arn = self.control.function.arn
-        control_invoke_role = aws.iam.Role(
-            f"{name}-control-invoke-role",
-            name=config.name("graphql-control-invoke"),
-            assume_role_policy=assume_role_policy("appsync.amazonaws.com"),
-            description="AppSync invokes the Workflow State API task-control function",
-            opts=child,
-        )
-        control_invoke_policy = aws.iam.RolePolicy(
-            f"{name}-control-invoke-policy",
-            role=control_invoke_role.id,
-            policy=policy_document(
-                [
-                    Statement(
-                        ("lambda:InvokeFunction",),
-                        (control_arn, control_arn.apply(lambda arn: f"{arn}:*")),
-                        sid="InvokeControl",
-                    )
-                ]
-            ),
-            opts=child,
-        )
-        control_source = aws.appsync.DataSource(
-            f"{name}-control-source",
-            api_id=self.api.id,
-            name="taskControl",
-            type="AWS_LAMBDA",
-            service_role_arn=control_invoke_role.arn,
-            lambda_config=aws.appsync.DataSourceLambdaConfigArgs(function_arn=control_arn),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[control_invoke_policy]),
+        control_source = self._lambda_data_source(
+            name,
+            config,
+            self.control,
+            resource="control-source",
+            role="control-invoke",
+            source_name="taskControl",
+            what="task-control",
+            sid="InvokeControl",
         )
         control_code = CONTROL_RESOLVER_FILE.read_text()
         for type_name, field in CONTROL_FIELDS:
@@ -286,3 +244,49 @@ class WorkflowStateApi(pulumi.ComponentResource):
         self.api_key = pulumi.Output.secret(key.key)
         self.publish_field_arn = field_arn(self.api.arn, PUBLISH_TYPE, PUBLISH_FIELD)
         self.register_outputs({"graphqlUrl": self.graphql_url, "realtimeUrl": self.realtime_url})
+
+    def _lambda_data_source(
+        self,
+        name: str,
+        config: StageConfig,
+        function: Function,
+        *,
+        resource: str,
+        role: str,
+        source_name: str,
+        what: str,
+        sid: str,
+    ) -> aws.appsync.DataSource:
+        """A Lambda data source with its own invoke role, allowed to invoke `function` only."""
+        child = pulumi.ResourceOptions(parent=self)
+        function_arn = function.function.arn
+        invoke_role = aws.iam.Role(
+            f"{name}-{role}-role",
+            name=config.name(f"graphql-{role}"),
+            assume_role_policy=assume_role_policy("appsync.amazonaws.com"),
+            description=f"AppSync invokes the Workflow State API {what} function",
+            opts=child,
+        )
+        invoke_policy = aws.iam.RolePolicy(
+            f"{name}-{role}-policy",
+            role=invoke_role.id,
+            policy=policy_document(
+                [
+                    Statement(
+                        ("lambda:InvokeFunction",),
+                        (function_arn, function_arn.apply(lambda arn: f"{arn}:*")),
+                        sid=sid,
+                    )
+                ]
+            ),
+            opts=child,
+        )
+        return aws.appsync.DataSource(
+            f"{name}-{resource}",
+            api_id=self.api.id,
+            name=source_name,
+            type="AWS_LAMBDA",
+            service_role_arn=invoke_role.arn,
+            lambda_config=aws.appsync.DataSourceLambdaConfigArgs(function_arn=function_arn),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[invoke_policy]),
+        )
