@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +15,8 @@ import requests
 
 from local.stack import LocalStack
 from tests.integration.stub_server import StubServer, start_stub
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -52,3 +57,24 @@ def stub() -> Iterator[StubServer]:
     server = start_stub()
     yield server
     server.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def aiwf(stack, tmp_path_factory):
+    """Run bin/aiwf as a user does, in a subprocess, against this package's stack."""
+    outputs = tmp_path_factory.mktemp("cli") / "outputs.json"
+    outputs.write_text(json.dumps(stack.outputs))
+
+    def run(*args: str, check_code: int | None = 0) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [str(REPO_ROOT / "bin" / "aiwf"), "--outputs", str(outputs), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO_ROOT,
+        )
+        if check_code is not None:
+            assert result.returncode == check_code, result.stdout + result.stderr
+        return result
+
+    return run

@@ -14,26 +14,6 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def aiwf(stack, tmp_path_factory):
-    outputs = tmp_path_factory.mktemp("cli") / "outputs.json"
-    outputs.write_text(json.dumps(stack.outputs))
-
-    def run(*args: str, check_code: int | None = 0) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [str(ROOT / "bin" / "aiwf"), "--outputs", str(outputs), *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=ROOT,
-        )
-        if check_code is not None:
-            assert result.returncode == check_code, result.stdout + result.stderr
-        return result
-
-    return run
-
-
 @pytest.fixture()
 def flow_file(tmp_path):
     document = yaml.safe_load((ROOT / "flows" / "hello.yaml").read_text())
