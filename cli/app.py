@@ -9,6 +9,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -122,14 +123,7 @@ def flows_list(
     all_pages: Annotated[bool, typer.Option("--all", help="Follow nextToken through every page.")] = False,
 ) -> None:
     """List registered flows by id: the latest version of each, and whether it is retired."""
-    items: list[dict[str, Any]] = []
-    token: str | None = None
-    while True:
-        page = ctx.obj.client.list_flows(limit, token)
-        items += page["items"]
-        token = page.get("nextToken")
-        if not (all_pages and token):
-            break
+    items, token = _pages(lambda token: ctx.obj.client.list_flows(limit, token), all_pages)
     if ctx.obj.as_json:
         render.print_json({"items": items, "nextToken": token})
         return
@@ -168,6 +162,18 @@ def start(
         raise typer.Exit(ExitCode.TASK_FAILED)
 
 
+def _pages(fetch: Callable[[str | None], dict[str, Any]], all_pages: bool) -> tuple[list[dict[str, Any]], str | None]:
+    """The first page's items, or with `all_pages` every page's; and the token of what is left."""
+    items: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        page = fetch(token)
+        items += page["items"]
+        token = page.get("nextToken")
+        if not (all_pages and token):
+            return items, token
+
+
 def _wait(client: TaskApiClient, task_id: str, timeout: float, *, quiet: bool) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     last: tuple[str, str | None] | None = None
@@ -203,14 +209,9 @@ def list_tasks(
     all_pages: Annotated[bool, typer.Option("--all", help="Follow nextToken through every page.")] = False,
 ) -> None:
     """List tasks, newest first."""
-    items: list[dict[str, Any]] = []
-    token: str | None = None
-    while True:
-        page = ctx.obj.client.list(status=status, flowId=flow, limit=limit, nextToken=token)
-        items += page["items"]
-        token = page.get("nextToken")
-        if not (all_pages and token):
-            break
+    items, token = _pages(
+        lambda token: ctx.obj.client.list(status=status, flowId=flow, limit=limit, nextToken=token), all_pages
+    )
     if ctx.obj.as_json:
         render.print_json({"items": items, "nextToken": token})
         return
