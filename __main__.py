@@ -29,6 +29,7 @@ task_api = TaskApi(
     TaskApiArgs(
         store=store,
         state_machine=orchestrator.state_machine,
+        express_state_machine=orchestrator.express_state_machine,
         code=code,
         layers=layers,
         api_key_value=state_api.api_key,

@@ -52,6 +52,7 @@ class OrchestratorArgs:
 
 class Orchestrator(pulumi.ComponentResource):
     state_machine: aws.sfn.StateMachine
+    express_state_machine: aws.sfn.StateMachine
 
     def __init__(
         self,
@@ -78,6 +79,7 @@ class Orchestrator(pulumi.ComponentResource):
         process_statements = [
             # continuation: count this execution's history events, start the next (recorded on the task)
             Statement(("states:GetExecutionHistory",), (executions_arn,), sid="HistoryQuota"),
+            # ...and a quick run that leaves the Express machine goes on there too (aiwf.express)
             Statement(("states:StartExecution",), (machine_arn,), sid="ContinueAsNew"),
         ]
         if config.llm_provider == "bedrock":
@@ -91,6 +93,8 @@ class Orchestrator(pulumi.ComponentResource):
                 code=args.code,
                 layers=args.layers,
                 environment={
+                    # where a quick run goes on when it leaves the Express machine (aiwf.express)
+                    "STATE_MACHINE_ARN": machine_arn,
                     "LLM_PROVIDER": config.llm_provider,
                     **({"LLM_ENDPOINT": config.llm_endpoint} if config.llm_endpoint else {}),
                 },
@@ -136,25 +140,40 @@ class Orchestrator(pulumi.ComponentResource):
             retention_in_days=config.log_retention_days,
             opts=child,
         )
-        definition = pulumi.Output.all(*function_arns).apply(
-            lambda arns: json.dumps(build_orchestrator_definition(arns[0], arns[1]), indent=2)
+        def machine(resource_name: str, machine_type: str, logs: aws.cloudwatch.LogGroup) -> aws.sfn.StateMachine:
+            """One of the two machines: the same builder, so both run the same protocol."""
+            express = machine_type == "EXPRESS"
+            definition = pulumi.Output.all(*function_arns).apply(
+                lambda arns: json.dumps(build_orchestrator_definition(arns[0], arns[1], express=express), indent=2)
+            )
+            return aws.sfn.StateMachine(
+                resource_name,
+                name=config.name("orchestrator-express" if express else "orchestrator"),
+                type=machine_type,
+                role_arn=role.arn,
+                definition=definition,
+                logging_configuration=aws.sfn.StateMachineLoggingConfigurationArgs(
+                    log_destination=logs.arn.apply(lambda arn: f"{arn}:*"),
+                    include_execution_data=config.log_level == "DEBUG",
+                    level="ALL" if config.log_level == "DEBUG" else "ERROR",
+                ),
+                tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=config.tracing),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            )
+
+        self.state_machine = machine(name, "STANDARD", log_group)
+        # Quick runs (POST /tasks with "wait") of flows without waits or polls: StartSyncExecution.
+        express_logs = aws.cloudwatch.LogGroup(
+            f"{name}-express-logs",
+            name=f"/aws/vendedlogs/states/{config.name('orchestrator-express')}",
+            retention_in_days=config.log_retention_days,
+            opts=child,
         )
-        self.state_machine = aws.sfn.StateMachine(
-            name,
-            name=config.name("orchestrator"),
-            type="STANDARD",
-            role_arn=role.arn,
-            definition=definition,
-            logging_configuration=aws.sfn.StateMachineLoggingConfigurationArgs(
-                log_destination=log_group.arn.apply(lambda arn: f"{arn}:*"),
-                include_execution_data=config.log_level == "DEBUG",
-                level="ALL" if config.log_level == "DEBUG" else "ERROR",
-            ),
-            tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=config.tracing),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
-        )
+        self.express_state_machine = machine(f"{name}-express", "EXPRESS", express_logs)
         self._status_reconciler(name, args, config, ends_tasks)
-        self.register_outputs({"stateMachineArn": self.state_machine.arn})
+        self.register_outputs(
+            {"stateMachineArn": self.state_machine.arn, "expressStateMachineArn": self.express_state_machine.arn}
+        )
 
     def _status_reconciler(
         self,

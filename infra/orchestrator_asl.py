@@ -229,16 +229,17 @@ def _normalize_error_chain(next_state: str, prefix: str = "") -> dict[str, dict[
     }
 
 
-def route_choices(prefix: str, in_branch: bool) -> list[dict[str, Any]]:
+def route_choices(prefix: str, in_branch: bool, express: bool = False) -> list[dict[str, Any]]:
     """Route's choices, one per protocol action (its `state`, or `branchState` inside a branch).
 
     An action with a `stateWhenPresent` field first routes to that state when its answer carries
-    the field (WAIT with a heartbeat). Actions a branch never answers have no branch choice.
+    the field (WAIT with a heartbeat). Actions a branch never answers have no branch choice, and
+    the Express machine has no choice for the actions the protocol keeps off it (`express`).
     """
     choices: list[dict[str, Any]] = []
     for action, spec in ACTIONS.items():
         target = spec["branchState"] if in_branch else spec["state"]
-        if target is None:
+        if target is None or (express and not spec["express"]):
             continue
         for field, variant in spec.get("stateWhenPresent", {}).items():
             condition = [
@@ -250,18 +251,19 @@ def route_choices(prefix: str, in_branch: bool) -> list[dict[str, Any]]:
     return choices
 
 
-def _step_loop(process_steps_arn: str, prefix: str, in_branch: bool) -> dict[str, dict[str, Any]]:
+def _step_loop(
+    process_steps_arn: str, prefix: str, in_branch: bool, express: bool = False
+) -> dict[str, dict[str, Any]]:
     """ProcessSteps -> Route -> (WaitForEvent | PollWait -> PollCheck | RetryWait | ...) -> back, with `prefix`.
 
     The task loop and each parallel branch run this same loop; Route's choices come from the
     protocol (`route_choices`): in a branch SUCCEEDED/FAILED end the iteration, and PARALLEL and
-    CONTINUED never come.
+    CONTINUED never come. The Express loop has no wait and no poll states.
     """
-    process_steps = _lambda_task(
-        process_steps_arn,
-        {"taskId.$": "$.taskId", "executionArn.$": "$$.Execution.Id", "rounds.$": "$.rounds"},
-        f"{prefix}Route",
-    )
+    payload = {"taskId.$": "$.taskId", "executionArn.$": "$$.Execution.Id", "rounds.$": "$.rounds"}
+    if express:  # how long this run has been going: it hands over well before Express's five minutes
+        payload["executionStartTime.$"] = "$$.Execution.StartTime"
+    process_steps = _lambda_task(process_steps_arn, payload, f"{prefix}Route")
     process_steps["Catch"] = _catch_into_normalizer(prefix)
     poll_check = _lambda_task(
         process_steps_arn,
@@ -274,11 +276,11 @@ def _step_loop(process_steps_arn: str, prefix: str, in_branch: bool) -> dict[str
         f"{prefix}Route",
     )
     poll_check["Catch"] = _catch_into_normalizer(prefix)
-    return {
+    states: dict[str, dict[str, Any]] = {
         f"{prefix}ProcessSteps": process_steps,
         f"{prefix}Route": {
             "Type": "Choice",
-            "Choices": route_choices(prefix, in_branch),
+            "Choices": route_choices(prefix, in_branch, express),
             "Default": f"{prefix}UnknownAction",
         },
         f"{prefix}WaitForEvent": _wait_for_event(process_steps_arn, heartbeat=False, prefix=prefix),
@@ -305,6 +307,10 @@ def _step_loop(process_steps_arn: str, prefix: str, in_branch: bool) -> dict[str
             "Next": f"{prefix}NormalizeError",
         },
     }
+    if express:  # Express workflows support no callback tasks; polls can outlive their five minutes
+        for state in ("WaitForEvent", "WaitForEventWithHeartbeat", "PollWait", "PollCheck"):
+            del states[f"{prefix}{state}"]
+    return states
 
 
 def _branches(process_steps_arn: str, finalize_arn: str) -> dict[str, Any]:
@@ -335,20 +341,32 @@ def _branches(process_steps_arn: str, finalize_arn: str) -> dict[str, Any]:
     }
 
 
-def build_orchestrator_definition(process_steps_arn: str, finalize_arn: str) -> dict[str, Any]:
-    """The orchestrator's ASL document for the given Lambda ARNs."""
+def build_orchestrator_definition(
+    process_steps_arn: str, finalize_arn: str, *, express: bool = False
+) -> dict[str, Any]:
+    """The orchestrator's ASL document for the given Lambda ARNs.
+
+    `express`: the same loop for the Express machine that runs quick runs (StartSyncExecution),
+    without the states of the actions the protocol keeps off it (waits, polls, the branch Map):
+    ProcessSteps answers CONTINUED there and a Standard execution takes the task over.
+    """
     finalize = _lambda_task(
         finalize_arn,
         {"taskId.$": "$.taskId", "error.$": "$.error", "executionArn.$": "$$.Execution.Id"},
         "PickFailure",
     )
+    branches = {} if express else {"Branches": _branches(process_steps_arn, finalize_arn)}
     return {
-        "Comment": "AI workflow orchestrator: runs any flow document, inline steps batched per invocation.",
+        "Comment": "AI workflow orchestrator: runs any flow document, inline steps batched per invocation."
+        + (" Express variant for quick runs." if express else ""),
         "StartAt": "ProcessSteps",
         "States": {
-            **_step_loop(process_steps_arn, "", in_branch=False),
-            "Branches": _branches(process_steps_arn, finalize_arn),
-            "Continued": {"Type": "Succeed", "Comment": "Near the history quota: a fresh execution has the task"},
+            **_step_loop(process_steps_arn, "", in_branch=False, express=express),
+            **branches,
+            "Continued": {
+                "Type": "Succeed",
+                "Comment": "A fresh execution has the task (near the history quota, or handed over from Express)",
+            },
             **_normalize_error_chain(next_state="Finalize"),
             "Finalize": finalize,
             "Done": {"Type": "Succeed"},

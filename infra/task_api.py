@@ -16,10 +16,16 @@ from .openapi import load_spec, with_lambda_integration
 from .state_store import StateStore
 
 
+# API Gateway's REST integration timeout (its default and, without a quota increase, its maximum).
+API_GATEWAY_TIMEOUT_SECONDS = 29
+
+
 @dataclass(frozen=True)
 class TaskApiArgs:
     store: StateStore
     state_machine: aws.sfn.StateMachine
+    # Quick runs (POST /tasks with "wait") of flows without waits or polls run here.
+    express_state_machine: aws.sfn.StateMachine
     code: pulumi.Archive
     layers: list[pulumi.Input[str]]
     # Clients hold one key for both APIs: AppSync generates its key, API Gateway accepts a given one.
@@ -49,7 +55,12 @@ class TaskApi(pulumi.ComponentResource):
                 description="REST task API: flows, tasks, history, resume, cancel, heartbeat",
                 code=args.code,
                 layers=args.layers,
-                environment={"STATE_MACHINE_ARN": args.state_machine.arn},
+                environment={
+                    "STATE_MACHINE_ARN": args.state_machine.arn,
+                    "EXPRESS_STATE_MACHINE_ARN": args.express_state_machine.arn,
+                },
+                # As long as API Gateway waits for an integration: a quick run waits up to 25 s.
+                timeout_seconds=API_GATEWAY_TIMEOUT_SECONDS,
                 access=[
                     store.access(
                         "read", "write-tasks", "record-execution", "register-flows", "list-flows", "payloads-write"
@@ -57,6 +68,7 @@ class TaskApi(pulumi.ComponentResource):
                 ],
                 statements=[
                     Statement(("states:StartExecution",), (args.state_machine.arn,), sid="StartTasks"),
+                    Statement(("states:StartSyncExecution",), (args.express_state_machine.arn,), sid="QuickRuns"),
                     # Completing a task token: IAM supports no resource-level permission for these
                     # actions (the token, not an ARN, names the task), so "*" is the only resource.
                     Statement(("states:SendTaskSuccess", "states:SendTaskFailure"), ("*",), sid="ResumeTasks"),

@@ -151,6 +151,9 @@ class Worker:
             "AWS_REGION": c.region,
             "AWS_DEFAULT_REGION": c.region,
             "AWS_ENDPOINT_URL": endpoint_url,
+            # StartSyncExecution's endpoint is `sync-states.<region>...`: the SDK would prefix the
+            # embedded AWS's host with `sync-` too (botocore's own switch turns that off).
+            "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
             **FAKE_CREDENTIALS,
         }
         env.update({k: str(v) for k, v in c.environment.items()})

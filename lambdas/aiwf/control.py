@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from .aws import client
 from .clock import now_iso
 from .errors import ConcurrentUpdate, Conflict, NotFound, normalized_error
+from .express import is_express
 from .protocol import ErrorName, StepStateKind
 from .repository import Task, TaskRepository
 from .settings import get_settings
@@ -74,6 +75,11 @@ def _cancelled(message: str, step_id: str | None, branch_id: str | None) -> dict
 def _stop_execution(task: Task, message: str) -> None:
     if not task.execution_arn:
         return  # the start never reached Step Functions: nothing runs
+    if is_express(task.execution_arn):
+        # Express executions cannot be stopped; a quick run's next ProcessSteps finds the task
+        # final and ends it (within one inline step or one retry wait).
+        log.info("quick run ends at its next step", extra={"taskId": task.task_id})
+        return
     try:
         client("stepfunctions").stop_execution(
             executionArn=task.execution_arn, error=ErrorName.CANCELLED, cause=message[:_STOP_CAUSE_LIMIT]

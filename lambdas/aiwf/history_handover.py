@@ -52,8 +52,8 @@ def _due(task: Task, rounds: int) -> bool:
 
 def hand_over_if_history_is_long(task: Task, execution_arn: str | None, rounds: int = 0) -> dict[str, Any] | None:
     """CONTINUED (a fresh execution has the task) when this one's history is near the quota, else None."""
-    if not execution_arn or task.branch_of is not None:
-        return None
+    if not execution_arn or ":execution:" not in execution_arn or task.branch_of is not None:
+        return None  # Express executions (quick runs) have no history to count: aiwf.express bounds them
     if not _due(task, rounds):
         return None
     events = client("stepfunctions").get_execution_history(executionArn=execution_arn, reverseOrder=True, maxResults=1)[
@@ -65,6 +65,13 @@ def hand_over_if_history_is_long(task: Task, execution_arn: str | None, rounds: 
     name = next_execution_name(task.task_id, execution_arn)
     prefix, _, rest = execution_arn.partition(":execution:")
     machine_arn = f"{prefix}:stateMachine:{rest.split(':', 1)[0]}"
+    log.info("history near the quota", extra={"taskId": task.task_id, "events": count})
+    return continue_in_fresh_execution(task, machine_arn, name)
+
+
+def continue_in_fresh_execution(task: Task, machine_arn: str, name: str) -> dict[str, Any]:
+    """Start execution `name` of `machine_arn` for the task, record it, and answer CONTINUED (which
+    ends the calling execution). Idempotent: a retried call finds the execution it started."""
     try:
         started = client("stepfunctions").start_execution(
             stateMachineArn=machine_arn, name=name, input=json.dumps({"taskId": task.task_id, "rounds": 0})
@@ -72,7 +79,7 @@ def hand_over_if_history_is_long(task: Task, execution_arn: str | None, rounds: 
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":  # a retried round started it already
             raise
-        started = f"{prefix}:execution:{rest.split(':', 1)[0]}:{name}"
+        started = machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
     TaskRepository().set_execution(task, started)
-    log.info("continued in a fresh execution", extra={"taskId": task.task_id, "events": count, "next": started})
+    log.info("continued in a fresh execution", extra={"taskId": task.task_id, "next": started})
     return {"taskId": task.task_id, "action": Action.CONTINUED, "executionArn": started}

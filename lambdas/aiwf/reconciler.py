@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from .errors import ConcurrentUpdate, normalized_error
+from .express import same_execution
 from .repository import TaskRepository
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def reconcile(event: dict[str, Any]) -> dict[str, Any]:
         task = repo.get(task_id)
         if task is None or task.is_final:
             return {"taskId": task_id, "changed": False}
-        if task.execution_arn and detail.get("executionArn") and task.execution_arn != detail["executionArn"]:
+        if not same_execution(task.execution_arn, detail.get("executionArn")):
             return {"taskId": task_id, "changed": False, "reason": "an older execution of the task"}
         error = normalized_error(
             detail.get("error") or f"Execution.{detail['status'].title().replace('_', '')}",

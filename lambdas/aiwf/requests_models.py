@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 FLOW_ID_PATTERN = r"^[a-z0-9-]{1,64}$"
+MAX_WAIT_SECONDS = 25
 STATUSES = ("PENDING", "RUNNING", "WAITING", "POLLING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
@@ -17,6 +18,9 @@ class StartTask(BaseModel):
     # An object, so the flow's templates and resultPaths always have a mapping to read from.
     input: dict[str, Any] = Field(default_factory=dict)
     name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,80}$")
+    # A quick run: answer when the task ends or after this many seconds (API Gateway's own
+    # integration timeout is 29 s, so 25 leaves room for the start and the answer).
+    wait: int | None = Field(default=None, ge=1, le=MAX_WAIT_SECONDS, strict=True)
 
 
 class ResumeError(BaseModel):

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .errors import StepError, normalized_error
+from .express import ExpressRun, same_execution
 from .history_handover import hand_over_if_history_is_long
 from .native_steps import NATIVE_STEPS, poll_progress, poll_seconds
 from .paths import get_path
@@ -46,25 +47,39 @@ def process_steps(
     max_steps: int = MAX_STEPS_PER_INVOCATION,
     execution_arn: str | None = None,
     rounds: int = 0,
+    execution_start_time: str | None = None,
 ) -> Answer:
-    """Advance a task by up to `max_steps` steps; answer the state machine's Route with the next `action`."""
+    """Advance a task by up to `max_steps` steps; answer the state machine's Route with the next `action`.
+
+    On the Express machine (a quick run) the task moves to the Standard machine before anything
+    the Express execution could not finish in time (see aiwf.express)."""
     repo = TaskRepository()
     task = load_task(repo, task_id)
     if task.is_final:
         return _already_final(task)
     flow = load_flow(task)
+    express = ExpressRun.of(execution_arn, execution_start_time)
+    if express is not None and express.out_of_budget():
+        return express.hand_over(task, "the Express budget is spent")
     handover = hand_over_if_history_is_long(task, execution_arn, rounds)
     if handover is not None:
         return handover
     if task.status == "PENDING":
-        task = repo.save(task, status="RUNNING", current_step=flow.start_at)
+        # An Express run records its real ARN here: the API could only reserve it (aiwf.express).
+        recorded = {"execution_arn": express.execution_arn} if express is not None else {}
+        task = repo.save(task, status="RUNNING", current_step=flow.start_at, **recorded)
         log.info("task started", extra={"taskId": task_id, "flowId": task.flow_id})
     for _ in range(max_steps):
+        step_id = task.current_step or ""
+        if express is not None and express.must_leave_before(flow.steps[step_id], _started(task, step_id)):
+            return express.hand_over(task, f"step {task.current_step!r} needs the Standard machine")
         advanced = _run_one_step(repo, flow, task)
         if not isinstance(advanced, Task):
+            if express is not None and not express.keeps(advanced):
+                return express.hand_over(task, f"{advanced['action']} is not for the Express machine")
             return advanced
         task = advanced
-        if remaining_ms() < SAFETY_MARGIN_MS:
+        if remaining_ms() < SAFETY_MARGIN_MS or (express is not None and express.out_of_budget()):
             break
     return {"taskId": task_id, "action": Action.PROCESS}
 
@@ -322,7 +337,7 @@ def finalize_failure(task_id: str, error: dict[str, Any], execution_arn: str | N
     error = {**error, "stepId": error.get("stepId") or task.current_step, "branchId": task.branch_id}
     if task.is_final:
         return {"taskId": task_id, "action": Action.FAILED, "error": task.error or error}
-    if execution_arn and task.execution_arn and execution_arn != task.execution_arn:
+    if not same_execution(task.execution_arn, execution_arn):
         log.info("finalize of an older execution", extra={"taskId": task_id, "executionArn": execution_arn})
         return {"taskId": task_id, "action": Action.FAILED, "error": error}
     repo.save(task, status="FAILED", error=error)

@@ -35,6 +35,8 @@ class Settings:
     payload_bucket: str
     payload_threshold_bytes: int
     state_machine_arn: str
+    # The Express machine quick runs take (POST /tasks with "wait"); empty: every task on Standard.
+    express_state_machine_arn: str
     stage: str
 
 
@@ -50,6 +52,7 @@ def get_settings() -> Settings:
         payload_bucket=env.get(payloads["environment"], ""),
         payload_threshold_bytes=int(env.get(payloads["thresholdEnvironment"], payloads["defaultThresholdBytes"])),
         state_machine_arn=env.get("STATE_MACHINE_ARN", ""),
+        express_state_machine_arn=env.get("EXPRESS_STATE_MACHINE_ARN", ""),
         stage=env.get("STAGE", "dev"),
     )
 

@@ -3,39 +3,57 @@
 The task id derives from the idempotency `name`, so a repeated request finds the same record,
 and the execution name is the task id, so Step Functions itself refuses a second execution.
 A start that failed half-way (record written, execution not started) is completed by a retry.
+
+A quick run (`POST /tasks` with `"wait": N`) answers with the state the task has when it ends or
+N seconds pass. A flow that may take the Express machine (aiwf.express) runs there with
+StartSyncExecution, which returns when the run ends; any other runs on the Standard machine and
+the API watches its record. Either way the answer is read from the task's record, the one truth.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import time
 import uuid
+from functools import lru_cache
 from typing import Any
 
-from botocore.exceptions import ClientError
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 
 from .aws import client
 from .clock import now_iso
 from .errors import Conflict, NotFound
+from .express import reservation_arn, runs_on_express
 from .flow_store import FlowStore
-from .repository import Task, TaskRepository
+from .reconciler import reconcile
+from .repository import FINAL_STATUSES, Task, TaskRepository
 from .settings import get_settings
 
 log = logging.getLogger(__name__)
 _NAME_NAMESPACE = uuid.UUID("6f1f8a57-4d0b-4b8e-9a55-2a3c9d8f0e11")
+# A quick run's watch of the task record: first look soon, then back off to one read a second.
+_FIRST_PAUSE = 0.1
+_LONGEST_PAUSE = 1.0
 
 
 def task_id_for(name: str | None) -> str:
     return str(uuid.uuid5(_NAME_NAMESPACE, name)) if name else str(uuid.uuid4())
 
 
-def start_task(flow_id: str, task_input: Any, name: str | None) -> tuple[Task, bool]:
-    """Create (or find, by name) the task and make sure its execution runs; True if created now."""
+def start_task(flow_id: str, task_input: Any, name: str | None, quick_until: float | None = None) -> tuple[Task, bool]:
+    """Create (or find, by name) the task and make sure its execution runs; True if created now.
+
+    `quick_until` (a `time.monotonic()` deadline) asks for a quick run: an Express run, where the
+    flow allows it, that this call waits for until then."""
     repo = TaskRepository()
+    flows = FlowStore()
     task_id = task_id_for(name)
     existing = repo.get(task_id) if name else None
     if existing is None:
-        flows = FlowStore()
         flow = flows.get(flow_id)
         if flow is None:
             raise NotFound(f"flow {flow_id!r} is not registered", code="FLOW_NOT_FOUND")
@@ -64,8 +82,69 @@ def start_task(flow_id: str, task_input: Any, name: str | None) -> tuple[Task, b
         _check_same_request(existing, flow_id, task_input)
         task, created = existing, False
     if task.execution_arn is None:
-        task = repo.set_execution(task, _start_execution(task.task_id))
+        express_machine = get_settings().express_state_machine_arn
+        flow = flows.get(task.flow_id, task.flow_version) if quick_until is not None and express_machine else None
+        if flow is not None and runs_on_express(flow.document):
+            task = _run_on_express(repo, task, express_machine, quick_until or 0.0)
+        else:
+            task = repo.set_execution(task, _start_execution(task.task_id))
     return task, created
+
+
+def quick_run(flow_id: str, task_input: Any, name: str | None, wait_seconds: int) -> tuple[dict[str, Any], bool]:
+    """Start (or find) the task and answer with its stored item once it ends or `wait_seconds` pass."""
+    until = time.monotonic() + wait_seconds
+    task, created = start_task(flow_id, task_input, name, quick_until=until)
+    return wait_for_end(task.task_id, until), created
+
+
+def wait_for_end(task_id: str, until: float) -> dict[str, Any]:
+    """The task's stored item once it is final, or as it is at `until` (a `time.monotonic()` time)."""
+    repo = TaskRepository()
+    pause = _FIRST_PAUSE
+    while True:
+        item = repo.get_item(task_id)
+        if item is None:
+            raise NotFound(f"task {task_id!r} does not exist", code="TASK_NOT_FOUND")
+        left = until - time.monotonic()
+        if item["status"] in FINAL_STATUSES or left <= 0:
+            return item
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, _LONGEST_PAUSE)
+
+
+def _run_on_express(repo: TaskRepository, task: Task, machine_arn: str, until: float) -> Task:
+    """Run the task on the Express machine and wait for it until `until`.
+
+    The task records the execution's reservation first, so a retried request does not start a
+    second run. StartSyncExecution is sent once (no SDK retries: a retry would be a second run)
+    with the time left as its read timeout; when that passes, the run goes on and the caller gets
+    the state of the moment. If the call fails before the run starts, the task runs on Standard.
+    """
+    task = repo.set_execution(task, reservation_arn(machine_arn, task.task_id))
+    timeout = max(math.ceil(until - time.monotonic()), 1)
+    try:
+        result = _sync_client(timeout).start_sync_execution(
+            stateMachineArn=machine_arn, name=task.task_id, input=json.dumps({"taskId": task.task_id, "rounds": 0})
+        )
+    except ReadTimeoutError:
+        log.info("quick run goes on past the wait", extra={"taskId": task.task_id})
+        return task
+    except (ClientError, BotoCoreError) as exc:
+        log.warning(
+            "quick run not started: the task runs on Standard", extra={"taskId": task.task_id, "error": str(exc)}
+        )
+        return repo.set_execution(task, _start_execution(task.task_id))
+    log.info("quick run ended", extra={"taskId": task.task_id, "status": result["status"]})
+    if result["status"] != "SUCCEEDED":  # ended outside any step (no Finalize ran): end the task too
+        reconcile({"detail": {**result, "name": task.task_id}})
+    return task
+
+
+@lru_cache(maxsize=32)
+def _sync_client(read_timeout: int) -> Any:
+    config = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=read_timeout)
+    return boto3.client("stepfunctions", config=config)
 
 
 def _canonical(value: Any) -> str:

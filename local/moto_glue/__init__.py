@@ -11,7 +11,8 @@ embedded server calls it at start, `local.moto_server`):
   copy of the table);
 - `stepfunctions`: heartbeat timeouts named as AWS names them, each definition's ASL parsed once
   instead of at every execution, and a StopExecution that wins over the error of the state it cut
-  short (and that Wait states and callback waits notice at once);
+  short (and that Wait states and callback waits notice at once), and Express workflows
+  (StartSyncExecution; Express definitions checked as AWS checks them);
 - `events`: "Step Functions Execution Status Change" events put on the default bus when an
   execution ends, and matching Lambda targets invoked (moto's EventBridge cannot).
 
@@ -38,3 +39,4 @@ def install() -> None:
     server.routers_built_once()
     stepfunctions.a_stop_wins()
     stepfunctions.a_stop_ends_callback_waits()
+    stepfunctions.express_workflows()

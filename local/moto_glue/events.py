@@ -28,6 +28,8 @@ def publish_execution_status_changes() -> None:
     def terminated(self: Any) -> None:
         original_terminated(self)
         execution = self.execution
+        if execution.sm_type == "EXPRESS":
+            return  # AWS sends no status change events for Express executions
         detail = {
             "executionArn": execution.exec_arn,
             "stateMachineArn": execution.state_machine_arn,

@@ -1,10 +1,15 @@
 """Patches of moto's Step Functions engine (moto 5.2.5): AWS's names for heartbeat timeouts, each
-definition parsed once, and a StopExecution that wins whenever it lands, also over a callback wait."""
+definition parsed once, a StopExecution that wins whenever it lands, also over a callback wait, and
+Express workflows (StartSyncExecution)."""
 
 from __future__ import annotations
 
+import copy
+import datetime
 import functools
+import json
 import time
+import uuid
 from typing import Any
 
 
@@ -163,3 +168,100 @@ def a_stop_ends_callback_waits() -> None:
 
     _eval_wait_for_task_token._aiwf_stop_ends_wait = True  # type: ignore[attr-defined]
     StateTaskServiceCallback._eval_wait_for_task_token = _eval_wait_for_task_token  # type: ignore[method-assign]
+
+
+# Resources an Express state machine may not use (AWS refuses them at CreateStateMachine).
+EXPRESS_REFUSED_SUFFIXES = (".sync", ".sync:2", ".waitForTaskToken")
+
+
+def express_workflows() -> None:
+    """StartSyncExecution, and Express definitions checked as AWS checks them. Idempotent.
+
+    moto 5.2.5 records a state machine's `type` but has no StartSyncExecution; its engine (ported
+    from LocalStack) has the SyncExecution that runs an execution to its end in the calling thread,
+    only the API is missing. Here the API runs one: the answer carries `status`, `output`, `error`
+    and `cause` as AWS's does, the execution ARN is `...:express:<machine>:<name>:<uuid>`, and the
+    execution is not kept (Express executions have no DescribeExecution, history or stop). A
+    Standard machine answers StateMachineTypeNotSupported, and an Express definition with a
+    `.sync` or `.waitForTaskToken` resource is refused at creation, as in AWS.
+    """
+    from moto.stepfunctions.parser.api import (
+        InvalidDefinition,
+        InvalidExecutionInput,
+        StateMachineType,
+        StateMachineTypeNotSupported,
+    )
+    from moto.stepfunctions.parser.backend.execution import SyncExecution
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    if getattr(StepFunctionsParserBackend, "_aiwf_express", False):
+        return
+    original_create = StepFunctionsParserBackend.create_state_machine
+
+    def create_state_machine(self: Any, name: str, definition: str, roleArn: str, *args: Any, **kwargs: Any) -> Any:
+        if (kwargs.get("sm_type") or "STANDARD") == "EXPRESS":
+            refused = sorted(
+                resource
+                for resource in _resources(json.loads(definition))
+                if resource.endswith(EXPRESS_REFUSED_SUFFIXES)
+            )
+            if refused:
+                raise InvalidDefinition(
+                    "Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: Express state machine does not "
+                    f"support '.sync' or '.waitForTaskToken' service integrations: {', '.join(refused)}'"
+                )
+        return original_create(self, name, definition, roleArn, *args, **kwargs)
+
+    def start_sync_execution(self: Any, state_machine_arn: str, name: str | None, execution_input: str) -> Any:
+        state_machine = self.describe_state_machine(state_machine_arn)
+        if state_machine.type != "EXPRESS":
+            raise StateMachineTypeNotSupported("This operation is not supported by this type of state machine")
+        try:
+            json.loads(execution_input)
+        except ValueError as exc:
+            raise InvalidExecutionInput(str(exc)) from None
+        clone = copy.deepcopy(
+            state_machine, {id(state_machine.executions): [], id(state_machine.backend): state_machine.backend}
+        )
+        name = name or str(uuid.uuid4())
+        arn = state_machine.arn.replace(":stateMachine:", ":express:", 1) + f":{name}:{uuid.uuid4()}"
+        execution = SyncExecution(
+            name=name,
+            sm_type=StateMachineType.EXPRESS,
+            role_arn=clone.roleArn,
+            exec_arn=arn,
+            account_id=self.account_id,
+            region_name=self.region_name,
+            state_machine=clone,
+            start_date=datetime.datetime.now(tz=datetime.UTC),
+            cloud_watch_logging_session=None,
+            input_data=execution_input,
+            trace_header=None,
+            activity_store={},
+        )
+        execution.start()  # the SyncExecutionWorker runs the program here, to its end
+        return execution.to_start_sync_execution_output()
+
+    def start_sync_execution_action(self: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        output = self.stepfunction_backend.start_sync_execution(
+            self._get_param("stateMachineArn"), self._get_param("name"), self._get_param("input", if_none="{}")
+        )
+        return ActionResult(dict(output))
+
+    StepFunctionsParserBackend.create_state_machine = create_state_machine  # type: ignore[method-assign]
+    StepFunctionsParserBackend.start_sync_execution = start_sync_execution  # type: ignore[attr-defined]
+    StepFunctionResponse.start_sync_execution = start_sync_execution_action  # type: ignore[attr-defined]
+    StepFunctionsParserBackend._aiwf_express = True  # type: ignore[attr-defined]
+
+
+def _resources(node: Any) -> list[str]:
+    """Every `Resource` of a definition, nested Parallel branches and Map processors included."""
+    if isinstance(node, dict):
+        found = [node["Resource"]] if isinstance(node.get("Resource"), str) else []
+        return found + [resource for value in node.values() for resource in _resources(value)]
+    if isinstance(node, list):
+        return [resource for value in node for resource in _resources(value)]
+    return []

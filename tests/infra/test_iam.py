@@ -201,9 +201,24 @@ def test_task_api_may_start_executions_of_the_orchestrator_only(stack: Stack) ->
     for statement in start:
         assert as_list(statement["Resource"]) == [stack.outputs["stateMachineArn"]]
     states_actions = {a for s in role_statements for a in _actions(s) if a.startswith("states:")}
-    assert states_actions <= {"states:StartExecution", "states:StopExecution"} | TASK_TOKEN_ACTIONS, sorted(
-        states_actions
-    )
+    allowed = {"states:StartExecution", "states:StartSyncExecution", "states:StopExecution"} | TASK_TOKEN_ACTIONS
+    assert states_actions <= allowed, sorted(states_actions)
+
+
+def test_only_the_task_api_runs_quick_runs_and_only_on_the_express_machine(stack: Stack) -> None:
+    """StartSyncExecution (POST /tasks with "wait") on the Express machine alone: not on the
+    Standard one, and no other role holds it."""
+    express = stack.one(STATE_MACHINE, "orchestrator-express").outputs["arn"]
+    role = stack.role_by_arn(stack.function(TASK_API_HANDLER).inputs["role"])
+    sync = [s for s in _role_statements(stack, role) if "states:StartSyncExecution" in _actions(s)]
+    assert [(s["Effect"], _actions(s), as_list(s["Resource"])) for s in sync] == [
+        ("Allow", ["states:StartSyncExecution"], [express])
+    ]
+    for other in stack.of_type(ROLE):
+        if other.key == role.key:
+            continue
+        actions = {a for s in stack.statements_of_role(other) for a in _actions(s)}
+        assert "states:StartSyncExecution" not in actions, f"{other.name} may run quick runs"
 
 
 def test_task_api_may_stop_executions_of_the_orchestrator_only_and_send_heartbeats(stack: Stack) -> None:
@@ -265,7 +280,7 @@ def test_only_process_steps_continues_executions_and_only_of_the_orchestrator(st
 
 
 def test_state_machine_role_invokes_exactly_the_orchestrator_functions(stack: Stack) -> None:
-    machine = stack.one(STATE_MACHINE)
+    machine = stack.one(STATE_MACHINE, "orchestrator")
     role = stack.role_by_arn(machine.inputs["roleArn"])
     trust = json.loads(role.inputs["assumeRolePolicy"])
     assert statements(trust) == [
@@ -379,7 +394,9 @@ def test_parliament_reports_a_resource_mismatch_as_medium() -> None:
 def test_function_roles_are_only_used_by_their_function(stack: Stack) -> None:
     """The state machine, every function and AppSync's two uses (logging, invoking the resolver
     function) each assume a role nobody else uses."""
-    users = [f.inputs["role"] for f in stack.of_type(LAMBDA)] + [stack.one(STATE_MACHINE).inputs["roleArn"]]
+    users = [f.inputs["role"] for f in stack.of_type(LAMBDA)] + [
+        stack.one(STATE_MACHINE, "orchestrator").inputs["roleArn"]
+    ]
     users += [api.inputs["logConfig"]["cloudwatchLogsRoleArn"] for api in stack.of_type(GRAPHQL_API)]
     users += [s.inputs["serviceRoleArn"] for s in stack.of_type(DATA_SOURCE) if s.inputs.get("serviceRoleArn")]
     assert len(users) == len(set(users)) == len(stack.of_type(ROLE))

@@ -85,7 +85,7 @@ def validate_asl(definition: dict[str, Any]) -> dict[str, Any]:
 
 
 def _definition(stack: Stack) -> dict[str, Any]:
-    return json.loads(stack.one(STATE_MACHINE).inputs["definition"])
+    return json.loads(stack.one(STATE_MACHINE, "orchestrator").inputs["definition"])
 
 
 def test_definition_is_valid_asl(stack: Stack) -> None:
@@ -166,7 +166,48 @@ def test_every_lambda_task_retries_an_invocation_that_died_before_normalizing_it
 
 def test_state_machine_is_standard_with_its_own_role(stack: Stack) -> None:
     """Long-running, callback-waiting tasks need STANDARD (EXPRESS stops after 5 minutes)."""
-    machine = stack.one(STATE_MACHINE)
+    machine = stack.one(STATE_MACHINE, "orchestrator")
     assert machine.inputs["type"] == "STANDARD"
     assert machine.inputs["name"] == f"aiwf-{stack.stage}-orchestrator"
     assert machine.inputs["roleArn"] not in {f.inputs["role"] for f in stack.functions()}
+
+
+def _express(stack: Stack) -> Any:
+    return stack.one(STATE_MACHINE, "orchestrator-express")
+
+
+def test_express_machine_is_the_builders_express_variant_on_the_same_role(stack: Stack) -> None:
+    """Quick runs: the same builder, the same functions and role, type EXPRESS."""
+    machine = _express(stack)
+    functions = {f.inputs["handler"]: f.outputs["arn"] for f in stack.functions()}
+    expected = build_orchestrator_definition(
+        functions["aiwf.handlers.orchestrator.process"], functions["aiwf.handlers.orchestrator.finalize"], express=True
+    )
+    assert json.loads(machine.inputs["definition"]) == expected
+    assert machine.inputs["type"] == "EXPRESS"
+    assert machine.inputs["name"] == f"aiwf-{stack.stage}-orchestrator-express"
+    assert machine.inputs["roleArn"] == stack.one(STATE_MACHINE, "orchestrator").inputs["roleArn"]
+
+
+def test_express_definition_is_valid_asl_without_what_express_refuses(stack: Stack) -> None:
+    """Express workflows support no `.waitForTaskToken` or `.sync` integrations; the variant has
+    neither, nor the poll and branch states a quick run hands over to Standard for."""
+    definition = json.loads(_express(stack).inputs["definition"])
+    verdict = validate_asl(for_validator(definition))
+    assert verdict["isValid"], verdict["errors"]
+    text = json.dumps(definition)
+    assert ".waitForTaskToken" not in text and ".sync" not in text
+    assert not {"WaitForEvent", "PollWait", "PollCheck", "Branches"} & definition["States"].keys()
+    process = definition["States"]["ProcessSteps"]["Parameters"]["Payload"]
+    assert process["executionStartTime.$"] == "$$.Execution.StartTime"
+
+
+def test_quick_runs_leave_the_express_machine_for_the_standard_one(stack: Stack) -> None:
+    """ProcessSteps hands a quick run over to the Standard machine, which it names in its environment."""
+    process = stack.function("aiwf.handlers.orchestrator.process")
+    assert process.inputs["environment"]["variables"]["STATE_MACHINE_ARN"] == stack.outputs["stateMachineArn"]
+    api = stack.function("aiwf.handlers.task_api.handler")
+    variables = api.inputs["environment"]["variables"]
+    assert variables["EXPRESS_STATE_MACHINE_ARN"] == _express(stack).outputs["arn"]
+    assert variables["STATE_MACHINE_ARN"] == stack.outputs["stateMachineArn"]
+    assert api.inputs["timeout"] == 29  # API Gateway's integration timeout: a quick run waits up to 25 s

@@ -42,6 +42,6 @@ def test_api_key_output_is_the_key_value_and_secret(stack: Stack) -> None:
 
 
 def test_state_machine_arn_output_is_the_orchestrator(stack: Stack) -> None:
-    machine = stack.one(STATE_MACHINE)
+    machine = stack.one(STATE_MACHINE, "orchestrator")
     assert stack.outputs["stateMachineArn"] == machine.outputs["arn"]
     assert re.fullmatch(r"arn:aws:states:[a-z0-9-]+:\d{12}:stateMachine:[\w-]+", stack.outputs["stateMachineArn"])

@@ -32,7 +32,14 @@ def process(event: dict[str, Any], context: Any) -> dict[str, Any]:
     else:
         # `maxSteps` exists for bench/transitions.py's one-step-per-loop comparison layout.
         max_steps = min(int(event.get("maxSteps", MAX_STEPS_PER_INVOCATION)), MAX_STEPS_PER_INVOCATION)
-        answer = process_steps(event["taskId"], context.get_remaining_time_in_millis, max_steps, execution_arn, rounds)
+        answer = process_steps(
+            event["taskId"],
+            context.get_remaining_time_in_millis,
+            max_steps,
+            execution_arn,
+            rounds,
+            execution_start_time=event.get("executionStartTime"),  # the Express machine sends it
+        )
     return {**answer, "rounds": rounds}
 
 

@@ -25,7 +25,7 @@ from ..flow_store import FlowStore
 from ..limits import LimitExceeded, parse_json
 from ..repository import TaskRepository
 from ..requests_models import STATUSES, ResumeTask, StartTask, error_details
-from ..tasks import start_task
+from ..tasks import quick_run, start_task
 
 logger = Logger(service="task-api")
 app = APIGatewayRestResolver()
@@ -126,8 +126,11 @@ def post_task() -> Response:
         request = StartTask.model_validate(body)
     except ValidationError as exc:
         raise BadRequest("the task request is invalid", details=error_details(exc), code="INVALID_REQUEST") from exc
-    task, created = start_task(request.flowId, request.input, request.name)
-    return _json(201 if created else 200, task.state())
+    if request.wait is None:
+        task, created = start_task(request.flowId, request.input, request.name)
+        return _json(201 if created else 200, task.state())
+    item, created = quick_run(request.flowId, request.input, request.name, request.wait)
+    return _json(201 if created else 200, public_state(item, inline_bytes=INLINE_VALUE_BYTES))
 
 
 @app.get("/tasks/<taskId>")
