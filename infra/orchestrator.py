@@ -140,6 +140,7 @@ class Orchestrator(pulumi.ComponentResource):
             retention_in_days=config.log_retention_days,
             opts=child,
         )
+
         def machine(resource_name: str, machine_type: str, logs: aws.cloudwatch.LogGroup) -> aws.sfn.StateMachine:
             """One of the two machines: the same builder, so both run the same protocol."""
             express = machine_type == "EXPRESS"

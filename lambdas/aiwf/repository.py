@@ -261,6 +261,23 @@ class TaskRepository:
             raise ConcurrentUpdate(f"task {previous.task_id} changed after seq {previous.seq}")
         return task
 
+    def reserve_execution(self, task: Task, execution_arn: str) -> bool:
+        """Record the execution only if the task has none yet: True for the one caller that may
+        start it (an Express run has no name check of its own to refuse a second one)."""
+        try:
+            self._ddb.update_item(
+                TableName=self._tasks,
+                Key={"taskId": {"S": task.task_id}},
+                UpdateExpression="SET executionArn = :arn",
+                ConditionExpression="attribute_not_exists(executionArn)",
+                ExpressionAttributeValues={":arn": {"S": execution_arn}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def set_execution(self, task: Task, execution_arn: str) -> Task:
         """Record the execution; not a state change, so no seq and no history record."""
         self._ddb.update_item(

@@ -17,6 +17,7 @@ import logging
 import math
 import time
 import uuid
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -116,12 +117,17 @@ def wait_for_end(task_id: str, until: float) -> dict[str, Any]:
 def _run_on_express(repo: TaskRepository, task: Task, machine_arn: str, until: float) -> Task:
     """Run the task on the Express machine and wait for it until `until`.
 
-    The task records the execution's reservation first, so a retried request does not start a
-    second run. StartSyncExecution is sent once (no SDK retries: a retry would be a second run)
-    with the time left as its read timeout; when that passes, the run goes on and the caller gets
-    the state of the moment. If the call fails before the run starts, the task runs on Standard.
+    The task records the execution's reservation first, conditionally, so of concurrent or retried
+    requests only one starts a run (Express, unlike Standard, does not refuse a name twice).
+    StartSyncExecution is sent once (no SDK retries: a retry would be a second run) with the time
+    left as its read timeout; when that passes, the run goes on and the caller gets the state of
+    the moment. If the call fails before the run starts, the task runs on Standard.
     """
-    task = repo.set_execution(task, reservation_arn(machine_arn, task.task_id))
+    reserved = reservation_arn(machine_arn, task.task_id)
+    if not repo.reserve_execution(task, reserved):
+        log.info("quick run started by a concurrent request", extra={"taskId": task.task_id})
+        return task
+    task = replace(task, execution_arn=reserved)
     timeout = max(math.ceil(until - time.monotonic()), 1)
     try:
         result = _sync_client(timeout).start_sync_execution(
