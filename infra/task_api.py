@@ -15,7 +15,6 @@ from .iam import Statement
 from .openapi import load_spec, with_lambda_integration
 from .state_store import StateStore
 
-
 # API Gateway's REST integration timeout (its default and, without a quota increase, its maximum).
 API_GATEWAY_TIMEOUT_SECONDS = 29
 

@@ -185,13 +185,19 @@ def express_workflows() -> None:
     Standard machine answers StateMachineTypeNotSupported, and an Express definition with a
     `.sync` or `.waitForTaskToken` resource is refused at creation, as in AWS.
     """
-    from moto.stepfunctions.parser.api import (
-        InvalidDefinition,
-        InvalidExecutionInput,
-        StateMachineType,
-        StateMachineTypeNotSupported,
-    )
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.exceptions import InvalidExecutionInput
+    from moto.stepfunctions.parser.api import StateMachineType
     from moto.stepfunctions.parser.backend.execution import SyncExecution
+
+    class InvalidDefinition(AWSError):
+        TYPE = "InvalidDefinition"
+        STATUS = 400
+
+    class StateMachineTypeNotSupported(AWSError):
+        TYPE = "StateMachineTypeNotSupported"
+        STATUS = 400
+
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
     from moto.stepfunctions.responses import StepFunctionResponse
 

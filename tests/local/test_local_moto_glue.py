@@ -289,3 +289,82 @@ def test_heartbeats_keep_a_callback_wait_alive_and_a_missed_one_ends_it(aws, fun
     _token_of(aws, "glue-hb-missed")
     described = _ended(sfn, missed, within=8)
     assert described["status"] == "FAILED" and described["error"] == "States.HeartbeatTimeout", described
+
+
+def _sync_client(aws) -> object:
+    """A client as an SDK user on the local stack has it: host prefix injection off (the
+    StartSyncExecution endpoint is `sync-states...`; prefixing 127.0.0.1 cannot resolve)."""
+    from botocore.config import Config
+
+    return boto3.client(
+        "stepfunctions",
+        endpoint_url=aws["moto"].url,
+        region_name="us-east-1",
+        config=Config(inject_host_prefix=False, retries={"total_max_attempts": 1}),
+    )
+
+
+def test_start_sync_execution_runs_an_express_execution_to_its_end(aws, functions):
+    definition = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {
+                    "FunctionName": functions["glue-echo"],
+                    "Payload": {"started.$": "$$.Execution.StartTime"},
+                },
+                "OutputPath": "$.Payload.event",
+                "End": True,
+            }
+        },
+    }
+    sfn = _sync_client(aws)
+    machine = sfn.create_state_machine(
+        name="glue-express",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/glue-role",
+        type="EXPRESS",
+    )["stateMachineArn"]
+    result = sfn.start_sync_execution(stateMachineArn=machine, name="run-1", input="{}")
+    assert result["status"] == "SUCCEEDED", result
+    assert result["executionArn"].startswith(machine.replace(":stateMachine:", ":express:") + ":run-1:")
+    assert json.loads(result["output"])["started"]  # the context object's StartTime reaches the task
+    failing = {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Nope", "Cause": "no"}}}
+    failed_machine = sfn.create_state_machine(
+        name="glue-express-fail",
+        definition=json.dumps(failing),
+        roleArn="arn:aws:iam::123456789012:role/glue-role",
+        type="EXPRESS",
+    )["stateMachineArn"]
+    failed = sfn.start_sync_execution(stateMachineArn=failed_machine, input="{}")
+    assert (failed["status"], failed["error"], failed["cause"]) == ("FAILED", "Nope", "no")
+    assert "output" not in failed
+
+
+def test_express_refuses_what_aws_refuses(aws, functions):
+    sfn = _sync_client(aws)
+    callback = {
+        "StartAt": "Wait",
+        "States": {
+            "Wait": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Parameters": {"FunctionName": functions["glue-echo"], "Payload": {"t.$": "$$.Task.Token"}},
+                "End": True,
+            }
+        },
+    }
+    with pytest.raises(sfn.exceptions.InvalidDefinition, match="waitForTaskToken"):
+        sfn.create_state_machine(
+            name="glue-express-callback",
+            definition=json.dumps(callback),
+            roleArn="arn:aws:iam::123456789012:role/r",
+            type="EXPRESS",
+        )
+    standard = sfn.create_state_machine(
+        name="glue-standard-callback", definition=json.dumps(callback), roleArn="arn:aws:iam::123456789012:role/r"
+    )["stateMachineArn"]
+    with pytest.raises(sfn.exceptions.StateMachineTypeNotSupported):
+        sfn.start_sync_execution(stateMachineArn=standard, input="{}")
