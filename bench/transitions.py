@@ -6,12 +6,20 @@ definition: initialize, then a loop of choose -> process ONE step -> check (Rout
 finalize. Prints per-step figures and $ per 1,000 tasks at list prices (Standard workflows
 $0.025 per 1,000 transitions; Lambda $0.20 per 1M requests; Lambda duration not included).
 
+Then the quick-run path (POST /tasks with "wait"): the same flows on the Express machine with
+StartSyncExecution, priced at Express list prices ($1.00 per 1M requests, $0.00001667 per
+GB-second, billed in 64 MB and 100 ms steps); a flow with a parallel step runs on Express up to
+the fork and on Standard from there, so it pays both. Express durations are the local stack's
+(slower than AWS's: its Lambda calls cross a local HTTP hop), so the duration part is an upper
+bound. List prices as published for us-east-1 on 2026-12-02.
+
     .venv/bin/python -m bench.transitions
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -19,7 +27,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import boto3
 import requests
+from botocore.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "lambdas")]
@@ -29,7 +39,11 @@ from tests.integration.stub_server import start_stub  # noqa: E402
 
 PRICE_PER_TRANSITION = 0.025 / 1000
 PRICE_PER_INVOCATION = 0.20 / 1_000_000
+PRICE_PER_EXPRESS_REQUEST = 1.00 / 1_000_000
+PRICE_PER_EXPRESS_GB_SECOND = 0.00001667
+EXPRESS_MEMORY_GB = 64 / 1024  # the smallest chunk: a quick run's state is a task id and an action
 INLINE_STEPS = 10
+QUICK_RUNS = 5
 
 
 def inline_flow() -> dict[str, Any]:
@@ -139,6 +153,37 @@ def line(label: str, transitions: int, invocations: int, steps: int) -> str:
     )
 
 
+def express_cost(seconds: float) -> float:
+    """$ for one Express execution of `seconds`: the request, and its duration in 100 ms steps."""
+    billed = max(math.ceil(seconds * 10), 1) / 10
+    return PRICE_PER_EXPRESS_REQUEST + billed * EXPRESS_MEMORY_GB * PRICE_PER_EXPRESS_GB_SECOND
+
+
+def quick_line(label: str, seconds: float, transitions: int, invocations: int) -> str:
+    dollars = 1000 * (express_cost(seconds) + transitions * PRICE_PER_TRANSITION + invocations * PRICE_PER_INVOCATION)
+    return (
+        f"{label:<34} express {seconds * 1000:>5.0f} ms + transitions {transitions:>3}  "
+        f"lambda invocations {invocations:>3}  ${dollars:.4f} per 1,000 tasks"
+    )
+
+
+def parallel_flow() -> dict[str, Any]:
+    """Two inline steps, a 4-branch parallel step, a succeed: no waits or polls, so a quick run."""
+    branch = {
+        "startAt": "b",
+        "steps": {"b": {"type": "transform", "value": "{{ branchId }}", "next": "ok"}, "ok": {"type": "succeed"}},
+    }
+    return {
+        "startAt": "prepare",
+        "steps": {
+            "prepare": {"type": "transform", "value": "{{ input.n }}", "resultPath": "n", "next": "double"},
+            "double": {"type": "transform", "value": "{{ n * 2 }}", "resultPath": "d", "next": "fanout"},
+            "fanout": {"type": "parallel", "branches": [{"id": f"b{i}", **branch} for i in range(4)], "next": "done"},
+            "done": {"type": "succeed"},
+        },
+    }
+
+
 def main() -> int:
     stub = start_stub()
     with LocalStack(stage="dev", port=0) as stack:
@@ -214,11 +259,58 @@ def main() -> int:
             if status != "SUCCEEDED":
                 raise RuntimeError(f"{execution_arn} ended {status}: the comparison would be meaningless")
 
+        # 3. the quick-run path: the same inline flow, and a parallel one, on the Express machine
+        express = stack.outputs.get("expressStateMachineArn") or express_machine_of(stack)
+        # StartSyncExecution's endpoint is `sync-states...`: no host prefix on the local endpoint.
+        sync = boto3.client(
+            "stepfunctions",
+            endpoint_url=stack.endpoint_url,
+            region_name=stack.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(inject_host_prefix=False, read_timeout=120, retries={"total_max_attempts": 1}),
+        )
+
+        def quick(document: dict[str, Any]) -> tuple[float, int, int]:
+            """(Express seconds, Standard transitions after a handover, its invocations), medians."""
+            runs = []
+            for _ in range(QUICK_RUNS):
+                task_id = pending_task(stack, api, headers, process_arn, document)
+                result = sync.start_sync_execution(
+                    stateMachineArn=express, name=task_id, input=json.dumps({"taskId": task_id, "rounds": 0})
+                )
+                if result["status"] != "SUCCEEDED":
+                    raise RuntimeError(f"quick run of {task_id} ended {result['status']}: {result}")
+                seconds = (result["stopDate"] - result["startDate"]).total_seconds()
+                continued = machine.replace(":stateMachine:", ":execution:") + f":{task_id}-c2"
+                try:
+                    wait_done(sfn, continued)
+                    transitions, invocations = counts(sfn, continued)
+                except sfn.exceptions.ExecutionDoesNotExist:
+                    transitions, invocations = 0, 0
+                runs.append((seconds, transitions, invocations))
+            runs.sort()
+            return runs[len(runs) // 2]
+
+        quick_inline = quick(inline_flow())
+        quick_parallel = quick(parallel_flow())
+        parallel_id = start(parallel_flow())
+        parallel_execution = machine.replace(":stateMachine:", ":execution:") + f":{parallel_id}"
+        wait_done(sfn, parallel_execution)
+        parallel_standard = counts(sfn, parallel_execution)
+
     mixed_steps = 5 + 4 * 2
     print(line("10-step inline, orchestrator", *ours, INLINE_STEPS))
     print(line("10-step inline, Allma-style loop", *theirs, INLINE_STEPS))
     print(line("wait+poll+parallel, orchestrator", *mixed, mixed_steps))
     print(line("wait+poll+parallel, Allma-style", *mixed_theirs, mixed_steps))
+    print(line("2 inline + 4-branch parallel", *parallel_standard, 2 + 4 * 2))
+    # The Express run's own Lambda calls are ProcessSteps rounds: one for inline steps (10 fit in one).
+    print(quick_line("quick run: 10-step inline", quick_inline[0], 0, 1))
+    print(quick_line("quick run: 2 inline + parallel", quick_parallel[0], *quick_parallel[1:3]))
+    standard_inline = 1000 * (ours[0] * PRICE_PER_TRANSITION + ours[1] * PRICE_PER_INVOCATION)
+    express_inline = 1000 * (express_cost(quick_inline[0]) + PRICE_PER_INVOCATION)
+    print(f"quick run / Standard cost, 10-step inline: {express_inline / standard_inline:.2f}")
     print(f"transitions per inline step: {ours[0] / INLINE_STEPS:.2f}")
     print(
         f"Allma-style / orchestrator transitions: {theirs[0] / ours[0]:.1f}x (10-step inline), "
@@ -226,6 +318,13 @@ def main() -> int:
     )
     stub.server.shutdown()
     return 0
+
+
+def express_machine_of(stack: LocalStack) -> str:
+    """The Express machine quick runs take (the task API function's setting names it)."""
+    functions = stack.client("lambda").list_functions()["Functions"]
+    api_function = next(f for f in functions if f["Handler"] == "aiwf.handlers.task_api.handler")
+    return api_function["Environment"]["Variables"]["EXPRESS_STATE_MACHINE_ARN"]
 
 
 def pending_task(stack: LocalStack, api: str, headers: dict[str, str], process_arn: str, document: dict) -> str:
