@@ -46,11 +46,14 @@ class TaskApiClient:
     def retire_flow(self, flow_id: str) -> dict[str, Any]:
         return self.call("DELETE", f"/flows/{flow_id}")
 
-    def start(self, flow_id: str, task_input: Any, name: str | None) -> dict[str, Any]:
+    def start(self, flow_id: str, task_input: Any, name: str | None, wait: int | None = None) -> dict[str, Any]:
         """Start a task, always with an idempotency `name` (one is made up when none is given), so
         a start whose answer was lost (a gateway timeout, a dropped connection) is sent again and
-        finds the task the first attempt created instead of leaving one nobody knows the id of."""
+        finds the task the first attempt created instead of leaving one nobody knows the id of.
+        `wait` (1-25 s) makes it a quick run: the answer comes when the task ends or `wait` passes."""
         body = {"flowId": flow_id, "input": task_input, "name": name or f"cli-{uuid.uuid4()}"}
+        if wait is not None:
+            body["wait"] = wait
         for delay in (*START_RETRY_DELAYS_SECONDS, None):
             try:
                 return self.call("POST", "/tasks", json=body)

@@ -107,7 +107,10 @@ def flows_table(flows: list[dict[str, Any]], title: str) -> None:
 def board_table(board: Any) -> Table:
     """Tasks, each followed by its parallel branches, with status, step, seq and error."""
     table = Table(title_justify="left", expand=False)
-    for column in ("task", "branch", "flow", "status", "step", "seq", "error"):
+    # Whole task ids, as in `aiwf list`: they are copied into other commands.
+    longest = max((len(task_id) for task_id, _ in board.states), default=4)
+    table.add_column("task", no_wrap=True, min_width=longest)
+    for column in ("branch", "flow", "status", "step", "seq", "error"):
         table.add_column(column)
     for (task_id, branch_id), state in sorted(board.states.items(), key=lambda item: (item[0][0], item[0][1] or "")):
         table.add_row(

@@ -130,3 +130,30 @@ def test_list_shows_whole_task_ids_even_in_a_narrow_terminal(stack, flow_file, t
     run("flows", "put", str(path))
     task_id = json.loads(run("--json", "start", flow_id, "--input", '{"name": "Ada"}'))["taskId"]
     assert task_id in run("list", "--flow", flow_id), "the id is copied into get / resume: never cut"
+    assert task_id in run("watch", task_id, "--timeout", "30"), "nor in the live board of `aiwf watch`"
+
+
+def test_run_answers_with_how_a_short_flow_ended_in_one_call(aiwf, flow_file):
+    flow_id, path = flow_file
+    aiwf("flows", "put", str(path))
+    ran = json.loads(aiwf("--json", "run", flow_id, "--input", '{"name": "Grace"}').stdout)
+    assert ran["status"] == "SUCCEEDED" and ran["output"]["greeting"] == "Hello, Grace!"
+    assert "Hello, Grace!" in aiwf("run", flow_id, "--input", '{"name": "Grace"}').stdout
+
+
+def test_run_follows_a_task_that_outlives_the_quick_run_and_exits_1_when_it_fails(aiwf, tmp_path):
+    flow_id = f"cli-run-{uuid.uuid4().hex[:8]}"
+    document = {
+        "id": flow_id,
+        "startAt": "w",
+        "steps": {"w": {"type": "wait_for_event", "timeoutSeconds": 3, "next": "ok"}, "ok": {"type": "succeed"}},
+    }
+    path = tmp_path / "wait.yaml"
+    path.write_text(yaml.safe_dump(document))
+    aiwf("flows", "put", str(path))
+    # The quick run answers WAITING after 2 s; `run` follows until the wait times out.
+    ended = aiwf("--json", "run", flow_id, "--timeout", "2", check_code=None)
+    assert ended.returncode == 6 and "still WAITING" in ended.stderr, ended.stdout + ended.stderr
+    failed = aiwf("--json", "run", flow_id, "--timeout", "60", check_code=1)
+    state = json.loads(failed.stdout)
+    assert state["status"] == "FAILED" and state["error"]["errorName"] == "States.Timeout", state

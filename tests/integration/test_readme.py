@@ -21,13 +21,14 @@ def test_readme_walkthrough_works_verbatim(stack, tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout
     # 1. curl: registered, SUCCEEDED with the output, listed, full history, 403 without the key, GraphQL history
-    registered, final, listed, history, graphql = _json_lines(out)[:5]
+    registered, final, listed, history, graphql, quick = _json_lines(out)[:6]
     assert registered["flowId"] == "hello"
     assert final["status"] == "SUCCEEDED" and final["output"] == {"greeting": "Hello, Ada!"}
     assert final["taskId"] in [item["taskId"] for item in listed["items"]]
     assert [item["seq"] for item in history["items"]] == list(range(1, final["seq"] + 1))
     assert "\n403\n" in out
     assert [s["seq"] for s in graphql["data"]["getWorkflowHistory"]] == list(range(1, final["seq"] + 1))
+    assert quick["status"] == "SUCCEEDED" and quick["output"] == {"greeting": "Hello, Grace!"}  # one round trip
     # 2. the CLI: the flow registered, the routine document filed without approval
     assert "flow document-triage version" in out
     assert '"action": "filed"' in out
