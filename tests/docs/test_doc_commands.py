@@ -286,7 +286,7 @@ def test_every_block_is_a_kind_we_check(block):
 def test_the_readme_has_a_runnable_walkthrough_with_the_cli_and_a_subscriber():
     readme = [block for block in blocks(ROOT / "README.md") if block.runnable]
     text = "".join(block.text for block in readme if block.language in SHELL_LANGUAGES)
-    for needed in ("curl", "bin/aiwf flows put", "bin/aiwf start", "--wait", "bin/aiwf watch", "bin/aiwf resume"):
+    for needed in ("curl", "bin/aiwf flows put", "bin/aiwf run", "bin/aiwf watch", "bin/aiwf resume"):
         assert needed in text, f"the README walkthrough lost {needed!r}"
     assert any(block.file_name for block in readme), "the README walkthrough lost its GraphQL subscriber"
     head = (ROOT / "README.md").read_text().splitlines()[:60]
