@@ -23,7 +23,13 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from .aws import client
 from .clock import now_iso
@@ -136,11 +142,14 @@ def _run_on_express(repo: TaskRepository, task: Task, machine_arn: str, until: f
     except ReadTimeoutError:
         log.info("quick run goes on past the wait", extra={"taskId": task.task_id})
         return task
-    except (ClientError, BotoCoreError) as exc:
+    except (ClientError, EndpointConnectionError, ConnectTimeoutError) as exc:  # refused, or never sent
         log.warning(
             "quick run not started: the task runs on Standard", extra={"taskId": task.task_id, "error": str(exc)}
         )
         return repo.set_execution(task, _start_execution(task.task_id))
+    except BotoCoreError as exc:  # the request may have reached AWS: a second run could double steps
+        log.error("quick run outcome unknown", extra={"taskId": task.task_id, "error": str(exc)})
+        return task
     log.info("quick run ended", extra={"taskId": task.task_id, "status": result["status"]})
     if result["status"] != "SUCCEEDED":  # ended outside any step (no Finalize ran): end the task too
         reconcile({"detail": {**result, "name": task.task_id}})
