@@ -32,7 +32,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--tls-port",
         type=int,
         default=int(os.environ["TLS_PORT"]) if os.environ.get("TLS_PORT") else None,
-        help="HTTPS/WSS port of the TLS twins (env TLS_PORT; default: the HTTP port + 1, or any free port with --port 0)",
+        help="HTTPS/WSS port of the TLS twins (env TLS_PORT; default: HTTP port + 1, any free one with --port 0)",
     )
     parser.add_argument(
         "--project-dir", default=str(PROJECT_DIR), help="the Pulumi project to run (default: this repository)"
