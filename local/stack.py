@@ -344,7 +344,7 @@ def _start_server(app: Any, sock: socket.socket, name: str, **ssl: str) -> tuple
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="off", ws_per_message_deflate=False, **ssl
     )
-    server = uvicorn.Server(config)
+    server = tls.TlsServer(config) if ssl else uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

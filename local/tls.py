@@ -18,6 +18,7 @@ ECDSA P-256: made in about a millisecond, and accepted by Node, Python's ssl and
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import errno
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import uvicorn
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -42,6 +44,7 @@ DEFAULT_HOSTS = ("127.0.0.1", "::1", "localhost")
 CA_DAYS = 3650
 SERVER_DAYS = 397  # the longest validity browsers accept for a server certificate
 RENEW_BEFORE = dt.timedelta(days=30)
+CLOSE_NOTIFY_WAIT_SECONDS = 0.1  # how long a stopping twin waits for a client's TLS close_notify
 TWIN_URL_OUTPUTS = ("taskApiUrl", "graphqlUrl", "realtimeUrl")  # the outputs that get a TLS twin
 _SCHEMES = {"http": "https", "ws": "wss"}
 
@@ -126,6 +129,31 @@ def bind(host: str, port: int) -> socket.socket:
             ) from None
         raise
     return sock
+
+
+class TlsServer(uvicorn.Server):
+    """uvicorn for a TLS twin: stops as fast as the plain server with keep-alive clients connected.
+
+    At shutdown uvicorn closes each idle keep-alive connection. Over TLS a close first sends
+    close_notify and then waits for the client's, up to 30 s: a client idling in a connection pool
+    (requests, a browser, Node's keep-alive agent) sends none until it next uses the pool, so the
+    stack's stop hung for its 5 s limit. A connection uvicorn is closing carries no request (one
+    in flight is left to finish instead), so after a moment it is aborted."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        async def abort_closing() -> None:
+            while True:
+                await asyncio.sleep(CLOSE_NOTIFY_WAIT_SECONDS)
+                for connection in list(self.server_state.connections):
+                    transport = getattr(connection, "transport", None)
+                    if transport is not None and transport.is_closing():
+                        transport.abort()
+
+        aborting = asyncio.ensure_future(abort_closing())
+        try:
+            await super().shutdown(sockets)
+        finally:
+            aborting.cancel()
 
 
 # -- making and checking certificates ----------------------------------------------------------

@@ -13,11 +13,14 @@ import socket
 import ssl
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
+import uvicorn
 from cryptography import x509
 
 from local import LocalStack, tls
@@ -178,14 +181,52 @@ def test_the_twin_serves_what_the_plain_port_serves(stack: LocalStack) -> None:
         requests.get(twins["taskApiUrl"] + "/items", headers=headers, timeout=30)
 
 
-def test_the_next_start_reuses_the_ca_and_takes_the_next_port(stack: LocalStack, project: Path) -> None:
+def test_the_next_start_reuses_the_ca_and_takes_the_next_port(
+    stack: LocalStack, project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     ca = Path(stack.outputs["tls"]["caBundle"]).read_bytes()
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]
-    with LocalStack(stage="tls2", port=port, project_dir=project) as again:
-        twins = again.outputs["tls"]
-        assert again.tls_port == port + 1 and twins["taskApiUrl"] == f"https://127.0.0.1:{port + 1}/tls2"
-        assert Path(twins["caBundle"]).read_bytes() == ca
-        headers = {"x-api-key": again.outputs["apiKey"]}
-        answer = requests.get(twins["taskApiUrl"] + "/items", headers=headers, timeout=30, verify=twins["caBundle"])
-        assert answer.status_code == 201
+    idle = requests.Session()  # a client idling in its connection pool when the stack stops
+    try:
+        with LocalStack(stage="tls2", port=port, project_dir=project) as again:
+            twins = again.outputs["tls"]
+            assert again.tls_port == port + 1 and twins["taskApiUrl"] == f"https://127.0.0.1:{port + 1}/tls2"
+            assert Path(twins["caBundle"]).read_bytes() == ca
+            headers = {"x-api-key": again.outputs["apiKey"]}
+            answer = idle.get(twins["taskApiUrl"] + "/items", headers=headers, timeout=30, verify=twins["caBundle"])
+            assert answer.status_code == 201
+        # the idle TLS connection did not hold the stop up (uvicorn would wait for its close_notify)
+        assert "still had requests in flight" not in caplog.text
+    finally:
+        idle.close()
+
+
+def test_a_stopping_twin_does_not_wait_for_idle_clients(tmp_path: Path) -> None:
+    files = tls.ensure_certificates(tmp_path)
+
+    async def app(scope: dict, receive: object, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    sock = tls.bind("127.0.0.1", 0)
+    config = uvicorn.Config(
+        app, lifespan="off", log_level="warning", ssl_certfile=str(files.certificate), ssl_keyfile=str(files.key)
+    )
+    server = tls.TlsServer(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    idle = requests.Session()
+    try:
+        while not server.started:
+            assert thread.is_alive()
+            time.sleep(0.01)
+        url = f"https://127.0.0.1:{sock.getsockname()[1]}/"
+        assert idle.get(url, timeout=10, verify=str(files.ca)).text == "ok"
+        assert len(server.server_state.connections) == 1  # kept alive, idle in the client's pool
+        server.should_exit = True
+        thread.join(timeout=15)  # TLS would wait 30 s for the client's close_notify
+        assert not thread.is_alive() and not server.server_state.connections
+    finally:
+        idle.close()
+        sock.close()
