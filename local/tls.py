@@ -138,7 +138,7 @@ class TlsServer(uvicorn.Server):
     close_notify and then waits for the client's, up to 30 s: a client idling in a connection pool
     (requests, a browser, Node's keep-alive agent) sends none until it next uses the pool, so the
     stack's stop hung for its 5 s limit. A connection uvicorn is closing carries no request (one
-    in flight is left to finish instead), so after a moment it is aborted."""
+    in flight is left to finish instead), so once it has nothing left to send it is aborted."""
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         async def abort_closing() -> None:
@@ -146,7 +146,8 @@ class TlsServer(uvicorn.Server):
                 await asyncio.sleep(CLOSE_NOTIFY_WAIT_SECONDS)
                 for connection in list(self.server_state.connections):
                     transport = getattr(connection, "transport", None)
-                    if transport is not None and transport.is_closing():
+                    # closing, and everything it had to send is sent: only the client's close_notify is missing
+                    if transport is not None and transport.is_closing() and not transport.get_write_buffer_size():
                         transport.abort()
 
         aborting = asyncio.ensure_future(abort_closing())
