@@ -29,6 +29,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help=f"HTTP port on 127.0.0.1 (env PORT; default {DEFAULT_PORT}; 0 = any free port)",
     )
     parser.add_argument(
+        "--tls-port",
+        type=int,
+        default=int(os.environ["TLS_PORT"]) if os.environ.get("TLS_PORT") else None,
+        help="HTTPS/WSS port of the TLS twins (env TLS_PORT; default: HTTP port + 1, any free one with --port 0)",
+    )
+    parser.add_argument(
         "--project-dir", default=str(PROJECT_DIR), help="the Pulumi project to run (default: this repository)"
     )
     parser.add_argument(
@@ -58,12 +64,14 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    stack = LocalStack(stage=args.stage, port=args.port, project_dir=args.project_dir, outputs_path=outputs)
+    stack = LocalStack(
+        stage=args.stage, port=args.port, tls_port=args.tls_port, project_dir=args.project_dir, outputs_path=outputs
+    )
     try:
         stack.start()
         print(f"\nStack outputs (also in {outputs}):", flush=True)
         print(json.dumps(stack.outputs, indent=2, sort_keys=True, default=str), flush=True)
-        print(f"\nServing on {stack.base_url} - Ctrl-C to stop.", flush=True)
+        print(f"\nServing on {stack.base_url} and {stack.tls_base_url} (TLS) - Ctrl-C to stop.", flush=True)
         while not stop.wait(3600):
             pass
     except KeyboardInterrupt:

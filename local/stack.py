@@ -6,7 +6,8 @@ Start-up order matters and is why this is one object:
    Lambda invocations go to warm worker processes (``local.lambda_runtime``);
 3. run ``__main__.py`` under Pulumi's mock runtime (``local.pulumi_mocks``) with the local mocks
    (``local.mocks``), which create every resource in moto, and resolve the stack outputs;
-4. serve the REST API (and, later, GraphQL) with uvicorn, then write ``outputs.json``.
+4. serve the REST API and GraphQL with uvicorn, on the plain port and on its TLS twin (``local.tls``),
+   then write ``outputs.json``.
 
 Tests use it in-process::
 
@@ -35,7 +36,7 @@ from botocore.exceptions import ReadTimeoutError
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
-from local import embedded, pulumi_mocks
+from local import embedded, pulumi_mocks, tls
 from local.apigw import INTEGRATION_TIMEOUT_SECONDS, RestApiGateway
 from local.lambda_runtime import LambdaRuntime
 from local.mocks import LocalAwsMocks
@@ -136,9 +137,13 @@ class LocalStack:
         program: str = "__main__.py",
         outputs_path: str | Path | None = None,
         max_workers_per_function: int = 4,
+        tls_port: int | None = None,
     ) -> None:
         self.stage = stage or os.environ.get("STAGE") or "dev"
         self.port = int(os.environ.get("PORT", DEFAULT_PORT)) if port is None else port
+        if tls_port is None and port is None and os.environ.get("TLS_PORT"):
+            tls_port = int(os.environ["TLS_PORT"])
+        self.tls_port = tls.twin_port(self.port) if tls_port is None else tls_port
         self.host = host
         self.project_dir = Path(project_dir or PROJECT_DIR).resolve()
         self.program = self.project_dir / program
@@ -152,6 +157,10 @@ class LocalStack:
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._tls_socket: socket.socket | None = None
+        self._tls_server: uvicorn.Server | None = None
+        self._tls_thread: threading.Thread | None = None
+        self._tls_files: tls.TlsFiles | None = None
         self._frozen = False
         self.appsync: Any = None  # local.appsync_server.LocalAppSync once serving a GraphQL API
 
@@ -160,6 +169,10 @@ class LocalStack:
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def tls_base_url(self) -> str:
+        return f"https://{self.host}:{self.tls_port}"
 
     @property
     def endpoint_url(self) -> str:
@@ -196,30 +209,36 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop serving and leave the embedded AWS (the last stack of the process stops it). Idempotent."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            # uvicorn waits for requests in flight; one still waiting on a Lambda after this grace
-            # ends when the embedded AWS below ends the workers (for the last stack of the process)
-            self._thread.join(timeout=HTTP_SHUTDOWN_GRACE_SECONDS)
+        servers = [(self._server, self._thread), (self._tls_server, self._tls_thread)]
+        for server, _ in servers:
+            if server is not None:
+                server.should_exit = True
+        grace_ends = time.monotonic() + HTTP_SHUTDOWN_GRACE_SECONDS
+        for _, thread in servers:
+            if thread is not None:
+                # uvicorn waits for requests in flight; one still waiting on a Lambda after this grace
+                # ends when the embedded AWS below ends the workers (for the last stack of the process)
+                thread.join(timeout=max(0.0, grace_ends - time.monotonic()))
         if self._frozen:
             gc.unfreeze()  # what this stack leaves behind can be collected again
             self._frozen = False
         if self.aws is not None:
             embedded.release(self.aws)
             self.aws = None
-        if self._thread is not None:
-            self._thread.join(timeout=HTTP_SHUTDOWN_SECONDS)
-            if self._thread.is_alive():
-                log.warning("the HTTP server still had requests in flight; left to end with the process")
-            self._thread = None
-        self._server = None
+        for _, thread in servers:
+            if thread is not None:
+                thread.join(timeout=HTTP_SHUTDOWN_SECONDS)
+                if thread.is_alive():
+                    log.warning("the HTTP server still had requests in flight; left to end with the process")
+        self._thread = self._tls_thread = None
+        self._server = self._tls_server = None
         if self.appsync is not None:
             self.appsync.close()
             self.appsync = None
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+        for sock in (self._socket, self._tls_socket):
+            if sock is not None:
+                sock.close()
+        self._socket = self._tls_socket = None
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -251,10 +270,14 @@ class LocalStack:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((self.host, self.port))
         self.port = self._socket.getsockname()[1]
+        self._tls_socket = tls.bind(self.host, self.tls_port)
+        self.tls_port = self._tls_socket.getsockname()[1]
         _local_egress(project, config, self.host, self.port)
+        _local_egress(project, config, self.host, self.tls_port)
         log.info("stage %s: config from Pulumi.%s.yaml; serving on %s", self.stage, self.stage, self.base_url)
 
         self.aws = embedded.acquire(self.region, self.max_workers)
+        self._tls_files = tls.ensure_certificates(tls.tls_directory(self.project_dir), tls.hosts_for(self.host))
 
         log.info("running %s under Pulumi mocks (project %s, stack %s)", self.program.name, project, self.stage)
         self.mocks = LocalAwsMocks(self.aws.url, self.region, self.base_url, self.registry)
@@ -262,6 +285,8 @@ class LocalStack:
             outputs = run_program(self.program, project, self.stage, config, self.mocks)
         self.outputs = dict(outputs)
         self.outputs.setdefault("stage", self.stage)
+        assert self._tls_files is not None
+        self.outputs["tls"] = tls.twin_outputs(self.outputs, self.tls_port, self._tls_files.ca)
         log.info("%d resources created", len(self.registry.resources))
 
         self._serve()
@@ -301,20 +326,30 @@ class LocalStack:
         )
         rest = RestApiGateway(self.registry, self._invoke_lambda, self.region, ACCOUNT_ID)
         app = Starlette(routes=[*self.extra_routes(), Mount("/", app=rest)])
-        # No permessage-deflate: the real-time frames are small JSON documents, and compressing each
-        # one (then inflating it in every client) costs more CPU per subscriber than it saves on loopback.
-        config = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="off", ws_per_message_deflate=False
+        assert self._socket is not None and self._tls_socket is not None and self._tls_files is not None
+        self._server, self._thread = _start_server(app, self._socket, "local-http")
+        # The TLS twin: the same app (routes, hub, API keys) behind TLS, in a thread and loop of its
+        # own; the real-time hub sends each subscriber's frames on that subscriber's own loop.
+        certificate, key = str(self._tls_files.certificate), str(self._tls_files.key)
+        self._tls_server, self._tls_thread = _start_server(
+            app, self._tls_socket, "local-https", ssl_certfile=certificate, ssl_keyfile=key
         )
-        self._server = uvicorn.Server(config)
-        assert self._socket is not None
-        sock = self._socket
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="local-http", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the local HTTP server did not start")
-            time.sleep(0.01)
+
+
+def _start_server(app: Any, sock: socket.socket, name: str, **ssl: str) -> tuple[uvicorn.Server, threading.Thread]:
+    """Serve `app` on the bound `sock` (with TLS when `ssl` names a certificate and key) in a thread;
+    returns once it accepts connections."""
+    # No permessage-deflate: the real-time frames are small JSON documents, and compressing each
+    # one (then inflating it in every client) costs more CPU per subscriber than it saves on loopback.
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", ws_per_message_deflate=False, **ssl
+    )
+    server = tls.TlsServer(config) if ssl else uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the local {name} server did not start")
+        time.sleep(0.01)
+    return server, thread

@@ -15,6 +15,7 @@ import importlib.util
 import json
 import re
 import subprocess
+import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from botocore import xform_name
 
 from tests.docs.markdown import ROOT, SHELL_LANGUAGES, Block, blocks, documents, inline_spans, split_commands, words
 
-KNOWN_LANGUAGES = (*SHELL_LANGUAGES, "python", "yaml", "json", "mermaid", "graphql", "text", "")
+KNOWN_LANGUAGES = (*SHELL_LANGUAGES, "python", "js", "yaml", "json", "mermaid", "graphql", "text", "")
 SHELL_UTILITIES = {"for", "done", "[", "break", "sleep", "wait", "echo", "cd", "export", "kill", "true", "set"}
 CHECKED_PROGRAMS = ("make", "bin/aiwf", "pulumi", "aws", "curl", "python", "python3", ".venv/bin/python")
 PULUMI_SUBCOMMANDS = {("up",), ("preview",), ("destroy",), ("refresh",), ("stack", "output"), ("config", "set")}
@@ -205,6 +206,24 @@ def check_python(args: list[str], files: set[str]) -> None:
         assert script in files or (ROOT / script).is_file(), f"python {script}: no such file"
 
 
+def node_syntax_error(source: str, suffix: str = ".mjs") -> str:
+    """Node's own syntax check of `source` (an ES module for .mjs, a script for .js): its complaint, or ""."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"check{suffix}"
+        path.write_text(source)
+        run = subprocess.run(["node", "--check", str(path)], capture_output=True, text=True, timeout=60)
+    return "" if run.returncode == 0 else run.stderr
+
+
+def check_node(args: list[str]) -> None:
+    assert args, "node without arguments"
+    if args[0] in ("-e", "--eval"):
+        error = node_syntax_error(args[1], ".js")
+        assert not error, f"node -e: {error}"
+    else:
+        assert (ROOT / args[0]).is_file(), f"node {args[0]}: no such file"
+
+
 def check_command(command: str, *, complete: bool, files: set[str] = frozenset()) -> None:
     tokens = words(command)
     if not tokens:
@@ -222,6 +241,8 @@ def check_command(command: str, *, complete: bool, files: set[str] = frozenset()
         check_curl(args, complete=complete)
     elif program in ("python", "python3", ".venv/bin/python"):
         check_python(args, files)
+    elif program == "node":
+        check_node(args)
     elif program not in SHELL_UTILITIES:
         raise AssertionError(
             f"{command!r}: a command of a kind tests/docs/test_doc_commands.py cannot check; teach it first"
@@ -277,6 +298,9 @@ def test_every_block_is_a_kind_we_check(block):
     assert block.language in KNOWN_LANGUAGES, f"{block.where}: a ```{block.language} block; teach this test about it"
     if block.language == "python":
         compile(block.text, block.where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    elif block.language == "js":
+        error = node_syntax_error(block.text)
+        assert not error, f"{block.where}: {error}"
     elif block.language == "yaml":
         yaml.safe_load(block.text)
     elif block.language == "json":
@@ -306,6 +330,10 @@ def test_the_checker_refuses_what_it_cannot_check():
         check_command("curl -s $API/nowhere", complete=True)
     with pytest.raises(AssertionError, match=r"Pulumi\.staging\.yaml"):
         check_command("pulumi up -s staging", complete=True)
+    with pytest.raises(AssertionError, match="SyntaxError"):
+        check_command("node -e 'console.log('", complete=True)
+    with pytest.raises(AssertionError, match="no such file"):
+        check_command("node app.mjs", complete=True)
 
 
 def test_split_commands_sees_substitutions_and_skips_comments():

@@ -38,7 +38,16 @@ def _graphql_control_printed_a_start_an_error_code_and_flows(stack, stdout: str)
     assert flows["data"]["listFlows"]["items"]
 
 
+def _local_answered_over_tls_only_with_the_ca(stack, stdout: str) -> None:
+    lines = stdout.strip().splitlines()
+    flows, graphql = json.loads(lines[0]), json.loads(lines[1])
+    assert flows["items"] and graphql["data"]["listFlows"]["items"]
+    assert lines[2] == "curl without the CA: exit 60"
+    assert lines[3:] == ["200", "200", "200"]  # urllib (SSL_CERT_FILE), requests, Node (NODE_EXTRA_CA_CERTS)
+
+
 WHAT_THEY_PRINT = {
+    "local.md": _local_answered_over_tls_only_with_the_ca,
     "operations.md": _operations_printed_the_execution_of_its_task,
     "workflow-state-api.md": _graphql_control_printed_a_start_an_error_code_and_flows,
 }
