@@ -35,7 +35,7 @@ from botocore.exceptions import ReadTimeoutError
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
-from local import embedded, pulumi_mocks
+from local import console, embedded, pulumi_mocks
 from local.apigw import INTEGRATION_TIMEOUT_SECONDS, RestApiGateway
 from local.lambda_runtime import LambdaRuntime
 from local.mocks import LocalAwsMocks
@@ -262,6 +262,7 @@ class LocalStack:
             outputs = run_program(self.program, project, self.stage, config, self.mocks)
         self.outputs = dict(outputs)
         self.outputs.setdefault("stage", self.stage)
+        self.outputs["consoleUrl"] = console.console_url(self.base_url)  # local-only, like awsEndpointUrl
         log.info("%d resources created", len(self.registry.resources))
 
         self._serve()
@@ -300,7 +301,8 @@ class LocalStack:
             ),
         )
         rest = RestApiGateway(self.registry, self._invoke_lambda, self.region, ACCOUNT_ID)
-        app = Starlette(routes=[*self.extra_routes(), Mount("/", app=rest)])
+        console_routes = console.routes(self.project_dir, lambda: self.outputs)
+        app = Starlette(routes=[*self.extra_routes(), *console_routes, Mount("/", app=rest)])
         # No permessage-deflate: the real-time frames are small JSON documents, and compressing each
         # one (then inflating it in every client) costs more CPU per subscriber than it saves on loopback.
         config = uvicorn.Config(
