@@ -6,7 +6,7 @@ import dagre from "../vendor/dagre.esm.js";
 import { stateText } from "./state.js";
 
 const SVG = "http://www.w3.org/2000/svg";
-const NODE_W = 190;
+const NODE_W = 212;
 const NODE_H = 58;
 
 function el(name, attrs = {}, text) {
@@ -26,7 +26,7 @@ function clip(text, max) {
  */
 export function renderGraph(graph, view, onSelect = () => {}) {
   const g = new dagre.graphlib.Graph({ compound: true, multigraph: true });
-  g.setGraph({ rankdir: "TB", nodesep: 28, ranksep: 44, edgesep: 12, marginx: 12, marginy: 12 });
+  g.setGraph({ rankdir: "TB", nodesep: 28, ranksep: 44, edgesep: 12, marginx: 24, marginy: 12 });
   g.setDefaultEdgeLabel(() => ({}));
   for (const cluster of graph.clusters) g.setNode(cluster.id, { label: cluster.label, clusterLabelPos: "top" });
   for (const node of graph.nodes) {
@@ -35,7 +35,7 @@ export function renderGraph(graph, view, onSelect = () => {}) {
   }
   graph.edges.forEach((edge, i) => {
     const label = edge.label ? clip(edge.label, 28) : "";
-    g.setEdge(edge.from, edge.to, { label, width: label ? label.length * 6.2 + 8 : 0, height: label ? 16 : 0, labelpos: "c" }, `e${i}`);
+    g.setEdge(edge.from, edge.to, { label, width: label ? label.length * 7 + 12 : 0, height: label ? 16 : 0, labelpos: "c" }, `e${i}`);
   });
   dagre.layout(g);
 
@@ -99,7 +99,7 @@ export function renderGraph(graph, view, onSelect = () => {}) {
     group.append(el("rect", { width: NODE_W, height: NODE_H, rx: 6, class: "node-box" }));
     group.append(el("text", { x: 10, y: 18, class: "node-id" }, clip(node.stepId, 24)));
     group.append(el("text", { x: NODE_W - 10, y: 18, "text-anchor": "end", class: "node-type" }, node.type));
-    if (value) group.append(el("text", { x: 10, y: 44, class: "node-state" }, clip(status, 30)));
+    if (value) group.append(el("text", { x: 10, y: 44, class: "node-state" }, clip(status, 32)));
     else if (node.id === graph.startAt) group.append(el("text", { x: 10, y: 44, class: "node-state" }, "start"));
     const select = () => onSelect(node);
     group.addEventListener("click", select);

@@ -1,7 +1,7 @@
 // One task: its flow's graph coloured by what happened to each step, live over the subscription
 // (gaps filled from getWorkflowHistory(afterSeq)), its history, output or error, and the actions.
 
-import { STATE_FIELDS } from "./api.js";
+import { STATE_FIELDS, decoded } from "./api.js";
 import { age, errorBox, h, json, statusBadge, time } from "./dom.js";
 import { legend, stepDefinition } from "./flows.js";
 import { renderGraph } from "./graph.js";
@@ -121,7 +121,7 @@ export async function taskPage(ctx, taskId) {
         ["Updated", time(state.updatedAt)],
         ["Seq", String(state.seq)],
         ["Redrives", String(state.redriveCount || 0)],
-      ].flatMap(([k, v]) => [h("dt", {}, k), h("dd", { "data-field": k.toLowerCase().replace(" ", "-") }, v)]),
+      ].map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", { "data-field": k.toLowerCase().replace(" ", "-") }, v))),
     );
     if (document) {
       const view = taskView(
@@ -320,8 +320,8 @@ export async function taskPage(ctx, taskId) {
   let started = false;
   const unsubscribe = ctx.realtime.subscribe(SUBSCRIPTION, { t: taskId }, {
     onData: async (data) => {
-      const state = data.workflowStateUpdated;
-      if (!state || !started) return;
+      if (!data.workflowStateUpdated || !started) return;
+      const state = decoded(data.workflowStateUpdated); // AWSJSON fields arrive as JSON text
       const gap = applyLive(state);
       try {
         if (gap) await fillGap();

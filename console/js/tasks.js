@@ -1,6 +1,6 @@
 // The tasks page: newest first, filtered by status and flow, paginated, live over the subscription.
 
-import { STATE_FIELDS } from "./api.js";
+import { STATE_FIELDS, decoded } from "./api.js";
 import { STATUS_LABELS, age, errorBox, h, statusBadge } from "./dom.js";
 
 const PAGE_SIZE = 20;
@@ -111,8 +111,8 @@ export async function tasksPage(ctx, params) {
 
   const unsubscribe = ctx.realtime.subscribe(SUBSCRIPTION, flowId ? { f: flowId } : {}, {
     onData: (data) => {
-      const state = data.workflowStateUpdated;
-      if (!state || state.branchId) return;
+      if (!data.workflowStateUpdated || data.workflowStateUpdated.branchId) return;
+      const state = decoded(data.workflowStateUpdated);
       const index = rows.findIndex((r) => r.taskId === state.taskId);
       if (index >= 0) {
         if (state.seq >= rows[index].seq) rows[index] = state;
