@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,9 +22,11 @@ from string import Template
 from typing import Any
 
 import pytest
+import requests
 import yaml
 from playwright.sync_api import Browser, Page, WebSocketRoute, expect, sync_playwright
 
+from local.console import CONFIG_KEYS, VENDORED
 from tests.e2e.conftest import REPO_ROOT, Deployed
 from tests.integration.stub_server import StubServer, start_stub
 
@@ -426,3 +431,51 @@ def test_a_screenshot_of_a_task_page_with_a_parallel_step(deployed: Deployed, pa
         DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, DOCS_SCREENSHOT)
     assert deployed.rest("POST", f"/tasks/{task_id}/cancel", json={}).status_code == 202
+
+
+def test_the_stack_serves_the_console_its_settings_and_only_the_vendored_files(deployed: Deployed):
+    url = deployed.outputs["consoleUrl"]
+    assert url == deployed.stack.base_url + "/console/"
+    page = requests.get(url, timeout=10)
+    assert page.status_code == 200 and '<script type="module" src="js/app.js">' in page.text
+    config = requests.get(url + "config.json", timeout=10)
+    assert config.headers["cache-control"] == "no-store"
+    assert config.json() == {key: deployed.outputs[key] for key in CONFIG_KEYS}
+    vendored = requests.get(url + "vendor/dagre.esm.js", timeout=10)
+    assert vendored.status_code == 200 and vendored.headers["content-type"].startswith("text/javascript")
+    assert vendored.content == (REPO_ROOT / "node_modules" / VENDORED["dagre.esm.js"]).read_bytes()
+    for path in ("vendor/package.json", "vendor/..%2F..%2Fpackage.json", "../Makefile", "js/missing.js"):
+        assert requests.get(url + path, timeout=10).status_code in (403, 404), path
+    assert requests.get(deployed.stack.base_url + "/console", timeout=10, allow_redirects=False).status_code in (
+        302,
+        307,
+    )
+
+
+def test_the_console_alone_asks_for_a_stage(tmp_path: Path):
+    """`python -m local.console` (for a deployed stage) serves the app but no settings of its own."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "local.console", "--port", str(port)],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                page = requests.get(f"http://127.0.0.1:{port}/console/", timeout=5)
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None and time.monotonic() < deadline, "python -m local.console did not serve"
+                time.sleep(0.1)
+        assert page.status_code == 200
+        assert requests.get(f"http://127.0.0.1:{port}/console/config.json", timeout=5).status_code == 404
+        assert requests.get(f"http://127.0.0.1:{port}/console/vendor/dagre.esm.js", timeout=5).status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
