@@ -65,3 +65,19 @@ export function flowGraph(document) {
   }
   return { nodes, clusters, edges, startAt: document.startAt };
 }
+
+/**
+ * The parallel step a branch record belongs to, from its branch id and a step it is at: the
+ * `preferred` step (the task's current step) when it fits, else the first that fits; null if none.
+ */
+export function parallelOf(document, branchId, stepId, preferred) {
+  const fits = (id) => {
+    const step = (document.steps || {})[id];
+    if (!step || step.type !== "parallel") return false;
+    return branchesOf(step).some(
+      (b) => (b.forEach || b.id === branchId) && (!stepId || stepId in (b.branch.steps || {})),
+    );
+  };
+  if (preferred && fits(preferred)) return preferred;
+  return Object.keys(document.steps || {}).find(fits) || null;
+}

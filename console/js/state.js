@@ -76,7 +76,8 @@ function worst(a, b) {
 /**
  * Node id -> {state, label, counts?} for every node of the flow graph, and each parallel step's
  * branch progress: {parallelId: {total, done, failed, running}}.
- * `taskStates`: the task record's states; `branches`: branchId -> that branch record's states.
+ * `taskStates`: the task record's states; `branches`: parallel step id -> (branchId -> that branch
+ * record's states).
  */
 export function taskView(document, taskStates, branches) {
   const graph = flowGraph(document);
@@ -91,7 +92,7 @@ export function taskView(document, taskStates, branches) {
     const defined = branchesOf(step);
     const counts = { total: 0, done: 0, failed: 0, running: 0 };
     const perNode = new Map(); // node id -> {state, counts}
-    for (const [branchId, states] of branches) {
+    for (const [branchId, states] of branches.get(stepId) || []) {
       const isStatic = defined.some((d) => !d.forEach && d.id === branchId);
       const cluster = isStatic ? branchId : defined.some((d) => d.forEach) ? EACH : null;
       if (cluster === null) continue;

@@ -5,7 +5,7 @@ import { STATE_FIELDS, decoded } from "./api.js";
 import { age, errorBox, h, json, statusBadge, time } from "./dom.js";
 import { legend, stepDefinition } from "./flows.js";
 import { renderGraph } from "./graph.js";
-import { branchesOf } from "./model.js";
+import { branchesOf, parallelOf } from "./model.js";
 import { FINAL, taskView } from "./state.js";
 
 const SUBSCRIPTION = `subscription($t: ID) { workflowStateUpdated(taskId: $t) { ${STATE_FIELDS} } }`;
@@ -25,7 +25,7 @@ export async function taskPage(ctx, taskId) {
   heading.focus();
 
   let history = []; // the task record's states
-  const branches = new Map(); // branchId -> {recordId, states}
+  const branches = new Map(); // "<parallel step>/<branchId>" -> {stepId, branchId, recordId, states}
   let document = null;
   let flowVersion = null;
   let focused = null;
@@ -77,20 +77,31 @@ export async function taskPage(ctx, taskId) {
       }
       for (const branchId of ids) {
         const recordId = `${taskId}~${forkSeq}~${branchId}`;
-        const known = branches.get(branchId);
+        const key = `${stepId}/${branchId}`;
+        const known = branches.get(key);
         const states = await ctx.api.history(recordId, 0);
         if (!states.length) continue;
-        branches.set(branchId, { recordId, states: known && known.recordId === recordId ? merge(known.states, states) : states });
+        const kept = known && (known.recordId === recordId || !known.recordId) ? merge(known.states, states) : states;
+        branches.set(key, { stepId, branchId, recordId, states: kept });
       }
     }
   }
 
+  /** The branch's entry, or null when the flow has no parallel step it fits (an unknown version). */
+  function branchOf(state) {
+    const stepId = document && parallelOf(document, state.branchId, state.currentStep, latest() && latest().currentStep);
+    return stepId ? `${stepId}/${state.branchId}` : null;
+  }
+
   function applyLive(state) {
     if (state.branchId) {
-      const known = branches.get(state.branchId);
-      // seq 1 again: a new fork (the step ran again), which replaces the branch's earlier record
-      if (!known || (state.seq === 1 && known.states.length && known.states[0].seq === 1 && known.states.some((s) => s.seq > 1))) {
-        branches.set(state.branchId, { recordId: known && state.seq !== 1 ? known.recordId : null, states: [state] });
+      const key = branchOf(state);
+      if (!key) return false;
+      const known = branches.get(key);
+      // seq 1 again after more: a new fork (the step ran again) replaces the branch's earlier record
+      const refork = known && state.seq === 1 && known.states.some((s) => s.seq > 1);
+      if (!known || refork) {
+        branches.set(key, { stepId: key.slice(0, -state.branchId.length - 1), branchId: state.branchId, recordId: null, states: [state] });
       } else known.states = merge(known.states, [state]);
       return false;
     }
@@ -124,11 +135,12 @@ export async function taskPage(ctx, taskId) {
       ].map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", { "data-field": k.toLowerCase().replace(" ", "-") }, v))),
     );
     if (document) {
-      const view = taskView(
-        document,
-        history,
-        new Map([...branches].map(([id, b]) => [id, b.states])),
-      );
+      const byStep = new Map();
+      for (const b of branches.values()) {
+        if (!byStep.has(b.stepId)) byStep.set(b.stepId, new Map());
+        byStep.get(b.stepId).set(b.branchId, b.states);
+      }
+      const view = taskView(document, history, byStep);
       const active = window.document.activeElement;
       focused = active && active.dataset && active.dataset.node ? active.dataset.node : focused;
       const hadFocus = active && active.closest && active.closest(".graph-scroll");
@@ -161,7 +173,7 @@ export async function taskPage(ctx, taskId) {
   function renderHistory() {
     const rows = [
       ...history.map((s) => ({ ...s, record: "task" })),
-      ...[...branches].flatMap(([id, b]) => b.states.map((s) => ({ ...s, record: `branch ${id}` }))),
+      ...[...branches.values()].flatMap((b) => b.states.map((s) => ({ ...s, record: `branch ${b.branchId}` }))),
     ].sort((a, b) => (a.updatedAt || "").localeCompare(b.updatedAt || "") || a.seq - b.seq);
     historyBody.replaceChildren(
       ...rows.map((s) =>
@@ -204,8 +216,8 @@ export async function taskPage(ctx, taskId) {
 
   let actionsFor = null;
   function renderActions(state) {
-    const waitingBranches = [...branches].filter(([, b]) => b.states.length && b.states[b.states.length - 1].status === "WAITING");
-    const key = `${state.status} ${state.currentStep} ${waitingBranches.map(([id, b]) => `${id}=${b.recordId}`).join(",")}`;
+    const waitingBranches = [...branches.values()].filter((b) => b.states.length && b.states[b.states.length - 1].status === "WAITING");
+    const key = `${state.status} ${state.currentStep} ${waitingBranches.map((b) => `${b.branchId}=${b.recordId}`).join(",")}`;
     if (actionsFor === key) return; // keep what the user is typing
     actionsFor = key;
     const parts = [h("h2", { id: "actions-heading" }, "Actions")];
@@ -254,7 +266,7 @@ export async function taskPage(ctx, taskId) {
     const token = h("input", { id: "resume-token", type: "text", required: true, autocomplete: "off", spellcheck: "false" });
     const records = [
       ...(state.status === "WAITING" ? [[taskId, `the task (step ${state.currentStep})`]] : []),
-      ...waitingBranches.map(([id, b]) => [b.recordId || "", `branch ${id}${b.recordId ? "" : " (record id from the notification)"}`]),
+      ...waitingBranches.map((b) => [b.recordId || "", `branch ${b.branchId}${b.recordId ? "" : " (record id from the notification)"}`]),
     ];
     const record = h("input", { id: "resume-record", type: "text", value: records[0][0], spellcheck: "false" });
     const succeeded = h("input", { type: "radio", name: "resume-status", id: "resume-succeeded", value: "SUCCEEDED", checked: true });
@@ -326,7 +338,8 @@ export async function taskPage(ctx, taskId) {
       try {
         if (gap) await fillGap();
         if (!state.branchId) await loadDocument();
-        if (state.branchId && !branches.get(state.branchId).recordId) await discoverBranches();
+        const key = state.branchId && branchOf(state);
+        if (key && branches.has(key) && !branches.get(key).recordId) await discoverBranches();
       } catch (error) {
         errors.replaceChildren(errorBox(error));
       }

@@ -430,6 +430,12 @@ def test_a_screenshot_of_a_task_page_with_a_parallel_step(deployed: Deployed, pa
     if os.environ.get("UPDATE_SCREENSHOTS"):
         DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, DOCS_SCREENSHOT)
+
+    # a narrow window: the panels stack, only the graph's own box scrolls sideways
+    page.set_viewport_size({"width": 390, "height": 800})
+    expect(node(page, "fanout/review/approve")).to_have_attribute("data-state", "waiting")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=str(artifact_dir() / "console-task-narrow.png"), full_page=True)
     assert deployed.rest("POST", f"/tasks/{task_id}/cancel", json={}).status_code == 202
 
 
