@@ -15,7 +15,10 @@ export class ApiError extends Error {
   }
 }
 
+/** The session's settings (the user pointed this tab at a stage), else the local stack's. */
 export async function loadConfig() {
+  const chosen = sessionConfig();
+  if (chosen) return chosen;
   try {
     const response = await fetch("config.json", { cache: "no-store" });
     if (response.ok) {
@@ -23,9 +26,9 @@ export async function loadConfig() {
       if (config.graphqlUrl && config.realtimeUrl && config.apiKey) return { ...config, source: "local stack" };
     }
   } catch {
-    // not served by a local stack: fall through to the session's settings
+    // not served by a local stack: the user enters a stage's settings
   }
-  return sessionConfig();
+  return null;
 }
 
 export function sessionConfig() {

@@ -38,7 +38,7 @@ function connect(config) {
   if (ctx.realtime) ctx.realtime.close();
   ctx.config = config;
   ctx.api = config ? new Api(config) : null;
-  ctx.realtime = config ? new Realtime(config, showConnection) : null;
+  ctx.realtime = config ? new Realtime(config, showConnection, (n) => (connection.dataset.subscriptions = n)) : null;
   document.getElementById("stage").textContent = config && config.stage ? `stage ${config.stage}` : "";
   if (!config) showConnection("none");
 }

@@ -2,8 +2,9 @@
 // key travels base64-encoded in the `header` query parameter for the connection and in each
 // `start` message's `extensions.authorization`. The connection is kept alive by the server's `ka`
 // messages; when it drops (or falls silent past `connectionTimeoutMs`), the client reconnects
-// with backoff, starts every subscription again and tells each one (`onStarted`) so the page can
-// fill what it missed from getWorkflowHistory(afterSeq).
+// with jittered exponential backoff (as AppSync's guide asks), starts every subscription again
+// and tells each one (`onStarted`) so the page can fill what it missed from
+// getWorkflowHistory(afterSeq). `onActive(n)` says how many subscriptions AppSync acknowledged.
 
 const RETRY_MS = [500, 1000, 2000, 5000];
 
@@ -12,10 +13,12 @@ function base64(text) {
 }
 
 export class Realtime {
-  constructor(config, onStatus = () => {}) {
+  constructor(config, onStatus = () => {}, onActive = () => {}) {
     this.config = config;
     this.host = new URL(config.graphqlUrl).host;
     this.onStatus = onStatus;
+    this.onActive = onActive;
+    this.active = new Set(); // ids AppSync acknowledged (start_ack) on the current connection
     this.subscriptions = new Map(); // id -> {query, variables, onData, onStarted, onError}
     this.socket = null;
     this.acked = false;
@@ -38,6 +41,7 @@ export class Realtime {
     else this._connect();
     return () => {
       this.subscriptions.delete(id);
+      if (this.active.delete(id)) this.onActive(this.active.size);
       if (this.acked && this.socket) this.socket.send(JSON.stringify({ id, type: "stop" }));
     };
   }
@@ -68,6 +72,8 @@ export class Realtime {
       if (this.socket !== socket) return;
       this.socket = null;
       this.acked = false;
+      this.active.clear();
+      this.onActive(0);
       clearTimeout(this.silenceTimer);
       if (!this.closed) this._retry();
     };
@@ -75,7 +81,7 @@ export class Realtime {
 
   _retry() {
     this.onStatus("reconnecting");
-    const delay = RETRY_MS[Math.min(this.attempt, RETRY_MS.length - 1)];
+    const delay = RETRY_MS[Math.min(this.attempt, RETRY_MS.length - 1)] * (0.5 + Math.random() / 2);
     this.attempt++;
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this._connect(), delay);
@@ -116,7 +122,10 @@ export class Realtime {
         break;
       case "start_ack": {
         const sub = this.subscriptions.get(message.id);
-        if (sub) sub.onStarted();
+        if (!sub) break;
+        this.active.add(message.id);
+        this.onActive(this.active.size);
+        sub.onStarted();
         break;
       }
       case "data": {

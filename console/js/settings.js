@@ -45,6 +45,7 @@ export function settingsPage(ctx) {
       type: "button",
       onclick: () => {
         forgetSessionConfig();
+        location.hash = "#/tasks";
         location.reload();
       },
     },

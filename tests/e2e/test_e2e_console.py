@@ -183,12 +183,9 @@ def until(deployed: Deployed, task_id: str, status: str, timeout: float = 30) ->
         time.sleep(0.05)
 
 
-def subscribed_after(deployed: Deployed, before: int, timeout: float = 10) -> None:
-    """The page's subscription is registered with the local AppSync (so no change can slip by)."""
-    deadline = time.monotonic() + timeout
-    while deployed.subscriptions() <= before:
-        assert time.monotonic() < deadline, "the page never subscribed"
-        time.sleep(0.02)
+def subscribed(page: Page) -> None:
+    """AppSync acknowledged the page's subscription (start_ack): no later change can slip by."""
+    expect(page.locator("#connection")).to_have_attribute("data-subscriptions", "1", timeout=WAIT_MS)
 
 
 def node(page: Page, node_id: str) -> Any:
@@ -196,10 +193,9 @@ def node(page: Page, node_id: str) -> Any:
 
 
 def open_task(page: Page, deployed: Deployed, task_id: str) -> None:
-    before = deployed.subscriptions()
     page.goto(f"{deployed.outputs['consoleUrl']}#/tasks/{task_id}")
     expect(page.locator(".flow-graph")).to_be_visible(timeout=WAIT_MS)
-    subscribed_after(deployed, before)
+    subscribed(page)
 
 
 def wait_flow(flow_id: str, notify: str) -> dict[str, Any]:
@@ -222,10 +218,9 @@ def wait_flow(flow_id: str, notify: str) -> dict[str, Any]:
 
 def test_the_task_list_shows_a_started_task_and_follows_it_live(deployed: Deployed, page: Page, stub: StubServer):
     flow_id = register(deployed, wait_flow(_id("console-list"), stub.reply(f"/{_id('n')}", (204, ""))))
-    before = deployed.subscriptions()
     page.goto(f"{deployed.outputs['consoleUrl']}#/tasks?flow={flow_id}")
     expect(page.locator("#filter-flow")).to_have_value(flow_id, timeout=WAIT_MS)
-    subscribed_after(deployed, before)
+    subscribed(page)
 
     task_id = start(deployed, flow_id)
     row = page.locator(f'tr[data-task="{task_id}"]')
