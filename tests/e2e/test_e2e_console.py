@@ -447,6 +447,17 @@ def test_the_stack_serves_the_console_its_settings_and_only_the_vendored_files(d
     assert vendored.content == (REPO_ROOT / "node_modules" / VENDORED["dagre.esm.js"]).read_bytes()
     for path in ("vendor/package.json", "vendor/..%2F..%2Fpackage.json", "../Makefile", "js/missing.js"):
         assert requests.get(url + path, timeout=10).status_code in (403, 404), path
+    # AppSync answers browsers of any origin, as the console opened for a stage needs
+    preflight = requests.options(
+        deployed.outputs["graphqlUrl"],
+        headers={
+            "origin": "http://127.0.0.1:1",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type,x-api-key",
+        },
+        timeout=10,
+    )
+    assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == "*"
     assert requests.get(deployed.stack.base_url + "/console", timeout=10, allow_redirects=False).status_code in (
         302,
         307,
@@ -478,5 +489,52 @@ def test_the_console_alone_asks_for_a_stage(tmp_path: Path):
         assert requests.get(f"http://127.0.0.1:{port}/console/config.json", timeout=5).status_code == 404
         assert requests.get(f"http://127.0.0.1:{port}/console/vendor/dagre.esm.js", timeout=5).status_code == 200
     finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_the_console_for_a_stage_takes_its_outputs_in_settings_and_keeps_them_in_the_session(
+    deployed: Deployed, browser: Browser, stub: StubServer
+):
+    """The console served alone (as for a deployed stage) knows no API until the user pastes the
+    stage's outputs; then it works against that stage's GraphQL API, from another origin."""
+    flow_id = register(deployed, wait_flow(_id("console-stage"), stub.reply(f"/{_id('n')}", (204, ""))))
+    task_id = start(deployed, flow_id)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "local.console", "--port", str(port)], cwd=REPO_ROOT)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"http://127.0.0.1:{port}/console/", timeout=5)
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None and time.monotonic() < deadline, "python -m local.console did not serve"
+                time.sleep(0.1)
+        page.goto(f"http://127.0.0.1:{port}/console/#/tasks")
+        expect(page.locator("#settings-outputs")).to_be_visible(timeout=WAIT_MS)
+        expect(page.locator("#connection")).to_have_text("not connected")
+        outputs = {key: deployed.outputs[key] for key in ("graphqlUrl", "realtimeUrl", "apiKey", "stage")}
+        page.fill("#settings-outputs", json.dumps(outputs))
+        page.get_by_role("button", name="Connect").click()
+        row = page.locator(f'tr[data-task="{task_id}"]')
+        expect(row.locator("td.status")).to_have_text("waiting", timeout=WAIT_MS)
+        subscribed(page)
+        assert deployed.rest("POST", f"/tasks/{task_id}/cancel", json={}).status_code == 202
+        expect(row.locator("td.status")).to_have_text("aborted", timeout=WAIT_MS)
+
+        stored = page.evaluate("[sessionStorage.getItem('aiwf.console.config'), localStorage.length]")
+        assert json.loads(stored[0])["apiKey"] == deployed.outputs["apiKey"] and stored[1] == 0
+        page.reload()  # the same tab keeps them
+        expect(page.locator(f'tr[data-task="{task_id}"]')).to_be_visible(timeout=WAIT_MS)
+        other = context.new_page()  # a new tab (a new session) asks again
+        other.goto(f"http://127.0.0.1:{port}/console/#/tasks")
+        expect(other.locator("#settings-outputs")).to_be_visible(timeout=WAIT_MS)
+    finally:
+        context.close()
         server.terminate()
         server.wait(timeout=10)
