@@ -3,12 +3,14 @@
 import { STATE_FIELDS, decoded } from "./api.js";
 import { STATUS_LABELS, age, errorBox, h, statusBadge } from "./dom.js";
 
-const PAGE_SIZE = 20;
+const PAGE_SIZE = 20; // `limit=` in the address picks another (1-100, as the API allows)
 const SUBSCRIPTION = `subscription($f: String) { workflowStateUpdated(flowId: $f) { ${STATE_FIELDS} } }`;
 
 export async function tasksPage(ctx, params) {
   const status = params.get("status") || "";
   const flowId = params.get("flow") || "";
+  const wanted = Number(params.get("limit"));
+  const limit = Number.isInteger(wanted) && wanted >= 1 && wanted <= 100 ? wanted : PAGE_SIZE;
   const tokens = [null]; // the nextToken of each page seen so far (page i starts at tokens[i])
   let page = 0;
   let rows = [];
@@ -28,6 +30,7 @@ export async function tasksPage(ctx, params) {
     const query = new URLSearchParams();
     if (statusSelect.value) query.set("status", statusSelect.value);
     if (flowSelect.value) query.set("flow", flowSelect.value);
+    if (limit !== PAGE_SIZE) query.set("limit", String(limit));
     ctx.navigate(`#/tasks${query.toString() ? `?${query}` : ""}`);
   };
   statusSelect.addEventListener("change", applyFilters);
@@ -83,7 +86,7 @@ export async function tasksPage(ctx, params) {
   async function load() {
     errors.replaceChildren();
     try {
-      const answer = await ctx.api.listTasks({ status, flowId, limit: PAGE_SIZE, nextToken: tokens[page] });
+      const answer = await ctx.api.listTasks({ status, flowId, limit, nextToken: tokens[page] });
       rows = answer.items;
       nextToken = answer.nextToken;
       render();
@@ -117,7 +120,7 @@ export async function tasksPage(ctx, params) {
       if (index >= 0) {
         if (state.seq >= rows[index].seq) rows[index] = state;
       } else if (page === 0 && (!status || state.status === status)) {
-        rows = [state, ...rows].slice(0, PAGE_SIZE);
+        rows = [state, ...rows].slice(0, limit);
       } else return;
       render();
     },

@@ -538,3 +538,31 @@ def test_the_console_for_a_stage_takes_its_outputs_in_settings_and_keeps_them_in
         context.close()
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_the_task_list_pages_newest_first_and_filters_by_status(deployed: Deployed, page: Page, stub: StubServer):
+    flow_id = register(deployed, wait_flow(_id("console-pages"), stub.reply(f"/{_id('n')}", (204, ""))))
+    tasks = [start(deployed, flow_id) for _ in range(3)]  # oldest first
+    for task_id in tasks:
+        until(deployed, task_id, "WAITING")
+    assert deployed.rest("POST", f"/tasks/{tasks[0]}/cancel", json={}).status_code == 202
+    until(deployed, tasks[0], "ABORTED")
+
+    page.goto(f"{deployed.outputs['consoleUrl']}#/tasks?flow={flow_id}&limit=2")
+    shown = page.locator("table.tasks tbody tr[data-task]")
+    expect(shown).to_have_count(2, timeout=WAIT_MS)
+    assert shown.evaluate_all("rows => rows.map(r => r.dataset.task)") == [tasks[2], tasks[1]]
+    page.get_by_role("button", name="Older →").click()
+    expect(shown).to_have_count(1, timeout=WAIT_MS)
+    expect(shown).to_have_attribute("data-task", tasks[0])
+    expect(page.get_by_role("button", name="Older →")).to_be_disabled()
+    page.get_by_role("button", name="← Newer").click()
+    expect(shown).to_have_count(2, timeout=WAIT_MS)
+
+    page.select_option("#filter-status", "ABORTED")
+    expect(page).to_have_url(f"{deployed.outputs['consoleUrl']}#/tasks?status=ABORTED&flow={flow_id}&limit=2")
+    expect(shown).to_have_count(1, timeout=WAIT_MS)
+    expect(shown).to_have_attribute("data-task", tasks[0])
+    expect(shown.locator("td.status")).to_have_text("aborted")
+    for task_id in tasks[1:]:
+        assert deployed.rest("POST", f"/tasks/{task_id}/cancel", json={}).status_code == 202
