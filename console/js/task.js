@@ -149,6 +149,7 @@ export async function taskPage(ctx, taskId) {
         detail.textContent = `${node.id}\n${json(stepDefinition(document, node))}`;
       });
       graphBox.replaceChildren(svg);
+      if (!centred) centred = centre(svg);
       if (hadFocus && focused) {
         const again = svg.querySelector(`[data-node="${CSS.escape(focused)}"]`);
         if (again) again.focus();
@@ -158,6 +159,20 @@ export async function taskPage(ctx, taskId) {
     renderHistory();
     renderOutcome(state);
     renderActions(state);
+  }
+
+  let centred = false;
+  /** Once, bring the step that most needs a look into view when the graph is wider than its box. */
+  function centre(svg) {
+    const wanted = ["waiting", "failed", "polling", "running"]
+      .map((state) => svg.querySelector(`.node.state-${state}`))
+      .find(Boolean);
+    if (!wanted || !graphBox.isConnected) return false;
+    const box = graphBox.getBoundingClientRect();
+    const at = wanted.getBoundingClientRect();
+    graphBox.scrollLeft += at.left + at.width / 2 - (box.left + box.width / 2);
+    graphBox.scrollTop += at.top + at.height / 2 - (box.top + box.height / 2);
+    return true;
   }
 
   const stepList = h("ul", { class: "step-list" });

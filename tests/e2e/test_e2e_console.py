@@ -428,8 +428,13 @@ def test_a_screenshot_of_a_task_page_with_a_parallel_step(deployed: Deployed, pa
 
     # a narrow window: the panels stack, only the graph's own box scrolls sideways
     page.set_viewport_size({"width": 390, "height": 800})
-    expect(node(page, "fanout/review/approve")).to_have_attribute("data-state", "waiting")
+    page.reload()
+    expect(node(page, "fanout/review/approve")).to_have_attribute("data-state", "waiting", timeout=WAIT_MS)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    # the graph's box scrolled to the step that waits for someone
+    box = page.locator(".graph-scroll").bounding_box()
+    waiting = node(page, "fanout/review/approve").bounding_box()
+    assert box and waiting and box["x"] <= waiting["x"] and waiting["x"] + waiting["width"] <= box["x"] + box["width"]
     page.screenshot(path=str(artifact_dir() / "console-task-narrow.png"), full_page=True)
     assert deployed.rest("POST", f"/tasks/{task_id}/cancel", json={}).status_code == 202
 
