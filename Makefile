@@ -7,10 +7,11 @@ STAGE ?= dev
 PORT ?= 4000
 LAYER_DIR := build/layer/python
 
-.PHONY: install dev test lint format layer preview deploy clean
+.PHONY: install dev test lint format layer preview deploy clean chromium
 
-## install: virtualenv with the pinned Python deps, and the npm validators the tests use
-install: $(VENV)/.installed node_modules/.installed
+## install: virtualenv with the pinned Python deps, the npm packages (test validators, the console's
+## vendored libraries), and Debian's chromium for the console's browser tests
+install: $(VENV)/.installed node_modules/.installed chromium
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +22,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.t
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# The browser tests drive Debian's chromium through Playwright (never a browser Playwright downloads);
+# they fail without it. Installed with apt-get when missing (as root, or through sudo).
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+	@test -x $(CHROMIUM) || { echo "$(CHROMIUM) is missing: install Debian's chromium" >&2; exit 1; }
 
 ## dev: run the whole stack locally (embedded AWS) and print its outputs; Ctrl-C stops it
 dev: install

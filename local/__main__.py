@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         stack.start()
         print(f"\nStack outputs (also in {outputs}):", flush=True)
         print(json.dumps(stack.outputs, indent=2, sort_keys=True, default=str), flush=True)
-        print(f"\nServing on {stack.base_url} and {stack.tls_base_url} (TLS) - Ctrl-C to stop.", flush=True)
+        print(f"\nWeb console: {stack.outputs['consoleUrl']}", flush=True)
+        print(f"Serving on {stack.base_url} and {stack.tls_base_url} (TLS) - Ctrl-C to stop.", flush=True)
         while not stop.wait(3600):
             pass
     except KeyboardInterrupt:

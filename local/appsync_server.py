@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import os
 
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import BaseRoute, Route, WebSocketRoute, request_response
 
 from local.appsync import GraphqlApi, GraphqlEndpoint, LambdaInvoker
 from local.appsync_realtime import RealtimeHub
@@ -39,8 +40,16 @@ class LocalAppSync:
         self.hub = RealtimeHub(self.api)
 
     def routes(self) -> list[BaseRoute]:
+        # AppSync answers browsers from any origin (CORS: `*`, no per-API setting), so a page served
+        # elsewhere (the web console opened for a stage, `python -m local.console`) can call it.
+        graphql = CORSMiddleware(
+            request_response(GraphqlEndpoint(self.api).endpoint),
+            allow_origins=["*"],
+            allow_methods=["POST"],
+            allow_headers=["*"],
+        )
         return [
-            Route("/graphql", GraphqlEndpoint(self.api).endpoint, methods=["POST"]),
+            Route("/graphql", graphql, methods=["POST", "OPTIONS"]),
             WebSocketRoute("/graphql/realtime", self.hub),  # an ASGI app (see RealtimeHub.__call__)
         ]
 

@@ -36,7 +36,7 @@ from botocore.exceptions import ReadTimeoutError
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
-from local import embedded, pulumi_mocks, tls
+from local import console, embedded, pulumi_mocks, tls
 from local.apigw import INTEGRATION_TIMEOUT_SECONDS, RestApiGateway
 from local.lambda_runtime import LambdaRuntime
 from local.mocks import LocalAwsMocks
@@ -287,6 +287,7 @@ class LocalStack:
         self.outputs.setdefault("stage", self.stage)
         assert self._tls_files is not None
         self.outputs["tls"] = tls.twin_outputs(self.outputs, self.tls_port, self._tls_files.ca)
+        self.outputs["consoleUrl"] = console.console_url(self.base_url)  # local-only, like awsEndpointUrl
         log.info("%d resources created", len(self.registry.resources))
 
         self._serve()
@@ -325,7 +326,8 @@ class LocalStack:
             ),
         )
         rest = RestApiGateway(self.registry, self._invoke_lambda, self.region, ACCOUNT_ID)
-        app = Starlette(routes=[*self.extra_routes(), Mount("/", app=rest)])
+        console_routes = console.routes(self.project_dir, lambda: self.outputs)
+        app = Starlette(routes=[*self.extra_routes(), *console_routes, Mount("/", app=rest)])
         assert self._socket is not None and self._tls_socket is not None and self._tls_files is not None
         self._server, self._thread = _start_server(app, self._socket, "local-http")
         # The TLS twin: the same app (routes, hub, API keys) behind TLS, in a thread and loop of its

@@ -1,0 +1,212 @@
+// The Workflow State API over GraphQL (HTTP POST with the API key), and where its settings come
+// from: the local stack serves `config.json`; on a deployed stage the user enters the stage's
+// outputs, kept only in this browser session (sessionStorage).
+
+const SESSION_KEY = "aiwf.console.config";
+
+export const STATE_FIELDS = `taskId flowId flowVersion status seq currentStep branchId waitingFor output
+  error { errorName errorMessage errorDetails retryable stepId branchId } startedAt updatedAt redriveCount`;
+
+/** An answer with GraphQL errors, kept as the API returned them ({errorType, message, ...}). */
+export class ApiError extends Error {
+  constructor(errors) {
+    super(errors.map((e) => `${e.errorType || "Error"}: ${e.message}`).join("\n"));
+    this.errors = errors;
+  }
+}
+
+/** The session's settings (the user pointed this tab at a stage), else the local stack's. */
+export async function loadConfig() {
+  const chosen = sessionConfig();
+  if (chosen) return chosen;
+  try {
+    const response = await fetch("config.json", { cache: "no-store" });
+    if (response.ok) {
+      const config = await response.json();
+      if (config.graphqlUrl && config.realtimeUrl && config.apiKey) return { ...config, source: "local stack" };
+    }
+  } catch {
+    // not served by a local stack: the user enters a stage's settings
+  }
+  return null;
+}
+
+export function sessionConfig() {
+  try {
+    const config = JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
+    return config && config.graphqlUrl && config.realtimeUrl && config.apiKey ? { ...config, source: "session" } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Accept the JSON of `pulumi stack output --json --show-secrets`, or the three fields alone. */
+export function parseSettings(outputsText, fields) {
+  let config = {};
+  if (outputsText.trim()) {
+    const outputs = JSON.parse(outputsText);
+    config = { graphqlUrl: outputs.graphqlUrl, realtimeUrl: outputs.realtimeUrl, apiKey: outputs.apiKey, stage: outputs.stage };
+  }
+  for (const [key, value] of Object.entries(fields)) if (value && value.trim()) config[key] = value.trim();
+  for (const key of ["graphqlUrl", "realtimeUrl", "apiKey"]) {
+    if (!config[key]) throw new Error(`${key} is missing`);
+  }
+  return config;
+}
+
+export function saveSessionConfig(config) {
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify(config));
+}
+
+export function forgetSessionConfig() {
+  sessionStorage.removeItem(SESSION_KEY);
+}
+
+export class Api {
+  constructor(config) {
+    this.config = config;
+  }
+
+  async query(query, variables = {}) {
+    let response;
+    try {
+      response = await fetch(this.config.graphqlUrl, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-api-key": this.config.apiKey },
+        body: JSON.stringify({ query, variables }),
+      });
+    } catch (error) {
+      throw new ApiError([{ errorType: "NetworkError", message: String(error.message || error) }]);
+    }
+    let body;
+    try {
+      body = await response.json();
+    } catch {
+      throw new ApiError([{ errorType: `HTTP ${response.status}`, message: response.statusText || "not JSON" }]);
+    }
+    if (body.errors && body.errors.length) throw new ApiError(body.errors);
+    if (!response.ok) throw new ApiError([{ errorType: `HTTP ${response.status}`, message: JSON.stringify(body) }]);
+    return body.data;
+  }
+
+  async listFlows(nextToken) {
+    const data = await this.query(
+      "query($n: String) { listFlows(limit: 50, nextToken: $n) { items { flowId version retired updatedAt } nextToken } }",
+      { n: nextToken || null },
+    );
+    return data.listFlows;
+  }
+
+  async allFlows() {
+    const items = [];
+    let token = null;
+    do {
+      const page = await this.listFlows(token);
+      items.push(...page.items);
+      token = page.nextToken;
+    } while (token);
+    return items;
+  }
+
+  async getFlow(flowId, version) {
+    const data = await this.query(
+      "query($f: String!, $v: Int) { getFlow(flowId: $f, version: $v) { flowId version retired updatedAt document } }",
+      { f: flowId, v: version ?? null },
+    );
+    const flow = data.getFlow;
+    if (flow && typeof flow.document === "string") flow.document = JSON.parse(flow.document);
+    return flow;
+  }
+
+  async listTasks({ status, flowId, limit, nextToken }) {
+    const data = await this.query(
+      `query($s: WorkflowStatus, $f: String, $l: Int, $n: String) {
+        listWorkflowStates(status: $s, flowId: $f, limit: $l, nextToken: $n) { items { ${STATE_FIELDS} } nextToken } }`,
+      { s: status || null, f: flowId || null, l: limit, n: nextToken || null },
+    );
+    return { items: data.listWorkflowStates.items.map(decoded), nextToken: data.listWorkflowStates.nextToken };
+  }
+
+  async getTask(taskId) {
+    const data = await this.query(`query($t: ID!) { getWorkflowState(taskId: $t) { ${STATE_FIELDS} } }`, { t: taskId });
+    return data.getWorkflowState && decoded(data.getWorkflowState);
+  }
+
+  /** Every state after `afterSeq`; an answer is bounded in size, so ask again until none is new. */
+  async history(taskId, afterSeq = 0) {
+    const all = [];
+    let after = afterSeq;
+    for (;;) {
+      const data = await this.query(
+        `query($t: ID!, $a: Int) { getWorkflowHistory(taskId: $t, afterSeq: $a) { ${STATE_FIELDS} } }`,
+        { t: taskId, a: after },
+      );
+      const page = data.getWorkflowHistory.map(decoded);
+      if (!page.length) return all;
+      all.push(...page);
+      after = Math.max(...page.map((s) => s.seq));
+    }
+  }
+
+  /** States of several records in one request (aliases); null where there is no such record. */
+  async statesOf(recordIds) {
+    if (!recordIds.length) return [];
+    const vars = recordIds.map((_, i) => `$r${i}: ID!`).join(", ");
+    const fields = recordIds.map((_, i) => `r${i}: getWorkflowState(taskId: $r${i}) { ${STATE_FIELDS} }`).join("\n");
+    const variables = Object.fromEntries(recordIds.map((id, i) => [`r${i}`, id]));
+    const data = await this.query(`query(${vars}) { ${fields} }`, variables);
+    return recordIds.map((_, i) => (data[`r${i}`] ? decoded(data[`r${i}`]) : null));
+  }
+
+  async startTask(flowId, input, name) {
+    const data = await this.query(
+      `mutation($f: String!, $i: AWSJSON, $n: String) { startTask(flowId: $f, input: $i, name: $n) { ${STATE_FIELDS} } }`,
+      { f: flowId, i: JSON.stringify(input), n: name || null },
+    );
+    return decoded(data.startTask);
+  }
+
+  async resumeTask(taskId, resumeToken, status, output, error) {
+    const data = await this.query(
+      `mutation($t: ID!, $k: String!, $s: ResumeStatus!, $o: AWSJSON, $e: WorkflowErrorInput) {
+        resumeTask(taskId: $t, resumeToken: $k, status: $s, output: $o, error: $e) { ${STATE_FIELDS} } }`,
+      { t: taskId, k: resumeToken, s: status, o: output === undefined ? null : JSON.stringify(output), e: error || null },
+    );
+    return decoded(data.resumeTask);
+  }
+
+  async cancelTask(taskId, reason) {
+    const data = await this.query(`mutation($t: ID!, $r: String) { cancelTask(taskId: $t, reason: $r) { ${STATE_FIELDS} } }`, {
+      t: taskId,
+      r: reason || null,
+    });
+    return decoded(data.cancelTask);
+  }
+
+  async redriveTask(taskId) {
+    const data = await this.query(`mutation($t: ID!) { redriveTask(taskId: $t) { ${STATE_FIELDS} } }`, { t: taskId });
+    return decoded(data.redriveTask);
+  }
+}
+
+/** AWSJSON fields arrive as JSON text: keep them as values. */
+export function decoded(state) {
+  const shown = { ...state };
+  for (const name of ["output", "waitingFor"]) {
+    if (typeof shown[name] === "string") {
+      try {
+        shown[name] = JSON.parse(shown[name]);
+      } catch {
+        // left as text
+      }
+    }
+  }
+  if (shown.error && typeof shown.error.errorDetails === "string") {
+    try {
+      shown.error = { ...shown.error, errorDetails: JSON.parse(shown.error.errorDetails) };
+    } catch {
+      // left as text
+    }
+  }
+  return shown;
+}
