@@ -25,7 +25,7 @@ from .errors import ConcurrentUpdate, Conflict, NotFound, normalized_error
 from .express import is_express
 from .protocol import ErrorName, StepStateKind
 from .repository import Task, TaskRepository
-from .settings import get_settings
+from .settings import get_settings, standard_execution_arn
 from .task_flow import TaskFlow, load_flow
 
 log = logging.getLogger(__name__)
@@ -73,16 +73,17 @@ def _cancelled(message: str, step_id: str | None, branch_id: str | None) -> dict
 
 
 def _stop_execution(task: Task, message: str) -> None:
-    if not task.execution_arn:
-        return  # the start never reached Step Functions: nothing runs
-    if is_express(task.execution_arn):
+    # No execution recorded yet: the start may be under way (the API records it once StartExecution
+    # answers), and its name is the task id, so stop that one if it runs.
+    execution_arn = task.execution_arn or standard_execution_arn(task.task_id)
+    if is_express(execution_arn):
         # Express executions cannot be stopped; a quick run's next ProcessSteps finds the task
         # final and ends it (within one inline step or one retry wait).
         log.info("quick run ends at its next step", extra={"taskId": task.task_id})
         return
     try:
         client("stepfunctions").stop_execution(
-            executionArn=task.execution_arn, error=ErrorName.CANCELLED, cause=message[:_STOP_CAUSE_LIMIT]
+            executionArn=execution_arn, error=ErrorName.CANCELLED, cause=message[:_STOP_CAUSE_LIMIT]
         )
     except ClientError as exc:
         # An execution that ended meanwhile (or a continuation that never started) has nothing to stop.
@@ -146,7 +147,7 @@ def redrive_task(task_id: str) -> Task:
         count = task.redrive_count + 1
         name = f"{task.task_id}-r{count}"
         machine_arn = get_settings().state_machine_arn
-        execution_arn = machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+        execution_arn = standard_execution_arn(name)
         pending = _parallel_state(task, flow)
         try:
             redriven = repo.save(
@@ -245,4 +246,4 @@ def _start_execution(machine_arn: str, name: str, task_id: str) -> str:
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
             raise
-        return machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+        return standard_execution_arn(name)

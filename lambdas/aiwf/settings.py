@@ -57,6 +57,12 @@ def get_settings() -> Settings:
     )
 
 
+def standard_execution_arn(name: str) -> str:
+    """The ARN the Standard machine gives execution `name`: known before it starts (and whether it
+    started), since a task's executions are named after the task (`<taskId>`, `-r<n>`, `-c<n>`)."""
+    return get_settings().state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
+
+
 @dataclass(frozen=True)
 class EgressSettings:
     """The stage's egress settings (infra/config.py `egress`); secure when unset: nothing allowed."""

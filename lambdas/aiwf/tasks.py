@@ -38,7 +38,7 @@ from .express import reservation_arn, runs_on_express
 from .flow_store import FlowStore
 from .reconciler import reconcile
 from .repository import FINAL_STATUSES, Task, TaskRepository
-from .settings import get_settings
+from .settings import get_settings, standard_execution_arn
 
 log = logging.getLogger(__name__)
 _NAME_NAMESPACE = uuid.UUID("6f1f8a57-4d0b-4b8e-9a55-2a3c9d8f0e11")
@@ -192,7 +192,7 @@ def _start_execution(task_id: str) -> str:
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
             raise
-        execution_arn = state_machine_arn.replace(":stateMachine:", ":execution:") + f":{task_id}"
+        execution_arn = standard_execution_arn(task_id)
         log.info("execution already exists", extra={"taskId": task_id, "executionArn": execution_arn})
         return execution_arn
     log.info("execution started", extra={"taskId": task_id, "executionArn": response["executionArn"]})

@@ -227,3 +227,30 @@ def test_a_cancel_racing_a_resume_leaves_one_consistent_end(api, stub, stack, at
     history = api.call("GET", f"/tasks/{task_id}/history").json()["items"]
     assert [item["seq"] for item in history] == list(range(1, len(history) + 1))
     assert [item["status"] for item in history].count(state["status"]) == 1
+
+
+def test_cancel_stops_an_execution_the_task_does_not_name_yet(api, stub, stack):
+    """The API records the execution once StartExecution answers; a cancel in between (the task
+    already RUNNING on a busy machine) still stops it: its name is the task id."""
+    path = f"/hang/{uuid.uuid4().hex[:8]}"
+    gate = stub.hold(path)
+    steps = {
+        "call": {"type": "http", "url": stub.url + path, "resultPath": "r", "next": "done"},
+        "done": {"type": "succeed"},
+    }
+    task_id = _start(api, steps, "call")
+    stub.wait_for(path)
+    api.wait_for(task_id, lambda s: s["status"] == "RUNNING")
+    functions = stack.client("lambda").list_functions()["Functions"]
+    variables = next(f for f in functions if f["Handler"] == "aiwf.handlers.task_api.handler")["Environment"][
+        "Variables"
+    ]
+    tasks_table = variables["TASKS_TABLE"]
+    stack.client("dynamodb").update_item(
+        TableName=tasks_table, Key={"taskId": {"S": task_id}}, UpdateExpression="REMOVE executionArn"
+    )
+    try:
+        assert _cancel(api, task_id).status_code == 202
+    finally:
+        gate.set()
+    _assert_aborted(api, stack, task_id, step="call")
