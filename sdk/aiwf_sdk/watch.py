@@ -1,4 +1,4 @@
-"""`aiwf watch`: a live view of workflow states over the GraphQL subscription.
+"""Workflow states as they change, over the AppSync subscription, with nothing missed.
 
 Every state carries a per-record `seq` (a task, or one of its parallel branches), so a gap shows
 up as a jump; after a dropped connection the watcher reconnects and fills what it missed from
@@ -71,10 +71,12 @@ def _decoded(state: dict[str, Any]) -> dict[str, Any]:
 
 
 class Watcher:
-    def __init__(self, outputs: dict[str, Any], *, retry_seconds: float = 1.0) -> None:
-        self._graphql_url = outputs["graphqlUrl"]
-        self._realtime_url = outputs["realtimeUrl"]
-        self._api_key = outputs["apiKey"]
+    """Follows the subscription (re-subscribing after drops) and fills gaps from the history query."""
+
+    def __init__(self, graphql_url: str, realtime_url: str, api_key: str, *, retry_seconds: float = 1.0) -> None:
+        self._graphql_url = graphql_url
+        self._realtime_url = realtime_url
+        self._api_key = api_key
         self._retry_seconds = retry_seconds
         self.board = Board()
 
