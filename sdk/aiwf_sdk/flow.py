@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import MISSING, fields, is_dataclass
+from dataclasses import fields, is_dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,8 @@ def _validator() -> Any:
 
 
 Location = tuple[str | int, ...]  # a JSON path into the document
+# Fields whose value is any JSON value: None there is null; elsewhere None leaves the field out.
+_JSON_VALUES = frozenset({"value", "body", "input", "equals", "not_equals", "items"})
 
 
 class Flow:
@@ -201,7 +203,7 @@ class _Builder:
             value = getattr(step, f.name)
             if f.name == "next" and value is None:
                 value = next_step
-            if value is UNSET or (value is None and f.default is not UNSET):
+            if value is UNSET or (value is None and f.name not in _JSON_VALUES):
                 continue
             key = camel(f.name)
             document[key] = self.value(value, step, by_id, (*at, key))
@@ -221,7 +223,7 @@ class _Builder:
                 part["type"] = value.TYPE
             for f in fields(value):
                 item = getattr(value, f.name)
-                if item is UNSET or (item is None and f.default is not UNSET):
+                if item is UNSET or (item is None and f.name not in _JSON_VALUES):
                     continue
                 part[camel(f.name)] = self.value(item, step, by_id, (*at, camel(f.name)))
             return part
