@@ -12,7 +12,7 @@ LAYER_DIR := build/layer/python
 ## install: virtualenv with the pinned Python deps, and the npm validators the tests use
 install: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt sdk/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt

@@ -87,7 +87,8 @@ class Watcher:
     async def _query(self, document: Any, variables: dict[str, Any]) -> dict[str, Any]:
         transport = AIOHTTPTransport(url=self._graphql_url, headers={"x-api-key": self._api_key})
         async with Client(transport=transport) as session:
-            return await session.execute(GraphQLRequest(document, variable_values=variables))
+            result: dict[str, Any] = await session.execute(GraphQLRequest(document, variable_values=variables))
+            return result
 
     async def catch_up(self, task_id: str, on_state: Callable[[dict[str, Any]], None]) -> None:
         """Fill the task's record from its history: everything after the last seq we have (an
