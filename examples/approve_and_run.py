@@ -21,11 +21,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the examples' flows, also in a notebook
 
-from document_triage import flow  # noqa: E402
+from document_triage import flow
 
-from aiwf_sdk import Client  # noqa: E402
+from aiwf_sdk import Client
 
-client = Client.from_outputs(sys.argv[1] if len(sys.argv) > 1 and sys.argv[1].endswith(".json") else ".local/outputs.json")
+client = Client.from_outputs(
+    sys.argv[1] if len(sys.argv) > 1 and sys.argv[1].endswith(".json") else ".local/outputs.json"
+)
 
 # %% Deploy the flow (a new version only if the document changed)
 deployed = client.flows.deploy(flow)
@@ -51,9 +53,7 @@ threading.Thread(target=receiver.handle_request, daemon=True).start()
 approval_url = f"http://127.0.0.1:{receiver.server_address[1]}/approve"
 
 # %% Start an urgent document (the local model answers the text after `reply:`), and watch it live
-task = client.tasks.start(
-    flow.id, {"text": "The server room is flooding. reply: urgent", "approvalUrl": approval_url}
-)
+task = client.tasks.start(flow.id, {"text": "The server room is flooding. reply: urgent", "approvalUrl": approval_url})
 print("started", task.task_id)
 
 for state in client.tasks.watch(task_id=task.task_id, timeout=120):

@@ -1,12 +1,12 @@
 """aiwf SDK: flows as Python objects, and a typed client of the task API (the `aiwf` CLI is built on it).
 
-    from aiwf_sdk import Client, Flow, Transform, Succeed
+from aiwf_sdk import Client, Flow, Transform, Succeed
 
-    flow = Flow("hello", [Transform("greet", value={"greeting": "Hello, {{ input.name }}!"}, result_path="doc"),
-                          Succeed("done", output_path="doc")])
-    client = Client.from_outputs(".local/outputs.json")
-    client.flows.deploy(flow)
-    print(client.tasks.run("hello", {"name": "Ada"}).output)
+flow = Flow("hello", [Transform("greet", value={"greeting": "Hello, {{ input.name }}!"}, result_path="doc"),
+                      Succeed("done", output_path="doc")])
+client = Client.from_outputs(".local/outputs.json")
+client.flows.deploy(flow)
+print(client.tasks.run("hello", {"name": "Ada"}).output)
 """
 
 from aiwf_sdk.client import Client, Deployment, FlowsApi, TasksApi

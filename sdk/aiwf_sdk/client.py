@@ -253,7 +253,7 @@ class TasksApi:
     def wait(
         self, task_id: str, *, timeout: float = 300.0, on_state: Callable[[TaskState], None] | None = None
     ) -> TaskState:
-        """Read the task until it ends; `on_state` sees every status or step change. TaskTimeoutError after `timeout`."""
+        """Read the task until it ends; `on_state` sees each status or step change. TaskTimeoutError after `timeout`."""
         deadline = time.monotonic() + timeout
         last: tuple[str, str | None] | None = None
         delay = 0.2
@@ -299,7 +299,7 @@ class TasksApi:
                 return
 
     def history(self, task_id: str) -> builtins.list[TaskState]:
-        """Every recorded state change of the task, by seq (every page: a page ends early when it would be too large)."""
+        """Every recorded state change of the task, by seq (all pages: a page ends early when it would be too large)."""
         items: builtins.list[TaskState] = []
         token: str | None = None
         while True:
@@ -344,10 +344,12 @@ class TasksApi:
 
     # -- watching ---------------------------------------------------------------------------------
     def watcher(self, *, retry_seconds: float = 1.0) -> Watcher:
-        """The subscription follower behind `watch` (for a live view of every task and branch, as `aiwf watch` shows)."""
+        """The subscription follower behind `watch` (a live view of every task and branch, as `aiwf watch` shows)."""
         if not (self._client.graphql_url and self._client.realtime_url):
             raise StackOutputsError("the stack outputs have no graphqlUrl / realtimeUrl (GraphQL API)")
-        return Watcher(self._client.graphql_url, self._client.realtime_url, self._client.api_key, retry_seconds=retry_seconds)
+        return Watcher(
+            self._client.graphql_url, self._client.realtime_url, self._client.api_key, retry_seconds=retry_seconds
+        )
 
     async def awatch(
         self, *, task_id: str | None = None, flow_id: str | None = None, timeout: float | None = None

@@ -187,7 +187,7 @@ class _Builder:
         first = start_at if start_at is not None else (listed[0] if listed else None)
         if first is None:
             self.problem(owner, at, "has no steps")
-        return {"startAt": self.ref(first, by_id, owner, at[:-1] + ("startAt",)) if first else "", "steps": steps}
+        return {"startAt": self.ref(first, by_id, owner, (*at[:-1], "startAt")) if first else "", "steps": steps}
 
     def ref(self, target: Ref, by_id: Mapping[str, Step], who: str, at: Location) -> str:
         target_id = target.id if isinstance(target, Step) else target
@@ -268,7 +268,9 @@ def _steps_from_document(documents: Mapping[str, Any], at: str) -> dict[str, Ste
     for step_id, document in documents.items():
         cls = STEP_TYPES.get(document.get("type"))
         if cls is None:
-            raise FlowValidationError("?", [{"step": step_id, "path": f"{at}/{step_id}/type", "message": "unknown type"}])
+            raise FlowValidationError(
+                "?", [{"step": step_id, "path": f"{at}/{step_id}/type", "message": "unknown type"}]
+            )
         kwargs = _kwargs(cls, {k: v for k, v in document.items() if k != "type"}, f"{at}/{step_id}")
         steps[step_id] = cls(step_id, **kwargs)
     for step in steps.values():  # ids to the step objects, now that all exist
@@ -348,7 +350,9 @@ def _mermaid_graph(steps: Mapping[str, Any], scope: tuple[str, ...], indent: str
             yield f"{indent}{node} -- default --> {_node_id(scope, step['default'])}"
         if "catch" in step:
             yield f"{indent}{node} -. catch .-> {_node_id(scope, step['catch'])}"
-        branches = [(b.get("id") or f"b{i}", b, b.get("id") or f"branch {i}") for i, b in enumerate(step.get("branches", []))]
+        branches = [
+            (b.get("id") or f"b{i}", b, b.get("id") or f"branch {i}") for i, b in enumerate(step.get("branches", []))
+        ]
         if "forEach" in step:
             branches.append(("each", step["forEach"]["branch"], f"for each of {step['forEach']['items']}"))
         for name, branch, title in branches:
@@ -357,5 +361,3 @@ def _mermaid_graph(steps: Mapping[str, Any], scope: tuple[str, ...], indent: str
             yield from _mermaid_graph(branch["steps"], inner, indent + "  ")
             yield f"{indent}end"
             yield f"{indent}{node} --> {_node_id(inner, branch['startAt'])}"
-
-

@@ -280,7 +280,7 @@ class Task(Step):
 
 @dataclass(eq=False, repr=False)
 class Parallel(Step):
-    """Runs static `branches`, or one branch per item with `for_each`; the result lists each branch's output or error."""
+    """Runs static `branches`, or one branch per item with `for_each`; the result lists each output or error."""
 
     _: KW_ONLY
     branches: list[Branch] | None = None

@@ -37,7 +37,10 @@ def client(stack) -> Client:
 def _hello(flow_id: str) -> Flow:
     return Flow(
         flow_id,
-        [Transform("greet", value={"greeting": "Hello, {{ input.name }}!"}, result_path="doc"), Succeed("done", output_path="doc")],
+        [
+            Transform("greet", value={"greeting": "Hello, {{ input.name }}!"}, result_path="doc"),
+            Succeed("done", output_path="doc"),
+        ],
     )
 
 

@@ -84,7 +84,9 @@ def test_every_field_of_the_parts_is_a_keyword_argument(cls, definition):
     python_fields = {camel(f.name) for f in fields(cls)}
     assert python_fields == schema_fields
     assert {camel(f.name) for f in fields(TaskCheck)} == {"handler", "input"}
-    assert {camel(f.name) for f in fields(ForEach)} == set(SCHEMA["$defs"]["parallel"]["properties"]["forEach"]["properties"])
+    assert {camel(f.name) for f in fields(ForEach)} == set(
+        SCHEMA["$defs"]["parallel"]["properties"]["forEach"]["properties"]
+    )
 
 
 def test_next_follows_the_list_and_references_are_objects():
@@ -101,7 +103,11 @@ def test_next_follows_the_list_and_references_are_objects():
         "startAt": "a",
         "steps": {
             "a": {"type": "transform", "value": {"x": 1}, "resultPath": "doc", "next": "b", "catch": "stop"},
-            "b": {"type": "choice", "choices": [{"path": "doc.x", "greaterThan": 0, "next": "done"}], "default": "stop"},
+            "b": {
+                "type": "choice",
+                "choices": [{"path": "doc.x", "greaterThan": 0, "next": "done"}],
+                "default": "stop",
+            },
             "done": {"type": "succeed", "outputPath": "doc"},
             "stop": {"type": "fail", "error": "Stop"},  # referred to, not listed: included
         },
@@ -164,7 +170,11 @@ def test_a_last_step_without_next_and_a_foreign_reference_are_named():
     problems = _problems(
         Flow(
             "bad",
-            [Choice("c", choices=[When("x", equals=1, next="nowhere")], default=elsewhere), elsewhere, Transform("t", value=1)],
+            [
+                Choice("c", choices=[When("x", equals=1, next="nowhere")], default=elsewhere),
+                elsewhere,
+                Transform("t", value=1),
+            ],
         )
     )
     assert {(p["step"], p["message"].split(",")[0].split(":")[0]) for p in problems} == {
@@ -194,14 +204,16 @@ def test_wait_for_event_fields_and_the_flow_level_fields():
 
 def test_from_document_refuses_fields_the_language_does_not_have():
     with pytest.raises(FlowValidationError, match="Transform has no fields"):
-        Flow.from_document({"id": "x", "startAt": "a", "steps": {"a": {"type": "transform", "value": 1, "colour": "red"}}})
+        Flow.from_document(
+            {"id": "x", "startAt": "a", "steps": {"a": {"type": "transform", "value": 1, "colour": "red"}}}
+        )
 
 
 def test_mermaid_draws_steps_edges_and_branches():
     document = yaml.safe_load((ROOT / "flows" / "doc-triage.yaml").read_text())
     picture = Flow.from_document(document).to_mermaid()
     assert picture.startswith("flowchart TD\n  start_((start)) --> s_prepare\n")
-    assert "  s_route -- \"label equals #quot;urgent#quot;\" --> s_approve\n" in picture
+    assert '  s_route -- "label equals #quot;urgent#quot;" --> s_approve\n' in picture
     assert "  s_approve -. catch .-> s_reject\n" in picture
     assert '  subgraph s_fanout__each__["for each of {{ doc.sections }}"]\n' in picture
     assert "    s_fanout__each__count --> s_fanout__each__done\n" in picture

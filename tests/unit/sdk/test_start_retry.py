@@ -1,4 +1,4 @@
-"""`tasks.start` (and so `aiwf start`) never leaves a task it cannot name: a lost answer is retried with the same name."""
+"""`tasks.start` (and `aiwf start`) never leaves a task it cannot name: a lost answer is retried with the same name."""
 
 from __future__ import annotations
 
