@@ -18,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -32,9 +32,11 @@ from aiwf_sdk.errors import (
     error_for_status,
 )
 from aiwf_sdk.flow import Flow
-from aiwf_sdk.models import FlowSummary, FlowVersion, Heartbeat, Page, TaskState
+from aiwf_sdk.models import FINAL_STATUSES, FlowSummary, FlowVersion, Heartbeat, Page, TaskState
 from aiwf_sdk.steps import UNSET
-from aiwf_sdk.watch import Board, Watcher
+
+if TYPE_CHECKING:  # imported when first used: gql and its transports take a while to import
+    from aiwf_sdk.watch import Board, Watcher
 
 QUICK_RUN_WAIT_SECONDS = 25
 """The longest `wait` POST /tasks takes (API Gateway gives up on an integration at 29 s)."""
@@ -345,6 +347,8 @@ class TasksApi:
     # -- watching ---------------------------------------------------------------------------------
     def watcher(self, *, retry_seconds: float = 1.0) -> Watcher:
         """The subscription follower behind `watch` (a live view of every task and branch, as `aiwf watch` shows)."""
+        from aiwf_sdk.watch import Watcher
+
         if not (self._client.graphql_url and self._client.realtime_url):
             raise StackOutputsError("the stack outputs have no graphqlUrl / realtimeUrl (GraphQL API)")
         return Watcher(
@@ -417,7 +421,7 @@ class TasksApi:
 
             def finished(board: Board) -> bool:
                 state = board.task(task_id) if task_id else None
-                return state is not None and state["status"] in ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+                return state is not None and state["status"] in FINAL_STATUSES
 
             run = watcher.run(
                 task_id=task_id,

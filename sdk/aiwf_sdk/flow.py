@@ -16,8 +16,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from aiwf_sdk.errors import FlowValidationError
 from aiwf_sdk.steps import (
     STEP_TYPES,
@@ -50,6 +48,8 @@ def schema_path() -> Path:
 
 @cache
 def _validator() -> Any:
+    from jsonschema import Draft202012Validator  # on first use: it takes a while to import
+
     return Draft202012Validator(json.loads(schema_path().read_text()))
 
 

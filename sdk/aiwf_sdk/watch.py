@@ -21,7 +21,9 @@ from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 from gql.transport.exceptions import TransportClosed, TransportConnectionFailed, TransportServerError
 from websockets.exceptions import ConnectionClosed
 
-FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+from aiwf_sdk.models import FINAL_STATUSES
+
+FINAL = FINAL_STATUSES
 FIELDS = """taskId flowId flowVersion status seq currentStep branchId waitingFor output
   error { errorName errorMessage errorDetails retryable stepId branchId } startedAt updatedAt redriveCount"""
 SUBSCRIPTION = gql(
