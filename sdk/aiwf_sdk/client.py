@@ -249,14 +249,17 @@ class TasksApi:
         state = self.start(flow_id, input, name=name, wait=wait)
         if state.is_final:
             return state
-        left = max(timeout - (time.monotonic() - started), 0.0)
-        return self.wait(state.task_id, timeout=left, on_state=on_state)
+        return self._follow_until(state.task_id, started + timeout, timeout, on_state)
 
     def wait(
         self, task_id: str, *, timeout: float = 300.0, on_state: Callable[[TaskState], None] | None = None
     ) -> TaskState:
         """Read the task until it ends; `on_state` sees each status or step change. TaskTimeoutError after `timeout`."""
-        deadline = time.monotonic() + timeout
+        return self._follow_until(task_id, time.monotonic() + timeout, timeout, on_state)
+
+    def _follow_until(
+        self, task_id: str, deadline: float, timeout: float, on_state: Callable[[TaskState], None] | None
+    ) -> TaskState:
         last: tuple[str, str | None] | None = None
         delay = 0.2
         while True:

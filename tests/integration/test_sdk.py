@@ -120,6 +120,10 @@ def test_heartbeat_cancel_redrive_and_a_run_that_times_out(client, stub):
     with pytest.raises(TaskTimeoutError) as timed_out:
         client.tasks.wait(_waiting(client, stub)[0], timeout=1)
     assert timed_out.value.state.status == "WAITING"
+    waiting_flow = client.tasks.get(timed_out.value.state.task_id).flow_id
+    with pytest.raises(TaskTimeoutError, match=r"is still WAITING after 2 s$") as quick:
+        client.tasks.run(waiting_flow, timeout=2)  # the quick run answers WAITING after 2 s
+    assert quick.value.code == "TIMEOUT"
 
 
 def test_resume_and_watch_see_every_state_of_a_task(client, stub):
