@@ -113,15 +113,20 @@ class Flow:
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> Flow:
         """The flow of a document (YAML or JSON loaded into a dict); `to_document()` gives it back unchanged."""
-        known = {"id", "description", "startAt", "timeoutSeconds", "maxSteps", "steps"}
-        unknown = sorted(set(document) - known)
-        if unknown:
-            raise FlowValidationError(
-                str(document.get("id")), [{"step": "Flow", "path": "/", "message": f"unknown fields {unknown}"}]
-            )
-        steps = _steps_from_document(document.get("steps") or {}, "/steps")
+        flow_id = str(document.get("id"))
+        try:
+            known = {"id", "description", "startAt", "timeoutSeconds", "maxSteps", "steps"}
+            unknown = sorted(set(document) - known)
+            if unknown:
+                raise _Unreadable("Flow", "/", f"Flow has no fields {unknown}")
+            missing = [key for key in ("id", "startAt", "steps") if not isinstance(document.get(key), str | dict)]
+            if missing:
+                raise _Unreadable("Flow", "/", f"a flow document needs {', '.join(missing)}")
+            steps = _steps_from_document(document["steps"], "/steps")
+        except _Unreadable as problem:
+            raise FlowValidationError(flow_id, [problem.details]) from None
         return cls(
-            str(document["id"]),
+            flow_id,
             list(steps.values()),
             description=document.get("description"),
             timeout_seconds=document.get("timeoutSeconds"),
@@ -260,19 +265,29 @@ def _pointer(path: Location) -> str:
 
 
 # -- reading a document -------------------------------------------------------------------------
+class _Unreadable(Exception):
+    """A document the step classes cannot hold (unknown type or field, a required field missing)."""
+
+    def __init__(self, step: str, path: str, message: str) -> None:
+        super().__init__(message)
+        self.details = {"step": step, "path": path, "message": message}
+
+
 _PARTS: dict[str, type[Any]] = {"retry": Retry, "notify": Notify, "until": Until, "forEach": ForEach}
 
 
 def _steps_from_document(documents: Mapping[str, Any], at: str) -> dict[str, Step]:
     steps: dict[str, Step] = {}
     for step_id, document in documents.items():
-        cls = STEP_TYPES.get(document.get("type"))
+        step_type = document.get("type") if isinstance(document, Mapping) else None
+        cls = STEP_TYPES.get(step_type) if isinstance(step_type, str) else None
         if cls is None:
-            raise FlowValidationError(
-                "?", [{"step": step_id, "path": f"{at}/{step_id}/type", "message": "unknown type"}]
-            )
+            raise _Unreadable(step_id, f"{at}/{step_id}/type", f"{step_type!r} is not a step type")
         kwargs = _kwargs(cls, {k: v for k, v in document.items() if k != "type"}, f"{at}/{step_id}")
-        steps[step_id] = cls(step_id, **kwargs)
+        try:
+            steps[step_id] = cls(step_id, **kwargs)
+        except TypeError as exc:  # a required field is missing
+            raise _Unreadable(f"{cls.__name__}({step_id!r})", f"{at}/{step_id}", str(exc)) from None
     for step in steps.values():  # ids to the step objects, now that all exist
         for name in ("next", "catch", "default"):
             target = getattr(step, name, None)
@@ -290,7 +305,7 @@ def _kwargs(cls: type[Any], document: Mapping[str, Any], at: str) -> dict[str, A
     unknown = sorted(set(document) - set(names))
     if unknown:
         message = f"{cls.__name__} has no fields {unknown}"
-        raise FlowValidationError("?", [{"step": cls.__name__, "path": at, "message": message}])
+        raise _Unreadable(cls.__name__, at, message)
     return {names[key]: _part(key, value, f"{at}/{key}") for key, value in document.items()}
 
 
@@ -298,15 +313,22 @@ def _part(key: str, value: Any, at: str) -> Any:
     if key in _PARTS and isinstance(value, Mapping):
         if key == "forEach":
             return ForEach(items=value.get("items"), branch=_branch(value.get("branch") or {}, f"{at}/branch"))
-        return _PARTS[key](**_kwargs(_PARTS[key], value, at))
+        return _make(_PARTS[key], _kwargs(_PARTS[key], value, at), at)
     if key == "choices" and isinstance(value, list):
-        return [When(**_kwargs(When, item, f"{at}/{index}")) for index, item in enumerate(value)]
+        return [_make(When, _kwargs(When, item, f"{at}/{index}"), f"{at}/{index}") for index, item in enumerate(value)]
     if key == "check" and isinstance(value, Mapping):
         check_cls: type[Any] = TaskCheck if value.get("type") == "task" else HttpCheck
-        return check_cls(**_kwargs(check_cls, {k: v for k, v in value.items() if k != "type"}, at))
+        return _make(check_cls, _kwargs(check_cls, {k: v for k, v in value.items() if k != "type"}, at), at)
     if key == "branches" and isinstance(value, list):
         return [_branch(item, f"{at}/{index}") for index, item in enumerate(value)]
     return value
+
+
+def _make(cls: type[Any], kwargs: dict[str, Any], at: str) -> Any:
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a required field is missing
+        raise _Unreadable(cls.__name__, at, str(exc)) from None
 
 
 def _branch(document: Mapping[str, Any], at: str) -> Branch:

@@ -202,6 +202,21 @@ def test_wait_for_event_fields_and_the_flow_level_fields():
     assert Flow.from_document(document).to_document() == document
 
 
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"id": "x", "steps": {}}, "a flow document needs startAt"),
+        ({"id": "x", "startAt": "a", "steps": {"a": {"type": "warp"}}}, "'warp' is not a step type"),
+        ({"id": "x", "startAt": "a", "steps": {"a": {"type": "llm", "prompt": "p"}}}, "model"),
+        ({"id": "x", "startAt": "a", "steps": {"a": {"type": "succeed"}}, "engine": "z"}, "Flow has no fields"),
+    ],
+)
+def test_from_document_explains_a_document_it_cannot_read(document, message):
+    with pytest.raises(FlowValidationError, match=message) as failure:
+        Flow.from_document(document)
+    assert failure.value.message.startswith("flow 'x' is not valid")
+
+
 def test_from_document_refuses_fields_the_language_does_not_have():
     with pytest.raises(FlowValidationError, match="Transform has no fields"):
         Flow.from_document(
