@@ -13,7 +13,7 @@ LAYER_DIR := build/layer/python
 ## vendored libraries), and Debian's chromium for the console's browser tests
 install: $(VENV)/.installed node_modules/.installed chromium
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt sdk/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt

@@ -1,6 +1,6 @@
-"""The `aiwf` commands. Each one calls the task API once (or polls it with --wait) and prints the answer.
+"""The `aiwf` commands. Each one makes one SDK call (aiwf_sdk.Client) and prints the answer.
 
-Exit codes are in cli/errors.py; `--json` prints the API's JSON for scripts.
+Exit codes are in cli/errors.py (mapped from the SDK's exceptions); `--json` prints the API's JSON for scripts.
 """
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,12 +16,10 @@ import typer
 import yaml
 from typer._click.exceptions import ClickException  # typer 0.29 ships its own click
 
+from aiwf_sdk import AiwfError, Client, TaskState
+from aiwf_sdk.models import Page
 from cli import render
-from cli.api import TaskApiClient
 from cli.errors import CliError, ExitCode
-from cli.outputs import load_outputs
-
-FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 app = typer.Typer(
     name="aiwf",
@@ -39,17 +36,17 @@ class Context:
         self.stack = stack
         self.outputs_file = outputs
         self.as_json = as_json
-        self._client: TaskApiClient | None = None
+        self._client: Client | None = None
 
     @property
-    def outputs(self) -> dict[str, Any]:
-        return load_outputs(self.stack, self.outputs_file)
-
-    @property
-    def client(self) -> TaskApiClient:
+    def client(self) -> Client:
         if self._client is None:
-            outputs = self.outputs
-            self._client = TaskApiClient(outputs["taskApiUrl"], outputs["apiKey"])
+            if self.stack:
+                self._client = Client.from_stack(self.stack)
+            elif self.outputs_file:
+                self._client = Client.from_outputs(self.outputs_file)
+            else:
+                self._client = Client.from_outputs()
         return self._client
 
 
@@ -79,11 +76,24 @@ def _json_argument(text: str, what: str) -> Any:
         raise CliError(f"{what} is not valid JSON: {exc}", ExitCode.BAD_REQUEST) from None
 
 
-def _show_state(ctx: Context, state: dict[str, Any]) -> None:
+def _show_state(ctx: Context, state: TaskState) -> None:
     if ctx.as_json:
-        render.print_json(state)
+        render.print_json(state.to_json())
     else:
-        render.state_panel(state)
+        render.state_panel(state.to_json())
+
+
+def _progress(ctx: Context) -> Callable[[TaskState], None] | None:
+    """While a command follows a task: each status / step change on stderr (not with --json)."""
+    if ctx.as_json:
+        return None
+
+    def show(state: TaskState) -> None:
+        render.err.print(f"{render.status(state.status)} {state.current_step or ''}")
+        if state.status == "WAITING":
+            render.err.print("waiting for an external event: resume it with `aiwf resume`")
+
+    return show
 
 
 # -- flows ------------------------------------------------------------------------------------
@@ -93,11 +103,12 @@ def flows_put(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Flo
     document = _json_argument(f"@{file}", "the flow file")
     if not isinstance(document, dict) or "id" not in document:
         raise CliError(f"{file} is not a flow document with an `id`", ExitCode.BAD_REQUEST)
-    result = ctx.obj.client.put_flow(document["id"], document)
+    deployed = ctx.obj.client.flows.deploy(document)
     if ctx.obj.as_json:
-        render.print_json(result)
+        render.print_json(deployed.to_json())
     else:
-        render.out.print(f"flow [bold]{result['flowId']}[/] version {result['version']}")
+        unchanged = "" if deployed.created else " (unchanged: the document is the same)"
+        render.out.print(f"flow [bold]{deployed.flow_id}[/] version {deployed.version}{unchanged}")
 
 
 @flows_app.command("get")
@@ -107,13 +118,12 @@ def flows_get(
     version: Annotated[int | None, typer.Option(help="One version instead of the latest.")] = None,
 ) -> None:
     """Print a flow document (the latest version unless --version)."""
-    flow = ctx.obj.client.get_flow(flow_id, version)
+    flow = ctx.obj.client.flows.get(flow_id, version)
     if ctx.obj.as_json:
-        render.print_json(flow)
+        render.print_json(flow.to_json())
     else:
-        render.out.print(f"# {flow['flowId']} version {flow['version']}, registered {flow['createdAt']}")
-        document = {key: value for key, value in flow.items() if key not in ("flowId", "version", "createdAt")}
-        render.out.print(yaml.safe_dump(document, sort_keys=False).rstrip())
+        render.out.print(f"# {flow.flow_id} version {flow.version}, registered {flow.created_at}")
+        render.out.print(yaml.safe_dump(flow.document, sort_keys=False).rstrip())
 
 
 @flows_app.command("list")
@@ -123,7 +133,7 @@ def flows_list(
     all_pages: Annotated[bool, typer.Option("--all", help="Follow nextToken through every page.")] = False,
 ) -> None:
     """List registered flows by id: the latest version of each, and whether it is retired."""
-    items, token = _pages(lambda token: ctx.obj.client.list_flows(limit, token), all_pages)
+    items, token = _pages(lambda token: ctx.obj.client.flows.page(limit, token), all_pages)
     if ctx.obj.as_json:
         render.print_json({"items": items, "nextToken": token})
         return
@@ -135,11 +145,11 @@ def flows_list(
 @flows_app.command("retire")
 def flows_retire(ctx: typer.Context, flow_id: Annotated[str, typer.Argument(metavar="FLOW")]) -> None:
     """Retire FLOW: no new tasks (running ones finish on their version); `flows put` revives it."""
-    result = ctx.obj.client.retire_flow(flow_id)
+    retired = ctx.obj.client.flows.retire(flow_id)
     if ctx.obj.as_json:
-        render.print_json(result)
+        render.print_json(retired.to_json())
     else:
-        render.out.print(f"flow [bold]{result['flowId']}[/] retired (latest version {result['version']})")
+        render.out.print(f"flow [bold]{retired.flow_id}[/] retired (latest version {retired.version})")
 
 
 # -- tasks ------------------------------------------------------------------------------------
@@ -153,17 +163,13 @@ def start(
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 300,
 ) -> None:
     """Start a task of FLOW."""
-    client = ctx.obj.client
-    state = client.start(flow_id, _json_argument(task_input, "--input"), name)
+    tasks = ctx.obj.client.tasks
+    state = tasks.start(flow_id, _json_argument(task_input, "--input"), name=name)
     if wait:
-        state = _wait(client, state["taskId"], timeout, quiet=ctx.obj.as_json)
+        state = tasks.wait(state.task_id, timeout=timeout, on_state=_progress(ctx.obj))
     _show_state(ctx.obj, state)
-    if wait and state["status"] != "SUCCEEDED":
+    if wait and not state.succeeded:
         raise typer.Exit(ExitCode.TASK_FAILED)
-
-
-# The longest `wait` POST /tasks takes (API Gateway gives up on an integration at 29 s).
-QUICK_RUN_WAIT_SECONDS = 25
 
 
 @app.command()
@@ -177,54 +183,29 @@ def run(
     """Run a task of FLOW and print how it ended: a quick run (one round trip for a short flow,
     on the Express machine when the flow allows), then, if it is still going, follow it.
     Exit 1 if it did not succeed."""
-    client = ctx.obj.client
-    wait = max(1, min(QUICK_RUN_WAIT_SECONDS, int(timeout)))
-    started = time.monotonic()
-    state = client.start(flow_id, _json_argument(task_input, "--input"), name, wait=wait)
-    if state["status"] not in FINAL:
-        left = max(timeout - (time.monotonic() - started), 0)
-        state = _wait(client, state["taskId"], left, quiet=ctx.obj.as_json)
+    task_input_value = _json_argument(task_input, "--input")
+    state = ctx.obj.client.tasks.run(flow_id, task_input_value, name=name, timeout=timeout, on_state=_progress(ctx.obj))
     _show_state(ctx.obj, state)
-    if state["status"] != "SUCCEEDED":
+    if not state.succeeded:
         raise typer.Exit(ExitCode.TASK_FAILED)
 
 
-def _pages(fetch: Callable[[str | None], dict[str, Any]], all_pages: bool) -> tuple[list[dict[str, Any]], str | None]:
+def _pages(fetch: Callable[[str | None], Page], all_pages: bool) -> tuple[list[dict[str, Any]], str | None]:
     """The first page's items, or with `all_pages` every page's; and the token of what is left."""
     items: list[dict[str, Any]] = []
     token: str | None = None
     while True:
         page = fetch(token)
-        items += page["items"]
-        token = page.get("nextToken")
+        items += page.items
+        token = page.next_token
         if not (all_pages and token):
             return items, token
-
-
-def _wait(client: TaskApiClient, task_id: str, timeout: float, *, quiet: bool) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    last: tuple[str, str | None] | None = None
-    delay = 0.2
-    while True:
-        state = client.get(task_id)
-        now = (state["status"], state.get("currentStep"))
-        if now != last and not quiet:
-            render.err.print(f"{render.status(state['status'])} {state.get('currentStep') or ''}")
-            last = now
-        if state["status"] in FINAL:
-            return state
-        if state["status"] == "WAITING" and not quiet:
-            render.err.print("waiting for an external event: resume it with `aiwf resume`")
-        if time.monotonic() > deadline:
-            raise CliError(f"task {task_id} is still {state['status']} after {timeout:g} s", ExitCode.UNAVAILABLE)
-        time.sleep(delay)
-        delay = min(delay * 1.5, 2.0)
 
 
 @app.command("get")
 def get_task(ctx: typer.Context, task_id: Annotated[str, typer.Argument(metavar="TASK")]) -> None:
     """Print a task's current state."""
-    _show_state(ctx.obj, ctx.obj.client.get(task_id))
+    _show_state(ctx.obj, ctx.obj.client.tasks.get(task_id))
 
 
 @app.command("list")
@@ -237,7 +218,7 @@ def list_tasks(
 ) -> None:
     """List tasks, newest first."""
     items, token = _pages(
-        lambda token: ctx.obj.client.list(status=status, flowId=flow, limit=limit, nextToken=token), all_pages
+        lambda token: ctx.obj.client.tasks.page(status=status, flow_id=flow, limit=limit, next_token=token), all_pages
     )
     if ctx.obj.as_json:
         render.print_json({"items": items, "nextToken": token})
@@ -259,12 +240,12 @@ def resume(
     """Resume a task that waits for an external event."""
     if status not in ("SUCCEEDED", "FAILED"):
         raise CliError("--status must be SUCCEEDED or FAILED", ExitCode.BAD_REQUEST)
-    body: dict[str, Any] = {"resumeToken": token, "status": status}
+    options: dict[str, Any] = {}
     if output is not None:
-        body["output"] = _json_argument(output, "--output")
+        options["output"] = _json_argument(output, "--output")
     if error is not None:
-        body["error"] = _json_argument(error, "--error")
-    _show_state(ctx.obj, ctx.obj.client.resume(task_id, body))
+        options["error"] = _json_argument(error, "--error")
+    _show_state(ctx.obj, ctx.obj.client.tasks.resume(task_id, token, status=status, **options))
 
 
 # -- task control: cancel, redrive, heartbeat ---------------------------------------------------
@@ -275,13 +256,13 @@ def cancel(
     reason: Annotated[str | None, typer.Option(help="Why: the Cancelled error's message.")] = None,
 ) -> None:
     """Stop a task in any non-final state; it ends ABORTED with the Cancelled error."""
-    _show_state(ctx.obj, ctx.obj.client.cancel(task_id, reason))
+    _show_state(ctx.obj, ctx.obj.client.tasks.cancel(task_id, reason))
 
 
 @app.command()
 def redrive(ctx: typer.Context, task_id: Annotated[str, typer.Argument(metavar="TASK")]) -> None:
     """Go on with a FAILED, TIMED_OUT or ABORTED task from the step where it ended."""
-    _show_state(ctx.obj, ctx.obj.client.redrive(task_id))
+    _show_state(ctx.obj, ctx.obj.client.tasks.redrive(task_id))
 
 
 @app.command()
@@ -291,17 +272,17 @@ def heartbeat(
     token: Annotated[str, typer.Option(help="The resume token the wait step sent to its notify URL.")],
 ) -> None:
     """Keep a waiting task's heartbeatSeconds wait alive (the external system is still working)."""
-    answer = ctx.obj.client.heartbeat(task_id, token)
+    answer = ctx.obj.client.tasks.heartbeat(task_id, token)
     if ctx.obj.as_json:
-        render.print_json(answer)
+        render.print_json(answer.to_json())
     else:
-        render.out.print(f"heartbeat of task {answer['taskId']} at {answer['heartbeatAt']}")
+        render.out.print(f"heartbeat of task {answer.task_id} at {answer.heartbeat_at}")
 
 
 @app.command()
 def history(ctx: typer.Context, task_id: Annotated[str, typer.Argument(metavar="TASK")]) -> None:
     """Every recorded state change of a task, by seq."""
-    items = ctx.obj.client.history(task_id)
+    items = [state.to_json() for state in ctx.obj.client.tasks.history(task_id)]
     if ctx.obj.as_json:
         render.print_json({"items": items})
     else:
@@ -316,14 +297,12 @@ def watch(
     timeout: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
 ) -> None:
     """Live view of state changes over the GraphQL subscription (branches, errors, waits included)."""
-    from cli.watch import FINAL, Board, Watcher
+    from aiwf_sdk.models import FINAL_STATUSES as FINAL
+    from aiwf_sdk.watch import Board
 
     if (task_id is None) == (flow is None):
         raise CliError("watch one TASK, or every task of --flow FLOW", ExitCode.BAD_REQUEST)
-    outputs = ctx.obj.outputs
-    if not outputs.get("realtimeUrl"):
-        raise CliError("the stack outputs have no realtimeUrl (GraphQL API)", ExitCode.CONFIG)
-    watcher = Watcher(outputs)
+    watcher = ctx.obj.client.tasks.watcher()
 
     def finished(board: Board) -> bool:
         state = board.task(task_id) if task_id else None
@@ -356,7 +335,8 @@ def main() -> None:
         result = app(prog_name="aiwf", standalone_mode=False)
         if isinstance(result, int):  # without standalone mode, click returns typer.Exit's code
             sys.exit(result)
-    except CliError as exc:
+    except (CliError, AiwfError) as failure:
+        exc = failure if isinstance(failure, CliError) else CliError.from_sdk(failure)
         render.err.print(f"[red]error:[/] {exc.message}")
         for detail in exc.details:
             render.err.print(

@@ -1,8 +1,19 @@
-"""Exit codes a script can rely on, and the one error the commands raise."""
+"""Exit codes a script can rely on, the CLI's own error, and how the SDK's errors map to exit codes."""
 
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
+
+from aiwf_sdk import (
+    AiwfError,
+    BadRequestError,
+    ConflictError,
+    FlowValidationError,
+    ForbiddenError,
+    NotFoundError,
+    StackOutputsError,
+)
 
 
 class ExitCode(IntEnum):
@@ -16,22 +27,37 @@ class ExitCode(IntEnum):
     CONFIG = 7  # no stack outputs to talk to
 
 
-_BY_STATUS = {400: ExitCode.BAD_REQUEST, 401: ExitCode.FORBIDDEN, 403: ExitCode.FORBIDDEN, 404: ExitCode.NOT_FOUND}
+# The first class an error is an instance of decides (GoneError is a ConflictError); anything else
+# (UnavailableError, ServerError, TaskTimeoutError) is UNAVAILABLE.
+_BY_CLASS: tuple[tuple[type[AiwfError], ExitCode], ...] = (
+    (StackOutputsError, ExitCode.CONFIG),
+    (FlowValidationError, ExitCode.BAD_REQUEST),
+    (BadRequestError, ExitCode.BAD_REQUEST),
+    (ForbiddenError, ExitCode.FORBIDDEN),
+    (NotFoundError, ExitCode.NOT_FOUND),
+    (ConflictError, ExitCode.CONFLICT),
+)
 
 
-def exit_code_for_status(status: int) -> ExitCode:
-    if status in _BY_STATUS:
-        return _BY_STATUS[status]
-    if status in (409, 410):
-        return ExitCode.CONFLICT
-    if 400 <= status < 500:
-        return ExitCode.BAD_REQUEST
-    return ExitCode.UNAVAILABLE
+def exit_code_for(error: AiwfError) -> ExitCode:
+    return next((code for cls, code in _BY_CLASS if isinstance(error, cls)), ExitCode.UNAVAILABLE)
+
+
+def message_for(error: AiwfError) -> str:
+    """One line: the API's `CODE: message` (with a hint for a refused API key), or the SDK's message."""
+    if isinstance(error, StackOutputsError) or error.status is None:
+        return error.message
+    hint = " (check the API key)" if error.code in ("FORBIDDEN", "HTTP_403") else ""
+    return f"{error.code}: {error.message}{hint}"
 
 
 class CliError(Exception):
-    def __init__(self, message: str, code: ExitCode, details: list | None = None) -> None:
+    def __init__(self, message: str, code: ExitCode, details: list[Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.details = details or []
+
+    @classmethod
+    def from_sdk(cls, error: AiwfError) -> CliError:
+        return cls(message_for(error), exit_code_for(error), error.details)

@@ -210,7 +210,7 @@ def words(command: str) -> list[str]:
 
 # What a reader's checkout has that a walkthrough uses. `bin/aiwf` finds `.venv` and `cli` beside
 # its own directory, so they are linked too.
-CHECKOUT_LINKS = ("bin", "cli", "flows", ".venv")
+CHECKOUT_LINKS = ("bin", "cli", "flows", "examples", "sdk", ".venv")
 
 
 def walkthrough(path: Path) -> tuple[str, dict[str, str]]:
@@ -235,9 +235,13 @@ def run_walkthrough(path: Path, outputs: dict, cwd: Path, timeout: float = 240) 
         (cwd / name).write_text(text)
     # In a session of its own, so whatever the script left in the background (a listener that got
     # no request, after a failure) is ended with it and cannot hold a port for the next run.
+    # `make install` installs the SDK (sdk/) into .venv, editable; the session's .venv may be shared
+    # with other checkouts, so this checkout's SDK comes first on the path.
+    python_path = os.pathsep.join(filter(None, [str(ROOT / "sdk"), os.environ.get("PYTHONPATH")]))
     process = subprocess.Popen(
         ["bash", "-euo", "pipefail", "-c", script],
         cwd=cwd,
+        env={**os.environ, "PYTHONPATH": python_path},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 import yaml
 
-from cli.watch import FINAL, Board, Watcher
+from aiwf_sdk.watch import FINAL, Board, Watcher
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIAGE = yaml.safe_load((ROOT / "flows" / "document-triage.yaml").read_text())
@@ -127,8 +127,8 @@ def test_watch_recovers_from_a_dropped_connection_through_the_history_query(api,
         realtime = urlparse(stack.outputs["realtimeUrl"])
         proxy = DroppingProxy(realtime.port)
         port = await proxy.start()
-        outputs = {**stack.outputs, "realtimeUrl": realtime._replace(netloc=f"127.0.0.1:{port}").geturl()}
-        watcher = Watcher(outputs, retry_seconds=0.2)
+        realtime_url = realtime._replace(netloc=f"127.0.0.1:{port}").geturl()
+        watcher = Watcher(stack.outputs["graphqlUrl"], realtime_url, stack.outputs["apiKey"], retry_seconds=0.2)
         finished = asyncio.ensure_future(
             watcher.run(
                 task_id=task_id,

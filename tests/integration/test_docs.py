@@ -46,8 +46,24 @@ def _local_answered_over_tls_only_with_the_ca(stack, stdout: str) -> None:
     assert lines[3:] == ["200", "200", "200"]  # urllib (SSL_CERT_FILE), requests, Node (NODE_EXTRA_CA_CERTS)
 
 
+def _sdk_built_deployed_ran_and_approved(stack, stdout: str) -> None:
+    assert (
+        '{"type": "llm", "model": "local/demo", "prompt": "Language of: {{ input.text }}", "resultPath": "lang", '
+        in stdout
+    )
+    assert "  s_english -- default --> s_refuse\n" in stdout, "the Mermaid picture"
+    assert "Llm('detect'): max_tokens: 0 is less than the minimum of 1" in stdout, "a mistake named by its Python step"
+    assert "Deployment(flow_id='sdk-demo', version=1, created=True)\n" in stdout
+    assert "Deployment(flow_id='sdk-demo', version=1, created=False)\n" in stdout, "unchanged: no new version"
+    assert "SUCCEEDED en\n" in stdout and "404 TASK_NOT_FOUND\n" in stdout
+    assert "approved approve as ada" in stdout and "status: SUCCEEDED" in stdout
+    output = json.loads(stdout.split("output: ", 1)[1].splitlines()[0])
+    assert output == {"label": "urgent", "action": "escalated", "approvedBy": "ada"}
+
+
 WHAT_THEY_PRINT = {
     "local.md": _local_answered_over_tls_only_with_the_ca,
+    "sdk.md": _sdk_built_deployed_ran_and_approved,
     "operations.md": _operations_printed_the_execution_of_its_task,
     "workflow-state-api.md": _graphql_control_printed_a_start_an_error_code_and_flows,
 }

@@ -1,4 +1,4 @@
-"""`aiwf start` never leaves a task it cannot name: a lost answer is retried with the same name."""
+"""`tasks.start` (and `aiwf start`) never leaves a task it cannot name: a lost answer is retried with the same name."""
 
 from __future__ import annotations
 
@@ -10,15 +10,12 @@ from typing import Any
 
 import pytest
 
-from cli import api
-from cli.api import TaskApiClient
-from cli.errors import CliError, ExitCode
+from aiwf_sdk import Client, ServerError, UnavailableError
 
 
 @pytest.fixture
-def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def gateway() -> Iterator[dict[str, Any]]:
     """A task API that times out (504, as API Gateway does) `timeouts` times, then answers 201."""
-    monkeypatch.setattr(api, "START_RETRY_DELAYS_SECONDS", (0.01, 0.01, 0.01))
     seen: dict[str, Any] = {"bodies": [], "timeouts": 1}
 
     class Handler(BaseHTTPRequestHandler):
@@ -46,16 +43,28 @@ def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     server.shutdown()
 
 
+def _client(url: str) -> Client:
+    return Client(url, "key", start_retry_delays=(0.01, 0.01, 0.01))
+
+
 def test_a_start_that_timed_out_is_sent_again_with_the_same_name(gateway):
-    state = TaskApiClient(gateway["url"], "key").start("hello", {"a": 1}, None)
-    assert state["taskId"] == "t-1"
+    state = _client(gateway["url"]).tasks.start("hello", {"a": 1})
+    assert state.task_id == "t-1"
     first, second = gateway["bodies"]
-    assert first["name"].startswith("cli-") and first == second  # the same idempotency key twice
+    assert first["name"].startswith("sdk-") and first == second  # the same idempotency key twice
 
 
 def test_a_given_name_is_kept_and_a_lasting_outage_is_reported(gateway):
     gateway["timeouts"] = 10
-    with pytest.raises(CliError) as failure:
-        TaskApiClient(gateway["url"], "key").start("hello", {}, "mine")
-    assert failure.value.code == ExitCode.UNAVAILABLE
+    with pytest.raises(ServerError) as failure:
+        _client(gateway["url"]).tasks.start("hello", {}, name="mine")
+    assert (failure.value.status, failure.value.code) == (504, "HTTP_504")
+    assert failure.value.message == "Endpoint request timed out"
     assert [body["name"] for body in gateway["bodies"]] == ["mine"] * 4
+
+
+def test_no_answer_at_all_is_an_unavailable_error():
+    closed = Client("http://127.0.0.1:9", "key", start_retry_delays=(0.01,))  # port 9: nothing listens
+    with pytest.raises(UnavailableError) as failure:
+        closed.tasks.start("hello")
+    assert failure.value.code == "UNAVAILABLE" and "cannot reach" in failure.value.message

@@ -1,4 +1,4 @@
-"""`aiwf watch`: a live view of workflow states over the GraphQL subscription.
+"""Workflow states as they change, over the AppSync subscription, with nothing missed.
 
 Every state carries a per-record `seq` (a task, or one of its parallel branches), so a gap shows
 up as a jump; after a dropped connection the watcher reconnects and fills what it missed from
@@ -21,7 +21,9 @@ from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 from gql.transport.exceptions import TransportClosed, TransportConnectionFailed, TransportServerError
 from websockets.exceptions import ConnectionClosed
 
-FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+from aiwf_sdk.models import FINAL_STATUSES
+
+FINAL = FINAL_STATUSES
 FIELDS = """taskId flowId flowVersion status seq currentStep branchId waitingFor output
   error { errorName errorMessage errorDetails retryable stepId branchId } startedAt updatedAt redriveCount"""
 SUBSCRIPTION = gql(
@@ -71,10 +73,12 @@ def _decoded(state: dict[str, Any]) -> dict[str, Any]:
 
 
 class Watcher:
-    def __init__(self, outputs: dict[str, Any], *, retry_seconds: float = 1.0) -> None:
-        self._graphql_url = outputs["graphqlUrl"]
-        self._realtime_url = outputs["realtimeUrl"]
-        self._api_key = outputs["apiKey"]
+    """Follows the subscription (re-subscribing after drops) and fills gaps from the history query."""
+
+    def __init__(self, graphql_url: str, realtime_url: str, api_key: str, *, retry_seconds: float = 1.0) -> None:
+        self._graphql_url = graphql_url
+        self._realtime_url = realtime_url
+        self._api_key = api_key
         self._retry_seconds = retry_seconds
         self.board = Board()
 
@@ -85,7 +89,8 @@ class Watcher:
     async def _query(self, document: Any, variables: dict[str, Any]) -> dict[str, Any]:
         transport = AIOHTTPTransport(url=self._graphql_url, headers={"x-api-key": self._api_key})
         async with Client(transport=transport) as session:
-            return await session.execute(GraphQLRequest(document, variable_values=variables))
+            result: dict[str, Any] = await session.execute(GraphQLRequest(document, variable_values=variables))
+            return result
 
     async def catch_up(self, task_id: str, on_state: Callable[[dict[str, Any]], None]) -> None:
         """Fill the task's record from its history: everything after the last seq we have (an
