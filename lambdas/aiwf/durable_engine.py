@@ -1,0 +1,202 @@
+"""The durable engine: the flow language on a Lambda durable function instead of the state machine.
+
+The Step Functions engine is a loop: ProcessSteps answers an `action` (aiwf.protocol) and the
+state machine's Route takes it to a wait, a poll, a retry wait, a Map of branches, or the end.
+This module is that same loop written with the durable execution SDK, so it owns no flow
+semantics at all: every step runs in `aiwf.runner` against the task repository (the same records,
+the same `seq`, the same errors), and this module only maps the actions onto durable operations:
+
+- PROCESS: one checkpointed `step` per committed state change (`runner.process_steps` with
+  `max_steps=1`). On a replay the SDK returns the checkpointed answer without running it again,
+  and a step interrupted before its checkpoint re-reads the task, which the repository advanced
+  only on commit: no flow step runs twice after a replay.
+- WAIT: `wait_for_callback`, whose submitter records the callback id on the task
+  (`callbacks.register_wait`) the way `registerWait` records a task token; `PUT /tasks/{id}`
+  completes it (aiwf.durable_executions). `timeoutSeconds` / `heartbeatSeconds` are the
+  callback's timeout and heartbeat timeout.
+- POLL: a `wait` of the poll's first interval, then `wait_for_condition`, whose check is one
+  PollCheck (`runner.poll_check`) and whose wait strategy is the interval PollCheck answers.
+- RETRY: a durable `wait` of the seconds the runner computed from the step's `retry`; the
+  runner keeps the attempt count, as with RetryWait.
+- PARALLEL: `map` over the branch records, `maxConcurrency` as the map's, each branch running
+  this same loop; the next PROCESS gathers them (`onBranchError` is decided there).
+- invocation faults (ConcurrentUpdate, a crash): the process step's retry strategy, as the state
+  machine's Retry; any other failure outside a step is normalized and recorded like Finalize.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aws_durable_execution_sdk_python import DurableContext
+from aws_durable_execution_sdk_python.config import (
+    Duration,
+    MapConfig,
+    StepConfig,
+    WaitForCallbackConfig,
+)
+from aws_durable_execution_sdk_python.exceptions import (
+    CallbackError,
+    CallbackSubmitterError,
+    CallbackTimeoutError,
+    DurableOperationError,
+)
+from aws_durable_execution_sdk_python.retries import RetryDecision
+from aws_durable_execution_sdk_python.waits import WaitForConditionConfig, WaitForConditionDecision
+
+from .callbacks import register_wait
+from .errors import normalized_error
+from .protocol import DOCUMENT, INVOCATION_FAULTS, Action
+from .runner import finalize_failure, poll_check, process_steps
+
+log = logging.getLogger(__name__)
+
+Answer = dict[str, Any]
+
+# The state machine retries invocation faults 3 times, 2 s apart and doubling (infra/orchestrator_asl.py).
+FAULT_RETRIES = 3
+FAULT_INTERVAL_SECONDS = 2
+# ConcurrentUpdate reaches the retry strategy as the type name the SDK recorded.
+_FAULT_TYPES = frozenset(INVOCATION_FAULTS)
+
+
+class EngineFailure(Exception):
+    """The task ended FAILED (or TIMED_OUT, ABORTED): the durable execution fails with its error.
+
+    The durable execution's status mirrors the Step Functions execution's: FAILED when the task
+    did not succeed. The task record, not this exception, is what every API reads."""
+
+    def __init__(self, error: dict[str, Any] | None) -> None:
+        error = error or {}
+        super().__init__(error.get("errorMessage") or "task failed")
+        self.error_name = error.get("errorName") or "TaskFailed"
+
+
+def _state(action: str) -> str:
+    """The name of the state-machine state an action goes to: the durable operation's name too,
+    so a durable execution's history reads like the state machine's."""
+    return DOCUMENT["actions"][action]["state"]
+
+
+def _fault_retry(error: Exception, attempt: int) -> RetryDecision:
+    """Retry invocation faults (lost races, crashes) like the state machine's Retry; nothing else."""
+    name = getattr(error, "error_type", None) or type(error).__name__
+    if name.rsplit(".", 1)[-1] in _FAULT_TYPES and attempt <= FAULT_RETRIES:
+        return RetryDecision.retry(Duration.from_seconds(FAULT_INTERVAL_SECONDS * 2 ** (attempt - 1)))
+    return RetryDecision.no_retry()
+
+
+_PROCESS = StepConfig(retry_strategy=_fault_retry)
+
+
+def _no_time_left() -> int:
+    """The remaining-time callback `process_steps` gets: 0, so each call commits one step and the
+    durable step's checkpoint follows every committed state change."""
+    return 0
+
+
+def _process(context: DurableContext, task_id: str) -> Answer:
+    return context.step(lambda _: process_steps(task_id, _no_time_left, max_steps=1), name=_state(Action.PROCESS))
+
+
+def run_task(context: DurableContext, task_id: str) -> Answer:
+    """Run a task (or one parallel branch record) to its end; the answer is SUCCEEDED or FAILED."""
+    try:
+        answer = _process(context, task_id)
+        while True:
+            action = answer["action"]
+            if action in (Action.SUCCEEDED, Action.FAILED):
+                return answer
+            if action == Action.WAIT:
+                answer = _wait_for_event(context, task_id, answer)
+            elif action == Action.POLL:
+                answer = _poll(context, task_id, answer)
+            elif action == Action.RETRY:
+                context.wait(Duration.from_seconds(max(int(answer["seconds"]), 1)), name=_state(Action.RETRY))
+                answer = _process(context, task_id)
+            elif action == Action.PARALLEL:
+                _branches(context, answer)
+                answer = _process(context, task_id)
+            elif action == Action.PROCESS:
+                answer = _process(context, task_id)
+            else:  # CONTINUED is the state machine's history quota; a durable execution never hands over
+                raise DurableOperationError(f"unexpected action {action!r}", error_type="Orchestrator.UnknownAction")
+    except DurableOperationError as exc:
+        return _finalize(context, task_id, _normalized(exc))
+
+
+def _wait_for_event(context: DurableContext, task_id: str, answer: Answer) -> Answer:
+    """WaitForEvent: park on a callback until PUT /tasks/{id} completes it, or its timeout."""
+    step_id = answer["stepId"]
+    config = WaitForCallbackConfig(
+        timeout=Duration.from_seconds(int(answer["timeoutSeconds"])),
+        heartbeat_timeout=Duration.from_seconds(int(answer.get("heartbeatSeconds") or 0)),
+        retry_strategy=_fault_retry,
+    )
+    try:
+        context.wait_for_callback(
+            lambda callback_id, _: register_wait(task_id, step_id, callback_id),
+            name=_state(Action.WAIT),
+            config=config,
+        )
+    except CallbackSubmitterError as exc:  # registerWait failed (the notify URL refused): Finalize
+        cause = exc.__cause__
+        return _finalize(context, task_id, _normalized(cause if isinstance(cause, DurableOperationError) else exc))
+    except CallbackTimeoutError as exc:
+        heartbeat = "heartbeat" in (exc.message or "").lower()
+        name = "States.HeartbeatTimeout" if heartbeat else "States.Timeout"
+        error = normalized_error(name, exc.message or name, retryable=True)
+        return _finalize(context, task_id, error)
+    except CallbackError as exc:
+        # A resume with status FAILED (the callback's failure) left its outcome on the task, as
+        # Workflow.ResumedWithFailure does on the state machine: ProcessSteps fails the wait step
+        # with the caller's error, so the step's `catch` applies.
+        log.info("wait ended by a failure", extra={"taskId": task_id, "stepId": step_id, "error": exc.message})
+    return _process(context, task_id)
+
+
+def _poll(context: DurableContext, task_id: str, answer: Answer) -> Answer:
+    """PollWait then PollCheck until the poll ends: one durable condition, checked as PollCheck checks."""
+    context.wait(Duration.from_seconds(max(int(answer["seconds"]), 1)), name=_state(Action.POLL))
+
+    def check(_state_so_far: Answer, _: Any) -> Answer:
+        return poll_check(task_id, _no_time_left)
+
+    def strategy(checked: Answer, _attempts: int) -> WaitForConditionDecision:
+        if checked.get("action") == Action.POLL:
+            return WaitForConditionDecision.continue_waiting(Duration.from_seconds(max(int(checked["seconds"]), 1)))
+        return WaitForConditionDecision.stop_polling()
+
+    config: WaitForConditionConfig[Answer] = WaitForConditionConfig(wait_strategy=strategy, initial_state=answer)
+    return context.wait_for_condition(check, config=config, name="PollCheck")
+
+
+def _branches(context: DurableContext, answer: Answer) -> None:
+    """Branches: each branch record runs this loop in its own child context, `maxConcurrency` at a
+    time (0: all). A branch that fails ends its record FAILED and the map goes on, as the Map does."""
+    records: list[str] = answer["branches"]
+    concurrency = int(answer.get("maxConcurrency") or 0) or None
+    context.map(
+        records,
+        lambda child, record_id, _index, _all: run_task(child, record_id),
+        name=_state(Action.PARALLEL),
+        config=MapConfig(max_concurrency=concurrency),
+    )
+
+
+def _normalized(exc: DurableOperationError) -> dict[str, Any]:
+    """A failure outside any step, in the task's error shape (the state machine's NormalizeError)."""
+    name = (exc.error_type or type(exc).__name__).rsplit(".", 1)[-1]
+    message = exc.message or name
+    return normalized_error(
+        name,
+        message,
+        details={"errorType": name, "errorMessage": message},
+        retryable=name in _FAULT_TYPES,
+    )
+
+
+def _finalize(context: DurableContext, task_id: str, error: dict[str, Any]) -> Answer:
+    """Finalize: record the normalized error on the task (nothing if it ended already)."""
+    return context.step(lambda _: finalize_failure(task_id, error), name="Finalize", config=_PROCESS)
