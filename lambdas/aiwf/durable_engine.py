@@ -26,6 +26,7 @@ the same `seq`, the same errors), and this module only maps the actions onto dur
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -48,6 +49,7 @@ from aws_durable_execution_sdk_python.waits import WaitForConditionConfig, WaitF
 from .callbacks import register_wait
 from .errors import normalized_error
 from .protocol import DOCUMENT, INVOCATION_FAULTS, Action
+from .repository import TaskRepository
 from .runner import finalize_failure, poll_check, process_steps
 
 log = logging.getLogger(__name__)
@@ -61,16 +63,17 @@ FAULT_INTERVAL_SECONDS = 2
 _FAULT_TYPES = frozenset(INVOCATION_FAULTS)
 
 
-class EngineFailure(Exception):
+class EngineFailure(DurableOperationError):
     """The task ended FAILED (or TIMED_OUT, ABORTED): the durable execution fails with its error.
 
     The durable execution's status mirrors the Step Functions execution's: FAILED when the task
-    did not succeed. The task record, not this exception, is what every API reads."""
+    did not succeed, with the task's error name and message, and the normalized error as its data.
+    The task record, not this exception, is what every API reads."""
 
     def __init__(self, error: dict[str, Any] | None) -> None:
         error = error or {}
-        super().__init__(error.get("errorMessage") or "task failed")
-        self.error_name = error.get("errorName") or "TaskFailed"
+        name = error.get("errorName") or "TaskFailed"
+        super().__init__(f"{name}: {error.get('errorMessage') or 'task failed'}", data=json.dumps(error))
 
 
 def _state(action: str) -> str:
@@ -98,6 +101,21 @@ def _no_time_left() -> int:
 
 def _process(context: DurableContext, task_id: str) -> Answer:
     return context.step(lambda _: process_steps(task_id, _no_time_left, max_steps=1), name=_state(Action.PROCESS))
+
+
+def record_execution(context: DurableContext, task_id: str) -> None:
+    """The execution records itself on its task before the first step, as the API would after the
+    Invoke: the asynchronous start may run the first step before the API's own write, and a step
+    commits the whole record it read (aiwf.repository), so the execution's ARN must be in it first."""
+    arn = context.state.durable_execution_arn
+
+    def record(_: Any) -> None:
+        repo = TaskRepository()
+        task = repo.get(task_id)
+        if task is not None and task.execution_arn != arn:
+            repo.set_execution(task, arn)
+
+    context.step(record, name="RecordExecution", config=_PROCESS)
 
 
 def run_task(context: DurableContext, task_id: str) -> Answer:

@@ -11,13 +11,14 @@ from typing import Any
 
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
 
-from ..durable_engine import EngineFailure, run_task
+from ..durable_engine import EngineFailure, record_execution, run_task
 from ..protocol import Action
 
 
 @durable_execution
 def handler(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
     task_id = event["taskId"]
+    record_execution(context, task_id)
     answer = run_task(context, task_id)
     if answer["action"] != Action.SUCCEEDED:
         raise EngineFailure(answer.get("error"))  # the execution fails as the state machine's does
