@@ -84,8 +84,10 @@ def _state(action: str) -> str:
 
 def _fault_retry(error: Exception, attempt: int) -> RetryDecision:
     """Retry invocation faults (lost races, crashes) like the state machine's Retry; nothing else."""
-    name = getattr(error, "error_type", None) or type(error).__name__
-    if name.rsplit(".", 1)[-1] in _FAULT_TYPES and attempt <= FAULT_RETRIES:
+    if (
+        _error_name(getattr(error, "error_type", None) or type(error).__name__) in _FAULT_TYPES
+        and attempt <= FAULT_RETRIES
+    ):
         return RetryDecision.retry(Duration.from_seconds(FAULT_INTERVAL_SECONDS * 2 ** (attempt - 1)))
     return RetryDecision.no_retry()
 
@@ -203,9 +205,16 @@ def _branches(context: DurableContext, answer: Answer) -> None:
     )
 
 
+def _error_name(type_name: str) -> str:
+    """An error's name as Lambda reports it: a Python class without its module path
+    (`aiwf.errors.ConcurrentUpdate` -> `ConcurrentUpdate`), other names as they are (`Runtime.ExitError`)."""
+    module, _, name = type_name.rpartition(".")
+    return name if module and module[:1].islower() else type_name
+
+
 def _normalized(exc: DurableOperationError) -> dict[str, Any]:
     """A failure outside any step, in the task's error shape (the state machine's NormalizeError)."""
-    name = (exc.error_type or type(exc).__name__).rsplit(".", 1)[-1]
+    name = _error_name(exc.error_type or type(exc).__name__)
     message = exc.message or name
     return normalized_error(
         name,
