@@ -154,15 +154,17 @@ def _wait_for_event(context: DurableContext, task_id: str, answer: Answer) -> An
         heartbeat_timeout=Duration.from_seconds(int(answer.get("heartbeatSeconds") or 0)),
         retry_strategy=_fault_retry,
     )
+
+    def submit(callback_id: str, _: Any) -> None:
+        try:
+            register_wait(task_id, step_id, callback_id)
+        except Exception as exc:  # the error's own name must survive the SDK's wrapping (see _Named)
+            raise _Named(exc) from exc
+
     try:
-        context.wait_for_callback(
-            lambda callback_id, _: register_wait(task_id, step_id, callback_id),
-            name=_state(Action.WAIT),
-            config=config,
-        )
+        context.wait_for_callback(submit, name=_state(Action.WAIT), config=config)
     except CallbackSubmitterError as exc:  # registerWait failed (the notify URL refused): Finalize
-        cause = exc.__cause__
-        return _finalize(context, task_id, _normalized(cause if isinstance(cause, DurableOperationError) else exc))
+        return _finalize(context, task_id, _normalized(exc))
     except CallbackTimeoutError as exc:
         heartbeat = "heartbeat" in (exc.message or "").lower()
         name = "States.HeartbeatTimeout" if heartbeat else "States.Timeout"
@@ -212,10 +214,35 @@ def _error_name(type_name: str) -> str:
     return name if module and module[:1].islower() else type_name
 
 
+class _Named(DurableOperationError):
+    """An error raised in a durable operation with its name and message kept in `data`.
+
+    The SDK records an escaping error by its class; nested operations (the submitter step inside
+    wait_for_callback's child context) then re-record the SDK's wrapper class, so the name of the
+    original error (NotifyFailed) would be lost. `data` survives every wrapping."""
+
+    def __init__(self, error: Exception) -> None:
+        name = _error_name(type(error).__name__)
+        super().__init__(str(error) or name, error_type=name, data=json.dumps({"name": name, "message": str(error)}))
+
+
+def _named(exc: DurableOperationError) -> tuple[str, str] | None:
+    try:
+        found = json.loads(exc.data or "")
+    except ValueError:
+        return None
+    if isinstance(found, dict) and isinstance(found.get("name"), str):
+        return found["name"], str(found.get("message") or found["name"])
+    return None
+
+
 def _normalized(exc: DurableOperationError) -> dict[str, Any]:
     """A failure outside any step, in the task's error shape (the state machine's NormalizeError)."""
     name = _error_name(exc.error_type or type(exc).__name__)
     message = exc.message or name
+    named = _named(exc)
+    if named is not None:
+        name, message = named
     return normalized_error(
         name,
         message,

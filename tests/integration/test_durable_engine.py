@@ -290,3 +290,55 @@ def test_a_worker_killed_mid_step_replays_without_running_a_checkpointed_step_ag
     assert len(stub.received(after)) == 1
     steps = _steps_in_history(api, task_id)
     assert steps.count("slow") == 1 and steps.count("after") == 1 and steps[-1] == "done"
+
+
+def test_heartbeats_keep_a_wait_alive_past_its_heartbeat_seconds(api, stub):
+    path = f"/beat/{uuid.uuid4().hex[:8]}"
+    task_id = _run(api, _wait_flow(stub, path, timeout=60, heartbeat=2))
+    token = _token(stub, path)
+    waiting = api.wait_for(task_id, lambda s: s["status"] == "WAITING")
+
+    until = time.monotonic() + 5  # 2.5 heartbeat intervals, a heartbeat every second
+    while time.monotonic() < until:
+        beat = api.call("POST", f"/tasks/{task_id}/heartbeat", json={"resumeToken": token})
+        assert beat.status_code == 200, beat.text
+        time.sleep(1)
+
+    state = api.call("GET", f"/tasks/{task_id}").json()
+    assert state["status"] == "WAITING" and state["seq"] == waiting["seq"]  # a heartbeat is no state change
+    resumed = api.call("PUT", f"/tasks/{task_id}", json={"resumeToken": token, "status": "SUCCEEDED", "output": 1})
+    assert resumed.status_code == 202, resumed.text
+    assert _final(api, task_id)["status"] == "SUCCEEDED"
+
+
+def test_a_quick_run_of_a_durable_flow_answers_its_end(api):
+    flow_id = f"durable-{uuid.uuid4().hex[:8]}"
+    document = {
+        "id": flow_id,
+        "engine": "durable",
+        "startAt": "double",
+        "steps": {
+            "double": {"type": "transform", "value": "{{ input.n * 2 }}", "resultPath": "d", "next": "done"},
+            "done": {"type": "succeed", "outputPath": "d"},
+        },
+    }
+    assert api.call("PUT", f"/flows/{flow_id}", json=document).status_code == 201
+
+    answer = api.call("POST", "/tasks", json={"flowId": flow_id, "input": {"n": 21}, "wait": 20})
+
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["status"] == "SUCCEEDED" and answer.json()["output"] == 42
+
+
+def test_a_notify_url_that_refuses_fails_the_task_with_notify_failed(api, stub):
+    path = f"/refuse/{uuid.uuid4().hex[:8]}"
+    stub.reply(path, (500, "no"))
+    document = _wait_flow(stub, path)
+    del document["steps"]["approve"]["catch"], document["steps"]["rejected"]  # outside the step: no catch applies
+    task_id = _run(api, document)
+
+    state = _final(api, task_id)
+
+    assert state["status"] == "FAILED", state
+    assert state["error"]["errorName"] == "NotifyFailed"
+    assert "500" in state["error"]["errorMessage"] and state["error"]["stepId"] == "approve"
