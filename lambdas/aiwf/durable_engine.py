@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aws_durable_execution_sdk_python import DurableContext
@@ -124,24 +125,14 @@ def run_task(context: DurableContext, task_id: str) -> Answer:
     """Run a task (or one parallel branch record) to its end; the answer is SUCCEEDED or FAILED."""
     try:
         answer = _process(context, task_id)
-        while True:
-            action = answer["action"]
-            if action in (Action.SUCCEEDED, Action.FAILED):
-                return answer
-            if action == Action.WAIT:
-                answer = _wait_for_event(context, task_id, answer)
-            elif action == Action.POLL:
-                answer = _poll(context, task_id, answer)
-            elif action == Action.RETRY:
-                context.wait(Duration.from_seconds(max(int(answer["seconds"]), 1)), name=_state(Action.RETRY))
-                answer = _process(context, task_id)
-            elif action == Action.PARALLEL:
-                _branches(context, answer)
-                answer = _process(context, task_id)
-            elif action == Action.PROCESS:
-                answer = _process(context, task_id)
-            else:  # CONTINUED is the state machine's history quota; a durable execution never hands over
-                raise DurableOperationError(f"unexpected action {action!r}", error_type="Orchestrator.UnknownAction")
+        while answer["action"] not in ENDS:
+            route = ROUTES.get(answer["action"])
+            if route is None:  # CONTINUED is the state machine's history quota: a durable execution never hands over
+                raise DurableOperationError(
+                    f"unexpected action {answer['action']!r}", error_type="Orchestrator.UnknownAction"
+                )
+            answer = route(context, task_id, answer)
+        return answer
     except DurableOperationError as exc:
         return _finalize(context, task_id, _normalized(exc))
 
@@ -178,6 +169,12 @@ def _wait_for_event(context: DurableContext, task_id: str, answer: Answer) -> An
     return _process(context, task_id)
 
 
+def _retry_wait(context: DurableContext, task_id: str, answer: Answer) -> Answer:
+    """RetryWait: the seconds the runner computed from the step's `retry`, then the step again."""
+    context.wait(Duration.from_seconds(max(int(answer["seconds"]), 1)), name=_state(Action.RETRY))
+    return _process(context, task_id)
+
+
 def _poll(context: DurableContext, task_id: str, answer: Answer) -> Answer:
     """PollWait then PollCheck until the poll ends: one durable condition, checked as PollCheck checks."""
     context.wait(Duration.from_seconds(max(int(answer["seconds"]), 1)), name=_state(Action.POLL))
@@ -194,7 +191,7 @@ def _poll(context: DurableContext, task_id: str, answer: Answer) -> Answer:
     return context.wait_for_condition(check, config=config, name="PollCheck")
 
 
-def _branches(context: DurableContext, answer: Answer) -> None:
+def _branches(context: DurableContext, task_id: str, answer: Answer) -> Answer:
     """Branches: each branch record runs this loop in its own child context, `maxConcurrency` at a
     time (0: all). A branch that fails ends its record FAILED and the map goes on, as the Map does."""
     records: list[str] = answer["branches"]
@@ -205,6 +202,7 @@ def _branches(context: DurableContext, answer: Answer) -> None:
         name=_state(Action.PARALLEL),
         config=MapConfig(max_concurrency=concurrency),
     )
+    return _process(context, task_id)  # ProcessSteps gathers the branch records
 
 
 def _error_name(type_name: str) -> str:
@@ -234,6 +232,20 @@ def _named(exc: DurableOperationError) -> tuple[str, str] | None:
     if isinstance(found, dict) and isinstance(found.get("name"), str):
         return found["name"], str(found.get("message") or found["name"])
     return None
+
+
+Route = Callable[[DurableContext, str, Answer], Answer]
+# What each action of the protocol (schema/orchestrator.json) becomes: the state machine's Route.
+ROUTES: dict[str, Route] = {
+    Action.PROCESS: lambda context, task_id, _answer: _process(context, task_id),
+    Action.WAIT: _wait_for_event,
+    Action.POLL: _poll,
+    Action.RETRY: _retry_wait,
+    Action.PARALLEL: _branches,
+}
+ENDS = frozenset({Action.SUCCEEDED, Action.FAILED})
+# Actions the durable engine has no use for: the Step Functions history quota's handover.
+NOT_ROUTED = frozenset({Action.CONTINUED})
 
 
 def _normalized(exc: DurableOperationError) -> dict[str, Any]:

@@ -8,7 +8,8 @@ import pytest
 from aws_durable_execution_sdk_python.exceptions import StepError
 
 from aiwf import durable_executions
-from aiwf.durable_engine import FAULT_RETRIES, EngineFailure, _fault_retry, _normalized
+from aiwf.durable_engine import ENDS, FAULT_RETRIES, NOT_ROUTED, ROUTES, EngineFailure, _fault_retry, _normalized
+from aiwf.protocol import Action
 
 DURABLE_ARN = "arn:aws:lambda:us-east-1:123456789012:function:aiwf-dev-durable-orchestrator:1/durable-execution/t-1/abc"
 SFN_ARN = "arn:aws:states:us-east-1:123456789012:execution:aiwf-dev-orchestrator:t-1"
@@ -72,3 +73,9 @@ def test_a_failed_task_fails_its_execution_with_the_tasks_error():
     failure = EngineFailure(error)
     assert failure.message == "NoName: Cannot greet nobody"
     assert json.loads(failure.data or "") == error
+
+
+def test_every_action_of_the_protocol_is_routed_or_ends_the_task():
+    """An action added to schema/orchestrator.json needs its durable counterpart, as it needs a state."""
+    assert set(ROUTES) | ENDS | NOT_ROUTED == set(Action)
+    assert not set(ROUTES) & (ENDS | NOT_ROUTED)
