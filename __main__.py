@@ -5,6 +5,7 @@ import pulumi
 from infra.alarms import Alarms, AlarmsArgs
 from infra.appsync import WorkflowStateApi, WorkflowStateApiArgs
 from infra.config import load_stage_config
+from infra.durable_engine import DurableEngine, DurableEngineArgs
 from infra.flow_registry import FlowRegistry, FlowRegistryArgs, load_flows
 from infra.layer import DependencyLayer
 from infra.orchestrator import Orchestrator, OrchestratorArgs
@@ -19,9 +20,16 @@ layers = [DependencyLayer("deps", config).arn]
 
 store = StateStore("state", config)
 orchestrator = Orchestrator("orchestrator", OrchestratorArgs(store=store, code=code, layers=layers), config)
+durable = DurableEngine("durable", DurableEngineArgs(store=store, code=code, layers=layers), config)
 state_api = WorkflowStateApi(
     "state-api",
-    WorkflowStateApiArgs(store=store, state_machine=orchestrator.state_machine, code=code, layers=layers),
+    WorkflowStateApiArgs(
+        store=store,
+        state_machine=orchestrator.state_machine,
+        code=code,
+        layers=layers,
+        engine_access=[durable.caller_access],
+    ),
     config,
 )
 task_api = TaskApi(
@@ -33,6 +41,7 @@ task_api = TaskApi(
         code=code,
         layers=layers,
         api_key_value=state_api.api_key,
+        engine_access=[durable.caller_access],
     ),
     config,
 )
@@ -65,6 +74,7 @@ alarms = Alarms(
             "state-publisher": publisher.function,
             "state-replayer": publisher.replayer,
             "flow-registrar": flow_registry.registrar,
+            **({"durable-orchestrator": durable.function} if durable.function else {}),
         },
         publish_failures=publisher.failures,
         publish_dead_letters=publisher.dead_letters,
@@ -82,3 +92,4 @@ pulumi.export("stateMachineArn", orchestrator.state_machine.arn)
 pulumi.export("graphqlUrl", state_api.graphql_url)
 pulumi.export("realtimeUrl", state_api.realtime_url)
 pulumi.export("alarmTopicArn", alarms.topic.arn)
+pulumi.export("durableFunctionArn", durable.arn)

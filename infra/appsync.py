@@ -13,6 +13,7 @@ subscribers.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import pulumi_aws as aws
 
 from .config import StageConfig
 from .functions import Function, FunctionArgs
-from .iam import Statement, assume_role_policy, policy_document
+from .iam import Access, Statement, assume_role_policy, policy_document
 from .state_store import StateStore
 from .task_api import executions_of
 
@@ -65,6 +66,8 @@ class WorkflowStateApiArgs:
     state_machine: aws.sfn.StateMachine
     code: pulumi.Archive
     layers: list[pulumi.Input[str]]
+    # Starting and controlling tasks on the second engine (infra/durable_engine.py `caller_access`).
+    engine_access: Sequence[Access] = ()
 
 
 class WorkflowStateApi(pulumi.ComponentResource):
@@ -162,7 +165,8 @@ class WorkflowStateApi(pulumi.ComponentResource):
                 access=[
                     store.access(
                         "read", "write-tasks", "record-execution", "register-flows", "list-flows", "payloads-write"
-                    )
+                    ),
+                    *args.engine_access,
                 ],
                 statements=[
                     Statement(("states:StartExecution",), (args.state_machine.arn,), sid="StartTasks"),

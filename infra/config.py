@@ -122,6 +122,11 @@ class StageConfig(BaseModel):
     # Alarms exist in every stage; whether they notify the alarm topic is per stage.
     alarm_actions: bool = False
     egress: EgressConfig = EgressConfig()
+    # The second engine (infra/durable_engine.py): deploy the durable orchestrator function, the
+    # engine flows run on when they name none, and how long a durable execution's state is kept.
+    durable_engine: bool = True
+    default_engine: Literal["stepfunctions", "durable"] = "stepfunctions"
+    durable_retention_days: int = Field(default=14, ge=1, le=90)
 
     @field_validator("log_retention_days")
     @classmethod
@@ -135,6 +140,13 @@ class StageConfig(BaseModel):
     def _endpoint_for_openai(cls, value: str | None, info: ValidationInfo) -> str | None:
         if info.data.get("llm_provider") == "openai" and not value:
             raise ValueError("is required when llmProvider is openai")
+        return value
+
+    @field_validator("default_engine")
+    @classmethod
+    def _default_engine_deployed(cls, value: str, info: ValidationInfo) -> str:
+        if value == "durable" and info.data.get("durable_engine") is False:
+            raise ValueError("is durable, but durableEngine is false (the durable function is not deployed)")
         return value
 
     def name(self, suffix: str) -> str:
@@ -158,6 +170,9 @@ _KEYS = {
     "apiKeyExpiryDays": ("api_key_expiry_days", int),
     "alarmActions": ("alarm_actions", bool),
     "egress": ("egress", dict),
+    "durableEngine": ("durable_engine", bool),
+    "defaultEngine": ("default_engine", str),
+    "durableRetentionDays": ("durable_retention_days", int),
 }
 
 

@@ -30,6 +30,9 @@ class FunctionArgs:
     statements: list[Statement] = field(default_factory=list)
     timeout_seconds: int | None = None
     access: Sequence[Access] = ()
+    # A Lambda durable function (infra/durable_engine.py): its durable execution timeout. Durable
+    # functions are invoked by a qualified ARN, so they also publish a version.
+    durable_execution_timeout_seconds: int | None = None
 
     def __post_init__(self) -> None:
         if "." not in self.handler:
@@ -98,6 +101,20 @@ class Function(pulumi.ComponentResource):
             ),
             tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active" if config.tracing else "PassThrough"),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
+            **_durable(args, config),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.policy, log_group]),
         )
         self.register_outputs({"arn": self.function.arn, "name": self.function.name, "roleArn": self.role.arn})
+
+
+def _durable(args: FunctionArgs, config: StageConfig) -> dict[str, object]:
+    """`durable_config` and a published version for a durable function; nothing for any other."""
+    if args.durable_execution_timeout_seconds is None:
+        return {}
+    return {
+        "durable_config": aws.lambda_.FunctionDurableConfigArgs(
+            execution_timeout=args.durable_execution_timeout_seconds,
+            retention_period=config.durable_retention_days,
+        ),
+        "publish": True,
+    }

@@ -28,7 +28,7 @@ LOG_DELIVERY_ACTIONS = (
 )
 
 
-def _bedrock_statement() -> Statement:
+def bedrock_statement() -> Statement:
     """llm steps call Bedrock Converse (bedrock:InvokeModel) on foundation models and inference profiles."""
     region = aws.get_region_output().region
     account = aws.get_caller_identity_output().account_id
@@ -83,7 +83,7 @@ class Orchestrator(pulumi.ComponentResource):
             Statement(("states:StartExecution",), (machine_arn,), sid="ContinueAsNew"),
         ]
         if config.llm_provider == "bedrock":
-            process_statements.append(_bedrock_statement())
+            process_statements.append(bedrock_statement())
         self.process = Function(
             f"{name}-process",
             FunctionArgs(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -11,7 +12,7 @@ import pulumi_aws as aws
 
 from .config import StageConfig
 from .functions import Function, FunctionArgs
-from .iam import Statement
+from .iam import Access, Statement
 from .openapi import load_spec, with_lambda_integration
 from .state_store import StateStore
 
@@ -29,6 +30,8 @@ class TaskApiArgs:
     layers: list[pulumi.Input[str]]
     # Clients hold one key for both APIs: AppSync generates its key, API Gateway accepts a given one.
     api_key_value: pulumi.Input[str] | None = None
+    # Starting and controlling tasks on the second engine (infra/durable_engine.py `caller_access`).
+    engine_access: Sequence[Access] = ()
 
 
 def executions_of(machine_arn: pulumi.Output[str]) -> pulumi.Output[str]:
@@ -63,7 +66,8 @@ class TaskApi(pulumi.ComponentResource):
                 access=[
                     store.access(
                         "read", "write-tasks", "record-execution", "register-flows", "list-flows", "payloads-write"
-                    )
+                    ),
+                    *args.engine_access,
                 ],
                 statements=[
                     Statement(("states:StartExecution",), (args.state_machine.arn,), sid="StartTasks"),

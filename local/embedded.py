@@ -14,7 +14,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from local import dynamodb_event_source, lambda_invoke, moto_glue, moto_server, sqs_event_source
+from local import durable_service, dynamodb_event_source, lambda_invoke, moto_glue, moto_server, sqs_event_source
 from local.lambda_runtime import LambdaRuntime
 
 log = logging.getLogger("local")
@@ -62,6 +62,7 @@ def acquire(region: str = "us-east-1", max_workers_per_function: int = 4) -> Emb
             runtime = LambdaRuntime(moto.url, max_workers_per_function)
             lambda_invoke.install_lambda_dispatcher(runtime.invoke)
             dynamodb_event_source.install_stream_delivery(moto.url)
+            durable_service.start(moto.url, region)  # durable functions run in the same workers
             _shared = EmbeddedAws(moto, runtime)
             _previous_switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(min(_previous_switch_interval, GIL_SWITCH_INTERVAL_SECONDS))
@@ -90,6 +91,7 @@ def release(aws: EmbeddedAws) -> None:
     # then on an invocation answers an error at once), moto forgets every resource and stops, and
     # only then is moto's own Lambda invoke (Docker) put back, when no request can reach it any more.
     sqs_event_source.stop_all()
+    durable_service.stop()
     dynamodb_event_source.uninstall_stream_delivery()
     aws.runtime.close()
     try:

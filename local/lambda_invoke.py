@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from local import durable_service
 from local.lambda_runtime import FunctionConfig, InvocationResult
 from local.moto_glue.swap import MethodSwap
 
@@ -63,6 +64,9 @@ def _invoke(fn: Any, body: str, request_headers: Any, response_headers: Any) -> 
         raise RuntimeError("no Lambda dispatcher installed (local.lambda_invoke.install_lambda_dispatcher)")
     config = function_config(fn)
     event = body if body else "{}"
+    durable_name = _header(request_headers, durable_service.NAME_HEADER, "")
+    if durable_name and not _header(request_headers, durable_service.HANDLER_INVOKE_HEADER, ""):
+        return _start_durable_execution(config, durable_name, event, response_headers)
     invocation_type = _header(request_headers, "x-amz-invocation-type", "RequestResponse")
     if invocation_type == "DryRun":
         return b""
@@ -80,6 +84,18 @@ def _invoke(fn: Any, body: str, request_headers: Any, response_headers: Any) -> 
         response_headers["x-amz-function-error"] = result.function_error
     response_headers["x-amz-executed-version"] = config.version
     return result.payload
+
+
+def _start_durable_execution(config: FunctionConfig, name: str, event: str, response_headers: Any) -> bytes:
+    """An Invoke with a durable execution name starts (or finds) that execution (local.durable_service)."""
+    service = durable_service.current()
+    if service is None:
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return durable_service.invoke_error("no durable execution service runs in this embedded AWS")
+    arn = service.start(config.arn, config.name, config.version, name, event)
+    response_headers[durable_service.ARN_HEADER] = arn
+    response_headers["x-amz-executed-version"] = config.version
+    return b""
 
 
 def invoke_function(fn: Any, event: str) -> InvocationResult:

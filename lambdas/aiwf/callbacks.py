@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import egress
+from . import durable_executions, egress
 from .aws import client
 from .clock import now_iso
 from .errors import ConcurrentUpdate, Conflict, Forbidden, Gone, NotFound, normalized_error
@@ -142,6 +142,9 @@ def resume_task(task_id: str, token: str, status: str, output: Any, error: dict[
 
 
 def _complete(task: Task, token: str, outcome: dict[str, Any]) -> None:
+    if durable_executions.is_durable(_engine_execution(task)):
+        durable_executions.complete_wait(task.task_id, token, outcome)  # the token is the callback id
+        return
     sfn = client("stepfunctions")
     try:
         if outcome["status"] == "SUCCEEDED":
@@ -168,7 +171,11 @@ def heartbeat_task(task_id: str, token: str) -> dict[str, Any]:
     still working. The token is the Step Functions task token, so SendTaskHeartbeat restarts the
     wait's `heartbeatSeconds` clock (the wait's whole `timeoutSeconds` still bounds it). Nothing is
     committed: a heartbeat is no state change, so it adds no history record."""
-    _waiting_task(TaskRepository(), task_id, token)
+    task = _waiting_task(TaskRepository(), task_id, token)
+    if durable_executions.is_durable(_engine_execution(task)):
+        durable_executions.heartbeat(task_id, token)
+        log.info("wait heartbeat", extra={"taskId": task_id})
+        return {"taskId": task_id, "heartbeatAt": now_iso()}
     try:
         client("stepfunctions").send_task_heartbeat(taskToken=token)
     except ClientError as exc:
@@ -177,3 +184,11 @@ def heartbeat_task(task_id: str, token: str) -> dict[str, Any]:
         raise
     log.info("wait heartbeat", extra={"taskId": task_id})
     return {"taskId": task_id, "heartbeatAt": now_iso()}
+
+
+def _engine_execution(task: Task) -> str | None:
+    """The execution that runs `task`: its own, or for a parallel branch record, its task's."""
+    if task.branch_of is None:
+        return task.execution_arn
+    parent = TaskRepository().get(task.branch_of["taskId"])
+    return parent.execution_arn if parent is not None else None

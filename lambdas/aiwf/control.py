@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from . import durable_executions
 from .aws import client
 from .clock import now_iso
 from .errors import ConcurrentUpdate, Conflict, NotFound, normalized_error
@@ -73,6 +74,9 @@ def _cancelled(message: str, step_id: str | None, branch_id: str | None) -> dict
 
 
 def _stop_execution(task: Task, message: str) -> None:
+    if durable_executions.is_durable(task.execution_arn):
+        durable_executions.stop(task.execution_arn, message)
+        return
     # No execution recorded yet: the start may be under way (the API records it once StartExecution
     # answers), and its name is the task id, so stop that one if it runs.
     execution_arn = task.execution_arn or standard_execution_arn(task.task_id)
@@ -146,8 +150,10 @@ def redrive_task(task_id: str) -> Task:
             raise Conflict(f"task {task_id!r} never started a step", code="NOT_REDRIVABLE")
         count = task.redrive_count + 1
         name = f"{task.task_id}-r{count}"
+        durable = durable_executions.is_durable(task.execution_arn)
         machine_arn = get_settings().state_machine_arn
-        execution_arn = standard_execution_arn(name)
+        # A durable execution's ARN is Lambda's to choose: the old one stays until the new one starts.
+        execution_arn = (task.execution_arn or "") if durable else standard_execution_arn(name)
         pending = _parallel_state(task, flow)
         try:
             redriven = repo.save(
@@ -166,7 +172,10 @@ def redrive_task(task_id: str) -> Task:
             continue  # another redrive (or a late writer) won: decide again on the new state
         if pending is not None:
             _reset_branches(repo, pending["rerun"], count)
-        started = _start_execution(machine_arn, name, task.task_id)
+        if durable:
+            started = durable_executions.start(task.task_id, durable_executions.execution_name(task.task_id, count))
+        else:
+            started = _start_execution(machine_arn, name, task.task_id)
         if started != execution_arn:
             redriven = repo.set_execution(redriven, started)
         log.info("task redriven", extra={"taskId": task_id, "from": task.status, "redriveCount": count})

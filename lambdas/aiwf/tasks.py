@@ -31,6 +31,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from . import durable_executions
 from .aws import client
 from .clock import now_iso
 from .errors import Conflict, NotFound
@@ -90,8 +91,11 @@ def start_task(flow_id: str, task_input: Any, name: str | None, quick_until: flo
         task, created = existing, False
     if task.execution_arn is None:
         express_machine = get_settings().express_state_machine_arn
-        flow = flows.get(task.flow_id, task.flow_version) if quick_until is not None and express_machine else None
-        if flow is not None and runs_on_express(flow.document):
+        pinned = flows.get(task.flow_id, task.flow_version)
+        flow = pinned if quick_until is not None and express_machine else None
+        if pinned is not None and durable_executions.engine_of(pinned.document) == "durable":
+            task = repo.set_execution(task, durable_executions.start(task.task_id, task.task_id))
+        elif flow is not None and runs_on_express(flow.document):
             task = _run_on_express(repo, task, express_machine, quick_until or 0.0)
         else:
             task = repo.set_execution(task, _start_execution(task.task_id))

@@ -14,7 +14,9 @@ embedded server calls it at start, `local.moto_server`):
   short (and that Wait states and callback waits notice at once), and Express workflows
   (StartSyncExecution; Express definitions checked as AWS checks them);
 - `events`: "Step Functions Execution Status Change" events put on the default bus when an
-  execution ends, and matching Lambda targets invoked (moto's EventBridge cannot).
+  execution ends, and matching Lambda targets invoked (moto's EventBridge cannot);
+- `lambda_durable`: Lambda's durable execution APIs passed to the local durable execution service
+  (`local.durable_service`, the durable execution SDK's testing server).
 
 Two stand-ins replace moto methods too but own a whole AWS behaviour, so they live beside the other
 stand-ins: `local.lambda_invoke` (every Lambda invocation to the warm workers) and
@@ -23,7 +25,7 @@ stand-ins: `local.lambda_invoke` (every Lambda invocation to the warm workers) a
 
 from __future__ import annotations
 
-from local.moto_glue import dynamodb, events, server, stepfunctions
+from local.moto_glue import dynamodb, events, lambda_durable, server, stepfunctions
 
 MOTO_VERSION = "5.2.5"
 
@@ -40,3 +42,4 @@ def install() -> None:
     stepfunctions.a_stop_wins()
     stepfunctions.a_stop_ends_callback_waits()
     stepfunctions.express_workflows()
+    lambda_durable.serve_durable_apis()

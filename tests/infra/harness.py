@@ -113,14 +113,15 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return f"{inputs.get('role')}:{physical}", {"name": physical}
         if typ == "aws:lambda/function:Function":
             arn = f"arn:aws:lambda:{region}:{account}:function:{physical}"
+            version = "1" if inputs.get("publish") else "$LATEST"  # as `publish` makes Lambda do
             return physical, {
                 "name": physical,
                 "arn": arn,
-                "qualifiedArn": f"{arn}:$LATEST",
-                "version": "$LATEST",
+                "qualifiedArn": f"{arn}:{version}",
+                "version": version,
                 "invokeArn": f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations",
                 "qualifiedInvokeArn": (
-                    f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}:$LATEST/invocations"
+                    f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}:{version}/invocations"
                 ),
             }
         if typ == "aws:lambda/layerVersion:LayerVersion":

@@ -67,6 +67,7 @@ ACCEPTED_FINDINGS = {
     # parliament 1.6.4 reports RESOURCE_MISMATCH for bedrock:InvokeModel on every ARN form IAM documents
     # for it (foundation-model, inference-profile), listing the other forms as "required": a false positive.
     ("orchestrator-process-policy", "RESOURCE_MISMATCH", "bedrock:InvokeModel"),
+    ("durable-function-policy", "RESOURCE_MISMATCH", "bedrock:InvokeModel"),  # the same llm steps
     # The community auditor flags logs:PutResourcePolicy as "permissions management". Step Functions
     # needs it to attach the log group's resource policy when it sets up vended log delivery; it is
     # granted to the state machine's role only (the same role cannot call iam:* or change itself).

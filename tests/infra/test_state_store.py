@@ -34,6 +34,7 @@ from tests.infra.stackmodel import BUCKET, LAMBDA, REPO_ROOT, TABLE, Resource, S
 FUNCTION_PROFILES: dict[str, tuple[str, ...]] = {
     "task-api": ("read", "write-tasks", "record-execution", "register-flows", "list-flows", "payloads-write"),
     "process-steps": ("write-tasks", "record-execution", "read-flows", "payloads-write"),
+    "durable-orchestrator": ("write-tasks", "record-execution", "read-flows", "payloads-write"),
     "finalize": ("write-tasks", "payloads-write"),
     "status-reconciler": ("write-tasks", "payloads-write"),
     "graphql-resolver": ("read", "payloads-read"),

@@ -1,7 +1,9 @@
-"""The example flows in flows/, exactly as shipped, run end to end on the local stack.
+"""The example flows in flows/, exactly as shipped, run end to end on the local stack, on each engine.
 
 External systems (the approver, the job service) are a stub HTTP server on 127.0.0.1; models
 are the local stack's deterministic local model, steered by a `reply:` marker in the input.
+Every test runs once per engine: the flow as shipped (the stage's default engine, Step Functions)
+and the same document with `engine: durable` under its own id; the results must be the same.
 """
 
 from __future__ import annotations
@@ -15,8 +17,18 @@ import yaml
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
 
 
-def _register(api, name: str) -> str:
+ENGINES = ("stepfunctions", "durable")
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def _register(api, name: str, engine: str) -> str:
     document = yaml.safe_load((FLOWS / f"{name}.yaml").read_text())
+    if engine == "durable":
+        document = {**document, "id": f"{document['id']}-durable", "engine": "durable"}
     response = api.call("PUT", f"/flows/{document['id']}", json=document)
     assert response.status_code in (200, 201), response.text
     return document["id"]
@@ -28,8 +40,8 @@ def _start(api, flow_id: str, task_input: dict) -> str:
     return started.json()["taskId"]
 
 
-def test_document_triage_routine_documents_are_filed(api):
-    task_id = _start(api, _register(api, "document-triage"), {"text": "Quarterly newsletter. reply: routine"})
+def test_document_triage_routine_documents_are_filed(api, engine):
+    task_id = _start(api, _register(api, "document-triage", engine), {"text": "Quarterly newsletter. reply: routine"})
 
     state = api.wait_for(task_id)
 
@@ -38,11 +50,11 @@ def test_document_triage_routine_documents_are_filed(api):
 
 
 @pytest.mark.parametrize(("approved", "status"), [(True, "SUCCEEDED"), (False, "FAILED")])
-def test_document_triage_urgent_documents_wait_for_a_human(api, stub, approved, status):
+def test_document_triage_urgent_documents_wait_for_a_human(api, stub, engine, approved, status):
     path = f"/approvals/{uuid.uuid4().hex}"
     task_id = _start(
         api,
-        _register(api, "document-triage"),
+        _register(api, "document-triage", engine),
         {"text": "The production database is down. reply: urgent", "approvalUrl": stub.url + path},
     )
     notified = stub.wait_for(path)[0].body
@@ -68,13 +80,13 @@ def test_document_triage_urgent_documents_wait_for_a_human(api, stub, approved, 
         assert state["error"]["errorName"] == "Rejected" and state["error"]["stepId"] == "rejected"
 
 
-def test_research_fanout_collects_answers_and_normalizes_the_failed_branch(api):
+def test_research_fanout_collects_answers_and_normalizes_the_failed_branch(api, engine):
     questions = [
         "What is Step Functions? reply: A workflow service.",
         "What is the meaning of everything? reply: unknown",
         "What is DynamoDB? reply: A key-value database.",
     ]
-    task_id = _start(api, _register(api, "research-fanout"), {"questions": questions})
+    task_id = _start(api, _register(api, "research-fanout", engine), {"questions": questions})
 
     state = api.wait_for(task_id, timeout=60)
 
@@ -94,12 +106,14 @@ def test_research_fanout_collects_answers_and_normalizes_the_failed_branch(api):
     assert report["summary"].startswith("local-")  # the summary came from a model call
 
 
-def test_long_job_polls_the_external_job_then_summarises(api, stub):
+def test_long_job_polls_the_external_job_then_summarises(api, stub, engine):
     jobs = f"/jobs-{uuid.uuid4().hex[:8]}"
     stub.reply(jobs, (202, {"id": "job-7", "state": "queued"}))
     stub.reply(f"{jobs}/job-7", (200, {"state": "running"}), (200, {"state": "done", "result": "42 pages"}))
 
-    task_id = _start(api, _register(api, "long-job"), {"jobsUrl": stub.url + jobs, "document": "s3://bucket/doc.pdf"})
+    task_id = _start(
+        api, _register(api, "long-job", engine), {"jobsUrl": stub.url + jobs, "document": "s3://bucket/doc.pdf"}
+    )
     polling = api.wait_for(task_id, lambda s: s["status"] in ("POLLING", "SUCCEEDED", "FAILED"))
     state = api.wait_for(task_id, timeout=60)
 
@@ -109,3 +123,32 @@ def test_long_job_polls_the_external_job_then_summarises(api, stub):
     assert state["output"]["summary"].startswith("local-")
     assert stub.received(jobs)[0].body == {"document": "s3://bucket/doc.pdf"}
     assert len(stub.received(f"{jobs}/job-7")) == 2
+
+
+@pytest.mark.parametrize(("name", "status"), [("Ada", "SUCCEEDED"), ("nobody", "FAILED")])
+def test_hello_greets_or_fails_by_its_fail_step(api, engine, name, status):
+    task_id = _start(api, _register(api, "hello", engine), {"name": name})
+
+    state = api.wait_for(task_id)
+
+    assert state["status"] == status
+    if status == "SUCCEEDED":
+        assert state["output"] == {"greeting": "Hello, Ada!", "name": "Ada"}
+    else:
+        assert state["error"] == {
+            "errorName": "NoName",
+            "errorMessage": "Cannot greet nobody",
+            "errorDetails": None,
+            "retryable": False,
+            "stepId": "reject",
+            "branchId": None,
+        }
+    history = api.call("GET", f"/tasks/{task_id}/history").json()["items"]
+    last = "done" if status == "SUCCEEDED" else "reject"
+    assert [(item["seq"], item["status"], item["currentStep"]) for item in history] == [
+        (1, "PENDING", None),
+        (2, "RUNNING", "prepare"),
+        (3, "RUNNING", "check"),
+        (4, "RUNNING", last),
+        (5, status, last),
+    ]
