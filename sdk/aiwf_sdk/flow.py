@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields, is_dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aiwf_sdk.errors import FlowValidationError
 from aiwf_sdk.steps import (
@@ -58,6 +58,10 @@ Location = tuple[str | int, ...]  # a JSON path into the document
 _JSON_VALUES = frozenset({"value", "body", "input", "equals", "not_equals", "items"})
 
 
+# The document's top-level fields, each a keyword of `Flow` (a test holds this to the schema).
+FLOW_FIELDS = ("id", "description", "engine", "startAt", "timeoutSeconds", "maxSteps", "steps")
+
+
 class Flow:
     """A flow: an id, steps, and the flow-level settings of the document."""
 
@@ -67,6 +71,7 @@ class Flow:
         steps: Sequence[Step] = (),
         *,
         description: str | None = None,
+        engine: Literal["stepfunctions", "durable"] | None = None,
         timeout_seconds: int | None = None,
         max_steps: int | None = None,
         start_at: Ref | None = None,
@@ -74,6 +79,7 @@ class Flow:
         self.id = id
         self.steps: list[Step] = list(steps)
         self.description = description
+        self.engine = engine
         self.timeout_seconds = timeout_seconds
         self.max_steps = max_steps
         self.start_at = start_at
@@ -93,6 +99,8 @@ class Flow:
         document: dict[str, Any] = {"id": self.id}
         if self.description is not None:
             document["description"] = self.description
+        if self.engine is not None:
+            document["engine"] = self.engine
         graph = builder.graph(self.steps, self.start_at, ("steps",), f"Flow({self.id!r})")
         document["startAt"] = graph["startAt"]
         if self.timeout_seconds is not None:
@@ -115,7 +123,7 @@ class Flow:
         """The flow of a document (YAML or JSON loaded into a dict); `to_document()` gives it back unchanged."""
         flow_id = str(document.get("id"))
         try:
-            known = {"id", "description", "startAt", "timeoutSeconds", "maxSteps", "steps"}
+            known = set(FLOW_FIELDS)
             unknown = sorted(set(document) - known)
             if unknown:
                 raise _Unreadable("Flow", "/", f"Flow has no fields {unknown}")
@@ -129,6 +137,7 @@ class Flow:
             flow_id,
             list(steps.values()),
             description=document.get("description"),
+            engine=document.get("engine"),
             timeout_seconds=document.get("timeoutSeconds"),
             max_steps=document.get("maxSteps"),
             start_at=steps.get(document["startAt"], document["startAt"]),

@@ -208,7 +208,7 @@ def test_wait_for_event_fields_and_the_flow_level_fields():
         ({"id": "x", "steps": {}}, "a flow document needs startAt"),
         ({"id": "x", "startAt": "a", "steps": {"a": {"type": "warp"}}}, "'warp' is not a step type"),
         ({"id": "x", "startAt": "a", "steps": {"a": {"type": "llm", "prompt": "p"}}}, "model"),
-        ({"id": "x", "startAt": "a", "steps": {"a": {"type": "succeed"}}, "engine": "z"}, "Flow has no fields"),
+        ({"id": "x", "startAt": "a", "steps": {"a": {"type": "succeed"}}, "colour": "z"}, "Flow has no fields"),
     ],
 )
 def test_from_document_explains_a_document_it_cannot_read(document, message):
@@ -234,3 +234,12 @@ def test_mermaid_draws_steps_edges_and_branches():
     assert "    s_fanout__each__count --> s_fanout__each__done\n" in picture
     for step_id in document["steps"]:
         assert f"  s_{step_id}" in picture
+
+
+def test_every_flow_level_field_of_the_schema_is_a_flow_keyword():
+    from aiwf_sdk.flow import FLOW_FIELDS
+
+    assert set(FLOW_FIELDS) == set(SCHEMA["properties"])
+    durable = Flow("on-durable", [Succeed("done")], engine="durable")
+    assert durable.to_document()["engine"] == "durable"
+    assert Flow.from_document(durable.to_document()).to_document() == durable.to_document()
