@@ -7,7 +7,7 @@ STAGE ?= dev
 PORT ?= 4000
 LAYER_DIR := build/layer/python
 
-.PHONY: install dev test lint format layer preview deploy clean
+.PHONY: install dev test lint format layer preview deploy clean pulumi-cli
 
 ## install: virtualenv with the pinned Python deps, and the npm validators the tests use
 install: $(VENV)/.installed node_modules/.installed
@@ -22,9 +22,11 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-## dev: run the whole stack locally (embedded AWS) and print its outputs; Ctrl-C stops it
+## dev: run the whole stack locally (embedded AWS) and print its outputs; Ctrl-C stops it.
+## Its data is kept in .local/state/$(STAGE) across restarts; FRESH=1 starts empty.
+FRESH ?=
 dev: install
-	STAGE=$(STAGE) PORT=$(PORT) $(PY) -m local
+	STAGE=$(STAGE) PORT=$(PORT) FRESH=$(FRESH) $(PY) -m local
 
 ## test: every test layer (unit, infra under mocks, integration on the embedded engine, end-to-end)
 test: install
@@ -46,10 +48,14 @@ layer:
 		--implementation cp --python-version 3.12 --only-binary=:all: -r lambdas/requirements.txt
 
 ## preview / deploy: the real thing, per stage (needs the Pulumi CLI and AWS credentials)
-preview: install layer
+## The Pulumi CLI is checked first, before the layer takes its time to build.
+pulumi-cli:
+	@command -v pulumi >/dev/null 2>&1 || { echo "the Pulumi CLI is not installed: curl -fsSL https://get.pulumi.com | sh (or see https://www.pulumi.com/docs/install/), then open a new shell" >&2; exit 127; }
+
+preview: pulumi-cli install layer
 	pulumi preview --stack $(STAGE)
 
-deploy: install layer
+deploy: pulumi-cli install layer
 	pulumi up --stack $(STAGE)
 
 clean:

@@ -1,4 +1,7 @@
-"""`python -m local [--stage dev] [--port 4000]`: run the local stack until Ctrl-C / SIGTERM."""
+"""`python -m local [--stage dev] [--port 4000] [--fresh]`: run the local stack until Ctrl-C / SIGTERM.
+
+Its data (tables, payload objects, the API key) is kept in `.local/state/<stage>/` and comes back
+at the next start; `--fresh` (or `FRESH=1`) starts empty."""
 
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ import sys
 import threading
 from types import FrameType
 
-from local.stack import DEFAULT_PORT, PROJECT_DIR, LocalStack
+from local.persistence import StateError
+from local.stack import DEFAULT_PORT, PROJECT_DIR, LocalStack, PortInUse
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -36,6 +40,17 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="where to write the stack outputs as one JSON object (default: <project-dir>/.local/outputs.json)",
     )
+    parser.add_argument(
+        "--state-dir",
+        default=None,
+        help="where the stack's data is kept across restarts (default: <project-dir>/.local/state/<stage>)",
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        default=os.environ.get("FRESH", "") not in ("", "0", "false", "no"),
+        help="start empty: forget the data kept from earlier runs (env FRESH=1)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
     return parser.parse_args(argv)
 
@@ -58,7 +73,16 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    stack = LocalStack(stage=args.stage, port=args.port, project_dir=args.project_dir, outputs_path=outputs)
+    state_dir = args.state_dir or os.path.join(args.project_dir, ".local", "state", args.stage)
+    stack = LocalStack(
+        stage=args.stage,
+        port=args.port,
+        project_dir=args.project_dir,
+        outputs_path=outputs,
+        state_dir=state_dir,
+        fresh=args.fresh,
+    )
+    code = 0
     try:
         stack.start()
         print(f"\nStack outputs (also in {outputs}):", flush=True)
@@ -68,12 +92,16 @@ def main(argv: list[str] | None = None) -> int:
             pass
     except KeyboardInterrupt:
         pass
+    except (PortInUse, StateError) as exc:
+        print(exc, file=sys.stderr, flush=True)  # one line: what is wrong and what to do
+        code = 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        logging.getLogger("local").info("stopping: workers, HTTP server, embedded AWS")
+        if code == 0:
+            logging.getLogger("local").info("stopping: workers, HTTP server, embedded AWS")
         stack.stop()
-    return 0
+    return code
 
 
 def exit_now(code: int) -> None:

@@ -11,6 +11,7 @@ runs the program under it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pulumi
 
@@ -25,8 +26,21 @@ log = logging.getLogger("local.mocks")
 class LocalAwsMocks(pulumi.runtime.Mocks):
     """Create resources in moto and answer with provider-like outputs; record what the servers need."""
 
-    def __init__(self, endpoint_url: str, region: str, base_url: str, registry: Registry | None = None) -> None:
+    def __init__(
+        self,
+        endpoint_url: str,
+        region: str,
+        base_url: str,
+        registry: Registry | None = None,
+        names: dict[str, str] | None = None,
+        on_created: Callable[[str, str, dict], None] | None = None,
+    ) -> None:
+        """`names`: generated names to keep (`Context.stable`); `on_created(type, id, outputs)` is told
+        of each resource once it exists (how `local.persistence` puts a table's items back)."""
         self.ctx = Context(endpoint_url, region, base_url, registry or Registry())
+        if names is not None:
+            self.ctx.names = names
+        self.on_created = on_created
         self.region = region
         self.registry = self.ctx.registry
 
@@ -45,6 +59,8 @@ class LocalAwsMocks(pulumi.runtime.Mocks):
             raise
         with self.ctx.lock:
             self.registry.resources.append((args.typ, args.name, resource_id))
+        if self.on_created is not None:
+            self.on_created(args.typ, resource_id, outputs)
         log.info("  + %-40s %s", args.typ.split(":")[-1] if provisioner else args.typ, resource_id)
         return resource_id, outputs
 

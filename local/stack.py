@@ -17,6 +17,7 @@ Tests use it in-process::
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import json
 import logging
@@ -35,11 +36,12 @@ from botocore.exceptions import ReadTimeoutError
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
-from local import embedded, pulumi_mocks
+from local import embedded, pulumi_mocks, restart
 from local.apigw import INTEGRATION_TIMEOUT_SECONDS, RestApiGateway
 from local.lambda_runtime import LambdaRuntime
 from local.mocks import LocalAwsMocks
 from local.moto_server import MotoServer
+from local.persistence import LocalState
 from local.pulumi_mocks import config_value
 from local.registry import ACCOUNT_ID, Registry
 
@@ -50,6 +52,16 @@ DEFAULT_PORT = 4000
 HTTP_SHUTDOWN_GRACE_SECONDS = 1.0  # for requests in flight to finish on their own when the stack stops
 HTTP_SHUTDOWN_SECONDS = 5.0  # for them to finish once the workers they wait on have ended
 _PROGRAM_LOCK = threading.Lock()  # Pulumi's runtime state is process-global: one program run at a time
+# What a client of the embedded AWS signs with (the AWS CLI, boto3; the `awsCredentials` output).
+LOCAL_CREDENTIALS = {"accessKeyId": "testing", "secretAccessKey": "testing"}
+
+
+class PortInUse(Exception):
+    """The API port is taken (most likely by another `make dev`); the message says what to do."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(f"port {port} is in use (another make dev?): PORT={port + 10} make dev")
+        self.port = port
 
 
 def load_config(project_dir: Path, stage: str) -> tuple[str, dict[str, str]]:
@@ -136,7 +148,11 @@ class LocalStack:
         program: str = "__main__.py",
         outputs_path: str | Path | None = None,
         max_workers_per_function: int = 4,
+        state_dir: str | Path | None = None,
+        fresh: bool = False,
     ) -> None:
+        """`state_dir`: where the stack's data is kept across restarts (`local.persistence`; None:
+        in memory only, as tests use it); `fresh`: start from an empty `state_dir`."""
         self.stage = stage or os.environ.get("STAGE") or "dev"
         self.port = int(os.environ.get("PORT", DEFAULT_PORT)) if port is None else port
         self.host = host
@@ -145,6 +161,11 @@ class LocalStack:
         self.outputs_path = Path(outputs_path) if outputs_path else None
         self.max_workers = max_workers_per_function
         self.outputs: dict[str, Any] = {}
+        self.state_dir = Path(state_dir) if state_dir else None
+        self.fresh = fresh
+        self.state: LocalState | None = None
+        self.timings: dict[str, float] = {}  # start-up phase -> seconds (the "ready in" line, bench/startup.py)
+        self._wrote_outputs = False
         self.registry = Registry()
         self.region = "us-east-1"
         self.aws: embedded.EmbeddedAws | None = None
@@ -182,8 +203,8 @@ class LocalStack:
             service,
             endpoint_url=self.endpoint_url,
             region_name=self.region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=LOCAL_CREDENTIALS["accessKeyId"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["secretAccessKey"],
         )
 
     def start(self) -> LocalStack:
@@ -202,6 +223,12 @@ class LocalStack:
             # uvicorn waits for requests in flight; one still waiting on a Lambda after this grace
             # ends when the embedded AWS below ends the workers (for the last stack of the process)
             self._thread.join(timeout=HTTP_SHUTDOWN_GRACE_SECONDS)
+        if self.state is not None:
+            self.state.close(save=True)  # before the embedded AWS forgets the tables
+            self.state = None
+        if self._wrote_outputs and self.outputs_path is not None:
+            self.outputs_path.unlink(missing_ok=True)  # a stopped stack leaves no outputs to mistake for it
+            self._wrote_outputs = False
         if self._frozen:
             gc.unfreeze()  # what this stack leaves behind can be collected again
             self._frozen = False
@@ -239,32 +266,41 @@ class LocalStack:
     # -- start-up --------------------------------------------------------------------------------
 
     def _start(self) -> None:
-        started = time.monotonic()
-        if self.outputs_path is not None:
-            self.outputs_path.unlink(missing_ok=True)  # never let a reader take a stale file for a ready stack
+        started = phase = time.monotonic()
         project, config = load_config(self.project_dir, self.stage)
         _without_cloud_models(project, config)
         self.region = config.get("aws:region", "us-east-1")
-        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so, and without it
-        # every small write on a kept-alive connection or a WebSocket waits ~40 ms (Nagle + delayed ACK).
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((self.host, self.port))
+        # The port first: a stack already serving there keeps its files (outputs, state) untouched.
+        self._socket = self._bind()
         self.port = self._socket.getsockname()[1]
+        if self.outputs_path is not None:
+            self.outputs_path.unlink(missing_ok=True)  # never let a reader take a stale file for a ready stack
+        if self.state_dir is not None:
+            self.state = LocalState(self.state_dir, self.region, fresh=self.fresh)
         _local_egress(project, config, self.host, self.port)
         log.info("stage %s: config from Pulumi.%s.yaml; serving on %s", self.stage, self.stage, self.base_url)
 
         self.aws = embedded.acquire(self.region, self.max_workers)
+        phase = self._timed("embedded AWS", phase)
 
         log.info("running %s under Pulumi mocks (project %s, stack %s)", self.program.name, project, self.stage)
-        self.mocks = LocalAwsMocks(self.aws.url, self.region, self.base_url, self.registry)
+        self.mocks = LocalAwsMocks(
+            self.aws.url,
+            self.region,
+            self.base_url,
+            self.registry,
+            names=self.state.names if self.state else None,
+            on_created=self.state.created if self.state else None,
+        )
         with _PROGRAM_LOCK:
             outputs = run_program(self.program, project, self.stage, config, self.mocks)
-        self.outputs = dict(outputs)
+        self.outputs = {**outputs, **self._local_outputs()}
         self.outputs.setdefault("stage", self.stage)
         log.info("%d resources created", len(self.registry.resources))
+        phase = self._timed("program and provisioning", phase)
 
         self._serve()
+        phase = self._timed("servers", phase)
         # What start-up built lives as long as the stack (moto's backends, the program, the schema:
         # ~0.5 M objects). Frozen out of the cyclic GC, a full collection no longer walks it all while
         # a request waits: ~0.5 ms off a published change's trip (bench/fanout.py, p50 and p99).
@@ -276,8 +312,45 @@ class LocalStack:
             tmp = self.outputs_path.with_suffix(".tmp")
             tmp.write_text(json.dumps(self.outputs, indent=2, sort_keys=True, default=str) + "\n")
             tmp.replace(self.outputs_path)  # readers never see a half-written file
+            self._wrote_outputs = True
             log.info("outputs written to %s", self.outputs_path)
-        log.info("ready in %.1f s", time.monotonic() - started)
+        if self.state is not None:
+            self.state.start()
+            self.restarting = restart.restart_unfinished_tasks(self.state, self.registry, self._invoke_lambda)
+        self._timed("outputs", phase)
+        total = time.monotonic() - started
+        self.timings["total"] = total
+        log.info(
+            "ready in %.1f s: %s",
+            total,
+            ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.timings.items() if name != "total"),
+        )
+
+    def _timed(self, name: str, since: float) -> float:
+        now = time.monotonic()
+        self.timings[name] = now - since
+        return now
+
+    def _bind(self) -> socket.socket:
+        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so, and without it
+        # every small write on a kept-alive connection or a WebSocket waits ~40 ms (Nagle + delayed ACK).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(self.port) from None
+            raise
+        return sock
+
+    def _local_outputs(self) -> dict[str, Any]:
+        """Outputs only the local stack has: where the embedded AWS is, and what to sign with."""
+        return {
+            "awsEndpointUrl": self.endpoint_url,
+            "awsCredentials": {**LOCAL_CREDENTIALS, "region": self.region},
+        }
 
     def _invoke_lambda(self, function_arn: str, event: str) -> tuple[bytes, str | None]:
         """How API Gateway calls a function: the Lambda Invoke API of the embedded AWS."""
@@ -293,8 +366,8 @@ class LocalStack:
             "lambda",
             endpoint_url=self.endpoint_url,
             region_name=self.region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=LOCAL_CREDENTIALS["accessKeyId"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["secretAccessKey"],
             config=Config(
                 read_timeout=INTEGRATION_TIMEOUT_SECONDS, retries={"max_attempts": 0}, max_pool_connections=32
             ),

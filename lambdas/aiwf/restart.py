@@ -42,8 +42,14 @@ def restart_task(task_id: str) -> dict[str, Any]:
         break
     else:
         return {"taskId": task_id, "restarted": False, "reason": "kept changing"}
-    machine_arn = get_settings().state_machine_arn
-    name = task.execution_arn.rsplit(":", 1)[-1] if task.execution_arn else task.task_id
+    if task.execution_arn:  # `arn:...:execution:<machine>:<name>`: the same machine, the same name
+        prefix, _, rest = task.execution_arn.partition(":execution:")
+        machine, _, name = rest.partition(":")
+        machine_arn = f"{prefix}:stateMachine:{machine}"
+    else:  # the start never reached Step Functions (the task API names the execution right after)
+        machine_arn, name = get_settings().state_machine_arn, task.task_id
+        if not machine_arn:
+            return {"taskId": task_id, "restarted": False, "reason": "no execution to start again"}
     started = start_named_execution(machine_arn, name, task.task_id)
     if started != task.execution_arn:
         repo.set_execution(task, started)
