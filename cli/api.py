@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlparse
 
 import requests
 
 from cli.errors import CliError, ExitCode, exit_code_for_status
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 # After a 5xx or no answer, a start is sent again (same name) after these pauses.
 START_RETRY_DELAYS_SECONDS = (1.0, 2.0, 4.0)
@@ -26,6 +29,8 @@ class TaskApiClient:
             response = self._session.request(
                 method, f"{self._url}{path}", json=json, params=params, timeout=self._timeout
             )
+        except requests.ConnectionError as exc:
+            raise unreachable(self._url, exc) from None  # one line, not urllib3's chain
         except requests.RequestException as exc:
             raise CliError(f"cannot reach the task API at {self._url}: {exc}", ExitCode.UNAVAILABLE) from exc
         if response.status_code < 400:
@@ -55,7 +60,7 @@ class TaskApiClient:
             try:
                 return self.call("POST", "/tasks", json=body)
             except CliError as exc:
-                if exc.code != ExitCode.UNAVAILABLE or delay is None:
+                if exc.code != ExitCode.UNAVAILABLE or delay is None or isinstance(exc, NoLocalStack):
                     raise
             time.sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
@@ -89,6 +94,28 @@ class TaskApiClient:
             token = page.get("nextToken")
             if not token:
                 return items
+
+
+class NoLocalStack(CliError):
+    """Nothing listens at the local stack's address: it is not running (no retry helps)."""
+
+
+def unreachable(url: str, exc: Exception) -> CliError:
+    """The error for a connection that failed: for the local stack, how to start it."""
+    if urlparse(url).hostname in LOOPBACK_HOSTS:
+        return NoLocalStack(f"no local stack is answering at {url}: start it with make dev", ExitCode.UNAVAILABLE)
+    return CliError(f"cannot reach the task API at {url}: {_reason(exc)}", ExitCode.UNAVAILABLE)
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause of a connection failure (refused, unknown host, ...), without the chain."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    for arg in getattr(exc, "args", ()):
+        if isinstance(arg, BaseException):
+            return _reason(arg)
+    text = str(exc)
+    return text.rsplit(": ", 1)[-1] if ": " in text else text or type(exc).__name__
 
 
 def _api_error(response: requests.Response) -> CliError:
