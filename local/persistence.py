@@ -27,6 +27,7 @@ tasks that had not ended instead (`local.stack`, `aiwf.restart`).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import hashlib
@@ -77,6 +78,13 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _wire_form(value: Any) -> Any:
+    """Binary attribute values as DynamoDB's JSON carries them (base64), the form moto reads back."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 class _Changes:
@@ -211,12 +219,14 @@ class LocalState:
             if meta.get("contentType"):
                 fake.set_metadata({"Content-Type": meta["contentType"]})
 
-    def start(self) -> None:
-        """Save a snapshot every second while something changes, until `close`."""
+    def start(self, writer: bool = True) -> None:
+        """Follow the embedded AWS's changes and (`writer`) save a snapshot every second while
+        something changes, until `close`. Without the writer, `save` is called by hand (tests)."""
         moto_server_glue.observe_requests(self._changes.observe)
         self._started = True
-        self._thread = threading.Thread(target=self._run, name="local-state", daemon=True)
-        self._thread.start()
+        if writer:
+            self._thread = threading.Thread(target=self._run, name="local-state", daemon=True)
+            self._thread.start()
 
     # -- save -------------------------------------------------------------------------------------
 
@@ -241,7 +251,7 @@ class LocalState:
                 "dynamodb": self._capture_tables(),
                 "s3": self._capture_buckets(),
             }
-            data = json.dumps(snapshot, separators=(",", ":")).encode()
+            data = json.dumps(snapshot, separators=(",", ":"), default=_wire_form).encode()
             write_atomically(self.directory / SNAPSHOT, data)
             self._saved_at, self._saved_names = count, dict(snapshot["names"])
             self._remove_unnamed_blobs(snapshot["s3"])
@@ -272,7 +282,7 @@ class LocalState:
             objects: dict[str, dict[str, Any]] = {}
             for key, fake in list(bucket.keys.items()):
                 sha = self._blob(name, key, fake)
-                content_type = dict(fake.metadata).get("Content-Type")
+                content_type = fake.metadata.get("Content-Type")  # a case-insensitive dict
                 objects[key] = {"sha256": sha, "contentType": content_type}
             captured[name] = objects
         return captured
@@ -305,7 +315,7 @@ class LocalState:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-            moto_server_glue.unobserve_requests(self._changes.observe)
+        moto_server_glue.unobserve_requests(self._changes.observe)
         if save and self._started:  # never a snapshot of a start-up cut short (tables not all there)
             try:
                 self.save()
