@@ -9,13 +9,20 @@ LAYER_DIR := build/layer/python
 
 .PHONY: install dev test lint format layer preview deploy clean pulumi-cli
 
-## install: virtualenv with the pinned Python deps, and the npm validators the tests use
-install: $(VENV)/.installed node_modules/.installed
+## install: virtualenv with the pinned Python deps, the npm validators the tests use, and the AWS CLI
+## (its own virtualenv: awscli pins botocore exactly) that the docs' --endpoint-url examples use
+AWSCLI_VENV := .venv-awscli
+install: $(VENV)/.installed node_modules/.installed $(AWSCLI_VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+$(AWSCLI_VENV)/.installed: requirements-awscli.txt
+	@test -x $(AWSCLI_VENV)/bin/python || $(PYTHON) -m venv $(AWSCLI_VENV)
+	$(AWSCLI_VENV)/bin/python -m pip install --quiet -r requirements-awscli.txt
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -56,6 +57,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    gc.disable()  # until the stack serves: see LocalStack.start
     args = _parse(argv)
     outputs = args.outputs or os.path.join(args.project_dir, ".local", "outputs.json")
     logging.basicConfig(
@@ -85,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     code = 0
     try:
         stack.start()
+        gc.enable()
         print(f"\nStack outputs (also in {outputs}):", flush=True)
         print(json.dumps(stack.outputs, indent=2, sort_keys=True, default=str), flush=True)
         print(f"\nServing on {stack.base_url} - Ctrl-C to stop.", flush=True)

@@ -235,9 +235,12 @@ def run_walkthrough(path: Path, outputs: dict, cwd: Path, timeout: float = 240) 
         (cwd / name).write_text(text)
     # In a session of its own, so whatever the script left in the background (a listener that got
     # no request, after a failure) is ended with it and cannot hold a port for the next run.
+    # `aws` is the AWS CLI `make install` puts in a virtualenv of its own (it pins botocore exactly).
+    env = {**os.environ, "PATH": f"{ROOT / '.venv-awscli' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
     process = subprocess.Popen(
         ["bash", "-euo", "pipefail", "-c", script],
         cwd=cwd,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
