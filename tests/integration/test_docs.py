@@ -38,7 +38,16 @@ def _graphql_control_printed_a_start_an_error_code_and_flows(stack, stdout: str)
     assert flows["data"]["listFlows"]["items"]
 
 
+def _local_printed_the_tables_and_the_end_of_an_execution(stack, stdout: str) -> None:
+    # the AWS CLI at the awsEndpointUrl output: the stack's tables, then the task's last event
+    lines = stdout.strip().splitlines()
+    assert lines[-1] == "ExecutionSucceeded"
+    tables = {name for line in lines[:-1] for name in line.split()}
+    assert {"aiwf-dev-tasks", "aiwf-dev-history", "aiwf-dev-flows"} <= tables, stdout
+
+
 WHAT_THEY_PRINT = {
+    "local.md": _local_printed_the_tables_and_the_end_of_an_execution,
     "operations.md": _operations_printed_the_execution_of_its_task,
     "workflow-state-api.md": _graphql_control_printed_a_start_an_error_code_and_flows,
 }
