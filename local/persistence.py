@@ -87,6 +87,15 @@ def _wire_form(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def _items(table: Any) -> Any:
+    """A moto table's item objects, in no order (moto's `all_items` sorts them: most of the cost)."""
+    for stored in table.items.values():
+        if table.range_key_attr:
+            yield from stored.values()
+        else:
+            yield stored
+
+
 class _Changes:
     """A count of the embedded AWS requests that may have changed a table or a bucket."""
 
@@ -119,6 +128,9 @@ class LocalState:
         self._saved_at = -1
         self._saved_names: dict[str, str] = {}
         self._blob_names: dict[tuple[str, str, str], str] = {}  # (bucket, key, etag) -> sha256
+        # Each table's items as JSON text, by item object (kept alive here, so an id is not reused)
+        # and the table's count of in-place updates they were made at: only new items are serialized.
+        self._item_texts: dict[str, tuple[int, dict[int, tuple[Any, str]]]] = {}
         self._lock_file: Any = None
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
@@ -244,30 +256,45 @@ class LocalState:
             if not force and count == self._saved_at and self.names == self._saved_names:
                 return False
             started = time.monotonic()
-            snapshot = {
-                "format": FORMAT,
-                "savedAt": time.time(),
-                "names": dict(self.names),
-                "dynamodb": self._capture_tables(),
-                "s3": self._capture_buckets(),
-            }
-            data = json.dumps(snapshot, separators=(",", ":"), default=_wire_form).encode()
+            names = dict(self.names)
+            tables = self._capture_tables()
+            buckets = self._capture_buckets()
+            head = {"format": FORMAT, "savedAt": time.time(), "names": names, "s3": buckets}
+            # The items are JSON texts already: the document is put together around them.
+            items = ",".join(f"{json.dumps(name)}:[{','.join(texts)}]" for name, texts in tables.items())
+            data = f'{json.dumps(head, separators=(",", ":"))[:-1]},"dynamodb":{{{items}}}}}'.encode()
             write_atomically(self.directory / SNAPSHOT, data)
-            self._saved_at, self._saved_names = count, dict(snapshot["names"])
-            self._remove_unnamed_blobs(snapshot["s3"])
+            self._saved_at, self._saved_names = count, names
+            self._remove_unnamed_blobs(buckets)
             log.debug("state saved: %d bytes in %.0f ms", len(data), (time.monotonic() - started) * 1000)
             return True
 
-    def _capture_tables(self) -> dict[str, list[dict[str, Any]]]:
+    def _capture_tables(self) -> dict[str, list[str]]:
+        """Every item of the stack's tables as JSON text, in one consistent cut (under the DynamoDB
+        lock). An item object seen before, in a table without in-place updates since, is not
+        serialized again: a busy stack with 20,000 items pays for its new items only."""
         from moto.dynamodb.models import dynamodb_backends
 
         backend = dynamodb_backends[ACCOUNT_ID][self.region]
-        captured: dict[str, list[dict[str, Any]]] = {}
-        with dynamodb_lock():  # one consistent cut across the tables
+        captured: dict[str, list[str]] = {}
+        with dynamodb_lock():
             for name in sorted(self._tables):
                 table = backend.tables.get(name)
-                if table is not None:
-                    captured[name] = [item.to_json()["Attributes"] for item in table.all_items()]
+                if table is None:
+                    continue
+                updates = getattr(table, "aiwf_updates", 0)
+                seen_updates, seen = self._item_texts.get(name, (updates, {}))
+                if seen_updates != updates:
+                    seen = {}  # an item changed in place: serialize them all again
+                texts: dict[int, tuple[Any, str]] = {}
+                for item in _items(table):
+                    known = seen.get(id(item))
+                    if known is None or known[0] is not item:
+                        attributes = item.to_json()["Attributes"]
+                        known = (item, json.dumps(attributes, separators=(",", ":"), default=_wire_form))
+                    texts[id(item)] = known
+                self._item_texts[name] = (updates, texts)
+                captured[name] = [text for _, text in texts.values()]
         return captured
 
     def _capture_buckets(self) -> dict[str, dict[str, dict[str, Any]]]:

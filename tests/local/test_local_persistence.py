@@ -140,6 +140,17 @@ def test_a_snapshot_is_written_only_after_a_change(aws, tmp_path: Path):
     _reported(state, 2)
     assert state.save() is True
     assert state.save() is False
+    # UpdateItem changes the item object in place: the snapshot has the new value, not a kept text
+    _client(aws, "dynamodb").update_item(
+        TableName=table,
+        Key={"pk": {"S": "x"}, "sk": {"N": "1"}},
+        UpdateExpression="SET v = :v",
+        ExpressionAttributeValues={":v": {"S": "changed"}},
+    )
+    _reported(state, 3)
+    assert state.save() is True
+    (item,) = json.loads((tmp_path / SNAPSHOT).read_text())["dynamodb"][table]
+    assert item == {"pk": {"S": "x"}, "sk": {"N": "1"}, "v": {"S": "changed"}}
     state.close()
     _drop(aws, table, bucket)
 
