@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -171,6 +172,16 @@ def test_a_killed_stack_comes_back_with_its_data_and_its_tasks_go_on(dev: Dev, s
     suffix = uuid.uuid4().hex[:8]
     flows = _flows(stub, suffix)
     outputs = dev.start("--fresh")
+    ready = re.search(r"ready in [\d.]+ s: (.*)", (dev.folder / "log.txt").read_text())
+    assert ready is not None  # where start-up went, in one line:
+    assert [part.rsplit(" ", 2)[0] for part in ready.group(1).split(", ")] == [
+        "embedded AWS",
+        "program under mocks",
+        "provisioning",
+        "Lambda workers",
+        "servers",
+        "outputs",
+    ]
     for flow in flows.values():
         assert dev.rest("PUT", f"/flows/{flow['id']}", json=flow).status_code == 201
     # A task waiting for an event, one running an http step that hangs, one with a payload in S3.
