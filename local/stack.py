@@ -285,10 +285,10 @@ class LocalStack:
         # The port first: a stack already serving there keeps its files (outputs, state) untouched.
         self._socket = self._bind()
         self.port = self._socket.getsockname()[1]
+        if self.state_dir is not None:  # the state next: a stack of the same stage on another port keeps it
+            self.state = LocalState(self.state_dir, self.region, fresh=self.fresh)
         if self.outputs_path is not None:
             self.outputs_path.unlink(missing_ok=True)  # never let a reader take a stale file for a ready stack
-        if self.state_dir is not None:
-            self.state = LocalState(self.state_dir, self.region, fresh=self.fresh)
         _local_egress(project, config, self.host, self.port)
         log.info("stage %s: config from Pulumi.%s.yaml; serving on %s", self.stage, self.stage, self.base_url)
 

@@ -227,7 +227,15 @@ def test_a_killed_stack_comes_back_with_its_data_and_its_tasks_go_on(dev: Dev, s
     ), busy.stderr
     assert "Traceback" not in busy.stderr + busy.stdout
     assert dev.outputs_file.read_bytes() == outputs_before
-    assert (dev.state_dir / "lock").read_text().strip() == str(dev.process.pid if dev.process else "")
+    # On another port, the same state folder: one line too, and nothing of the first one touched.
+    same_state = subprocess.run(dev.command(0), cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert same_state.returncode != 0
+    holder = dev.process.pid if dev.process else None
+    assert same_state.stderr.strip().splitlines()[-1] == (
+        f"{dev.state_dir} is in use by another local stack (pid {holder}): stop it first"
+    ), same_state.stderr
+    assert dev.outputs_file.read_bytes() == outputs_before
+    assert (dev.state_dir / "lock").read_text().strip() == str(holder)
 
     killed_at = time.monotonic()
     assert dev.signal(signal.SIGKILL) == -signal.SIGKILL
