@@ -138,7 +138,13 @@ def _flows(stub: StubServer, suffix: str) -> dict[str, dict[str, Any]]:
             "id": f"restart-http-{suffix}",
             "startAt": "call",
             "steps": {
-                "call": {"type": "http", "url": f"{stub.url}/slow/{suffix}", "resultPath": "answer", "next": "done"},
+                "call": {
+                    "type": "http",
+                    "url": f"{stub.url}/slow/{suffix}",
+                    "timeoutSeconds": 600,  # the call hangs until the stack is killed, however long that takes
+                    "resultPath": "answer",
+                    "next": "done",
+                },
                 "done": {"type": "succeed", "outputPath": "answer"},
             },
         },
@@ -260,7 +266,8 @@ def test_a_killed_stack_comes_back_with_its_data_and_its_tasks_go_on(dev: Dev, s
             assert dev.rest("GET", f"/tasks/{task_id}").status_code == 200, task_id
 
     # The running task went on from its step; the waiting one was announced again with a new token.
-    assert dev.wait_for(running, FINAL)["status"] == "SUCCEEDED"
+    went_on = dev.wait_for(running, FINAL)
+    assert went_on["status"] == "SUCCEEDED" and went_on["output"] == {"ok": True}, went_on
     new_token = stub.wait_for(f"/notify/{suffix}", count=2, timeout=60)[1].body["resumeToken"]
     assert new_token != old_token
     assert dev.rest("GET", f"/tasks/{waiting}").json()["status"] == "WAITING"
