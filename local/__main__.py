@@ -67,14 +67,6 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        if not stop.is_set():
-            stop.set()
-            raise KeyboardInterrupt  # also interrupts a start-up in progress
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
     state_dir = args.state_dir or os.path.join(args.project_dir, ".local", "state", args.stage)
     stack = LocalStack(
         stage=args.stage,
@@ -84,6 +76,15 @@ def main(argv: list[str] | None = None) -> int:
         state_dir=state_dir,
         fresh=args.fresh,
     )
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if not stop.is_set():
+            stop.set()
+            if not stack.serving:  # interrupt a start-up in progress; once serving, `stop` is enough
+                raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     code = 0
     try:
         stack.start()

@@ -170,6 +170,7 @@ class LocalStack:
         self.state: LocalState | None = None
         self.timings: dict[str, float] = {}  # start-up phase -> seconds (the "ready in" line, bench/startup.py)
         self._wrote_outputs = False
+        self.serving = False  # the outputs are written: start-up is over
         self.registry = Registry()
         self.region = "us-east-1"
         self.aws: embedded.EmbeddedAws | None = None
@@ -326,6 +327,7 @@ class LocalStack:
             tmp.replace(self.outputs_path)  # readers never see a half-written file
             self._wrote_outputs = True
             log.info("outputs written to %s", self.outputs_path)
+        self.serving = True
         if self.state is not None:
             self.state.start()
             self.restarting = restart.restart_unfinished_tasks(self.state, self.registry, self._invoke_lambda)
