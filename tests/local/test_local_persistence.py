@@ -188,6 +188,10 @@ def test_an_interrupted_write_leaves_the_previous_file(tmp_path: Path, monkeypat
     with pytest.raises(OSError):
         write_atomically(path, b'{"format": 1, "half')
     assert path.read_bytes() == b'{"format": 1}'
+    monkeypatch.undo()
+    assert list(tmp_path.glob(".*.tmp"))  # what the crash left behind
+    LocalState(tmp_path, "us-east-1").close()
+    assert not list(tmp_path.glob(".*.tmp"))  # the next start clears it
 
 
 def test_one_stack_per_state_folder(tmp_path: Path):
