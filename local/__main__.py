@@ -16,6 +16,7 @@ import sys
 import threading
 from types import FrameType
 
+from local import embedded
 from local.persistence import StateError
 from local.stack import DEFAULT_PORT, PROJECT_DIR, LocalStack, PortInUse
 
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if code == 0:
+            embedded.quiet_while_stopping()
             logging.getLogger("local").info("stopping: workers, HTTP server, embedded AWS")
         stack.stop()
     return code
