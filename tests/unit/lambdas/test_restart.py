@@ -163,3 +163,33 @@ def test_a_task_whose_start_never_reached_step_functions_starts_under_its_id(exe
     assert executions == [(MACHINE, task_id)]
     assert TaskRepository().get(task_id).execution_arn == restarted["executionArn"]
     assert drive(task_id)["action"] == Action.SUCCEEDED
+
+
+def test_a_polling_task_goes_on_with_the_attempts_it_had_made(executions, monkeypatch):
+    checks = iter(["working", "working", "done"])
+    step_handlers.load_handlers()
+    monkeypatch.setitem(step_handlers.HANDLERS, "unit-restart-status", lambda payload, **_: {"state": next(checks)})
+    poll = {
+        "type": "poll",
+        "check": {"type": "task", "handler": "unit-restart-status"},
+        "until": {"path": "state", "equals": "done"},
+        "intervalSeconds": 5,
+        "backoffRate": 2,
+        "maxAttempts": 5,
+        "resultPath": "report",
+        "next": "done",
+    }
+    task_id = start(_flow({"check": poll, "done": {"type": "succeed", "outputPath": "report"}}, "check"))
+    _with_execution(task_id, task_id)
+    assert checked(process_steps(task_id, lambda: 60_000))["action"] == Action.POLL  # check 1
+
+    restart_task(task_id)
+
+    assert executions == [(MACHINE, task_id)]
+    # The new execution: ProcessSteps hands the poll back to its Wait, with the backoff of 1 check,
+    # no check run again; then the checks go on from the second.
+    again = checked(process_steps(task_id, lambda: 60_000))
+    assert again == {"taskId": task_id, "action": Action.POLL, "stepId": "check", "seconds": 5}
+    assert TaskRepository().get(task_id).step_state["attempts"] == 1
+    assert drive(task_id)["action"] == Action.SUCCEEDED
+    assert TaskRepository().get(task_id).output == {"state": "done"}
