@@ -7,16 +7,23 @@ STAGE ?= dev
 PORT ?= 4000
 LAYER_DIR := build/layer/python
 
-.PHONY: install dev test lint format layer preview deploy clean chromium
+.PHONY: install dev test lint format layer preview deploy clean chromium pulumi-cli
 
 ## install: virtualenv with the pinned Python deps, the npm packages (test validators, the console's
-## vendored libraries), and Debian's chromium for the console's browser tests
-install: $(VENV)/.installed node_modules/.installed chromium
+## vendored libraries), Debian's chromium for the console's browser tests, and the AWS CLI (its own
+## virtualenv: awscli pins botocore exactly) that the docs' --endpoint-url examples use
+AWSCLI_VENV := .venv-awscli
+install: $(VENV)/.installed node_modules/.installed chromium $(AWSCLI_VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt sdk/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+$(AWSCLI_VENV)/.installed: requirements-awscli.txt
+	@test -x $(AWSCLI_VENV)/bin/python || $(PYTHON) -m venv $(AWSCLI_VENV)
+	$(AWSCLI_VENV)/bin/python -m pip install --quiet -r requirements-awscli.txt
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -32,9 +39,11 @@ chromium:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 	@test -x $(CHROMIUM) || { echo "$(CHROMIUM) is missing: install Debian's chromium" >&2; exit 1; }
 
-## dev: run the whole stack locally (embedded AWS) and print its outputs; Ctrl-C stops it
+## dev: run the whole stack locally (embedded AWS) and print its outputs; Ctrl-C stops it.
+## Its data is kept in .local/state/$(STAGE) across restarts; FRESH=1 starts empty.
+FRESH ?=
 dev: install
-	STAGE=$(STAGE) PORT=$(PORT) $(PY) -m local
+	STAGE=$(STAGE) PORT=$(PORT) FRESH=$(FRESH) $(PY) -m local
 
 ## test: every test layer (unit, infra under mocks, integration on the embedded engine, end-to-end)
 test: install
@@ -56,10 +65,14 @@ layer:
 		--implementation cp --python-version 3.12 --only-binary=:all: -r lambdas/requirements.txt
 
 ## preview / deploy: the real thing, per stage (needs the Pulumi CLI and AWS credentials)
-preview: install layer
+## The Pulumi CLI is checked first, before the layer takes its time to build.
+pulumi-cli:
+	@command -v pulumi >/dev/null 2>&1 || { echo "the Pulumi CLI is not installed: curl -fsSL https://get.pulumi.com | sh (or see https://www.pulumi.com/docs/install/), then open a new shell" >&2; exit 127; }
+
+preview: pulumi-cli install layer
 	pulumi preview --stack $(STAGE)
 
-deploy: install layer
+deploy: pulumi-cli install layer
 	pulumi up --stack $(STAGE)
 
 clean:

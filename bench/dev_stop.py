@@ -116,7 +116,10 @@ def one_round(busy: bool, slow_url: str, ctrl_c: bool = True, show_log: bool = F
         outputs = Path(tmp) / "outputs.json"
         log = open(Path(tmp) / "dev.log", "w+")  # noqa: SIM115 - read back below
         process = subprocess.Popen(
-            [sys.executable, "-m", "local", "--port", str(free_port()), "--outputs", str(outputs)],
+            [
+                *(sys.executable, "-m", "local", "--port", str(free_port()), "--outputs", str(outputs)),
+                *("--state-dir", str(Path(tmp) / "state")),  # not the checkout's .local/state
+            ],
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,

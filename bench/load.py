@@ -342,7 +342,10 @@ def _own_stack(log_path: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]
     outputs_path = Path(tempfile.mkdtemp(prefix="aiwf-load-")) / "outputs.json"
     log = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "local", "--port", "0", "--outputs", str(outputs_path), "--log-level", "WARNING"],
+        [
+            *(sys.executable, "-m", "local", "--port", "0", "--outputs", str(outputs_path), "--log-level", "WARNING"),
+            *("--state-dir", str(outputs_path.parent / "state")),  # not the checkout's .local/state
+        ],
         cwd=REPO_ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,

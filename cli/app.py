@@ -65,14 +65,18 @@ def _options(
 
 
 def _json_argument(text: str, what: str) -> Any:
-    """A JSON value given inline, or `@path` to a JSON/YAML file."""
+    """A JSON value given inline, or `@path` to a JSON/YAML file (read as YAML: JSON is YAML too)."""
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            return yaml.safe_load(path.read_text())
+        except FileNotFoundError:
+            raise CliError(f"{what}: file {path} does not exist", ExitCode.BAD_REQUEST) from None
+        except yaml.YAMLError as exc:
+            raise CliError(f"{what} {path} is not valid YAML: {exc}", ExitCode.BAD_REQUEST) from None
     try:
-        if text.startswith("@"):
-            return yaml.safe_load(Path(text[1:]).read_text())
         return json.loads(text)
-    except FileNotFoundError:
-        raise CliError(f"{what}: file {text[1:]} does not exist", ExitCode.BAD_REQUEST) from None
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+    except json.JSONDecodeError as exc:
         raise CliError(f"{what} is not valid JSON: {exc}", ExitCode.BAD_REQUEST) from None
 
 
@@ -303,17 +307,30 @@ def watch(
     if (task_id is None) == (flow is None):
         raise CliError("watch one TASK, or every task of --flow FLOW", ExitCode.BAD_REQUEST)
     watcher = ctx.obj.client.tasks.watcher()
+    ctx.obj.client.flows.page(limit=1)  # a stack that does not answer says so now, not by silence
+    realtime_url = ctx.obj.client.realtime_url
 
     def finished(board: Board) -> bool:
         state = board.task(task_id) if task_id else None
         return state is not None and state["status"] in FINAL
 
+    watched = f"task {task_id}" if task_id else f"flow {flow}"
+
+    def connected(again: bool) -> None:  # on stderr: stdout stays the states alone (--json)
+        render.err.print(f"{'reconnected' if again else 'connected'} to {realtime_url}, watching {watched}")
+
     async def run() -> Board:
         if ctx.obj.as_json:
-            return await watcher.run(task_id=task_id, flow_id=flow, on_state=render.print_json_line, stop=finished)
+            return await watcher.run(
+                task_id=task_id, flow_id=flow, on_state=render.print_json_line, stop=finished, on_connected=connected
+            )
         with render.live_board() as show:
             return await watcher.run(
-                task_id=task_id, flow_id=flow, on_state=lambda _: show(watcher.board), stop=finished
+                task_id=task_id,
+                flow_id=flow,
+                on_state=lambda _: show(watcher.board),
+                stop=finished,
+                on_connected=connected,
             )
 
     try:

@@ -23,7 +23,7 @@ STATUS_STYLE = {
 }
 
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays one line, however narrow
 
 
 def print_json(value: Any) -> None:

@@ -1,9 +1,13 @@
-"""`python -m local [--stage dev] [--port 4000]`: run the local stack until Ctrl-C / SIGTERM."""
+"""`python -m local [--stage dev] [--port 4000] [--fresh]`: run the local stack until Ctrl-C / SIGTERM.
+
+Its data (tables, payload objects, the API key) is kept in `.local/state/<stage>/` and comes back
+at the next start; `--fresh` (or `FRESH=1`) starts empty."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -12,7 +16,9 @@ import sys
 import threading
 from types import FrameType
 
-from local.stack import DEFAULT_PORT, PROJECT_DIR, LocalStack
+from local import embedded
+from local.persistence import StateError
+from local.stack import DEFAULT_PORT, PROJECT_DIR, LocalStack, PortInUse
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -42,11 +48,23 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="where to write the stack outputs as one JSON object (default: <project-dir>/.local/outputs.json)",
     )
+    parser.add_argument(
+        "--state-dir",
+        default=None,
+        help="where the stack's data is kept across restarts (default: <project-dir>/.local/state/<stage>)",
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        default=os.environ.get("FRESH", "") not in ("", "0", "false", "no"),
+        help="start empty: forget the data kept from earlier runs (env FRESH=1)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    gc.disable()  # until the stack serves: see LocalStack.start
     args = _parse(argv)
     outputs = args.outputs or os.path.join(args.project_dir, ".local", "outputs.json")
     logging.basicConfig(
@@ -56,19 +74,29 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     stop = threading.Event()
+    state_dir = args.state_dir or os.path.join(args.project_dir, ".local", "state", args.stage)
+    stack = LocalStack(
+        stage=args.stage,
+        port=args.port,
+        tls_port=args.tls_port,
+        project_dir=args.project_dir,
+        outputs_path=outputs,
+        state_dir=state_dir,
+        fresh=args.fresh,
+    )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         if not stop.is_set():
             stop.set()
-            raise KeyboardInterrupt  # also interrupts a start-up in progress
+            if not stack.serving:  # interrupt a start-up in progress; once serving, `stop` is enough
+                raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    stack = LocalStack(
-        stage=args.stage, port=args.port, tls_port=args.tls_port, project_dir=args.project_dir, outputs_path=outputs
-    )
+    code = 0
     try:
         stack.start()
+        gc.enable()
         print(f"\nStack outputs (also in {outputs}):", flush=True)
         print(json.dumps(stack.outputs, indent=2, sort_keys=True, default=str), flush=True)
         print(f"\nWeb console: {stack.outputs['consoleUrl']}", flush=True)
@@ -77,12 +105,17 @@ def main(argv: list[str] | None = None) -> int:
             pass
     except KeyboardInterrupt:
         pass
+    except (PortInUse, StateError) as exc:
+        print(exc, file=sys.stderr, flush=True)  # one line: what is wrong and what to do
+        code = 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        logging.getLogger("local").info("stopping: workers, HTTP server, embedded AWS")
+        if code == 0:
+            embedded.quiet_while_stopping()
+            logging.getLogger("local").info("stopping: workers, HTTP server, embedded AWS")
         stack.stop()
-    return 0
+    return code
 
 
 def exit_now(code: int) -> None:

@@ -71,6 +71,19 @@ def acquire(region: str = "us-east-1", max_workers_per_function: int = 4) -> Emb
         return _shared
 
 
+def _quiet_locked() -> None:
+    for name in QUIET_WHILE_STOPPED:
+        _quieted.setdefault(name, logging.getLogger(name).level)
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def quiet_while_stopping() -> None:
+    """Quiet the engine's loggers now, for a process about to stop its only stack: from the signal
+    on, what the engine reports is about work being cut off (the next `acquire` restores them)."""
+    with _lock:
+        _quiet_locked()
+
+
 def release(aws: EmbeddedAws) -> None:
     """Leave the embedded AWS; the last user stops workers, forgets all resources and stops moto."""
     global _shared, _users, _previous_switch_interval
@@ -84,9 +97,7 @@ def release(aws: EmbeddedAws) -> None:
         if _previous_switch_interval is not None:
             sys.setswitchinterval(_previous_switch_interval)
             _previous_switch_interval = None
-        for name in QUIET_WHILE_STOPPED:
-            _quieted.setdefault(name, logging.getLogger(name).level)
-            logging.getLogger(name).setLevel(logging.CRITICAL)
+        _quiet_locked()
     # The order keeps executions still running from reaching anything: the workers end first (from
     # then on an invocation answers an error at once), moto forgets every resource and stops, and
     # only then is moto's own Lambda invoke (Docker) put back, when no request can reach it any more.

@@ -18,6 +18,7 @@ Tests use it in-process::
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import json
 import logging
@@ -36,11 +37,12 @@ from botocore.exceptions import ReadTimeoutError
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
-from local import console, embedded, pulumi_mocks, tls
+from local import console, embedded, pulumi_mocks, restart, tls
 from local.apigw import INTEGRATION_TIMEOUT_SECONDS, RestApiGateway
 from local.lambda_runtime import LambdaRuntime
 from local.mocks import LocalAwsMocks
 from local.moto_server import MotoServer
+from local.persistence import LocalState
 from local.pulumi_mocks import config_value
 from local.registry import ACCOUNT_ID, Registry
 
@@ -51,6 +53,20 @@ DEFAULT_PORT = 4000
 HTTP_SHUTDOWN_GRACE_SECONDS = 1.0  # for requests in flight to finish on their own when the stack stops
 HTTP_SHUTDOWN_SECONDS = 5.0  # for them to finish once the workers they wait on have ended
 _PROGRAM_LOCK = threading.Lock()  # Pulumi's runtime state is process-global: one program run at a time
+# What a client of the embedded AWS signs with (the AWS CLI, boto3; the `awsCredentials` output).
+LOCAL_CREDENTIALS = {"accessKeyId": "testing", "secretAccessKey": "testing"}
+
+
+# Resources whose provisioning runs a Lambda function (a worker starts): shown apart in the "ready" line.
+DEPLOY_TIME_INVOCATIONS = frozenset({"aws:lambda/invocation:Invocation"})
+
+
+class PortInUse(Exception):
+    """The API port is taken (most likely by another `make dev`); the message says what to do."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(f"port {port} is in use (another make dev?): PORT={port + 10} make dev")
+        self.port = port
 
 
 def load_config(project_dir: Path, stage: str) -> tuple[str, dict[str, str]]:
@@ -138,7 +154,11 @@ class LocalStack:
         outputs_path: str | Path | None = None,
         max_workers_per_function: int = 4,
         tls_port: int | None = None,
+        state_dir: str | Path | None = None,
+        fresh: bool = False,
     ) -> None:
+        """`state_dir`: where the stack's data is kept across restarts (`local.persistence`; None:
+        in memory only, as tests use it); `fresh`: start from an empty `state_dir`."""
         self.stage = stage or os.environ.get("STAGE") or "dev"
         self.port = int(os.environ.get("PORT", DEFAULT_PORT)) if port is None else port
         if tls_port is None and port is None and os.environ.get("TLS_PORT"):
@@ -150,6 +170,12 @@ class LocalStack:
         self.outputs_path = Path(outputs_path) if outputs_path else None
         self.max_workers = max_workers_per_function
         self.outputs: dict[str, Any] = {}
+        self.state_dir = Path(state_dir) if state_dir else None
+        self.fresh = fresh
+        self.state: LocalState | None = None
+        self.timings: dict[str, float] = {}  # start-up phase -> seconds (the "ready in" line, bench/startup.py)
+        self._wrote_outputs = False
+        self.serving = False  # the outputs are written: start-up is over
         self.registry = Registry()
         self.region = "us-east-1"
         self.aws: embedded.EmbeddedAws | None = None
@@ -195,16 +221,24 @@ class LocalStack:
             service,
             endpoint_url=self.endpoint_url,
             region_name=self.region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=LOCAL_CREDENTIALS["accessKeyId"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["secretAccessKey"],
         )
 
     def start(self) -> LocalStack:
+        # No cyclic GC while starting: start-up builds ~0.5 M long-lived objects, and the automatic
+        # collections that growth sets off walk them again and again (about a second of start-up on
+        # the 2-core machine, bench/startup.py). One collection at the end, then frozen (_start).
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             self._start()
         except BaseException:
             self.stop()
             raise
+        finally:
+            if collecting:
+                gc.enable()
         return self
 
     def stop(self) -> None:
@@ -219,6 +253,12 @@ class LocalStack:
                 # uvicorn waits for requests in flight; one still waiting on a Lambda after this grace
                 # ends when the embedded AWS below ends the workers (for the last stack of the process)
                 thread.join(timeout=max(0.0, grace_ends - time.monotonic()))
+        if self.state is not None:
+            self.state.close(save=True)  # before the embedded AWS forgets the tables
+            self.state = None
+        if self._wrote_outputs and self.outputs_path is not None:
+            self.outputs_path.unlink(missing_ok=True)  # a stopped stack leaves no outputs to mistake for it
+            self._wrote_outputs = False
         if self._frozen:
             gc.unfreeze()  # what this stack leaves behind can be collected again
             self._frozen = False
@@ -258,52 +298,106 @@ class LocalStack:
     # -- start-up --------------------------------------------------------------------------------
 
     def _start(self) -> None:
-        started = time.monotonic()
-        if self.outputs_path is not None:
-            self.outputs_path.unlink(missing_ok=True)  # never let a reader take a stale file for a ready stack
+        started = phase = time.monotonic()
         project, config = load_config(self.project_dir, self.stage)
         _without_cloud_models(project, config)
         self.region = config.get("aws:region", "us-east-1")
-        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so, and without it
-        # every small write on a kept-alive connection or a WebSocket waits ~40 ms (Nagle + delayed ACK).
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((self.host, self.port))
+        # The port first: a stack already serving there keeps its files (outputs, state) untouched.
+        self._socket = self._bind()
         self.port = self._socket.getsockname()[1]
         self._tls_socket = tls.bind(self.host, self.tls_port)
         self.tls_port = self._tls_socket.getsockname()[1]
+        if self.state_dir is not None:  # the state next: a stack of the same stage on another port keeps it
+            self.state = LocalState(self.state_dir, self.region, fresh=self.fresh)
+        if self.outputs_path is not None:
+            self.outputs_path.unlink(missing_ok=True)  # never let a reader take a stale file for a ready stack
         _local_egress(project, config, self.host, self.port)
         _local_egress(project, config, self.host, self.tls_port)
         log.info("stage %s: config from Pulumi.%s.yaml; serving on %s", self.stage, self.stage, self.base_url)
 
         self.aws = embedded.acquire(self.region, self.max_workers)
         self._tls_files = tls.ensure_certificates(tls.tls_directory(self.project_dir), tls.hosts_for(self.host))
+        phase = self._timed("embedded AWS", phase)
 
         log.info("running %s under Pulumi mocks (project %s, stack %s)", self.program.name, project, self.stage)
-        self.mocks = LocalAwsMocks(self.aws.url, self.region, self.base_url, self.registry)
+        self.mocks = LocalAwsMocks(
+            self.aws.url,
+            self.region,
+            self.base_url,
+            self.registry,
+            names=self.state.names if self.state else None,
+            on_created=self.state.created if self.state else None,
+        )
         with _PROGRAM_LOCK:
             outputs = run_program(self.program, project, self.stage, config, self.mocks)
-        self.outputs = dict(outputs)
+        self.outputs = {**outputs, **self._local_outputs()}
         self.outputs.setdefault("stage", self.stage)
         assert self._tls_files is not None
         self.outputs["tls"] = tls.twin_outputs(self.outputs, self.tls_port, self._tls_files.ca)
         self.outputs["consoleUrl"] = console.console_url(self.base_url)  # local-only, like awsEndpointUrl
         log.info("%d resources created", len(self.registry.resources))
+        program = time.monotonic() - phase
+        provisioning = self.mocks.busy_seconds()
+        workers = self.mocks.busy_seconds(DEPLOY_TIME_INVOCATIONS)
+        self.timings["program under mocks"] = program - provisioning
+        self.timings["provisioning"] = provisioning - workers
+        self.timings["Lambda workers"] = workers  # the program's deploy-time invocations (flow registration)
+        phase = time.monotonic()
 
         self._serve()
-        # What start-up built lives as long as the stack (moto's backends, the program, the schema:
-        # ~0.5 M objects). Frozen out of the cyclic GC, a full collection no longer walks it all while
-        # a request waits: ~0.5 ms off a published change's trip (bench/fanout.py, p50 and p99).
-        gc.collect()
-        gc.freeze()
-        self._frozen = True
+        phase = self._timed("servers", phase)
         if self.outputs_path is not None:
             self.outputs_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.outputs_path.with_suffix(".tmp")
             tmp.write_text(json.dumps(self.outputs, indent=2, sort_keys=True, default=str) + "\n")
             tmp.replace(self.outputs_path)  # readers never see a half-written file
+            self._wrote_outputs = True
             log.info("outputs written to %s", self.outputs_path)
-        log.info("ready in %.1f s", time.monotonic() - started)
+        self.serving = True
+        if self.state is not None:
+            self.state.start()
+            self.restarting = restart.restart_unfinished_tasks(self.state, self.registry, self._invoke_lambda)
+        self._timed("outputs", phase)
+        total = time.monotonic() - started
+        self.timings["total"] = total
+        log.info(
+            "ready in %.1f s: %s",
+            total,
+            ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.timings.items() if name != "total"),
+        )
+        # What start-up built lives as long as the stack (moto's backends, the program, the schema:
+        # ~0.5 M objects). Frozen out of the cyclic GC, a full collection no longer walks it all while
+        # a request waits: ~0.5 ms off a published change's trip (bench/fanout.py, p50 and p99).
+        # Once serving (the outputs are written): the collection is not start-up time a user waits for.
+        gc.collect()
+        gc.freeze()
+        self._frozen = True
+
+    def _timed(self, name: str, since: float) -> float:
+        now = time.monotonic()
+        self.timings[name] = now - since
+        return now
+
+    def _bind(self) -> socket.socket:
+        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so, and without it
+        # every small write on a kept-alive connection or a WebSocket waits ~40 ms (Nagle + delayed ACK).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(self.port) from None
+            raise
+        return sock
+
+    def _local_outputs(self) -> dict[str, Any]:
+        """Outputs only the local stack has: where the embedded AWS is, and what to sign with."""
+        return {
+            "awsEndpointUrl": self.endpoint_url,
+            "awsCredentials": {**LOCAL_CREDENTIALS, "region": self.region},
+        }
 
     def _invoke_lambda(self, function_arn: str, event: str) -> tuple[bytes, str | None]:
         """How API Gateway calls a function: the Lambda Invoke API of the embedded AWS."""
@@ -319,8 +413,8 @@ class LocalStack:
             "lambda",
             endpoint_url=self.endpoint_url,
             region_name=self.region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=LOCAL_CREDENTIALS["accessKeyId"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["secretAccessKey"],
             config=Config(
                 read_timeout=INTEGRATION_TIMEOUT_SECONDS, retries={"max_attempts": 0}, max_pool_connections=32
             ),

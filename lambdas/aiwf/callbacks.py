@@ -53,6 +53,9 @@ def register_wait(task_id: str, step_id: str, token: str) -> dict[str, Any]:
     step = load_flow(task).steps[step_id]
     hashed = token_hash(token)
     if task.resume_token_hash != hashed:  # a retried invocation has stored it already
+        # A wait still holding another token is being announced again (restart.py): that token is
+        # replaced, and remembered so it is told why instead of "wrong token".
+        replaced = task.resume_token_hash if task.status == "WAITING" else None
         deadline = datetime.now(UTC) + timedelta(seconds=step["timeoutSeconds"])
         waiting_for = {
             "stepId": step_id,
@@ -66,9 +69,10 @@ def register_wait(task_id: str, step_id: str, token: str) -> dict[str, Any]:
             current_step=step_id,
             waiting_for=waiting_for,
             resume_token_hash=hashed,
+            replaced_token_hash=replaced or task.replaced_token_hash,
             step_state=None,
         )
-        log.info("task waiting", extra={"taskId": task_id, "stepId": step_id})
+        log.info("task waiting", extra={"taskId": task_id, "stepId": step_id, "tokenReplaced": bool(replaced)})
     notify = step.get("notify")
     if notify:
         _notify(render(notify["url"], task.context), task, step_id, token)
@@ -96,7 +100,14 @@ def _waiting_task(repo: TaskRepository, task_id: str, token: str) -> Task:
     task = repo.get(task_id)  # a wait in a parallel branch is on the branch's record: its id works too
     if task is None:
         raise NotFound(f"task {task_id!r} does not exist", code="TASK_NOT_FOUND")
-    matches = task.resume_token_hash is not None and task.resume_token_hash == token_hash(token)
+    hashed = token_hash(token)
+    matches = task.resume_token_hash is not None and task.resume_token_hash == hashed
+    if not matches and task.replaced_token_hash == hashed:
+        raise Gone(
+            f"this resume token of task {task_id!r} was replaced: the stack restarted while the task waited, "
+            "and the wait was announced again to its notify URL with a new token",
+            code="TOKEN_REPLACED",
+        )
     if task.status != "WAITING":
         if matches and _expired(task):
             raise Gone(f"the wait of task {task_id!r} expired", code="WAIT_EXPIRED")

@@ -175,7 +175,7 @@ def redrive_task(task_id: str) -> Task:
         if durable:
             started = durable_executions.start(task.task_id, durable_executions.execution_name(task.task_id, count))
         else:
-            started = _start_execution(machine_arn, name, task.task_id)
+            started = start_named_execution(machine_arn, name, task.task_id)
         if started != execution_arn:
             redriven = repo.set_execution(redriven, started)
         log.info("task redriven", extra={"taskId": task_id, "from": task.status, "redriveCount": count})
@@ -247,7 +247,8 @@ def _reset_branches(repo: TaskRepository, record_ids: list[str], count: int) -> 
                 continue
 
 
-def _start_execution(machine_arn: str, name: str, task_id: str) -> str:
+def start_named_execution(machine_arn: str, name: str, task_id: str) -> str:
+    """Start the task's execution `name` (its ARN also when it exists already: a retried call)."""
     try:
         return client("stepfunctions").start_execution(
             stateMachineArn=machine_arn, name=name, input=json.dumps({"taskId": task_id, "rounds": 0})

@@ -58,6 +58,9 @@ class Task:
     # Private to the backend, never in `state()` or the history: the sha256 of the task token a
     # wait holds, and what a native step (wait, poll) left for ProcessSteps to pick up.
     resume_token_hash: str | None = None
+    # Private: the hash of a token a wait held before it was announced again with a new one (the
+    # local stack restarted under it, see restart.py), so that token is told why it no longer works.
+    replaced_token_hash: str | None = None
     step_state: dict[str, Any] | None = None
     # A parallel branch's record: {taskId: the parent task, stepId: the parallel step, index}.
     branch_of: dict[str, Any] | None = None
@@ -136,6 +139,7 @@ def _task_from_item(item: dict[str, Any]) -> Task:
         name=item.get("name"),
         execution_arn=item.get("executionArn"),
         resume_token_hash=item.get("resumeTokenHash"),
+        replaced_token_hash=item.get("replacedTokenHash"),
         step_state=payloads.decode(item, "stepState"),
         branch_of=json.loads(item["branchOf"]) if "branchOf" in item else None,
         llm_usage=json.loads(item["llmUsage"]) if "llmUsage" in item else None,
@@ -198,6 +202,7 @@ class TaskRepository:
                     "name": task.name,
                     "executionArn": task.execution_arn,
                     "resumeTokenHash": task.resume_token_hash,
+                    "replacedTokenHash": task.replaced_token_hash,
                     "branchOf": json.dumps(task.branch_of) if task.branch_of else None,
                     "llmUsage": json.dumps(task.llm_usage) if task.llm_usage else None,
                     "stepsRun": task.steps_run,

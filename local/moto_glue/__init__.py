@@ -8,7 +8,7 @@ embedded server calls it at start, `local.moto_server`):
 - `dynamodb`: every DynamoDB (and Streams) request under one lock, and `transact_write_items`
   checking every condition before writing anything, instead of deep-copying each table and
   restoring the copy on failure (which undid other threads' commits and made every write cost a
-  copy of the table);
+  copy of the table), and a count of in-place `UpdateItem`s per table (for `local.persistence`);
 - `stepfunctions`: heartbeat timeouts named as AWS names them, each definition's ASL parsed once
   instead of at every execution, and a StopExecution that wins over the error of the state it cut
   short (and that Wait states and callback waits notice at once), and Express workflows
@@ -36,6 +36,7 @@ def install() -> None:
     events.publish_execution_status_changes()
     dynamodb.serialize_dynamodb()
     dynamodb.transactions_without_table_copies()
+    dynamodb.count_in_place_updates()
     server.list_moto_modules_once()
     stepfunctions.parse_each_definition_once()
     server.routers_built_once()

@@ -156,3 +156,25 @@ def transactions_without_table_copies() -> None:
 
     transact_write_items._aiwf_copy_free = True  # type: ignore[attr-defined]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def count_in_place_updates() -> None:
+    """Count, per table, the `UpdateItem`s (also inside transactions) in `table.aiwf_updates`.
+
+    Every other write replaces an item object; `UpdateItem` changes one in place. A reader that
+    keeps what it made of each item object (`local.persistence` serializes only the items it has
+    not seen) knows from the count when a table's objects may have changed under it. Idempotent.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    original = DynamoDBBackend.update_item
+    if getattr(original, "_aiwf_counted", False):
+        return
+
+    def update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        table = self.get_table(table_name)
+        table.aiwf_updates = getattr(table, "aiwf_updates", 0) + 1
+        return original(self, table_name, *args, **kwargs)
+
+    update_item._aiwf_counted = True  # type: ignore[attr-defined]
+    DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]

@@ -5,7 +5,21 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Callable
 from typing import Any
+
+# Told of every request the embedded AWS answered (its WSGI environ): how
+# `local.persistence` learns that a table or a bucket may have changed, without polling them.
+_observers: list[Callable[[dict[str, Any]], None]] = []
+
+
+def observe_requests(observer: Callable[[dict[str, Any]], None]) -> None:
+    _observers.append(observer)
+
+
+def unobserve_requests(observer: Callable[[dict[str, Any]], None]) -> None:
+    if observer in _observers:
+        _observers.remove(observer)
 
 
 def keep_alive_server_class() -> type:
@@ -26,9 +40,11 @@ def keep_alive_server_class() -> type:
     class KeepAliveRequestHandler(MotoRequestHandler):
         disable_nagle_algorithm = True  # head and body are separate writes; no 40 ms delayed-ACK stall
         _body: LimitedStream | None = None
+        _environ: dict[str, Any] | None = None
 
         def make_environ(self) -> dict[str, Any]:
             environ = super().make_environ()
+            self._environ = environ
             if "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower():
                 self._body = None
             else:
@@ -50,6 +66,10 @@ def keep_alive_server_class() -> type:
                 super().run_wsgi()
             finally:
                 self.rfile = connection_rfile
+            environ, self._environ = self._environ, None
+            if environ is not None:
+                for observer in _observers:  # after the answer: the change is in moto's state now
+                    observer(environ)
             body, self._body = self._body, None
             if body is None:
                 self.close_connection = True

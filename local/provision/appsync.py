@@ -31,7 +31,7 @@ def graphql_api(ctx: Context, args: Args) -> tuple[str, dict]:
 
 def appsync_key(ctx: Context, args: Args) -> tuple[str, dict]:
     i = args.inputs
-    key = f"da2-{random_id(26)}"
+    key = ctx.stable(f"appsync-key:{args.name}", lambda: f"da2-{random_id(26)}")
     with ctx.lock:
         ctx.registry.appsync_keys[key] = AppSyncKeyRecord(api_id=i["apiId"], expires=i.get("expires"))
     return f"{i['apiId']}:{key}", {**i, "key": key}

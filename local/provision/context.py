@@ -35,6 +35,10 @@ class Context:
     base_url: str
     registry: Registry
     lock: threading.Lock = field(default_factory=threading.Lock)  # resources register from many threads
+    # Generated names and ids that must not change across restarts of a persisted stack (its data
+    # names them: table and bucket names, the state machine in execution ARNs, the API key a
+    # client holds), by a key of the resource type and logical name (`local.persistence` keeps them).
+    names: dict[str, str] = field(default_factory=dict)
     _clients: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -47,6 +51,14 @@ class Context:
 
     def client(self, service: str) -> Any:
         return self._clients[service]
+
+    def stable(self, key: str, make: Callable[[], str]) -> str:
+        """The value generated for `key` before (in this run or, persisted, an earlier one), else `make()`'s."""
+        with self.lock:
+            value = self.names.get(key)
+            if value is None:
+                value = self.names[key] = make()
+            return value
 
     def arn(self, service: str, resource: str, region: bool = True) -> str:
         return f"arn:aws:{service}:{self.region if region else ''}:{ACCOUNT_ID}:{resource}"

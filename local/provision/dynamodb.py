@@ -9,7 +9,7 @@ from local.provision.context import Args, Context, auto_name
 
 def table(ctx: Context, args: Args) -> tuple[str, dict]:
     i = args.inputs
-    name = i.get("name") or auto_name(args.name)
+    name = i.get("name") or ctx.stable(f"dynamodb:{args.name}", lambda: auto_name(args.name))
     if i.get("keySchemas"):  # the newer form that replaces hashKey/rangeKey
         keys = [{"AttributeName": k["attributeName"], "KeyType": k["keyType"]} for k in i["keySchemas"]]
     else:

@@ -7,7 +7,7 @@ from local.provision.context import Args, Context, auto_name
 
 def bucket(ctx: Context, args: Args) -> tuple[str, dict]:
     i = args.inputs
-    name = i.get("bucket") or auto_name(args.name, lower=True)
+    name = i.get("bucket") or ctx.stable(f"s3:{args.name}", lambda: auto_name(args.name, lower=True))
     s3 = ctx.client("s3")
     if ctx.region == "us-east-1":
         s3.create_bucket(Bucket=name)

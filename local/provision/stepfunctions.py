@@ -9,7 +9,7 @@ from local.provision.context import Args, Context, auto_name
 
 def state_machine(ctx: Context, args: Args) -> tuple[str, dict]:
     i = args.inputs
-    name = i.get("name") or auto_name(args.name)
+    name = i.get("name") or ctx.stable(f"states:{args.name}", lambda: auto_name(args.name))
     request: dict[str, Any] = {
         "name": name,
         "definition": i["definition"],

@@ -19,12 +19,14 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 import httpx
 
 from aiwf_sdk import outputs as stack_outputs
 from aiwf_sdk.errors import (
     AiwfError,
+    NoLocalStackError,
     ServerError,
     StackOutputsError,
     TaskTimeoutError,
@@ -34,6 +36,9 @@ from aiwf_sdk.errors import (
 from aiwf_sdk.flow import Flow
 from aiwf_sdk.models import FINAL_STATUSES, FlowSummary, FlowVersion, Heartbeat, Page, TaskState
 from aiwf_sdk.steps import UNSET
+
+# Hosts of a local stack: a refused connection there means it is not running.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 if TYPE_CHECKING:  # imported when first used: gql and its transports take a while to import
     from aiwf_sdk.watch import Board, Watcher
@@ -122,6 +127,12 @@ class Client:
                 params=query or None,
                 timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
+        except httpx.ConnectError as exc:
+            if urlparse(self.url).hostname in LOOPBACK_HOSTS:  # one line that says what to do
+                raise NoLocalStackError(
+                    "UNAVAILABLE", f"no local stack is answering at {self.url}: start it with make dev"
+                ) from None
+            raise UnavailableError("UNAVAILABLE", f"cannot reach the task API at {self.url}: {exc}") from None
         except httpx.HTTPError as exc:
             raise UnavailableError("UNAVAILABLE", f"cannot reach the task API at {self.url}: {exc}") from exc
         if response.status_code >= 400:
@@ -227,8 +238,8 @@ class TasksApi:
             try:
                 _, answer = self._client.request("POST", "/tasks", json=body, timeout=timeout)
                 return TaskState.model_validate(answer)
-            except (ServerError, UnavailableError):
-                if attempt == len(delays):
+            except (ServerError, UnavailableError) as exc:
+                if attempt == len(delays) or isinstance(exc, NoLocalStackError):
                     raise
             time.sleep(delays[attempt])
         raise AssertionError("unreachable: the last attempt returns or raises")

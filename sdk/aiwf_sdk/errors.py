@@ -53,6 +53,10 @@ class UnavailableError(AiwfError):
     """The API could not be reached (connection refused, timed out, dropped)."""
 
 
+class NoLocalStackError(UnavailableError):
+    """Nothing listens at a loopback API address: the local stack is not running (no retry helps)."""
+
+
 class TaskTimeoutError(AiwfError):
     """`tasks.run` / `tasks.wait` gave up before the task ended; `state` is the last state seen."""
 

@@ -30,6 +30,12 @@ SUBSCRIPTION = gql(
     "subscription Watch($taskId: ID, $flowId: String) {"
     f" workflowStateUpdated(taskId: $taskId, flowId: $flowId) {{ {FIELDS} }} }}"
 )
+FLOW_TASKS = gql(
+    "query FlowTasks($flowId: String, $nextToken: String) {"
+    f" listWorkflowStates(flowId: $flowId, limit: 100, nextToken: $nextToken) {{ items {{ {FIELDS} }} nextToken }} }}"
+)
+# `watch --flow` shows at most this many of the flow's tasks at once (newest first), then every change.
+FLOW_TASKS_SHOWN = 200
 HISTORY = gql(
     "query History($taskId: ID!, $afterSeq: Int) {"
     f" getWorkflowHistory(taskId: $taskId, afterSeq: $afterSeq) {{ {FIELDS} }} }}"
@@ -107,8 +113,25 @@ class Watcher:
                     on_state(self.board.states[(state["taskId"], state.get("branchId"))])
             after = max(state["seq"] for state in states)
 
+    async def show_flow(self, flow_id: str, on_state: Callable[[dict[str, Any]], None]) -> None:
+        """The flow's tasks as they are now (newest first, up to FLOW_TASKS_SHOWN): a `watch --flow`
+        shows them at once instead of an empty board until the next change."""
+        token: str | None = None
+        seen = 0
+        while seen < FLOW_TASKS_SHOWN:
+            page = (await self._query(FLOW_TASKS, {"flowId": flow_id, "nextToken": token}))["listWorkflowStates"]
+            for state in page["items"]:
+                seen += 1
+                if self.board.apply(state):
+                    on_state(self.board.states[(state["taskId"], state.get("branchId"))])
+            token = page.get("nextToken")
+            if not token:
+                return
+
     async def _catch_up_all(self, task_id: str | None, on_state: Callable[[dict[str, Any]], None]) -> None:
-        for known in {key[0] for key in self.board.states} | ({task_id} if task_id else set()):
+        # Tasks that ended have nothing left to miss (a redrive is a change the subscription brings).
+        open_tasks = {key[0] for key, state in self.board.states.items() if state["status"] not in FINAL}
+        for known in open_tasks | ({task_id} if task_id else set()):
             await self.catch_up(known, on_state)
 
     async def run(
@@ -119,19 +142,26 @@ class Watcher:
         on_state: Callable[[dict[str, Any]], None],
         stop: Callable[[Board], bool],
         idle_seconds: float = 5.0,
+        on_connected: Callable[[bool], None] | None = None,
     ) -> Board:
         """Subscribe (and re-subscribe after drops) until `stop(board)` says so.
 
         History is read after subscribing, after a gap, and after `idle_seconds` of silence: a
         state committed while the subscription was still being set up is never lost for long.
+        Watching a flow starts with its tasks as they are. `on_connected(again)` is told each time
+        the real-time connection is up (again: after a drop).
         """
         variables = {key: value for key, value in (("taskId", task_id), ("flowId", flow_id)) if value}
         while True:
             try:
                 async with Client(transport=self._subscription_transport()) as session:
+                    if on_connected is not None:
+                        on_connected(self.board.reconnects > 0)
                     stream = session.subscribe(GraphQLRequest(SUBSCRIPTION, variable_values=variables))
                     pending = asyncio.ensure_future(anext(stream))
                     try:
+                        if flow_id:
+                            await self.show_flow(flow_id, on_state)
                         await self._catch_up_all(task_id, on_state)
                         while not stop(self.board):
                             done, _ = await asyncio.wait({pending}, timeout=idle_seconds)

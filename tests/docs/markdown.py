@@ -236,12 +236,18 @@ def run_walkthrough(path: Path, outputs: dict, cwd: Path, timeout: float = 240) 
     # In a session of its own, so whatever the script left in the background (a listener that got
     # no request, after a failure) is ended with it and cannot hold a port for the next run.
     # `make install` installs the SDK (sdk/) into .venv, editable; the session's .venv may be shared
-    # with other checkouts, so this checkout's SDK comes first on the path.
+    # with other checkouts, so this checkout's SDK comes first on the path. `aws` is the AWS CLI
+    # `make install` puts in a virtualenv of its own (it pins botocore exactly).
     python_path = os.pathsep.join(filter(None, [str(ROOT / "sdk"), os.environ.get("PYTHONPATH")]))
+    env = {
+        **os.environ,
+        "PYTHONPATH": python_path,
+        "PATH": f"{ROOT / '.venv-awscli' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     process = subprocess.Popen(
         ["bash", "-euo", "pipefail", "-c", script],
         cwd=cwd,
-        env={**os.environ, "PYTHONPATH": python_path},
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

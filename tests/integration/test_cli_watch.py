@@ -159,3 +159,38 @@ def test_watch_recovers_from_a_dropped_connection_through_the_history_query(api,
     assert [s["seq"] for s in seen if s.get("branchId") is None][-1] == api.call("GET", f"/tasks/{task_id}").json()[
         "seq"
     ]
+
+
+def test_watch_flow_shows_the_flows_tasks_at_once_and_says_connected(api, stub, stack, tmp_path):
+    """A task that waits changes nothing while it is watched: it shows only if the watch lists the
+    flow's tasks when it starts."""
+    flow = {**TRIAGE, "id": f"watch-flow-{uuid.uuid4().hex[:8]}"}
+    assert api.call("PUT", f"/flows/{flow['id']}", json=flow).status_code == 201
+    task_input = {"text": "Outage! reply: urgent", "approvalUrl": stub.url + f"/approve/{uuid.uuid4().hex}"}
+    task_id = api.call("POST", "/tasks", json={"flowId": flow["id"], "input": task_input}).json()["taskId"]
+    waiting = api.wait_for(task_id, lambda state: state["status"] == "WAITING")
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(stack.outputs))
+
+    run = subprocess.run(
+        [
+            str(ROOT / "bin" / "aiwf"),
+            "--outputs",
+            str(outputs),
+            "--json",
+            "watch",
+            "--flow",
+            flow["id"],
+            "--timeout",
+            "8",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert run.returncode == 0, run.stderr
+    assert f"connected to {stack.outputs['realtimeUrl']}, watching flow {flow['id']}" in run.stderr
+    shown = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [state["taskId"] for state in shown] == [task_id]
+    assert shown[0]["status"] == "WAITING" and shown[0]["seq"] == waiting["seq"]

@@ -38,8 +38,14 @@ def _graphql_control_printed_a_start_an_error_code_and_flows(stack, stdout: str)
     assert flows["data"]["listFlows"]["items"]
 
 
-def _local_answered_over_tls_only_with_the_ca(stack, stdout: str) -> None:
-    lines = stdout.strip().splitlines()
+def _local_printed_the_aws_cli_answers_then_answered_over_tls_only_with_the_ca(stack, stdout: str) -> None:
+    # 1. the AWS CLI at the awsEndpointUrl output: the stack's tables, then the task's last event
+    all_lines = stdout.strip().splitlines()
+    end = all_lines.index("ExecutionSucceeded")
+    tables = {name for line in all_lines[:end] for name in line.split()}
+    assert {"aiwf-dev-tasks", "aiwf-dev-history", "aiwf-dev-flows"} <= tables, stdout
+    # 2. TLS: the same APIs over https with the CA, refused without it
+    lines = all_lines[end + 1 :]
     flows, graphql = json.loads(lines[0]), json.loads(lines[1])
     assert flows["items"] and graphql["data"]["listFlows"]["items"]
     assert lines[2] == "curl without the CA: exit 60"
@@ -62,7 +68,7 @@ def _sdk_built_deployed_ran_and_approved(stack, stdout: str) -> None:
 
 
 WHAT_THEY_PRINT = {
-    "local.md": _local_answered_over_tls_only_with_the_ca,
+    "local.md": _local_printed_the_aws_cli_answers_then_answered_over_tls_only_with_the_ca,
     "sdk.md": _sdk_built_deployed_ran_and_approved,
     "operations.md": _operations_printed_the_execution_of_its_task,
     "workflow-state-api.md": _graphql_control_printed_a_start_an_error_code_and_flows,

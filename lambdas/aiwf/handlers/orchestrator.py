@@ -1,7 +1,8 @@
 """State-machine Task handlers: ProcessSteps and Finalize (see infra/orchestrator_asl.py).
 
 The process function also serves the native states' small calls, chosen by `mode`:
-`registerWait` (the `.waitForTaskToken` Lambda of WaitForEvent) and `pollCheck` (PollCheck).
+`registerWait` (the `.waitForTaskToken` Lambda of WaitForEvent) and `pollCheck` (PollCheck), and
+`restart`, which the local stack sends after a restart for each task that had not ended.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from aws_lambda_powertools import Logger
 from ..callbacks import register_wait
 from ..protocol import Mode
 from ..reconciler import reconcile
+from ..restart import restart_task
 from ..runner import MAX_STEPS_PER_INVOCATION, finalize_failure, poll_check, process_steps
 
 logger = Logger(service="orchestrator")
@@ -24,6 +26,8 @@ def process(event: dict[str, Any], context: Any) -> dict[str, Any]:
     mode = event.get("mode", Mode.PROCESS)
     if mode == Mode.REGISTER_WAIT:
         return register_wait(event["taskId"], event["stepId"], event["resumeToken"])
+    if mode == Mode.RESTART:
+        return restart_task(event["taskId"])
     # The state machine carries a count of this execution's rounds (see aiwf.history_handover).
     rounds = int(event.get("rounds") or 0) + 1
     execution_arn = event.get("executionArn")

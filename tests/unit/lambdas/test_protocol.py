@@ -68,7 +68,7 @@ def test_the_modes_the_state_machine_sends_are_the_modes_the_handler_serves():
         for state in states.values()
         if state["Type"] == "Task" and state["Parameters"]["FunctionName"] == P
     }
-    assert sent == set(Mode)
+    assert sent == set(Mode) - {Mode.RESTART}  # restart: sent by the local stack after a restart only
     handler = (AIWF / "handlers" / "orchestrator.py").read_text()
     for mode in Mode:
         assert f"Mode.{mode.name}" in handler

@@ -38,7 +38,7 @@ def executions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         started.append(name)
         return machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
 
-    monkeypatch.setattr(control, "_start_execution", start_execution)
+    monkeypatch.setattr(control, "start_named_execution", start_execution)
     return started
 
 

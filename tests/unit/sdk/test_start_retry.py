@@ -67,4 +67,5 @@ def test_no_answer_at_all_is_an_unavailable_error():
     closed = Client("http://127.0.0.1:9", "key", start_retry_delays=(0.01,))  # port 9: nothing listens
     with pytest.raises(UnavailableError) as failure:
         closed.tasks.start("hello")
-    assert failure.value.code == "UNAVAILABLE" and "cannot reach" in failure.value.message
+    # on loopback, the local stack that is not running: said in one line, and how to start it
+    assert failure.value.code == "UNAVAILABLE" and "no local stack is answering" in failure.value.message

@@ -1,0 +1,75 @@
+"""Restart: a task whose execution is gone goes on from its record, in a new execution.
+
+The local stack keeps its tables across restarts but not Step Functions' executions (they live
+in the emulator's memory), so when it starts again it asks the process function, in `restart`
+mode, to carry on with each task that had not ended. Everything a task needs is on its record
+(the step it is at, the context before that step, a poll's progress, a parallel step's branch
+records), as for a redrive (control.redrive_task), so an execution with the recorded name is
+started again and ProcessSteps picks the task up where the record says:
+- a running step runs again from its start (what Lambda's at-least-once delivery allows anyway);
+- a wait is announced again, with a new token (callbacks.register_wait replaces the old one and
+  remembers it, so the old token is answered 410 TOKEN_REPLACED, not "wrong token");
+- a poll goes on counting its attempts;
+- a parallel step runs the branches that had not ended (the others keep their end).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .control import start_named_execution
+from .errors import ConcurrentUpdate
+from .protocol import StepStateKind
+from .repository import Task, TaskRepository
+from .settings import get_settings
+
+log = logging.getLogger(__name__)
+_ATTEMPTS = 5
+
+
+def restart_task(task_id: str) -> dict[str, Any]:
+    """Start `task_id`'s execution again if the task has not ended; what was done, for the log."""
+    repo = TaskRepository()
+    for _ in range(_ATTEMPTS):
+        task = repo.get(task_id)
+        if task is None or task.branch_of is not None or task.is_final:
+            return {"taskId": task_id, "restarted": False}
+        try:
+            task = _rerun_open_branches(repo, task)
+        except ConcurrentUpdate:
+            continue  # a late writer: decide again on the new state
+        break
+    else:
+        return {"taskId": task_id, "restarted": False, "reason": "kept changing"}
+    if task.execution_arn:  # `arn:...:execution:<machine>:<name>`: the same machine, the same name
+        prefix, _, rest = task.execution_arn.partition(":execution:")
+        machine, _, name = rest.partition(":")
+        machine_arn = f"{prefix}:stateMachine:{machine}"
+    else:  # the start never reached Step Functions (the task API names the execution right after)
+        machine_arn, name = get_settings().state_machine_arn, task.task_id
+        if not machine_arn:
+            return {"taskId": task_id, "restarted": False, "reason": "no execution to start again"}
+    started = start_named_execution(machine_arn, name, task.task_id)
+    if started != task.execution_arn:
+        repo.set_execution(task, started)
+    log.info("task restarted", extra={"taskId": task_id, "status": task.status, "executionArn": started})
+    return {"taskId": task_id, "restarted": True, "executionArn": started}
+
+
+def _rerun_open_branches(repo: TaskRepository, task: Task) -> Task:
+    """At a parallel step whose branches were running, mark the branches that have not ended to run
+    again (the step's `rerun`, as a redrive does); the others keep their end."""
+    pending = task.step_state or {}
+    if pending.get("kind") != StepStateKind.PARALLEL or pending.get("stepId") != task.current_step:
+        return task
+    if pending.get("rerun"):
+        return task  # a redrive's rerun not started yet: it still stands
+    open_branches = []
+    for record_id in pending.get("branches", []):
+        branch = repo.get(record_id)
+        if branch is not None and not branch.is_final:
+            open_branches.append(record_id)
+    if not open_branches:
+        return task  # every branch ended: ProcessSteps gathers them
+    return repo.save(task, step_state={**pending, "rerun": open_branches})
