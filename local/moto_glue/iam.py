@@ -40,7 +40,12 @@ RoleCredentials = Callable[[str], Credentials | None]
 _engine_credentials: RoleCredentials | None = None
 
 # IAM's name where it differs from the API operation's (the Service Authorization Reference)
-IAM_ACTION_NAMES = {("lambda", "Invoke"): "InvokeFunction"}
+IAM_ACTION_NAMES = {
+    ("lambda", "Invoke"): "InvokeFunction",
+    ("sqs", "DeleteMessageBatch"): "DeleteMessage",
+    ("sqs", "SendMessageBatch"): "SendMessage",
+    ("sqs", "ChangeMessageVisibilityBatch"): "ChangeMessageVisibility",
+}
 # DynamoDB requests that IAM authorizes item by item, with the action of each item
 _TRANSACT_ITEM_ACTIONS = {
     "Put": "PutItem",
