@@ -11,6 +11,7 @@ import os
 
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from local import iam_enforcement
 from local.appsync import GraphqlApi, GraphqlEndpoint, LambdaInvoker
 from local.appsync_realtime import RealtimeHub
 from local.lambda_runtime import FAKE_CREDENTIALS
@@ -35,7 +36,8 @@ class LocalAppSync:
         if len(registry.graphql_apis) > 1:
             log.warning("%d GraphQL APIs declared; the local stack serves the first", len(registry.graphql_apis))
         api_id = next(iter(registry.graphql_apis))
-        self.api = GraphqlApi(api_id, registry, invoke, local_credentials())
+        # IAM callers are the embedded AWS's principals (their keys, their policies), when one runs
+        self.api = GraphqlApi(api_id, registry, invoke, local_credentials(), iam_enforcement.active())
         self.hub = RealtimeHub(self.api)
 
     def routes(self) -> list[BaseRoute]:

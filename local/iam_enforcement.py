@@ -70,7 +70,9 @@ def trusts(trust_policy: str | dict[str, Any], service: str) -> bool:
         actions = [actions] if isinstance(actions, str) else actions
         if not any(a in ("sts:AssumeRole", "sts:*", "*") for a in actions):
             continue
-        principals = (statement.get("Principal") or {}).get("Service") if isinstance(statement.get("Principal"), dict) else None
+        principals = (
+            (statement.get("Principal") or {}).get("Service") if isinstance(statement.get("Principal"), dict) else None
+        )
         principals = [principals] if isinstance(principals, str) else principals or []
         if service not in principals:
             continue

@@ -119,7 +119,9 @@ class SqsPoller:
         # As Lambda's poller: the queue is read as the function's execution role (which must allow
         # it: local.iam_enforcement), the function invoked by the service itself (the local admin).
         service = boto3.session.Session(
-            aws_access_key_id=LOCAL_ACCESS_KEY_ID, aws_secret_access_key=LOCAL_SECRET_ACCESS_KEY, region_name=mapping.region
+            aws_access_key_id=LOCAL_ACCESS_KEY_ID,
+            aws_secret_access_key=LOCAL_SECRET_ACCESS_KEY,
+            region_name=mapping.region,
         )
         iam = iam_enforcement.active()
         creds = iam.function_role_credentials(mapping.function_arn) if iam else None

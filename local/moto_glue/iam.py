@@ -225,9 +225,7 @@ def _check_signature(response: Any, headers: Any, credentials: Credentials) -> N
     from moto.core.exceptions import SignatureDoesNotMatchError
 
     authorization = str(headers["Authorization"])
-    fields = dict(
-        part.strip().split("=", 1) for part in authorization.split(" ", 1)[1].split(",") if "=" in part
-    )
+    fields = dict(part.strip().split("=", 1) for part in authorization.split(" ", 1)[1].split(",") if "=" in part)
     scope = fields.get("Credential", "").split("/")
     signed = fields.get("SignedHeaders", "").split(";")
     if len(scope) < 4 or not signed:

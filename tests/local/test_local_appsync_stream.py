@@ -113,7 +113,11 @@ class Env:
                     "Action": ["dynamodb:PutItem", "dynamodb:UpdateItem"],
                     "Resource": f"arn:aws:dynamodb:us-east-1:123456789012:table/{out}",
                 },
-                {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "arn:aws:sqs:us-east-1:123456789012:dlq-*"},
+                {
+                    "Effect": "Allow",
+                    "Action": "sqs:SendMessage",
+                    "Resource": "arn:aws:sqs:us-east-1:123456789012:dlq-*",
+                },
             ],
         }
         iam.put_role_policy(RoleName=f"role-{suffix}", PolicyName="access", PolicyDocument=json.dumps(access))
