@@ -20,7 +20,7 @@ import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
-from local.iam_enforcement import APPSYNC_SERVICE, LAMBDA_SERVICE, LocalIam
+from local.iam_enforcement import APPSYNC_SERVICE, LAMBDA_SERVICE, LocalIam, RoleNotAssumable
 from local.stack import LocalStack
 from tests.integration.conftest import TaskApi
 
@@ -178,7 +178,7 @@ def test_appsync_authorizes_iam_callers_with_their_role_policies(stack: LocalSta
 def test_a_role_that_does_not_trust_the_service_gives_no_credentials(stack: LocalStack) -> None:
     iam = stack.aws.iam if stack.aws else None
     assert isinstance(iam, LocalIam)
-    with pytest.raises(Exception, match="trust policy does not name appsync.amazonaws.com"):
+    with pytest.raises(RoleNotAssumable, match=r"trust policy does not name appsync\.amazonaws\.com"):
         iam.role_credentials(_role_arn("aiwf-prod-process-steps"), APPSYNC_SERVICE, "test")
 
 
