@@ -36,8 +36,16 @@ class LocalAppSync:
         if len(registry.graphql_apis) > 1:
             log.warning("%d GraphQL APIs declared; the local stack serves the first", len(registry.graphql_apis))
         api_id = next(iter(registry.graphql_apis))
+        iam = iam_enforcement.active()
+        if iam is not None:  # Lambda data sources invoke their function as their service role
+            roles = {
+                source.function_arn: source.service_role_arn
+                for (source_api, _name), source in registry.data_sources.items()
+                if source_api == api_id and source.function_arn and source.service_role_arn
+            }
+            invoke = iam.lambda_invoker(roles, iam_enforcement.APPSYNC_SERVICE, invoke)
         # IAM callers are the embedded AWS's principals (their keys, their policies), when one runs
-        self.api = GraphqlApi(api_id, registry, invoke, local_credentials(), iam_enforcement.active())
+        self.api = GraphqlApi(api_id, registry, invoke, local_credentials(), iam)
         self.hub = RealtimeHub(self.api)
 
     def routes(self) -> list[BaseRoute]:

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from botocore.credentials import Credentials
@@ -46,6 +47,7 @@ SESSION_SECONDS = 12 * 3600  # the longest AssumeRole grants; a local session ne
 LAMBDA_SERVICE = "lambda.amazonaws.com"
 STATES_SERVICE = "states.amazonaws.com"
 APPSYNC_SERVICE = "appsync.amazonaws.com"
+INVOKE_TIMEOUT_SECONDS = 30  # AppSync's resolver limit
 
 
 def enforcement_requested() -> bool:
@@ -194,6 +196,46 @@ class LocalIam:
         except Exception as exc:  # no such function or role: the caller falls back and is denied
             log.warning("no role credentials for %s: %s", function_arn, exc)
             return None
+
+    def lambda_invoker(
+        self, roles: dict[str, str], service: str, fallback: Callable[[str, str], tuple[bytes, str | None]]
+    ) -> Callable[[str, str], tuple[bytes, str | None]]:
+        """How a service that invokes functions with a role of its own (an AppSync data source's
+        `serviceRoleArn`) calls the Lambda Invoke API: as that role, so its policy must allow
+        lambda:InvokeFunction on the function. `roles` maps function ARN -> role ARN; functions
+        without one go through `fallback`."""
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import ReadTimeoutError
+
+        clients: dict[str, Any] = {}
+
+        def invoke(function_arn: str, event: str) -> tuple[bytes, str | None]:
+            role_arn = roles.get(function_arn)
+            if role_arn is None:
+                return fallback(function_arn, event)
+            client = clients.get(role_arn)
+            if client is None:
+                creds = self.role_credentials(role_arn, service, service.split(".")[0])
+                client = clients[role_arn] = boto3.session.Session(
+                    aws_access_key_id=creds.access_key,
+                    aws_secret_access_key=creds.secret_key,
+                    aws_session_token=creds.token,
+                    region_name=self.region,
+                ).client(
+                    "lambda",
+                    endpoint_url=f"http://127.0.0.1:{self.port}",
+                    config=Config(
+                        read_timeout=INVOKE_TIMEOUT_SECONDS, retries={"max_attempts": 0}, max_pool_connections=32
+                    ),
+                )
+            try:
+                answer = client.invoke(FunctionName=function_arn, Payload=event.encode())
+            except ReadTimeoutError as exc:  # as the stack's own invoker reports it
+                raise TimeoutError(str(exc)) from exc
+            return answer["Payload"].read(), answer.get("FunctionError")
+
+        return invoke
 
     # -- callers of the local stack's own emulations (AppSync) --------------------------------------
 

@@ -184,3 +184,32 @@ def test_a_role_that_does_not_trust_the_service_gives_no_credentials(stack: Loca
 
 def _role_arn(name: str) -> str:
     return f"arn:aws:iam::123456789012:role/{name}"
+
+
+def test_an_appsync_data_source_invokes_its_function_with_its_service_role(stack: LocalStack, api: TaskApi) -> None:
+    """startTask resolves through the control data source, whose role may invoke the control function."""
+    mutation = {
+        "query": "mutation($f: String!, $i: AWSJSON) { startTask(flowId: $f, input: $i) { taskId status } }",
+        "variables": {"f": FLOW["id"], "i": json.dumps({"name": "Ada"})},
+    }
+
+    def start() -> dict[str, Any]:
+        headers = {"x-api-key": stack.outputs["apiKey"]}
+        return requests.post(stack.outputs["graphqlUrl"], json=mutation, headers=headers, timeout=30).json()
+
+    assert start()["data"]["startTask"]["status"] == "PENDING"
+    with patched_policy(stack, "aiwf-prod-graphql-control-invoke", without_action_everywhere("lambda:InvokeFunction")):
+        refused = start()
+    assert refused["data"] is None or refused["data"].get("startTask") is None, refused
+    (error,) = refused["errors"]
+    assert "AccessDeniedException" in error["message"], error
+    assert "assumed-role/aiwf-prod-graphql-control-invoke/" in error["message"], error
+
+
+def without_action_everywhere(action: str) -> Callable[[dict[str, Any]], None]:
+    def change(document: dict[str, Any]) -> None:
+        for statement in document["Statement"]:
+            actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+            statement["Action"] = [a for a in actions if a != action] or ["lambda:GetFunction"]
+
+    return change
