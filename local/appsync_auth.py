@@ -3,7 +3,9 @@
 A caller is identified by the headers AppSync reads (`x-api-key`, or `Authorization` with
 SigV4 plus `x-amz-date` / `x-amz-security-token`), from an HTTP request or from the JSON
 header objects the real-time protocol carries. The signature is recomputed with botocore's own
-signer against the local credentials, so a client that signs wrongly fails here as in AWS.
+signer against the keys the embedded AWS issued (`Principals`; without it, a fixed set of local
+credentials), so a client that signs wrongly fails here as in AWS, and `Authorizer.permits` asks
+the signer's policies whether it may call a field (`appsync:GraphQL`).
 """
 
 from __future__ import annotations
