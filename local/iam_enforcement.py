@@ -92,7 +92,7 @@ class LocalIam:
         self.region = region
         self.account_id = account_id
         self.enforcing = enforce
-        self._roles: dict[tuple[str, str], Credentials] = {}
+        self._roles: dict[tuple[str, str, str], Credentials] = {}
         self._lock = threading.Lock()
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -139,7 +139,7 @@ class LocalIam:
     def role_credentials(self, role_arn: str, service: str, session_name: str) -> Credentials:
         """Temporary credentials of `role_arn` for `service`, as the service gets them: the role must
         exist and trust the service; the embedded AWS's STS issues them (AssumeRole). Cached."""
-        key = (role_arn, session_name)
+        key = (role_arn, service, session_name)
         found = self._roles.get(key)
         if found is not None:
             return found

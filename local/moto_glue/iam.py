@@ -152,15 +152,15 @@ def _served_by_enforced_server(response: Any) -> bool:
 
 def _presigned_headers(response: Any) -> dict[str, str] | None:
     """A query-string (presigned) signature as the header moto's check reads, or None."""
-    query = parse_qs(urlparse(response.uri).query)
-    credential = (query.get("X-Amz-Credential") or [None])[0]
-    legacy_key = (query.get("AWSAccessKeyId") or [None])[0]  # a SigV2 query signature (boto3's default)
+    query = {name.lower(): values for name, values in parse_qs(urlparse(response.uri).query).items()}
+    credential = (query.get("x-amz-credential") or [None])[0]
+    legacy_key = (query.get("awsaccesskeyid") or [None])[0]  # a SigV2 query signature (boto3's default)
     if not credential and legacy_key:
         credential = f"{legacy_key}/19700101/{response.region}/s3/aws4_request"
     if not credential:
         return None
     headers = {"Authorization": f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host, Signature=0"}
-    token = (query.get("X-Amz-Security-Token") or [None])[0]
+    token = (query.get("x-amz-security-token") or [None])[0]
     if token:
         headers["X-Amz-Security-Token"] = token
     return headers
