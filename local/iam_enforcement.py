@@ -102,11 +102,10 @@ class LocalIam:
         self.create_admin()
         moto_iam.engine_clients_with_role(self.state_machine_credentials)
         moto_iam.enforce(self.port, self.enforcing)
-        log.info(
-            "IAM policies %s on the embedded AWS (local credentials: the %s user)",
-            "enforced" if self.enforcing else "NOT enforced (LOCAL_IAM=off)",
-            ADMIN_USER,
-        )
+        if self.enforcing:
+            log.info("IAM policies enforced on the embedded AWS (local credentials: the %s user)", ADMIN_USER)
+        else:
+            log.warning("IAM policies NOT enforced on the embedded AWS (LOCAL_IAM=off): every signed call is allowed")
 
     def stop(self) -> None:
         moto_iam.enforce(self.port, False)
