@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from local import iam_enforcement
 from local.appsync import GraphqlApi, GraphqlEndpoint, LambdaInvoker
 from local.appsync_realtime import RealtimeHub
+from local.iam_enforcement import LocalIam
 from local.lambda_runtime import FAKE_CREDENTIALS
 from local.registry import Registry
 
@@ -32,11 +33,12 @@ def local_credentials() -> dict[str, str]:
 class LocalAppSync:
     """The served GraphQL API (the program declares one) and its real-time hub."""
 
-    def __init__(self, registry: Registry, invoke: LambdaInvoker) -> None:
+    def __init__(self, registry: Registry, invoke: LambdaInvoker, iam: LocalIam | None = None) -> None:
+        """`iam`: the embedded AWS's principals the stack runs on (IAM callers are checked against
+        them, Lambda data sources invoke as their role); without it, the fixed local credentials."""
         if len(registry.graphql_apis) > 1:
             log.warning("%d GraphQL APIs declared; the local stack serves the first", len(registry.graphql_apis))
         api_id = next(iter(registry.graphql_apis))
-        iam = iam_enforcement.active()
         if iam is not None:  # Lambda data sources invoke their function as their service role
             roles = {
                 source.function_arn: source.service_role_arn
