@@ -116,6 +116,10 @@ class LocalIam:
     def create_admin(self) -> None:
         """The admin user whose access key is the documented local credentials (`testing`). Created in
         the backend: IAM's API cannot choose an access key's id. Idempotent."""
+        with moto_iam.IAM_LOCK:
+            self._create_admin()
+
+    def _create_admin(self) -> None:
         from moto.iam.models import AccessKey
 
         backend = self._iam_backend()
@@ -146,7 +150,8 @@ class LocalIam:
         from moto.sts.models import sts_backends
 
         try:
-            role = self._iam_backend().get_role_by_arn(role_arn)
+            with moto_iam.IAM_LOCK:
+                role = self._iam_backend().get_role_by_arn(role_arn)
         except NotFoundException:
             raise RoleNotAssumable(f"{service} cannot assume {role_arn}: no such role") from None
         if not trusts(role.assume_role_policy_document, service):
@@ -255,14 +260,17 @@ class LocalIam:
         access = self._access_key(access_key_id, session_token)
         if access is None:
             return False
-        return moto_iam.policies_permit(access.collect_policies(), action, resource)
+        with moto_iam.IAM_LOCK:
+            policies = access.collect_policies()
+        return moto_iam.policies_permit(policies, action, resource)
 
     def _access_key(self, access_key_id: str, session_token: str | None) -> Any:
         from moto.iam.access_control import CreateAccessKeyFailure, create_access_key
 
         headers = {"X-Amz-Security-Token": session_token} if session_token else {}
         try:
-            return create_access_key(self.account_id, "aws", access_key_id, headers)
+            with moto_iam.IAM_LOCK:
+                return create_access_key(self.account_id, "aws", access_key_id, headers)
         except CreateAccessKeyFailure:
             return None
 

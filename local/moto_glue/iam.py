@@ -35,6 +35,11 @@ from botocore.credentials import Credentials
 
 _lock = threading.Lock()
 _enforced_ports: set[str] = set()
+# moto's IAM backend keeps users, roles and policies in plain dicts that its requests iterate
+# (`IamResponse._determine_resource` lists every role): concurrent CreateRole calls of one
+# provisioning raced ("dictionary changed size during iteration", a 500). IAM requests, and the
+# reads of IAM that authorizing a request makes, take this lock.
+IAM_LOCK = threading.RLock()
 # (role ARN) -> the role's temporary credentials, for the callers the local stack plays (the engine)
 RoleCredentials = Callable[[str], Credentials | None]
 _engine_credentials: RoleCredentials | None = None
@@ -186,15 +191,16 @@ def _authorize(response: Any, iam_request_cls: type, resource: str) -> None:
     parsed = urlparse(response.uri)
     path = response.raw_path + (f"?{parsed.query}" if parsed.query else "")
     try:
-        iam_request = iam_request_cls(
-            account_id=response.current_account,
-            method=response.method,
-            path=path,
-            data=response.data,
-            body=response.raw_body,
-            headers=headers,
-            action=action,
-        )
+        with IAM_LOCK:
+            iam_request = iam_request_cls(
+                account_id=response.current_account,
+                method=response.method,
+                path=path,
+                data=response.data,
+                body=response.raw_body,
+                headers=headers,
+                action=action,
+            )
         form = "x-www-form-urlencoded" in str(response.headers.get("Content-Type", ""))
         if presigned is None and (iam_request._service == "s3" or form):  # moto's check gets these right
             iam_request.check_signature()
@@ -206,7 +212,8 @@ def _authorize(response: Any, iam_request_cls: type, resource: str) -> None:
     for iam_action, arn in required_permissions(response, service, action, resource):
         iam_request._action = f"{service}:{iam_action}"
         try:
-            iam_request.check_action_permitted(arn)
+            with IAM_LOCK:
+                iam_request.check_action_permitted(arn)
         except (AccessDeniedError, TypeError):  # moto's trust check reads only AWS principals (a TypeError)
             if service == "s3":
                 raise
@@ -286,6 +293,8 @@ def authorize_embedded_requests() -> None:
         return
 
     def _authenticate_and_authorize_action(self: Any, iam_request_cls: type, resource: str = "*") -> None:
+        if getattr(self, "_aiwf_authorized", False):
+            return  # authorized before the DynamoDB lock (below)
         if _served_by_enforced_server(self):
             _authorize(self, iam_request_cls, resource)
             return
@@ -293,6 +302,54 @@ def authorize_embedded_requests() -> None:
 
     _authenticate_and_authorize_action._aiwf_iam = True  # type: ignore[attr-defined]
     ActionAuthenticatorMixin._authenticate_and_authorize_action = _authenticate_and_authorize_action  # type: ignore[method-assign]
+    _authorize_dynamodb_outside_its_lock()
+    _iam_requests_one_at_a_time()
+
+
+def _iam_requests_one_at_a_time() -> None:
+    """IAM requests under `IAM_LOCK` (they are few: provisioning and tests). Idempotent."""
+    from moto.iam.responses import IamResponse
+
+    original = IamResponse.call_action
+    if getattr(original, "_aiwf_iam_locked", False):
+        return
+
+    def call_action(self: Any) -> Any:
+        with IAM_LOCK:
+            return original(self)
+
+    call_action._aiwf_iam_locked = True  # type: ignore[attr-defined]
+    IamResponse.call_action = call_action  # type: ignore[method-assign]
+
+
+def _authorize_dynamodb_outside_its_lock() -> None:
+    """Every DynamoDB request runs under one lock (`local.moto_glue.dynamodb`); its authorization
+    (a signature and the caller's policies, ~0.3 ms) needs none of it, so it runs before the lock
+    instead of holding every other table request up. Idempotent."""
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+    from moto.iam.access_control import IAMRequest
+    from werkzeug.exceptions import HTTPException
+
+    for handler in (DynamoHandler, DynamoDBStreamsHandler):
+        locked = handler.call_action
+        if getattr(locked, "_aiwf_authorized_first", False):
+            continue
+
+        def call_action(self: Any, _locked: Any = locked) -> Any:
+            if _served_by_enforced_server(self):
+                try:
+                    _authorize(self, IAMRequest, "*")
+                except HTTPException as error:  # answered as moto's call_action answers it
+                    answer = error.description, {"status": error.code}
+                    status, headers, body = self._transform_response(self.response_headers, answer)
+                    headers, body = self._enrich_response(headers, body)
+                    return status, headers, body
+                self._aiwf_authorized = True
+            return _locked(self)
+
+        call_action._aiwf_authorized_first = True  # type: ignore[attr-defined]
+        handler.call_action = call_action  # type: ignore[method-assign]
 
 
 # -- the Step Functions engine's clients --------------------------------------------------------------
