@@ -203,12 +203,13 @@ def main() -> int:
             response.raise_for_status()
             return response.json()["taskId"]
 
-        definition = json.loads(sfn.describe_state_machine(stateMachineArn=machine)["definition"])
+        described = sfn.describe_state_machine(stateMachineArn=machine)
+        definition = json.loads(described["definition"])
         process_arn = definition["States"]["ProcessSteps"]["Parameters"]["FunctionName"]
         allma = sfn.create_state_machine(
             name=f"allma-style-{uuid.uuid4().hex[:6]}",
             definition=json.dumps(allma_style_definition(definition)),
-            roleArn="arn:aws:iam::123456789012:role/bench",
+            roleArn=described["roleArn"],  # the orchestrator's role: it may invoke the same functions
         )["stateMachineArn"]
 
         def run_allma_style(document: dict[str, Any]) -> str:

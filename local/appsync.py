@@ -49,7 +49,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from local import graphql_document
-from local.appsync_auth import API_KEY, AWS_IAM, Authorizer, Identity, Unauthorized, lower
+from local.appsync_auth import API_KEY, AWS_IAM, Authorizer, Identity, Principals, Unauthorized, lower
 from local.graphql_document import query_depth, response_name, selection_paths
 from local.js_resolver import JsResolver, ResolverError
 from local.registry import ACCOUNT_ID, Registry, ResolverRecord
@@ -256,6 +256,7 @@ class GraphqlApi:
         registry: Registry,
         invoke: LambdaInvoker,
         credentials: dict[str, str],
+        principals: Principals | None = None,
     ) -> None:
         record = registry.graphql_apis[api_id]
         self.api_id = api_id
@@ -268,8 +269,10 @@ class GraphqlApi:
         self.max_query_depth = configured if 1 <= configured <= MAX_QUERY_DEPTH else MAX_QUERY_DEPTH
         modes = (self.default_mode, *record.additional)
         keys = _ApiKeys(registry, api_id)
-        self.authorizer = Authorizer(tuple(modes), keys, credentials, ACCOUNT_ID)
+        self.authorizer = Authorizer(tuple(modes), keys, credentials, ACCOUNT_ID, principals)
         self.allowed = auth_table(self.schema, self.default_mode)
+        roots = (self.schema.query_type, self.schema.mutation_type, self.schema.subscription_type)
+        self.root_types = frozenset(root.name for root in roots if root is not None)
         self.subscriptions = subscribed_mutations(self.schema)
         self._js: dict[tuple[str, str], JsResolver] = {}
         self._blocking: set[tuple[str, str]] = set()  # fields whose resolver waits on a Lambda
@@ -406,11 +409,20 @@ class GraphqlApi:
 
     def _auth_middleware(self, next_: Callable[..., Any], root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
         caller: Caller = info.context
-        if not self.field_allowed(info.parent_type.name, info.field_name, caller.identity.mode):
+        if not self.field_allowed(info.parent_type.name, info.field_name, caller.identity.mode) or (
+            caller.identity.mode == AWS_IAM
+            and info.parent_type.name in self.root_types
+            and not self.iam_allows(caller.identity, info.parent_type.name, info.field_name)
+        ):
             raise AppSyncError(
                 f"Not Authorized to access {info.field_name} on type {info.parent_type.name}", "Unauthorized"
             )
         return next_(root, info, **args)
+
+    def iam_allows(self, identity: Identity, type_name: str, field_name: str) -> bool:
+        """An IAM caller's policies must allow `appsync:GraphQL` on a top-level field, as in AppSync."""
+        arn = f"arn:aws:appsync:{identity.region}:{ACCOUNT_ID}:apis/{self.api_id}/types/{type_name}/fields/{field_name}"
+        return self.authorizer.permits(identity, "appsync:GraphQL", arn)
 
     # -- execution --------------------------------------------------------------------------------
 

@@ -3,7 +3,9 @@
 A caller is identified by the headers AppSync reads (`x-api-key`, or `Authorization` with
 SigV4 plus `x-amz-date` / `x-amz-security-token`), from an HTTP request or from the JSON
 header objects the real-time protocol carries. The signature is recomputed with botocore's own
-signer against the local credentials, so a client that signs wrongly fails here as in AWS.
+signer against the keys the embedded AWS issued (`Principals`; without it, a fixed set of local
+credentials), so a client that signs wrongly fails here as in AWS, and `Authorizer.permits` asks
+the signer's policies whether it may call a field (`appsync:GraphQL`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -36,12 +38,26 @@ class Unauthorized(Exception):
         self.message = message
 
 
+class Principals(Protocol):
+    """The IAM principals of the embedded AWS (`local.iam_enforcement.LocalIam`): the secret of a key
+    it issued, who holds it, and whether that principal's policies allow an action on a resource."""
+
+    def secret(self, access_key_id: str, session_token: str | None) -> str | None: ...
+
+    def principal_arn(self, access_key_id: str, session_token: str | None) -> str | None: ...
+
+    def permits(self, access_key_id: str, session_token: str | None, action: str, resource: str) -> bool: ...
+
+
 @dataclass(frozen=True)
 class Identity:
     """Who called: the auth mode, and for IAM the identity AppSync hands resolvers."""
 
     mode: str
     detail: dict[str, Any] | None = None  # the resolver event's `identity` (None for API keys)
+    access_key_id: str | None = None  # IAM callers: the signing key, its session token and region
+    session_token: str | None = None
+    region: str | None = None
 
 
 @dataclass
@@ -52,6 +68,14 @@ class Authorizer:
     api_keys: Mapping[str, str | None]
     credentials: Mapping[str, str] = field(default_factory=dict)  # access key id -> secret key
     account_id: str = "123456789012"
+    principals: Principals | None = None  # when given, keys, holders and policies come from IAM
+
+    def permits(self, identity: Identity, action: str, resource: str) -> bool:
+        """Whether an IAM caller's policies allow `action` on `resource` (AppSync checks
+        `appsync:GraphQL` on each top-level field); true without principals to ask."""
+        if self.principals is None or identity.access_key_id is None:
+            return True
+        return self.principals.permits(identity.access_key_id, identity.session_token, action, resource)
 
     def identify(self, headers: Mapping[str, str], method: str, path: str, body: bytes) -> Identity:
         """The caller's identity from lower-cased headers, or Unauthorized."""
@@ -80,7 +104,8 @@ class Authorizer:
         if not match:
             raise Unauthorized("Authorization header requires 'Credential', 'SignedHeaders' and 'Signature'.")
         key_id = match["key"]
-        secret = self.credentials.get(key_id)
+        token = headers.get("x-amz-security-token")
+        secret = self.principals.secret(key_id, token) if self.principals is not None else self.credentials.get(key_id)
         if secret is None:
             raise Unauthorized("The security token included in the request is invalid.")
         amz_date = headers.get("x-amz-date", "")
@@ -109,6 +134,8 @@ class Authorizer:
         if not hmac.compare_digest(expected, match["signature"]):
             raise Unauthorized("The request signature we calculated does not match the signature you provided.")
         user_arn = f"arn:aws:iam::{self.account_id}:user/{key_id}"
+        if self.principals is not None:
+            user_arn = self.principals.principal_arn(key_id, token) or user_arn
         return Identity(
             AWS_IAM,
             {
@@ -121,6 +148,9 @@ class Authorizer:
                 "cognitoIdentityAuthType": None,
                 "cognitoIdentityAuthProvider": None,
             },
+            access_key_id=key_id,
+            session_token=token,
+            region=match["region"],
         )
 
 

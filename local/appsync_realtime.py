@@ -44,7 +44,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from local import graphql_document
 from local.appsync import MAX_QUERY_DEPTH, GraphqlApi, nesting_exceeds
-from local.appsync_auth import Identity, Unauthorized, lower
+from local.appsync_auth import AWS_IAM, Identity, Unauthorized, lower
 from local.graphql_document import project, query_depth, response_name, selected_fields
 
 log = logging.getLogger("local.appsync.realtime")
@@ -326,6 +326,12 @@ class RealtimeHub:
             raise _StartError("UnsupportedOperation", f"{node.name.value} has no @aws_subscribe")
         fragments = graphql_document.fragments(document)
         denied = self._denied(subscription_type, node, fragments, identity.mode)
+        if (
+            not denied
+            and identity.mode == AWS_IAM
+            and not self.api.iam_allows(identity, subscription_type.name, node.name.value)
+        ):
+            denied = (subscription_type.name, node.name.value)
         if denied:
             raise _StartError("Unauthorized", f"Not Authorized to access {denied[1]} on type {denied[0]}")
         coerced = get_variable_values(schema, operation.variable_definitions or (), request.get("variables") or {})

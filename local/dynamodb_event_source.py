@@ -184,9 +184,17 @@ class StreamDelivery:
         if destination and destination.startswith("arn:aws:sqs:") and _stream_endpoint:
             import boto3
 
-            region, _account, name = destination.split(":")[3:6]
-            sqs = boto3.client("sqs", endpoint_url=_stream_endpoint, region_name=region)
-            sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"], MessageBody=json.dumps(info))
+            from local import iam_enforcement
+
+            region, account, name = destination.split(":")[3:6]
+            # Lambda sends to the destination as the function's execution role, as in AWS
+            iam = iam_enforcement.active()
+            creds = iam.function_role_credentials(self.mapping.function_arn) if iam else None
+            keys = {"aws_access_key_id": creds.access_key, "aws_secret_access_key": creds.secret_key} if creds else {}
+            token = {"aws_session_token": creds.token} if creds else {}
+            sqs = boto3.client("sqs", endpoint_url=_stream_endpoint, region_name=region, **keys, **token)
+            # the queue's URL from its ARN, as Lambda sends (a GetQueueUrl would need its own permission)
+            sqs.send_message(QueueUrl=f"{_stream_endpoint}/{account}/{name}", MessageBody=json.dumps(info))
 
 
 def _stream_add(shard: Any, old: Any, new: Any) -> None:

@@ -14,7 +14,16 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from local import durable_service, dynamodb_event_source, lambda_invoke, moto_glue, moto_server, sqs_event_source
+from local import (
+    durable_service,
+    dynamodb_event_source,
+    iam_enforcement,
+    lambda_invoke,
+    moto_glue,
+    moto_server,
+    sqs_event_source,
+)
+from local.iam_enforcement import LocalIam
 from local.lambda_runtime import LambdaRuntime
 
 log = logging.getLogger("local")
@@ -24,6 +33,7 @@ log = logging.getLogger("local")
 class EmbeddedAws:
     moto: moto_server.MotoServer
     runtime: LambdaRuntime
+    iam: LocalIam
 
     @property
     def url(self) -> str:
@@ -59,11 +69,14 @@ def acquire(region: str = "us-east-1", max_workers_per_function: int = 4) -> Emb
                 logging.getLogger(name).setLevel(level)
             _quieted.clear()
             moto = moto_server.start_server(port=0, region=region)
-            runtime = LambdaRuntime(moto.url, max_workers_per_function)
+            iam = LocalIam(moto.port, region, enforce=iam_enforcement.enforcement_requested())
+            iam.start()  # before any other call: everything after it is authorized
+            iam_enforcement.activate(iam)
+            runtime = LambdaRuntime(moto.url, max_workers_per_function, credentials=iam.function_environment)
             lambda_invoke.install_lambda_dispatcher(runtime.invoke)
             dynamodb_event_source.install_stream_delivery(moto.url)
             durable_service.start(moto.url, region)  # durable functions run in the same workers
-            _shared = EmbeddedAws(moto, runtime)
+            _shared = EmbeddedAws(moto, runtime, iam)
             _previous_switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(min(_previous_switch_interval, GIL_SWITCH_INTERVAL_SECONDS))
             log.info("embedded AWS (moto %s) on %s", moto_glue.MOTO_VERSION, moto.url)
@@ -105,6 +118,8 @@ def release(aws: EmbeddedAws) -> None:
     durable_service.stop()
     dynamodb_event_source.uninstall_stream_delivery()
     aws.runtime.close()
+    iam_enforcement.activate(None)
+    aws.iam.stop()
     try:
         moto_server.reset(aws.moto)
     except Exception as exc:  # the server may already be unreachable at interpreter exit

@@ -44,6 +44,7 @@ def function_config(fn: Any) -> FunctionConfig:
         environment=dict(fn.environment_vars or {}),
         region=fn.region,
         version=str(fn.version),
+        role=str(fn.role or ""),
     )
 
 

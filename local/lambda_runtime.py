@@ -27,6 +27,7 @@ import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 log = logging.getLogger("local.lambda")
@@ -55,6 +56,7 @@ class FunctionConfig:
     environment: dict[str, str] = field(default_factory=dict)
     region: str = "us-east-1"
     version: str = "$LATEST"
+    role: str = ""  # the execution role's ARN; its credentials are the worker's (see `CredentialsProvider`)
 
     @property
     def fingerprint(self) -> str:
@@ -96,6 +98,11 @@ def _error_payload(error_type: str, message: str, request_id: str = "") -> bytes
     return json.dumps(body).encode()
 
 
+# (role ARN, function name) -> the AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN of a
+# worker, as Lambda sets them from the function's role; raises when the role cannot be assumed.
+CredentialsProvider = Callable[[str, str], dict[str, str]]
+
+
 class WorkerDied(Exception):
     """The worker process ended (crash, os._exit, kill) before answering."""
 
@@ -103,12 +110,19 @@ class WorkerDied(Exception):
 class Worker:
     """One execution environment: a subprocess that imported the handler once and serves events."""
 
-    def __init__(self, config: FunctionConfig, code_dir: str, endpoint_url: str, index: int) -> None:
+    def __init__(
+        self,
+        config: FunctionConfig,
+        code_dir: str,
+        endpoint_url: str,
+        index: int,
+        credentials: dict[str, str] | None = None,
+    ) -> None:
         self.config = config
         self.label = f"{config.name}#{index}"
+        env = self._environment(endpoint_url, code_dir, FAKE_CREDENTIALS if credentials is None else credentials)
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
-        env = self._environment(endpoint_url, code_dir)
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-I", "-u", BOOTSTRAP, str(req_r), str(resp_w)],
@@ -133,7 +147,7 @@ class Worker:
         threading.Thread(target=self._forward_output, name=f"log-{self.label}", daemon=True).start()
         self.init_error: dict | None = None
 
-    def _environment(self, endpoint_url: str, code_dir: str) -> dict[str, str]:
+    def _environment(self, endpoint_url: str, code_dir: str, credentials: dict[str, str]) -> dict[str, str]:
         c = self.config
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -154,7 +168,7 @@ class Worker:
             # StartSyncExecution's endpoint is `sync-states.<region>...`: the SDK would prefix the
             # embedded AWS's host with `sync-` too (botocore's own switch turns that off).
             "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
-            **FAKE_CREDENTIALS,
+            **credentials,
         }
         env.update({k: str(v) for k, v in c.environment.items()})
         return env
@@ -236,11 +250,19 @@ class RuntimeShutDown(RuntimeError):
 class FunctionPool:
     """The warm workers of one function version; grows (up to `max_workers`) only when all are busy."""
 
-    def __init__(self, config: FunctionConfig, code_dir: str, endpoint_url: str, max_workers: int) -> None:
+    def __init__(
+        self,
+        config: FunctionConfig,
+        code_dir: str,
+        endpoint_url: str,
+        max_workers: int,
+        credentials: CredentialsProvider | None = None,
+    ) -> None:
         self.config = config
         self.code_dir = code_dir
         self.endpoint_url = endpoint_url
         self.max_workers = max_workers
+        self.credentials = credentials
         self._idle: list[Worker] = []
         self._busy: set[Worker] = set()
         self._count = 0
@@ -285,12 +307,13 @@ class FunctionPool:
         worker = self._acquire()
         if worker is None:
             try:
-                worker = Worker(self.config, self.code_dir, self.endpoint_url, self._spawned)
+                env = self.credentials(self.config.role, self.config.name) if self.credentials else None
+                worker = Worker(self.config, self.code_dir, self.endpoint_url, self._spawned, env)
                 with self._cond:
                     self._busy.add(worker)
                 log.debug("cold start %s (%s)", worker.label, self.config.handler)
                 worker.wait_ready(max(INIT_TIMEOUT_SECONDS, timeout))
-            except (WorkerDied, TimeoutError, OSError) as exc:
+            except Exception as exc:  # no credentials for its role, a crash at import, an init timeout
                 if isinstance(worker, Worker):
                     self._release(worker, healthy=False)
                 else:
@@ -379,8 +402,15 @@ class FunctionPool:
 class LambdaRuntime:
     """All functions' pools. Thread-safe: invocations arrive on the embedded server's threads."""
 
-    def __init__(self, endpoint_url: str, max_workers_per_function: int = 4, work_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        endpoint_url: str,
+        max_workers_per_function: int = 4,
+        work_dir: str | None = None,
+        credentials: CredentialsProvider | None = None,
+    ) -> None:
         self.endpoint_url = endpoint_url
+        self.credentials = credentials
         self.max_workers = max_workers_per_function
         self._own_dir = work_dir is None
         self.work_dir = work_dir or tempfile.mkdtemp(prefix="aiwf-lambda-")
@@ -401,7 +431,9 @@ class LambdaRuntime:
                         archive.extractall(code_dir)
                 for old_key in [k for k in self._pools if k.startswith(f"{config.name}-")]:
                     self._pools.pop(old_key).close()  # code or config changed: retire warm workers
-                pool = self._pools[key] = FunctionPool(config, code_dir, self.endpoint_url, self.max_workers)
+                pool = self._pools[key] = FunctionPool(
+                    config, code_dir, self.endpoint_url, self.max_workers, self.credentials
+                )
         return pool
 
     def invoke(self, config: FunctionConfig, event: str | bytes | None) -> InvocationResult:

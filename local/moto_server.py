@@ -18,15 +18,17 @@ from typing import Any
 import requests
 
 from local import moto_glue
-from local.lambda_runtime import FAKE_CREDENTIALS
+from local.iam_enforcement import LOCAL_CREDENTIALS
 from local.moto_glue.server import keep_alive_server_class
 
 log = logging.getLogger("local.moto")
 
 
 def fake_aws_environment(region: str) -> dict[str, str]:
-    """Credentials and region every boto3 client of the local stack process needs (never real ones)."""
-    return {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
+    """Credentials and region every boto3 client of the local stack process needs (never real ones):
+    the local admin's key (`local.iam_enforcement`), without a session token (which would make the
+    key a role session's)."""
+    return {**LOCAL_CREDENTIALS, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
 
 
 @dataclass
@@ -54,6 +56,7 @@ def start_server(port: int = 0, region: str = "us-east-1") -> MotoServer:
     for key, value in fake_aws_environment(region).items():
         os.environ[key] = value
     os.environ.pop("AWS_PROFILE", None)
+    os.environ.pop("AWS_SESSION_TOKEN", None)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call is noise
     server = keep_alive_server_class()(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -73,6 +73,7 @@ class DataSourceRecord:
 
     type: str
     function_arn: str | None = None
+    service_role_arn: str | None = None  # the role AppSync assumes to invoke the function
 
 
 @dataclass

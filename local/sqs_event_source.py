@@ -24,7 +24,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from local.lambda_runtime import FAKE_CREDENTIALS
+from local import iam_enforcement
+from local.iam_enforcement import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 
 log = logging.getLogger("local.sqs")
 
@@ -115,17 +116,30 @@ class SqsPoller:
         self.mapping = mapping
         self.invocations = 0
         self._stopped = threading.Event()
-        session = boto3.session.Session(
-            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        # As Lambda's poller: the queue is read as the function's execution role (which must allow
+        # it: local.iam_enforcement), the function invoked by the service itself (the local admin).
+        service = boto3.session.Session(
+            aws_access_key_id=LOCAL_ACCESS_KEY_ID,
+            aws_secret_access_key=LOCAL_SECRET_ACCESS_KEY,
             region_name=mapping.region,
         )
-        self._sqs = session.client(
+        iam = iam_enforcement.active()
+        creds = iam.function_role_credentials(mapping.function_arn) if iam else None
+        role = service
+        if creds is not None:
+            role = boto3.session.Session(
+                aws_access_key_id=creds.access_key,
+                aws_secret_access_key=creds.secret_key,
+                aws_session_token=creds.token,
+                region_name=mapping.region,
+            )
+        self._queue_url = f"{endpoint_url}/{mapping.account}/{mapping.queue_name}"  # no GetQueueUrl, as Lambda
+        self._sqs = role.client(
             "sqs",
             endpoint_url=endpoint_url,
             config=Config(retries={"max_attempts": 1}, read_timeout=LONG_POLL_SECONDS + 30),
         )
-        self._lambda = session.client(
+        self._lambda = service.client(
             "lambda",
             endpoint_url=endpoint_url,
             config=Config(retries={"max_attempts": 0}, read_timeout=INVOKE_TIMEOUT_SECONDS),
@@ -137,11 +151,9 @@ class SqsPoller:
         self._stopped.set()
 
     def _run(self) -> None:
-        queue_url: str | None = None
+        queue_url = self._queue_url
         while not self._stopped.is_set():
             try:
-                if queue_url is None:
-                    queue_url = self._sqs.get_queue_url(QueueName=self.mapping.queue_name)["QueueUrl"]
                 messages = self._sqs.receive_message(
                     QueueUrl=queue_url,
                     MaxNumberOfMessages=max(1, min(self.mapping.batch_size, MAX_BATCH)),

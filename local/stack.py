@@ -292,7 +292,7 @@ class LocalStack:
             return []
         from local.appsync_server import LocalAppSync
 
-        self.appsync = LocalAppSync(self.registry, self._invoke_lambda)
+        self.appsync = LocalAppSync(self.registry, self._invoke_lambda, self.aws.iam if self.aws else None)
         return self.appsync.routes()
 
     # -- start-up --------------------------------------------------------------------------------

@@ -18,6 +18,10 @@ embedded server calls it at start, `local.moto_server`):
 - `lambda_durable`: Lambda's durable execution APIs passed to the local durable execution service
   (`local.durable_service`, the durable execution SDK's testing server).
 
+`iam` (every request an embedded server serves authorized against the caller's policies, with the
+action names and resource ARNs IAM uses; the Step Functions engine's calls signed as the state
+machine's role) is installed by `local.iam_enforcement`, which owns the credentials it needs.
+
 Two stand-ins replace moto methods too but own a whole AWS behaviour, so they live beside the other
 stand-ins: `local.lambda_invoke` (every Lambda invocation to the warm workers) and
 `local.dynamodb_event_source` (stream records delivered as Lambda's poller delivers them).

@@ -39,7 +39,11 @@ def appsync_key(ctx: Context, args: Args) -> tuple[str, dict]:
 
 def data_source(ctx: Context, args: Args) -> tuple[str, dict]:
     i = args.inputs
-    record = DataSourceRecord(type=i["type"], function_arn=(i.get("lambdaConfig") or {}).get("functionArn"))
+    record = DataSourceRecord(
+        type=i["type"],
+        function_arn=(i.get("lambdaConfig") or {}).get("functionArn"),
+        service_role_arn=i.get("serviceRoleArn"),
+    )
     with ctx.lock:
         ctx.registry.data_sources[(i["apiId"], i["name"])] = record
     arn = ctx.arn("appsync", f"apis/{i['apiId']}/datasources/{i['name']}")

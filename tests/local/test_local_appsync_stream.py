@@ -103,6 +103,24 @@ class Env:
         self.table(out, key="id")
         iam = self.client("iam")
         role = iam.create_role(RoleName=f"role-{suffix}", AssumeRolePolicyDocument=ROLE)["Role"]["Arn"]
+        # the embedded AWS authorizes each call against the role: the handlers' writes to `out`, and
+        # Lambda's on-failure delivery (as the function's role) to a test's dead-letter queue
+        access = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["dynamodb:PutItem", "dynamodb:UpdateItem"],
+                    "Resource": f"arn:aws:dynamodb:us-east-1:123456789012:table/{out}",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": "sqs:SendMessage",
+                    "Resource": "arn:aws:sqs:us-east-1:123456789012:dlq-*",
+                },
+            ],
+        }
+        iam.put_role_policy(RoleName=f"role-{suffix}", PolicyName="access", PolicyDocument=json.dumps(access))
         function = self.client("lambda").create_function(
             FunctionName=f"fn-{suffix}",
             Runtime="python3.12",

@@ -16,7 +16,30 @@ ROLE_POLICY = json.dumps(
     {
         "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
+# What the functions (a put into glue-table) and the state machines (invoking them) do, and only that:
+# the embedded AWS authorizes every call against the caller's role (local/iam_enforcement.py).
+ROLE_ACCESS = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "dynamodb:PutItem",
+                "Resource": "arn:aws:dynamodb:us-east-1:123456789012:table/glue-table",
+            },
+            {
+                "Effect": "Allow",
+                "Action": "lambda:InvokeFunction",
+                "Resource": "arn:aws:lambda:us-east-1:123456789012:function:glue-*",
+            },
         ],
     }
 )
@@ -40,6 +63,7 @@ def aws() -> Iterator[dict]:
 def functions(aws, handler_zip: bytes) -> dict[str, str]:
     iam, lam = aws["client"]("iam"), aws["client"]("lambda")
     role = iam.create_role(RoleName="glue-role", AssumeRolePolicyDocument=ROLE_POLICY)["Role"]["Arn"]
+    iam.put_role_policy(RoleName="glue-role", PolicyName="glue-access", PolicyDocument=ROLE_ACCESS)
     aws["client"]("dynamodb").create_table(
         TableName="glue-table",
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],

@@ -19,7 +19,10 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from local import embedded
@@ -194,12 +197,15 @@ def test_connections_stay_open_between_requests_even_when_a_body_is_left_unread(
     try:
         connection = http.client.HTTPConnection(shared.moto.host, shared.moto.port, timeout=10)
         first_socket = None
-        list_tables = {
-            "X-Amz-Target": "DynamoDB_20120810.ListTables",
-            "Content-Type": "application/x-amz-json-1.0",
-            "Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/dynamodb/aws4_request, "
-            "SignedHeaders=host, Signature=0",
-        }
+        # signed with the local credentials: the embedded AWS authorizes every call
+        request = AWSRequest(
+            method="POST",
+            url=f"{shared.moto.url}/",
+            data="{}",
+            headers={"X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0"},
+        )
+        SigV4Auth(Credentials("testing", "testing"), "dynamodb", "us-east-1").add_auth(request)
+        list_tables = dict(request.headers.items())
         for path, body, headers in (
             ("/", "{}", list_tables),
             ("/moto-api/data.json", "x" * 100_000, {}),  # a route that never reads its body

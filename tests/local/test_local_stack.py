@@ -34,12 +34,14 @@ PROGRAM = textwrap.dedent(
     account = aws.get_caller_identity().account_id
     assume = aws.iam.get_policy_document(statements=[{
         "actions": ["sts:AssumeRole"],
-        "principals": [{"type": "Service", "identifiers": ["lambda.amazonaws.com"]}],
+        "principals": [{"type": "Service", "identifiers": ["lambda.amazonaws.com", "states.amazonaws.com"]}],
     }])
+    # one role for the functions and the state machines (the local stack authorizes every call)
     role = aws.iam.Role("fn-role", assume_role_policy=assume.json)
     aws.iam.RolePolicy("fn-policy", role=role.id, policy=json.dumps({
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": "*"}]}))
+        "Statement": [{"Effect": "Allow", "Resource": "*",
+                       "Action": ["dynamodb:PutItem", "states:StartExecution", "lambda:InvokeFunction"]}]}))
     table = aws.dynamodb.Table(
         "items", name=f"tiny-{stage}-items", hash_key="pk", range_key="sk", billing_mode="PAY_PER_REQUEST",
         attributes=[{"name": "pk", "type": "S"}, {"name": "sk", "type": "S"}, {"name": "gk", "type": "S"}],

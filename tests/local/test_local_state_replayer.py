@@ -36,6 +36,18 @@ ROLE = json.dumps(
         ],
     }
 )
+QUEUES = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                "Resource": "arn:aws:sqs:us-east-1:123456789012:*",
+            }
+        ],
+    }
+)
 SQS_HANDLER = """
 def keep_the_failing(event, context):
     return {"batchItemFailures": [
@@ -66,6 +78,8 @@ class Env:
     def function(self, handler: str, code: bytes) -> str:
         suffix = uuid.uuid4().hex[:8]
         role = self.client("iam").create_role(RoleName=f"replay-{suffix}", AssumeRolePolicyDocument=ROLE)["Role"]
+        # Lambda uses the function's role for its on-failure destination and to poll a mapped queue
+        self.client("iam").put_role_policy(RoleName=f"replay-{suffix}", PolicyName="queues", PolicyDocument=QUEUES)
         return self.client("lambda").create_function(
             FunctionName=f"replay-{suffix}",
             Runtime="python3.12",

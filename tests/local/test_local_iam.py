@@ -1,0 +1,188 @@
+"""IAM authorization on the embedded AWS (local/moto_glue/iam.py, local/iam_enforcement.py): the
+action names and resource ARNs IAM checks, item by item for transactions, signatures recomputed,
+and the credentials each caller gets. Calls are made here with a role's session credentials, as a
+function's worker holds them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from local import embedded
+from local.iam_enforcement import LAMBDA_SERVICE, RoleNotAssumable
+from tests.local.conftest import make_zip
+
+ACCOUNT = "123456789012"
+TRUST_LAMBDA = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[Any]:
+    shared = embedded.acquire()
+    try:
+        yield shared
+    finally:
+        embedded.release(shared)
+
+
+def admin(aws: Any, service: str) -> Any:
+    return boto3.client(service, endpoint_url=aws.url, region_name="us-east-1")
+
+
+def as_role(aws: Any, statements: list[dict[str, Any]], service: str) -> Any:
+    """A client signed with a session of a new role allowed exactly `statements`."""
+    name = f"iam-test-{uuid.uuid4().hex[:8]}"
+    iam = admin(aws, "iam")
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST_LAMBDA)["Role"]["Arn"]
+    if statements:
+        document = {"Version": "2012-10-17", "Statement": statements}
+        iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(document))
+    creds = aws.iam.role_credentials(arn, LAMBDA_SERVICE, name)
+    return client_with(aws, service, creds)
+
+
+def client_with(aws: Any, service: str, creds: Credentials) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=aws.url,
+        region_name="us-east-1",
+        aws_access_key_id=creds.access_key,
+        aws_secret_access_key=creds.secret_key,
+        aws_session_token=creds.token,
+    )
+
+
+def table(aws: Any, index: bool = False) -> str:
+    name = f"iam-{uuid.uuid4().hex[:8]}"
+    request: dict[str, Any] = {
+        "TableName": name,
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if index:
+        request["AttributeDefinitions"].append({"AttributeName": "g", "AttributeType": "S"})
+        request["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": "by-g",
+                "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ]
+    admin(aws, "dynamodb").create_table(**request)
+    return name
+
+
+def table_arn(name: str) -> str:
+    return f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{name}"
+
+
+def denied(call: Any) -> str:
+    with pytest.raises(ClientError) as caught:
+        call()
+    assert caught.value.response["Error"]["Code"] == "AccessDeniedException", caught.value.response
+    return str(caught.value)
+
+
+def put(name: str, key: str) -> dict[str, Any]:
+    return {"Put": {"TableName": name, "Item": {"pk": {"S": key}}}}
+
+
+def test_a_transaction_is_authorized_item_by_item_with_each_items_action(aws: Any) -> None:
+    first, second = table(aws), table(aws)
+    only_first = as_role(
+        aws, [{"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": table_arn(first)}], "dynamodb"
+    )
+    message = denied(lambda: only_first.transact_write_items(TransactItems=[put(first, "a"), put(second, "a")]))
+    assert f"dynamodb:PutItem on resource: {table_arn(second)}" in message
+    assert "Item" not in admin(aws, "dynamodb").get_item(TableName=first, Key={"pk": {"S": "a"}})  # nothing written
+
+    both = as_role(
+        aws,
+        [{"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": [table_arn(first), table_arn(second)]}],
+        "dynamodb",
+    )
+    both.transact_write_items(TransactItems=[put(first, "b"), put(second, "b")])
+    # no dynamodb:TransactWriteItems action exists in IAM, and none was needed
+
+
+def test_a_query_on_an_index_needs_the_index_arn(aws: Any) -> None:
+    name = table(aws, index=True)
+    query = {
+        "TableName": name,
+        "IndexName": "by-g",
+        "KeyConditionExpression": "g = :g",
+        "ExpressionAttributeValues": {":g": {"S": "x"}},
+    }
+    table_only = as_role(
+        aws, [{"Effect": "Allow", "Action": "dynamodb:Query", "Resource": table_arn(name)}], "dynamodb"
+    )
+    assert f"on resource: {table_arn(name)}/index/by-g" in denied(lambda: table_only.query(**query))
+    indexes = as_role(
+        aws, [{"Effect": "Allow", "Action": "dynamodb:Query", "Resource": f"{table_arn(name)}/index/*"}], "dynamodb"
+    )
+    assert indexes.query(**query)["Items"] == []
+
+
+def test_lambda_invoke_is_lambda_invoke_function_on_the_function_arn(aws: Any) -> None:
+    name = f"iam-fn-{uuid.uuid4().hex[:8]}"
+    role = admin(aws, "iam").create_role(RoleName=name, AssumeRolePolicyDocument=TRUST_LAMBDA)["Role"]["Arn"]
+    code = make_zip({"app.py": "def handler(event, context):\n    return {'ok': True}\n"})
+    arn = admin(aws, "lambda").create_function(
+        FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler", Code={"ZipFile": code}
+    )["FunctionArn"]
+    other = as_role(aws, [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": f"{arn}-other"}], "lambda")
+    assert f"lambda:InvokeFunction on resource: {arn}" in denied(lambda: other.invoke(FunctionName=name, Payload=b"{}"))
+    allowed = as_role(aws, [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": arn}], "lambda")
+    assert json.loads(allowed.invoke(FunctionName=name, Payload=b"{}")["Payload"].read()) == {"ok": True}
+
+
+def test_a_presigned_link_is_authorized_as_its_signer(aws: Any) -> None:
+    bucket = f"iam-{uuid.uuid4().hex[:8]}"
+    admin(aws, "s3").create_bucket(Bucket=bucket)
+    admin(aws, "s3").put_object(Bucket=bucket, Key="tasks/a", Body=b"value")
+    reader = as_role(
+        aws, [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/tasks/*"}], "s3"
+    )
+    stranger = as_role(aws, [], "s3")
+    for client, status in ((reader, 200), (stranger, 403)):
+        link = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "tasks/a"}, ExpiresIn=60)
+        assert requests.get(link, timeout=10).status_code == status
+    assert requests.get(f"{aws.url}/{bucket}/tasks/a", timeout=10).status_code == 403  # unsigned: anonymous
+
+
+def test_unknown_keys_and_wrong_secrets_are_refused(aws: Any) -> None:
+    unknown = client_with(aws, "dynamodb", Credentials("AKIAUNKNOWN000000000", "secret"))
+    with pytest.raises(ClientError) as caught:
+        unknown.list_tables()
+    assert caught.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    wrong = client_with(aws, "dynamodb", Credentials("testing", "not-the-secret"))
+    with pytest.raises(ClientError) as caught:
+        wrong.list_tables()
+    assert caught.value.response["Error"]["Code"] == "InvalidSignatureException"
+    assert "TableNames" in admin(aws, "dynamodb").list_tables()  # the local credentials: the admin
+
+
+def test_a_service_gets_role_credentials_only_when_the_trust_policy_names_it(aws: Any) -> None:
+    name = f"iam-trust-{uuid.uuid4().hex[:8]}"
+    arn = admin(aws, "iam").create_role(RoleName=name, AssumeRolePolicyDocument=TRUST_LAMBDA)["Role"]["Arn"]
+    assert aws.iam.role_credentials(arn, LAMBDA_SERVICE, "t").token
+    with pytest.raises(RoleNotAssumable, match="does not name states"):
+        aws.iam.role_credentials(arn, "states.amazonaws.com", "t")
+    with pytest.raises(RoleNotAssumable, match="no such role"):
+        aws.iam.role_credentials(f"{arn}-gone", LAMBDA_SERVICE, "t")
