@@ -21,10 +21,9 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
-from .clock import now_iso
+from .clock import seconds_since
 from .history_handover import continue_in_fresh_execution
 from .protocol import EXPRESS_ACTIONS, Action
 from .repository import Task
@@ -80,13 +79,6 @@ def same_execution(recorded: str | None, reported: str | None) -> bool:
     return reported == recorded or (is_express(recorded) and reported.startswith(recorded + ":"))
 
 
-def _elapsed(started_at: str | None) -> float:
-    if not started_at:
-        return 0.0
-    start = datetime.fromisoformat(started_at.replace("Z", "+00:00"))
-    return (datetime.fromisoformat(now_iso().replace("Z", "+00:00")) - start).total_seconds()
-
-
 class ExpressRun:
     """One call of ProcessSteps on the Express machine: when it must hand its task over."""
 
@@ -99,7 +91,7 @@ class ExpressRun:
         return cls(str(execution_arn), started_at) if is_express(execution_arn) else None
 
     def elapsed(self) -> float:
-        return _elapsed(self.started_at)
+        return seconds_since(self.started_at) if self.started_at else 0.0
 
     def out_of_budget(self) -> bool:
         return self.elapsed() >= budget_seconds()

@@ -15,9 +15,9 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
+from .clock import seconds_since
 from .errors import StepError, normalized_error
 from .express import ExpressRun, same_execution
 from .history_handover import hand_over_if_history_is_long
@@ -272,9 +272,7 @@ def _go_to_next_step(repo: TaskRepository, task: Task, step_id: str, outcome: St
 
 
 def _elapsed_seconds(task: Task) -> float:
-    since = task.redriven_at or task.started_at  # a redrive gives the flow's timeout a fresh start
-    started = datetime.fromisoformat(since.replace("Z", "+00:00"))
-    return (datetime.now(UTC) - started).total_seconds()
+    return seconds_since(task.redriven_at or task.started_at)  # a redrive gives the flow's timeout a fresh start
 
 
 def _started(task: Task, step_id: str) -> bool:
