@@ -25,6 +25,7 @@ from typing import Any
 
 from .clock import seconds_since
 from .history_handover import continue_in_fresh_execution
+from .native_steps import NATIVE_STEPS
 from .protocol import EXPRESS_ACTIONS, Action
 from .repository import Task
 from .settings import get_settings
@@ -34,8 +35,6 @@ log = logging.getLogger(__name__)
 # Express executions end at five minutes; hand over well before.
 DEFAULT_BUDGET_SECONDS = 120
 DEFAULT_RETRY_HORIZON_SECONDS = 240
-# Step types whose state the Express machine lacks (protocol actions WAIT, POLL, PARALLEL).
-NATIVE_STEP_TYPES = frozenset({"wait_for_event", "poll", "parallel"})
 # Step types a quick run may not contain at all: they wait for the world, for minutes or days.
 WAITING_STEP_TYPES = frozenset({"wait_for_event", "poll"})
 
@@ -99,7 +98,7 @@ class ExpressRun:
     def must_leave_before(self, step: dict[str, Any], began: bool) -> bool:
         """A step whose state the Express machine lacks (a fork: the flow has no waits or polls),
         before it begins: the Standard execution runs it from its start."""
-        return step.get("type") in NATIVE_STEP_TYPES and not began
+        return step.get("type") in NATIVE_STEPS and not began
 
     def keeps(self, answer: dict[str, Any]) -> bool:
         """Whether this Express execution can follow `answer` itself."""
