@@ -59,11 +59,14 @@ def inline_flow() -> dict[str, Any]:
     return {"startAt": "s0", "steps": steps}
 
 
+# One branch of the reference flows' 4-branch parallel step: a transform, then succeed.
+BRANCH: dict[str, Any] = {
+    "startAt": "b",
+    "steps": {"b": {"type": "transform", "value": "{{ branchId }}", "next": "ok"}, "ok": {"type": "succeed"}},
+}
+
+
 def mixed_flow(notify_url: str, job_url: str) -> dict[str, Any]:
-    branch = {
-        "startAt": "b",
-        "steps": {"b": {"type": "transform", "value": "{{ branchId }}", "next": "ok"}, "ok": {"type": "succeed"}},
-    }
     return {
         "startAt": "prepare",
         "steps": {
@@ -82,7 +85,7 @@ def mixed_flow(notify_url: str, job_url: str) -> dict[str, Any]:
                 "maxAttempts": 5,
                 "next": "fanout",
             },
-            "fanout": {"type": "parallel", "branches": [{"id": f"b{i}", **branch} for i in range(4)], "next": "done"},
+            "fanout": {"type": "parallel", "branches": [{"id": f"b{i}", **BRANCH} for i in range(4)], "next": "done"},
             "done": {"type": "succeed"},
         },
     }
@@ -169,16 +172,12 @@ def quick_line(label: str, seconds: float, transitions: int, invocations: int) -
 
 def parallel_flow() -> dict[str, Any]:
     """Two inline steps, a 4-branch parallel step, a succeed: no waits or polls, so a quick run."""
-    branch = {
-        "startAt": "b",
-        "steps": {"b": {"type": "transform", "value": "{{ branchId }}", "next": "ok"}, "ok": {"type": "succeed"}},
-    }
     return {
         "startAt": "prepare",
         "steps": {
             "prepare": {"type": "transform", "value": "{{ input.n }}", "resultPath": "n", "next": "double"},
             "double": {"type": "transform", "value": "{{ n * 2 }}", "resultPath": "d", "next": "fanout"},
-            "fanout": {"type": "parallel", "branches": [{"id": f"b{i}", **branch} for i in range(4)], "next": "done"},
+            "fanout": {"type": "parallel", "branches": [{"id": f"b{i}", **BRANCH} for i in range(4)], "next": "done"},
             "done": {"type": "succeed"},
         },
     }
