@@ -39,6 +39,7 @@ from starlette.routing import BaseRoute, Mount
 
 from local import console, embedded, pulumi_mocks, restart, tls
 from local.apigw import INTEGRATION_TIMEOUT_SECONDS, RestApiGateway
+from local.iam_enforcement import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from local.lambda_runtime import LambdaRuntime
 from local.mocks import LocalAwsMocks
 from local.moto_server import MotoServer
@@ -54,7 +55,9 @@ HTTP_SHUTDOWN_GRACE_SECONDS = 1.0  # for requests in flight to finish on their o
 HTTP_SHUTDOWN_SECONDS = 5.0  # for them to finish once the workers they wait on have ended
 _PROGRAM_LOCK = threading.Lock()  # Pulumi's runtime state is process-global: one program run at a time
 # What a client of the embedded AWS signs with (the AWS CLI, boto3; the `awsCredentials` output).
-LOCAL_CREDENTIALS = {"accessKeyId": "testing", "secretAccessKey": "testing"}
+# The local admin's key (local.iam_enforcement owns it): what the stack's own clients sign with,
+# and the `awsCredentials` output for the AWS CLI and boto3.
+LOCAL_CREDENTIALS = {"accessKeyId": LOCAL_ACCESS_KEY_ID, "secretAccessKey": LOCAL_SECRET_ACCESS_KEY}
 
 
 # Resources whose provisioning runs a Lambda function (a worker starts): shown apart in the "ready" line.

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from local.appsync_server import local_credentials
-from local.lambda_runtime import FAKE_CREDENTIALS
+from local.iam_enforcement import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from tests.e2e.conftest import Deployed, in_order_without_gaps, task_id_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -41,16 +40,12 @@ def test_amplify_js_queries_subscribes_and_signs_over_the_tls_twin(deployed: Dep
     flow["id"] = f"amplify-tls-{uuid.uuid4().hex[:8]}"
     name = f"amplify-{uuid.uuid4().hex}"
     task_id = task_id_for(name)
-    key_id, secret = next(iter(local_credentials().items()))
     scenario = {
         "graphqlUrl": tls["graphqlUrl"],
         "region": deployed.stack.region,
         "apiKey": deployed.outputs["apiKey"],
-        "credentials": {
-            "accessKeyId": key_id,
-            "secretAccessKey": secret,
-            "sessionToken": FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
-        },
+        # the local credentials (the stack's admin user: a key without a session token)
+        "credentials": {"accessKeyId": LOCAL_ACCESS_KEY_ID, "secretAccessKey": LOCAL_SECRET_ACCESS_KEY},
         "flow": flow,
         "input": {"name": "Ada"},
         "taskName": name,

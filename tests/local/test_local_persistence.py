@@ -16,6 +16,7 @@ import boto3
 import pytest
 
 from local import embedded
+from local.iam_enforcement import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from local.persistence import SNAPSHOT, LocalState, StateError, _Changes, write_atomically
 
 TABLE = "aws:dynamodb/table:Table"
@@ -31,7 +32,11 @@ def aws() -> Iterator[embedded.EmbeddedAws]:
 
 def _client(aws: embedded.EmbeddedAws, service: str) -> Any:
     return boto3.client(
-        service, endpoint_url=aws.url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+        service,
+        endpoint_url=aws.url,
+        region_name="us-east-1",
+        aws_access_key_id=LOCAL_ACCESS_KEY_ID,  # the local admin: every request is authorized
+        aws_secret_access_key=LOCAL_SECRET_ACCESS_KEY,
     )
 
 
