@@ -81,7 +81,7 @@ def normalized_error(
     step_id: str | None = None,
     branch_id: str | None = None,
 ) -> dict[str, Any]:
-    """The single error shape of DESIGN.md, whatever failed."""
+    """The one normalized error shape (docs/flows.md), whatever failed."""
     return {
         "errorName": error_name,
         "errorMessage": error_message,

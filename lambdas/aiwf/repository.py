@@ -79,7 +79,7 @@ class Task:
         return self.status in FINAL_STATUSES
 
     def state(self) -> dict[str, Any]:
-        """The public WorkflowState view (DESIGN.md): no context, no tokens."""
+        """The public WorkflowState view (the GraphQL `WorkflowState`): no context, no tokens."""
         return {
             "taskId": self.branch_of["taskId"] if self.branch_of else self.task_id,
             "flowId": self.flow_id,
