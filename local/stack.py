@@ -65,11 +65,30 @@ DEPLOY_TIME_INVOCATIONS = frozenset({"aws:lambda/invocation:Invocation"})
 
 
 class PortInUse(Exception):
-    """The API port is taken (most likely by another `make dev`); the message says what to do."""
+    """A port of the stack is taken (most likely by another `make dev`); the message says what to do.
+    `setting`: the variable that picks that port (`PORT`, or `TLS_PORT` for the TLS twin)."""
 
-    def __init__(self, port: int) -> None:
-        super().__init__(f"port {port} is in use (another make dev?): PORT={port + 10} make dev")
+    def __init__(self, port: int, setting: str = "PORT") -> None:
+        what = "port" if setting == "PORT" else "TLS port"
+        super().__init__(f"{what} {port} is in use (another make dev?): {setting}={port + 10} make dev")
         self.port = port
+
+
+def bind_listening_socket(host: str, port: int, setting: str = "PORT") -> socket.socket:
+    """A listening socket of the stack, bound before anything else starts (so a busy port is one
+    line and touches no file). proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say
+    so, and without it every small write on a kept-alive connection or a WebSocket waits ~40 ms
+    (Nagle + delayed ACK)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(port, setting) from None
+        raise
+    return sock
 
 
 def load_config(project_dir: Path, stage: str) -> tuple[str, dict[str, str]]:
@@ -306,9 +325,9 @@ class LocalStack:
         _without_cloud_models(project, config)
         self.region = config.get("aws:region", "us-east-1")
         # The port first: a stack already serving there keeps its files (outputs, state) untouched.
-        self._socket = self._bind()
+        self._socket = bind_listening_socket(self.host, self.port)
         self.port = self._socket.getsockname()[1]
-        self._tls_socket = tls.bind(self.host, self.tls_port)
+        self._tls_socket = bind_listening_socket(self.host, self.tls_port, "TLS_PORT")
         self.tls_port = self._tls_socket.getsockname()[1]
         if self.state_dir is not None:  # the state next: a stack of the same stage on another port keeps it
             self.state = LocalState(self.state_dir, self.region, fresh=self.fresh)
@@ -380,20 +399,6 @@ class LocalStack:
         now = time.monotonic()
         self.timings[name] = now - since
         return now
-
-    def _bind(self) -> socket.socket:
-        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so, and without it
-        # every small write on a kept-alive connection or a WebSocket waits ~40 ms (Nagle + delayed ACK).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-        except OSError as exc:
-            sock.close()
-            if exc.errno == errno.EADDRINUSE:
-                raise PortInUse(self.port) from None
-            raise
-        return sock
 
     def _local_outputs(self) -> dict[str, Any]:
         """Outputs only the local stack has: where the embedded AWS is, and what to sign with."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import errno
 import fcntl
 import ipaddress
 import os
@@ -112,23 +111,6 @@ def twin_outputs(outputs: Mapping[str, Any], port: int, ca: Path) -> dict[str, s
     """The local-only `tls` output: the twin of each API URL the stack has, and the CA file."""
     twins = {name: twin_url(str(outputs[name]), port) for name in TWIN_URL_OUTPUTS if outputs.get(name)}
     return {**twins, "caBundle": str(ca)}
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """The twin's listening socket, bound before the program runs (so its port is known), as the
-    plain one is (`local.stack`): TCP_NODELAY-capable, address reuse on."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise OSError(
-                errno.EADDRINUSE, f"TLS port {port} is in use (another make dev?): pick another with TLS_PORT=..."
-            ) from None
-        raise
-    return sock
 
 
 class TlsServer(uvicorn.Server):

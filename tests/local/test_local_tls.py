@@ -7,7 +7,6 @@ ssl with strict X.509 verification (what Python 3.13 turns on by default), by na
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import json
 import socket
 import ssl
@@ -24,6 +23,7 @@ import uvicorn
 from cryptography import x509
 
 from local import LocalStack, tls
+from local.stack import PortInUse, bind_listening_socket
 from tests.local.test_local_stack import PROGRAM
 
 # -- the CA and the server certificate ---------------------------------------------------------
@@ -129,10 +129,11 @@ def test_twin_urls_keep_host_and_path_and_take_tls_schemes_and_port() -> None:
 
 def test_a_busy_tls_port_says_so_in_one_line() -> None:
     taken = socket.create_server(("127.0.0.1", 0))
+    port = taken.getsockname()[1]
     try:
-        with pytest.raises(OSError, match=r"TLS port \d+ is in use") as raised:
-            tls.bind("127.0.0.1", taken.getsockname()[1])
-        assert raised.value.errno == errno.EADDRINUSE
+        with pytest.raises(PortInUse) as raised:
+            bind_listening_socket("127.0.0.1", port, "TLS_PORT")
+        assert str(raised.value) == f"TLS port {port} is in use (another make dev?): TLS_PORT={port + 10} make dev"
     finally:
         taken.close()
 
@@ -209,7 +210,7 @@ def test_a_stopping_twin_does_not_wait_for_idle_clients(tmp_path: Path) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    sock = tls.bind("127.0.0.1", 0)
+    sock = bind_listening_socket("127.0.0.1", 0, "TLS_PORT")
     config = uvicorn.Config(
         app, lifespan="off", log_level="warning", ssl_certfile=str(files.certificate), ssl_keyfile=str(files.key)
     )
