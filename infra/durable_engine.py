@@ -21,7 +21,7 @@ import pulumi_aws as aws
 from .config import StageConfig
 from .functions import Function, FunctionArgs
 from .iam import Access, Statement
-from .orchestrator import bedrock_statement
+from .orchestrator import step_runner_access
 from .state_store import StateStore
 
 # How long one durable execution (one task, or one redrive of it) may run: a year, the service's
@@ -72,8 +72,6 @@ class DurableEngine(pulumi.ComponentResource):
             lambda v: f"arn:aws:lambda:{v[0]}:{v[1]}:function:{physical}:*"
         )
         statements = [Statement(OWN_EXECUTION_ACTIONS, (executions,), sid="OwnDurableExecutions")]
-        if config.llm_provider == "bedrock":
-            statements.append(bedrock_statement())
         self.function = Function(
             f"{name}-function",
             FunctionArgs(
@@ -82,12 +80,8 @@ class DurableEngine(pulumi.ComponentResource):
                 description="The durable engine: runs a task's flow as one Lambda durable execution",
                 code=args.code,
                 layers=args.layers,
-                environment={
-                    "LLM_PROVIDER": config.llm_provider,
-                    **({"LLM_ENDPOINT": config.llm_endpoint} if config.llm_endpoint else {}),
-                },
                 statements=statements,
-                access=[args.store.access("write-tasks", "record-execution", "read-flows", "payloads-write")],
+                access=step_runner_access(config, args.store),
                 durable_execution_timeout_seconds=EXECUTION_TIMEOUT_SECONDS,
             ),
             config,

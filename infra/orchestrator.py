@@ -43,6 +43,20 @@ def bedrock_statement() -> Statement:
     )
 
 
+def step_runner_access(config: StageConfig, store: StateStore) -> list[Access]:
+    """What every function that runs a flow's steps needs, whichever engine calls it (process-steps,
+    the durable orchestrator): the stage's model settings, Bedrock when the stage uses it, and the
+    task store as the step loop uses it (tasks, executions, flows, payloads)."""
+    llm = Access(
+        environment={
+            "LLM_PROVIDER": config.llm_provider,
+            **({"LLM_ENDPOINT": config.llm_endpoint} if config.llm_endpoint else {}),
+        },
+        statements=(bedrock_statement(),) if config.llm_provider == "bedrock" else (),
+    )
+    return [llm, store.access("write-tasks", "record-execution", "read-flows", "payloads-write")]
+
+
 @dataclass(frozen=True)
 class OrchestratorArgs:
     store: StateStore
@@ -82,8 +96,6 @@ class Orchestrator(pulumi.ComponentResource):
             # ...and a quick run that leaves the Express machine goes on there too (aiwf.express)
             Statement(("states:StartExecution",), (machine_arn,), sid="ContinueAsNew"),
         ]
-        if config.llm_provider == "bedrock":
-            process_statements.append(bedrock_statement())
         self.process = Function(
             f"{name}-process",
             FunctionArgs(
@@ -92,14 +104,10 @@ class Orchestrator(pulumi.ComponentResource):
                 description="Runs a task's consecutive inline steps in one invocation",
                 code=args.code,
                 layers=args.layers,
-                environment={
-                    # where a quick run goes on when it leaves the Express machine (aiwf.express)
-                    "STATE_MACHINE_ARN": machine_arn,
-                    "LLM_PROVIDER": config.llm_provider,
-                    **({"LLM_ENDPOINT": config.llm_endpoint} if config.llm_endpoint else {}),
-                },
+                # where a quick run goes on when it leaves the Express machine (aiwf.express)
+                environment={"STATE_MACHINE_ARN": machine_arn},
                 statements=process_statements,
-                access=[store.access("write-tasks", "record-execution", "read-flows", "payloads-write")],
+                access=step_runner_access(config, store),
             ),
             config,
             opts=child,
