@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from . import durable_executions
 from .control import start_named_execution
 from .errors import ConcurrentUpdate
 from .protocol import StepStateKind
@@ -42,11 +43,16 @@ def restart_task(task_id: str) -> dict[str, Any]:
         break
     else:
         return {"taskId": task_id, "restarted": False, "reason": "kept changing"}
-    if task.execution_arn:  # `arn:...:execution:<machine>:<name>`: the same machine, the same name
+    if durable_executions.is_durable(task.execution_arn):
+        return {"taskId": task_id, "restarted": False, "reason": "durable executions are not restarted"}
+    if task.execution_arn and ":execution:" in task.execution_arn:
+        # `arn:...:execution:<machine>:<name>`: the same machine, the same name
         prefix, _, rest = task.execution_arn.partition(":execution:")
         machine, _, name = rest.partition(":")
         machine_arn = f"{prefix}:stateMachine:{machine}"
-    else:  # the start never reached Step Functions (the task API names the execution right after)
+    else:
+        # the start never reached Step Functions (the task API names the execution right after),
+        # or a quick run's Express execution: it goes on as the task's Standard execution
         machine_arn, name = get_settings().state_machine_arn, task.task_id
         if not machine_arn:
             return {"taskId": task_id, "restarted": False, "reason": "no execution to start again"}

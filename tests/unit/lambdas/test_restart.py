@@ -165,6 +165,22 @@ def test_a_task_whose_start_never_reached_step_functions_starts_under_its_id(exe
     assert drive(task_id)["action"] == Action.SUCCEEDED
 
 
+def test_a_quick_run_cut_off_on_express_goes_on_as_the_tasks_standard_execution(executions, monkeypatch):
+    """An Express execution's ARN names no Standard machine: the task goes on under its own id there."""
+    monkeypatch.setenv("STATE_MACHINE_ARN", MACHINE)
+    from aiwf.settings import get_settings
+
+    get_settings.cache_clear()
+    task_id = start(_flow({"done": {"type": "succeed"}}, "done"))
+    repo = TaskRepository()
+    express = f"arn:aws:states:us-east-1:123456789012:express:orchestrator-express:{task_id}:6b1c"
+    repo.set_execution(repo.get(task_id), express)
+    restarted = restart_task(task_id)
+    assert executions == [(MACHINE, task_id)]
+    assert repo.get(task_id).execution_arn == restarted["executionArn"] != express
+    assert drive(task_id)["action"] == Action.SUCCEEDED
+
+
 def test_a_polling_task_goes_on_with_the_attempts_it_had_made(executions, monkeypatch):
     checks = iter(["working", "working", "done"])
     step_handlers.load_handlers()
