@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import gc
 import json
 import logging
 import os
+import select
 import signal
+import socket
 import sys
 import threading
 from types import FrameType
@@ -63,6 +66,29 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def wait_for_stop(stop: threading.Event) -> None:
+    """Sleep in the main thread until a signal handler sets `stop`.
+
+    The kernel gives a signal sent to the process to any thread that does not block it, most often
+    one of the stack's many server threads. CPython then only notes the signal for the main thread,
+    and a main thread asleep on a lock (`stop.wait()`) never wakes to run the handler: a SIGTERM or
+    Ctrl-C was left unanswered until something else woke it. Whichever thread takes a signal writes
+    to the wakeup fd, so a main thread waiting on that fd wakes, runs the handler and sees `stop`."""
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    try:
+        while not stop.is_set():
+            select.select([reader], [], [])
+            with contextlib.suppress(BlockingIOError):
+                reader.recv(4096)
+    finally:
+        signal.set_wakeup_fd(previous)
+        reader.close()
+        writer.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     gc.disable()  # until the stack serves: see LocalStack.start
     args = _parse(argv)
@@ -93,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # `kill -USR1 <pid>` prints where every thread is: how this stack's hangs are found
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     code = 0
     try:
         stack.start()
@@ -101,8 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(stack.outputs, indent=2, sort_keys=True, default=str), flush=True)
         print(f"\nWeb console: {stack.outputs['consoleUrl']}", flush=True)
         print(f"Serving on {stack.base_url} and {stack.tls_base_url} (TLS) - Ctrl-C to stop.", flush=True)
-        while not stop.wait(3600):
-            pass
+        wait_for_stop(stop)
     except KeyboardInterrupt:
         pass
     except (PortInUse, StateError) as exc:
