@@ -157,12 +157,18 @@ def flows_retire(ctx: typer.Context, flow_id: Annotated[str, typer.Argument(meta
 
 
 # -- tasks ------------------------------------------------------------------------------------
+# The arguments `start` and `run` share, declared once so their help cannot drift apart.
+FlowToRun = Annotated[str, typer.Argument(metavar="FLOW", help="The flow to run.")]
+TaskInput = Annotated[str, typer.Option("--input", "-i", help="JSON, or @file.json / @file.yaml.")]
+TaskName = Annotated[str | None, typer.Option(help="Idempotency key: the same name gives the same task.")]
+
+
 @app.command()
 def start(
     ctx: typer.Context,
-    flow_id: Annotated[str, typer.Argument(metavar="FLOW", help="The flow to run.")],
-    task_input: Annotated[str, typer.Option("--input", "-i", help="JSON, or @file.json / @file.yaml.")] = "{}",
-    name: Annotated[str | None, typer.Option(help="Idempotency key: the same name gives the same task.")] = None,
+    flow_id: FlowToRun,
+    task_input: TaskInput = "{}",
+    name: TaskName = None,
     wait: Annotated[bool, typer.Option(help="Wait until the task ends; exit 1 if it did not succeed.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 300,
 ) -> None:
@@ -179,9 +185,9 @@ def start(
 @app.command()
 def run(
     ctx: typer.Context,
-    flow_id: Annotated[str, typer.Argument(metavar="FLOW", help="The flow to run.")],
-    task_input: Annotated[str, typer.Option("--input", "-i", help="JSON, or @file.json / @file.yaml.")] = "{}",
-    name: Annotated[str | None, typer.Option(help="Idempotency key: the same name gives the same task.")] = None,
+    flow_id: FlowToRun,
+    task_input: TaskInput = "{}",
+    name: TaskName = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the end at most.")] = 300,
 ) -> None:
     """Run a task of FLOW and print how it ended: a quick run (one round trip for a short flow,
