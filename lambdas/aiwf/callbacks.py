@@ -16,11 +16,9 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from . import durable_executions, egress
-from .aws import client
+from . import egress
 from .clock import now_iso
+from .engines import engine_for
 from .errors import ConcurrentUpdate, Conflict, Forbidden, Gone, NotFound, normalized_error
 from .protocol import ErrorName, StepStateKind
 from .repository import Task, TaskRepository
@@ -29,9 +27,6 @@ from .templates import render
 
 log = logging.getLogger(__name__)
 NOTIFY_TIMEOUT_SECONDS = 10
-# SendTaskFailure limits: error 256 characters, cause 32,768.
-_CAUSE_LIMIT = 32_768
-_TOKEN_GONE = ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken")
 
 
 class NotifyFailed(Exception):
@@ -144,29 +139,12 @@ def resume_task(task_id: str, token: str, status: str, output: Any, error: dict[
     except ConcurrentUpdate as exc:
         raise Conflict(f"the resume token of task {task_id!r} was already used", code="TOKEN_USED") from exc
     try:
-        _complete(task, token, outcome)
+        engine_for(task).complete_wait(task, token, outcome)
     except Gone:
         _conflict_if_ended_meanwhile(repo, task_id)
         raise
     log.info("task resumed", extra={"taskId": task_id, "stepId": step_id, "resumeStatus": status})
     return task
-
-
-def _complete(task: Task, token: str, outcome: dict[str, Any]) -> None:
-    if durable_executions.is_durable(_engine_execution(task)):
-        durable_executions.complete_wait(task.task_id, token, outcome)  # the token is the callback id
-        return
-    sfn = client("stepfunctions")
-    try:
-        if outcome["status"] == "SUCCEEDED":
-            sfn.send_task_success(taskToken=token, output=json.dumps({"taskId": task.task_id}))
-        else:
-            cause = json.dumps(outcome["error"])
-            sfn.send_task_failure(taskToken=token, error=ErrorName.RESUME_FAILURE, cause=cause[:_CAUSE_LIMIT])
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in _TOKEN_GONE:
-            raise Gone(f"the wait of task {task.task_id!r} is over: {exc}", code="WAIT_EXPIRED") from exc
-        raise
 
 
 def _conflict_if_ended_meanwhile(repo: TaskRepository, task_id: str) -> None:
@@ -183,23 +161,6 @@ def heartbeat_task(task_id: str, token: str) -> dict[str, Any]:
     wait's `heartbeatSeconds` clock (the wait's whole `timeoutSeconds` still bounds it). Nothing is
     committed: a heartbeat is no state change, so it adds no history record."""
     task = _waiting_task(TaskRepository(), task_id, token)
-    if durable_executions.is_durable(_engine_execution(task)):
-        durable_executions.heartbeat(task_id, token)
-        log.info("wait heartbeat", extra={"taskId": task_id})
-        return {"taskId": task_id, "heartbeatAt": now_iso()}
-    try:
-        client("stepfunctions").send_task_heartbeat(taskToken=token)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in _TOKEN_GONE:
-            raise Gone(f"the wait of task {task_id!r} is over: {exc}", code="WAIT_EXPIRED") from exc
-        raise
+    engine_for(task).heartbeat(task, token)
     log.info("wait heartbeat", extra={"taskId": task_id})
     return {"taskId": task_id, "heartbeatAt": now_iso()}
-
-
-def _engine_execution(task: Task) -> str | None:
-    """The execution that runs `task`: its own, or for a parallel branch record, its task's."""
-    if task.branch_of is None:
-        return task.execution_arn
-    parent = TaskRepository().get(task.branch_of["taskId"])
-    return parent.execution_arn if parent is not None else None

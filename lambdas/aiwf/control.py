@@ -8,32 +8,25 @@ inline Map iterations of the same execution, so one StopExecution ends them); a 
 in a Lambda at that moment cannot commit after ABORTED (its conditional write loses), and any call
 ProcessSteps or PollCheck still gets answers "already final". Branch records still open are closed
 ABORTED too, so every record of the task tells the same end; a branch record's id (the `taskId` a
-wait inside a branch notifies) cancels its task.
+wait inside a branch notifies) cancels its task. How an execution is stopped, and a redrive
+started, is its engine's (aiwf.engines): an Express run cannot be stopped and ends at its next step.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from . import durable_executions
-from .aws import client
 from .clock import now_iso
+from .engines import engine_for
 from .errors import ConcurrentUpdate, Conflict, NotFound, normalized_error
-from .express import is_express
 from .protocol import ErrorName, StepStateKind
 from .repository import Task, TaskRepository
-from .settings import get_settings, standard_execution_arn
 from .task_flow import TaskFlow, load_flow
 
 log = logging.getLogger(__name__)
 _ATTEMPTS = 5
 DEFAULT_REASON = "cancelled by request"
-# StopExecution's `cause` limit (characters).
-_STOP_CAUSE_LIMIT = 32_768
 
 
 def cancel_task(task_id: str, reason: str | None) -> tuple[Task, bool]:
@@ -63,7 +56,7 @@ def cancel_task(task_id: str, reason: str | None) -> tuple[Task, bool]:
         except ConcurrentUpdate:
             continue  # a step or a resume committed first: decide again on the new state
         log.info("task cancelled", extra={"taskId": task_id, "from": task.status, "reason": message})
-        _stop_execution(aborted, message)
+        engine_for(aborted).stop(aborted, message)
         _abort_branches(repo, task, message)
         return aborted, True
     raise Conflict(f"task {task_id!r} kept changing; try again", code="CONCURRENT_UPDATE")
@@ -71,29 +64,6 @@ def cancel_task(task_id: str, reason: str | None) -> tuple[Task, bool]:
 
 def _cancelled(message: str, step_id: str | None, branch_id: str | None) -> dict[str, Any]:
     return normalized_error(ErrorName.CANCELLED, message, step_id=step_id, branch_id=branch_id)
-
-
-def _stop_execution(task: Task, message: str) -> None:
-    if durable_executions.is_durable(task.execution_arn):
-        durable_executions.stop(task.execution_arn, message)
-        return
-    # No execution recorded yet: the start may be under way (the API records it once StartExecution
-    # answers), and its name is the task id, so stop that one if it runs.
-    execution_arn = task.execution_arn or standard_execution_arn(task.task_id)
-    if is_express(execution_arn):
-        # Express executions cannot be stopped; a quick run's next ProcessSteps finds the task
-        # final and ends it (within one inline step or one retry wait).
-        log.info("quick run ends at its next step", extra={"taskId": task.task_id})
-        return
-    try:
-        client("stepfunctions").stop_execution(
-            executionArn=execution_arn, error=ErrorName.CANCELLED, cause=message[:_STOP_CAUSE_LIMIT]
-        )
-    except ClientError as exc:
-        # An execution that ended meanwhile (or a continuation that never started) has nothing to stop.
-        if exc.response["Error"]["Code"] not in ("ExecutionDoesNotExist", "ExecutionNotRunning"):
-            raise
-        log.info("no running execution to stop", extra={"taskId": task.task_id, "code": exc.response["Error"]["Code"]})
 
 
 def _abort_branches(repo: TaskRepository, task: Task, message: str) -> None:
@@ -149,11 +119,8 @@ def redrive_task(task_id: str) -> Task:
         if task.current_step is None:
             raise Conflict(f"task {task_id!r} never started a step", code="NOT_REDRIVABLE")
         count = task.redrive_count + 1
-        name = f"{task.task_id}-r{count}"
-        durable = durable_executions.is_durable(task.execution_arn)
-        machine_arn = get_settings().state_machine_arn
-        # A durable execution's ARN is Lambda's to choose: the old one stays until the new one starts.
-        execution_arn = (task.execution_arn or "") if durable else standard_execution_arn(name)
+        engine = engine_for(task)  # a quick run's redrive runs on Standard
+        execution_arn = engine.redrive_arn(task, count)
         pending = _parallel_state(task, flow)
         try:
             redriven = repo.save(
@@ -172,10 +139,7 @@ def redrive_task(task_id: str) -> Task:
             continue  # another redrive (or a late writer) won: decide again on the new state
         if pending is not None:
             _reset_branches(repo, pending["rerun"], count)
-        if durable:
-            started = durable_executions.start(task.task_id, durable_executions.execution_name(task.task_id, count))
-        else:
-            started = start_named_execution(machine_arn, name, task.task_id)
+        started = engine.redrive(task, count)
         if started != execution_arn:
             redriven = repo.set_execution(redriven, started)
         log.info("task redriven", extra={"taskId": task_id, "from": task.status, "redriveCount": count})
@@ -245,15 +209,3 @@ def _reset_branches(repo: TaskRepository, record_ids: list[str], count: int) -> 
                 break
             except ConcurrentUpdate:
                 continue
-
-
-def start_named_execution(machine_arn: str, name: str, task_id: str) -> str:
-    """Start the task's execution `name` (its ARN also when it exists already: a retried call)."""
-    try:
-        return client("stepfunctions").start_execution(
-            stateMachineArn=machine_arn, name=name, input=json.dumps({"taskId": task_id, "rounds": 0})
-        )["executionArn"]
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
-            raise
-        return standard_execution_arn(name)

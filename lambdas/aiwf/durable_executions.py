@@ -1,7 +1,7 @@
 """The durable engine's control plane: start, stop, and complete or heartbeat a wait.
 
-The task API, cancel, redrive, resume and heartbeat call the engine a task runs on; a task's
-`executionArn` says which (a durable execution's ARN names a function and `durable-execution`,
+The task API, cancel, redrive, resume and heartbeat call the engine a task runs on (aiwf.engines
+picks it); a task's `executionArn` says which (a durable execution's ARN names a function and `durable-execution`,
 a Step Functions one `:execution:`), so no separate field is needed and a task keeps its engine
 for life, whatever its flow's `engine` becomes later.
 

@@ -18,10 +18,15 @@ with the task's first change.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
+
+import boto3
+from botocore.config import Config
 
 from .clock import seconds_since
 from .history_handover import continue_in_fresh_execution
@@ -69,6 +74,21 @@ def is_express(execution_arn: str | None) -> bool:
 def reservation_arn(express_machine_arn: str, task_id: str) -> str:
     """What the task records before StartSyncExecution: the real ARN is this plus `:<uuid>`."""
     return express_machine_arn.replace(":stateMachine:", ":express:", 1) + f":{task_id}"
+
+
+def start_sync(machine_arn: str, task_id: str, read_timeout: int) -> dict[str, Any]:
+    """StartSyncExecution of the task's quick run, sent once (no SDK retries: a retry would be a
+    second run, which Express, unlike Standard, does not refuse) and waited for `read_timeout`
+    seconds; its answer, or ReadTimeoutError while the run goes on."""
+    return _sync_client(read_timeout).start_sync_execution(
+        stateMachineArn=machine_arn, name=task_id, input=json.dumps({"taskId": task_id, "rounds": 0})
+    )
+
+
+@lru_cache(maxsize=32)
+def _sync_client(read_timeout: int) -> Any:
+    config = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=read_timeout)
+    return boto3.client("stepfunctions", config=config)
 
 
 def same_execution(recorded: str | None, reported: str | None) -> bool:

@@ -11,6 +11,8 @@ started again and ProcessSteps picks the task up where the record says:
   remembers it, so the old token is answered 410 TOKEN_REPLACED, not "wrong token");
 - a poll goes on counting its attempts;
 - a parallel step runs the branches that had not ended (the others keep their end).
+Which execution starts again is the task's engine's (aiwf.engines): a quick run cut off on Express
+goes on as the task's Standard execution, and durable executions are not restarted.
 """
 
 from __future__ import annotations
@@ -18,12 +20,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from . import durable_executions
-from .control import start_named_execution
+from .engines import NotRestarted, engine_for
 from .errors import ConcurrentUpdate
 from .protocol import StepStateKind
 from .repository import Task, TaskRepository
-from .settings import get_settings
 
 log = logging.getLogger(__name__)
 _ATTEMPTS = 5
@@ -43,20 +43,10 @@ def restart_task(task_id: str) -> dict[str, Any]:
         break
     else:
         return {"taskId": task_id, "restarted": False, "reason": "kept changing"}
-    if durable_executions.is_durable(task.execution_arn):
-        return {"taskId": task_id, "restarted": False, "reason": "durable executions are not restarted"}
-    if task.execution_arn and ":execution:" in task.execution_arn:
-        # `arn:...:execution:<machine>:<name>`: the same machine, the same name
-        prefix, _, rest = task.execution_arn.partition(":execution:")
-        machine, _, name = rest.partition(":")
-        machine_arn = f"{prefix}:stateMachine:{machine}"
-    else:
-        # the start never reached Step Functions (the task API names the execution right after),
-        # or a quick run's Express execution: it goes on as the task's Standard execution
-        machine_arn, name = get_settings().state_machine_arn, task.task_id
-        if not machine_arn:
-            return {"taskId": task_id, "restarted": False, "reason": "no execution to start again"}
-    started = start_named_execution(machine_arn, name, task.task_id)
+    try:
+        started = engine_for(task).restart(task)
+    except NotRestarted as exc:
+        return {"taskId": task_id, "restarted": False, "reason": exc.reason}
     if started != task.execution_arn:
         repo.set_execution(task, started)
     log.info("task restarted", extra={"taskId": task_id, "status": task.status, "executionArn": started})

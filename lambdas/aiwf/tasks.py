@@ -6,42 +6,23 @@ A start that failed half-way (record written, execution not started) is complete
 
 A quick run (`POST /tasks` with `"wait": N`) answers with the state the task has when it ends or
 N seconds pass. A flow that may take the Express machine (aiwf.express) runs there with
-StartSyncExecution, which returns when the run ends; any other runs on the Standard machine and
-the API watches its record. Either way the answer is read from the task's record, the one truth.
+StartSyncExecution, which returns when the run ends; any other runs on its engine (aiwf.engines)
+and the API watches its record. Either way the answer is read from the task's record, the one truth.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import math
 import time
 import uuid
-from dataclasses import replace
-from functools import lru_cache
 from typing import Any
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    ReadTimeoutError,
-)
-
-from . import durable_executions
-from .aws import client
 from .clock import now_iso
+from .engines import engine_to_start
 from .errors import Conflict, NotFound
-from .express import reservation_arn, runs_on_express
 from .flow_store import FlowStore
-from .reconciler import reconcile
 from .repository import FINAL_STATUSES, Task, TaskRepository
-from .settings import get_settings, standard_execution_arn
 
-log = logging.getLogger(__name__)
 _NAME_NAMESPACE = uuid.UUID("6f1f8a57-4d0b-4b8e-9a55-2a3c9d8f0e11")
 # A quick run's watch of the task record: first look soon, then back off to one read a second.
 _FIRST_PAUSE = 0.1
@@ -90,15 +71,8 @@ def start_task(flow_id: str, task_input: Any, name: str | None, quick_until: flo
         _check_same_request(existing, flow_id, task_input)
         task, created = existing, False
     if task.execution_arn is None:
-        express_machine = get_settings().express_state_machine_arn
         pinned = flows.get(task.flow_id, task.flow_version)
-        flow = pinned if quick_until is not None and express_machine else None
-        if pinned is not None and durable_executions.engine_of(pinned.document) == "durable":
-            task = repo.set_execution(task, durable_executions.start(task.task_id, task.task_id))
-        elif flow is not None and runs_on_express(flow.document):
-            task = _run_on_express(repo, task, express_machine, quick_until or 0.0)
-        else:
-            task = repo.set_execution(task, _start_execution(task.task_id))
+        task = engine_to_start(pinned.document if pinned else None, quick_until).start(repo, task)
     return task, created
 
 
@@ -124,48 +98,6 @@ def wait_for_end(task_id: str, until: float) -> dict[str, Any]:
         pause = min(pause * 2, _LONGEST_PAUSE)
 
 
-def _run_on_express(repo: TaskRepository, task: Task, machine_arn: str, until: float) -> Task:
-    """Run the task on the Express machine and wait for it until `until`.
-
-    The task records the execution's reservation first, conditionally, so of concurrent or retried
-    requests only one starts a run (Express, unlike Standard, does not refuse a name twice).
-    StartSyncExecution is sent once (no SDK retries: a retry would be a second run) with the time
-    left as its read timeout; when that passes, the run goes on and the caller gets the state of
-    the moment. If the call fails before the run starts, the task runs on Standard.
-    """
-    reserved = reservation_arn(machine_arn, task.task_id)
-    if not repo.reserve_execution(task, reserved):
-        log.info("quick run started by a concurrent request", extra={"taskId": task.task_id})
-        return task
-    task = replace(task, execution_arn=reserved)
-    timeout = max(math.ceil(until - time.monotonic()), 1)
-    try:
-        result = _sync_client(timeout).start_sync_execution(
-            stateMachineArn=machine_arn, name=task.task_id, input=json.dumps({"taskId": task.task_id, "rounds": 0})
-        )
-    except ReadTimeoutError:
-        log.info("quick run goes on past the wait", extra={"taskId": task.task_id})
-        return task
-    except (ClientError, EndpointConnectionError, ConnectTimeoutError) as exc:  # refused, or never sent
-        log.warning(
-            "quick run not started: the task runs on Standard", extra={"taskId": task.task_id, "error": str(exc)}
-        )
-        return repo.set_execution(task, _start_execution(task.task_id))
-    except BotoCoreError as exc:  # the request may have reached AWS: a second run could double steps
-        log.error("quick run outcome unknown", extra={"taskId": task.task_id, "error": str(exc)})
-        return task
-    log.info("quick run ended", extra={"taskId": task.task_id, "status": result["status"]})
-    if result["status"] != "SUCCEEDED":  # ended outside any step (no Finalize ran): end the task too
-        reconcile({"detail": {**result, "name": task.task_id}})
-    return task
-
-
-@lru_cache(maxsize=32)
-def _sync_client(read_timeout: int) -> Any:
-    config = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=read_timeout)
-    return boto3.client("stepfunctions", config=config)
-
-
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -185,19 +117,3 @@ def _check_same_request(existing: Task, flow_id: str, task_input: Any) -> None:
             code="IDEMPOTENCY_CONFLICT",
             details=[{"path": "/input", "message": "differs from the input the named task started with"}],
         )
-
-
-def _start_execution(task_id: str) -> str:
-    state_machine_arn = get_settings().state_machine_arn
-    try:
-        response = client("stepfunctions").start_execution(
-            stateMachineArn=state_machine_arn, name=task_id, input=json.dumps({"taskId": task_id, "rounds": 0})
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
-            raise
-        execution_arn = standard_execution_arn(task_id)
-        log.info("execution already exists", extra={"taskId": task_id, "executionArn": execution_arn})
-        return execution_arn
-    log.info("execution started", extra={"taskId": task_id, "executionArn": response["executionArn"]})
-    return response["executionArn"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from aiwf import callbacks
+from aiwf import callbacks, standard_executions
 from aiwf.callbacks import NotifyFailed, register_wait, resume_task, token_hash
 from aiwf.errors import Conflict, Forbidden, Gone
 from aiwf.protocol import Action, ErrorName, StepStateKind
@@ -42,7 +42,7 @@ class FakeStepFunctions:
 @pytest.fixture
 def sfn(monkeypatch: pytest.MonkeyPatch) -> FakeStepFunctions:
     fake = FakeStepFunctions()
-    monkeypatch.setattr(callbacks, "client", lambda service: fake)
+    monkeypatch.setattr(standard_executions, "client", lambda service: fake)
     return fake
 
 

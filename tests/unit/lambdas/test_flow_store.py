@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from aiwf import tasks
+from aiwf import standard_executions, tasks
 from aiwf.errors import BadRequest, Conflict
 from aiwf.flow_store import FlowStore, FlowVersion
 from tests.unit.lambdas.moto_runtime import aws_tables  # noqa: F401 (the fixture)
@@ -108,7 +108,9 @@ def test_retire_keeps_versions_and_a_registration_revives():
 
 
 def test_a_task_of_a_retired_flow_is_refused_and_a_named_retry_must_match(monkeypatch):
-    monkeypatch.setattr(tasks, "_start_execution", lambda task_id: f"arn:aws:states:us-east-1:1:execution:m:{task_id}")
+    monkeypatch.setattr(
+        standard_executions, "start", lambda machine, name, task_id: f"arn:aws:states:us-east-1:1:execution:m:{name}"
+    )
     flow_id, other = (f"f-{uuid.uuid4().hex[:6]}" for _ in range(2))
     store = FlowStore()
     store.register(_document(flow_id))

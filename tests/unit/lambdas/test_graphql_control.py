@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from aiwf import callbacks, control, tasks
+from aiwf import standard_executions
 from aiwf.callbacks import register_wait
 from aiwf.flow_store import FlowStore
 from aiwf.handlers import graphql
@@ -54,8 +54,7 @@ def sfn(monkeypatch: pytest.MonkeyPatch) -> FakeStepFunctions:
     from aiwf.settings import get_settings
 
     get_settings.cache_clear()
-    for module in (tasks, callbacks, control):
-        monkeypatch.setattr(module, "client", lambda service: fake)
+    monkeypatch.setattr(standard_executions, "client", lambda service: fake)
     return fake
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from aiwf import control, step_handlers
+from aiwf import standard_executions, step_handlers
 from aiwf.control import redrive_task
 from aiwf.errors import Conflict, NotFound, StepError
 from aiwf.history_handover import next_execution_name
@@ -38,7 +38,7 @@ def executions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         started.append(name)
         return machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
 
-    monkeypatch.setattr(control, "start_named_execution", start_execution)
+    monkeypatch.setattr(standard_executions, "start", start_execution)
     return started
 
 

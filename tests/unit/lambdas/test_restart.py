@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from aiwf import callbacks, restart, step_handlers
+from aiwf import callbacks, standard_executions, step_handlers
 from aiwf.callbacks import register_wait, resume_task
 from aiwf.errors import Gone
 from aiwf.protocol import Action, StepStateKind
@@ -33,7 +33,7 @@ def executions(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
         started.append((machine_arn, name))
         return machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
 
-    monkeypatch.setattr(restart, "start_named_execution", start_execution)
+    monkeypatch.setattr(standard_executions, "start", start_execution)
     return started
 
 
@@ -45,7 +45,7 @@ def sfn(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         def send_task_success(self, **kwargs: Any) -> None:
             sent.append(kwargs["taskToken"])
 
-    monkeypatch.setattr(callbacks, "client", lambda service: Fake())
+    monkeypatch.setattr(standard_executions, "client", lambda service: Fake())
     return sent
 
 
