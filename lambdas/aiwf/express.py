@@ -22,12 +22,12 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+from . import settings
 from .clock import seconds_since
 from .history_handover import continue_in_fresh_execution
 from .native_steps import NATIVE_STEPS
 from .protocol import EXPRESS_ACTIONS, Action
 from .repository import Task
-from . import settings
 from .settings import get_settings
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,6 @@ from .publisher import publish_state
 logger = Logger(service="state-replayer")
 
 
-
 def _replay(message: dict[str, Any], url: str) -> int:
     batch = StreamBatch.from_message(message["body"])
     states = states_of(batch)
