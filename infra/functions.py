@@ -1,4 +1,9 @@
-"""One Lambda function with its own role, log group and nothing else it does not use."""
+"""One Lambda function with its own role, log group and nothing else it does not use.
+
+Components make theirs through a `FunctionFactory` bound to what every function of the stack
+shares (the code package, the dependency layer, the stage config) and to the component itself
+as parent, so each call says only what is particular to one function.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from . import runtime_settings
 from .config import StageConfig
 from .iam import Access, Statement, assume_role_policy, policy_document
 
@@ -90,9 +96,9 @@ class Function(pulumi.ComponentResource):
             architectures=["x86_64"],
             environment=aws.lambda_.FunctionEnvironmentArgs(
                 variables={
-                    "STAGE": config.stage,
-                    "POWERTOOLS_LOG_LEVEL": config.log_level,
-                    "POWERTOOLS_SERVICE_NAME": physical,
+                    **runtime_settings.environment(
+                        stage=config.stage, log_level=config.log_level, service_name=physical
+                    ),
                     # Every function gets the egress policy, not only those that call out today.
                     **config.egress.environment(),
                     **{name: value for access in args.access for name, value in access.environment.items()},
@@ -118,3 +124,43 @@ def _durable(args: FunctionArgs, config: StageConfig) -> dict[str, object]:
         ),
         "publish": True,
     }
+
+
+@dataclass(frozen=True)
+class FunctionFactory:
+    """Makes a component's functions: bound once to the stack's code package and layers, the stage
+    config and the component (every function is its child), so a call names only the function's
+    own handler, description and permissions."""
+
+    code: pulumi.Archive
+    layers: list[pulumi.Input[str]]
+    config: StageConfig
+    parent: pulumi.Resource
+
+    def create(
+        self,
+        resource_name: str,
+        name: str,
+        *,
+        handler: str,
+        description: str,
+        access: Sequence[Access] = (),
+        statements: Sequence[Statement] = (),
+        environment: dict[str, pulumi.Input[str]] | None = None,
+        timeout_seconds: int | None = None,
+        durable_execution_timeout_seconds: int | None = None,
+    ) -> Function:
+        """Function `resource_name` (its Pulumi name) deployed as `aiwf-<stage>-<name>`."""
+        args = FunctionArgs(
+            name=name,
+            handler=handler,
+            description=description,
+            code=self.code,
+            layers=self.layers,
+            environment=dict(environment or {}),
+            statements=list(statements),
+            timeout_seconds=timeout_seconds,
+            access=access,
+            durable_execution_timeout_seconds=durable_execution_timeout_seconds,
+        )
+        return Function(resource_name, args, self.config, opts=pulumi.ResourceOptions(parent=self.parent))
