@@ -56,11 +56,11 @@ def read(key: str, environ: Mapping[str, str] | None = None) -> Any:
     declared = settings_schema()[key]
     name = declared["environment"]
     text = (os.environ if environ is None else environ).get(name, "")
+    kind = declared["type"]
     if text == "":
         if declared.get("required"):
             raise KeyError(name)
-        return declared.get("default")
-    kind = declared["type"]
+        return tuple(declared["default"]) if kind == "list" else declared.get("default")
     if kind == "integer":
         return int(text)
     if kind == "number":
