@@ -57,7 +57,8 @@ def _environ_reads(tree: ast.Module) -> Iterator[str]:
             key = node.slice
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
             target = node.func
-            if (target.attr in ("get", "pop", "setdefault") and _is_os_environ(target.value)) or target.attr == "getenv":
+            reads_environ = target.attr in ("get", "pop", "setdefault") and _is_os_environ(target.value)
+            if reads_environ or target.attr == "getenv":
                 key = node.args[0]
         if isinstance(key, ast.Constant) and isinstance(key.value, str):
             yield key.value
@@ -104,11 +105,12 @@ def test_infra_writes_no_literal_variable_names() -> None:
         if not (path.startswith("infra/") or path == "__main__.py") or path in PENDING:
             continue
         for node in ast.walk(tree):
-            if isinstance(node, ast.keyword) and node.arg in ("environment", "variables"):
-                if isinstance(node.value, ast.Dict):
-                    for key in node.value.keys:
-                        if isinstance(key, ast.Constant) and isinstance(key.value, str) and VARIABLE.match(key.value):
-                            found.append(f"{path}:{key.lineno}: {key.value}")
+            if not (isinstance(node, ast.keyword) and node.arg in ("environment", "variables")):
+                continue
+            if isinstance(node.value, ast.Dict):
+                for key in node.value.keys:
+                    if isinstance(key, ast.Constant) and isinstance(key.value, str) and VARIABLE.match(key.value):
+                        found.append(f"{path}:{key.lineno}: {key.value}")
     assert not found, found
 
 
