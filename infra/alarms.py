@@ -35,66 +35,49 @@ class Alarms(pulumi.ComponentResource):
         self, name: str, args: AlarmsArgs, config: StageConfig, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("aiwf:ops:Alarms", name, None, opts)
+        self._name, self._config = name, config
         self.topic = aws.sns.Topic(
             f"{name}-topic",
             name=config.name("alarms"),
             kms_master_key_id="alias/aws/sns",
             opts=pulumi.ResourceOptions(parent=self),
         )
+        self._task_alarms(args)
+        self._function_alarms(args.functions)
+        self._state_change_alarms(args)
+        self._api_alarms(args)
+        self.register_outputs({"topicArn": self.topic.arn})
 
-        def alarm(
-            suffix: str,
-            description: str,
-            namespace: str,
-            metric: str,
-            dimensions: dict[str, pulumi.Input[str]],
-            statistic: str = "Sum",
-        ) -> aws.cloudwatch.MetricAlarm:
-            return aws.cloudwatch.MetricAlarm(
-                f"{name}-{suffix}",
-                name=config.name(suffix),
-                alarm_description=description,
-                namespace=namespace,
-                metric_name=metric,
-                dimensions=dimensions,
-                statistic=statistic,
-                period=FIVE_MINUTES,
-                evaluation_periods=1,
-                threshold=1,
-                comparison_operator="GreaterThanOrEqualToThreshold",
-                treat_missing_data="notBreaching",
-                actions_enabled=config.alarm_actions,
-                alarm_actions=[self.topic.arn],
-                ok_actions=[self.topic.arn],
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-
-        machine = {"StateMachineArn": args.state_machine.arn}
-        alarm(
+    def _task_alarms(self, args: AlarmsArgs) -> None:
+        self._alarm(
             "tasks-failed",
             "Tasks whose execution failed, a flow's timeoutSeconds included (see docs/operations.md)",
             "AWS/States",
             "ExecutionsFailed",
-            machine,
+            {"StateMachineArn": args.state_machine.arn},
         )
-        for suffix, function in args.functions.items():
-            alarm(
+
+    def _function_alarms(self, functions: dict[str, Function]) -> None:
+        for suffix, function in functions.items():
+            self._alarm(
                 f"{suffix}-errors",
                 f"Errors of the {suffix} function",
                 "AWS/Lambda",
                 "Errors",
                 {"FunctionName": function.function.name},
             )
+
+    def _state_change_alarms(self, args: AlarmsArgs) -> None:
         # Batches sent to the on-failure queue: the replayer takes them at once and keeps them
         # invisible while it backs off, so the queue's visible count would hardly ever show them.
-        alarm(
+        self._alarm(
             "state-changes-undelivered",
             "State changes the publisher gave up on (on-failure queue; state-replayer publishes them again)",
             "AWS/SQS",
             "NumberOfMessagesSent",
             {"QueueName": args.publish_failures.name},
         )
-        alarm(
+        self._alarm(
             "state-changes-unreplayed",
             "State changes the replayer gave up on after about a day (final dead-letter queue)",
             "AWS/SQS",
@@ -102,18 +85,48 @@ class Alarms(pulumi.ComponentResource):
             {"QueueName": args.publish_dead_letters.name},
             statistic="Maximum",
         )
-        alarm(
+
+    def _api_alarms(self, args: AlarmsArgs) -> None:
+        self._alarm(
             "task-api-5xx",
             "Server errors of the task API",
             "AWS/ApiGateway",
             "5XXError",
             {"ApiName": args.rest_api.name, "Stage": args.rest_stage.stage_name},
         )
-        alarm(
+        self._alarm(
             "graphql-5xx",
             "Server errors of the Workflow State API",
             "AWS/AppSync",
             "5XXError",
             {"GraphQLAPIId": args.graphql_api.id},
         )
-        self.register_outputs({"topicArn": self.topic.arn})
+
+    def _alarm(
+        self,
+        suffix: str,
+        description: str,
+        namespace: str,
+        metric: str,
+        dimensions: dict[str, pulumi.Input[str]],
+        statistic: str = "Sum",
+    ) -> aws.cloudwatch.MetricAlarm:
+        """One alarm: at least one in five minutes, notifying the topic when the stage says so."""
+        return aws.cloudwatch.MetricAlarm(
+            f"{self._name}-{suffix}",
+            name=self._config.name(suffix),
+            alarm_description=description,
+            namespace=namespace,
+            metric_name=metric,
+            dimensions=dimensions,
+            statistic=statistic,
+            period=FIVE_MINUTES,
+            evaluation_periods=1,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+            actions_enabled=self._config.alarm_actions,
+            alarm_actions=[self.topic.arn],
+            ok_actions=[self.topic.arn],
+            opts=pulumi.ResourceOptions(parent=self),
+        )

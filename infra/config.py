@@ -15,6 +15,8 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
+from .runtime_settings import environment
+
 PROJECT = "ai-workflows"
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = (
@@ -89,17 +91,20 @@ class EgressConfig(BaseModel):
             )
         return tuple(entry.strip().lower() for entry in value)
 
-    def environment(self) -> dict[str, str]:
+    def environment(self) -> dict[str, pulumi.Input[str]]:
         """The variables the runtime reads (lambdas/aiwf/settings.py `egress_settings`)."""
-        return {
-            "EGRESS_ALLOW_LOOPBACK": "true" if self.allow_loopback else "false",
-            "EGRESS_ALLOW_PRIVATE_NETWORKS": "true" if self.allow_private_networks else "false",
-            "EGRESS_DENY_HOSTS": ",".join(self.deny_hosts),
-        }
+        return environment(
+            egress_allow_loopback=self.allow_loopback,
+            egress_allow_private_networks=self.allow_private_networks,
+            egress_deny_hosts=self.deny_hosts,
+        )
 
 
 class StageConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """One stage's settings. Each field is the key `ai-workflows:<fieldInCamelCase>` of
+    `Pulumi.<stage>.yaml` (`stage` excepted: it is the stack's name), declared nowhere else."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
     stage: str = Field(pattern=r"^[a-z][a-z0-9-]{0,15}$")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -154,37 +159,36 @@ class StageConfig(BaseModel):
         return f"aiwf-{self.stage}-{suffix}"
 
 
-_KEYS = {
-    "logLevel": ("log_level", str),
-    "logRetentionDays": ("log_retention_days", int),
-    "retainOnDelete": ("retain_on_delete", bool),
-    "pointInTimeRecovery": ("point_in_time_recovery", bool),
-    "tracing": ("tracing", bool),
-    "llmProvider": ("llm_provider", str),
-    "llmEndpoint": ("llm_endpoint", str),
-    "lambdaTimeoutSeconds": ("lambda_timeout_seconds", int),
-    "lambdaMemoryMb": ("lambda_memory_mb", int),
-    "throttleRateLimit": ("throttle_rate_limit", float),
-    "throttleBurstLimit": ("throttle_burst_limit", int),
-    "payloadThresholdBytes": ("payload_threshold_bytes", int),
-    "apiKeyExpiryDays": ("api_key_expiry_days", int),
-    "alarmActions": ("alarm_actions", bool),
-    "egress": ("egress", dict),
-    "durableEngine": ("durable_engine", bool),
-    "defaultEngine": ("default_engine", str),
-    "durableRetentionDays": ("durable_retention_days", int),
-}
-
-
 class ConfigError(Exception):
     pass
 
 
+def stage_keys() -> dict[str, tuple[str, type]]:
+    """`Pulumi.<stage>.yaml` key -> (StageConfig field, what its text parses as), from the fields."""
+    return {
+        info.alias or field: (field, _kind(info.annotation))
+        for field, info in StageConfig.model_fields.items()
+        if field != "stage"
+    }
+
+
+def _kind(annotation: object) -> type:
+    """How Pulumi's string for a field is read: booleans and numbers strictly, a model as JSON."""
+    if annotation is bool or annotation is StrictBool:
+        return bool
+    if annotation in (int, float):
+        return annotation  # type: ignore[return-value]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return dict
+    return str
+
+
 def parse_stage_config(stage: str, raw: dict[str, str | None]) -> StageConfig:
     """Build the config from raw strings as Pulumi stores them; ConfigError lists every bad key."""
+    keys = stage_keys()
     values: dict[str, object] = {"stage": stage}
     problems: list[str] = []
-    for key, (field, kind) in _KEYS.items():
+    for key, (field, kind) in keys.items():
         text = raw.get(key)
         if text is None:
             continue
@@ -195,7 +199,7 @@ def parse_stage_config(stage: str, raw: dict[str, str | None]) -> StageConfig:
     try:
         parsed = StageConfig(**values)  # range checks run even when another key did not parse
     except ValidationError as exc:
-        reverse = {field: key for key, (field, _) in _KEYS.items()}
+        reverse = {field: key for key, (field, _) in keys.items()}
         for error in exc.errors(include_url=False):
             field = str(error["loc"][0]) if error["loc"] else "?"
             # A nested key (egress.allowLoopback) is named as written in the YAML.
@@ -232,4 +236,4 @@ def _convert(text: str, kind: type) -> object:
 def load_stage_config() -> StageConfig:
     """Read the current stack's config; the stack name is the stage."""
     config = pulumi.Config(PROJECT)
-    return parse_stage_config(pulumi.get_stack(), {key: config.get(key) for key in _KEYS})
+    return parse_stage_config(pulumi.get_stack(), {key: config.get(key) for key in stage_keys()})

@@ -19,9 +19,10 @@ import pulumi
 import pulumi_aws as aws
 
 from .config import StageConfig
-from .functions import Function, FunctionArgs
+from .functions import Function, FunctionFactory
 from .iam import Access, Statement
 from .orchestrator import step_runner_access
+from .runtime_settings import environment
 from .state_store import StateStore
 
 # How long one durable execution (one task, or one redrive of it) may run: a year, the service's
@@ -54,46 +55,40 @@ class DurableEngine(pulumi.ComponentResource):
         self, name: str, args: DurableEngineArgs, config: StageConfig, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("aiwf:orchestrator:DurableEngine", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         if not config.durable_engine:
             self.function = None
             self.arn = pulumi.Output.from_input("")
             self.caller_access = Access(
-                environment={"DURABLE_FUNCTION_ARN": "", "DEFAULT_ENGINE": config.default_engine}, statements=()
+                environment=environment(durable_function_arn="", default_engine=config.default_engine), statements=()
             )
             self.register_outputs({"durableFunctionArn": self.arn})
             return
-        physical = config.name("durable-orchestrator")
-        region = aws.get_region_output().region
-        account = aws.get_caller_identity_output().account_id
-        # Every version's executions (`name:*`), built from the name: the function's own ARN would
-        # make its role depend on it. An unqualified ARN never matches a durable execution ARN.
-        executions = pulumi.Output.all(region, account).apply(
-            lambda v: f"arn:aws:lambda:{v[0]}:{v[1]}:function:{physical}:*"
-        )
-        statements = [Statement(OWN_EXECUTION_ACTIONS, (executions,), sid="OwnDurableExecutions")]
-        self.function = Function(
+        executions = own_executions(config)
+        self.function = FunctionFactory(args.code, args.layers, config, self).create(
             f"{name}-function",
-            FunctionArgs(
-                name="durable-orchestrator",
-                handler="aiwf.handlers.durable.handler",
-                description="The durable engine: runs a task's flow as one Lambda durable execution",
-                code=args.code,
-                layers=args.layers,
-                statements=statements,
-                access=step_runner_access(config, args.store),
-                durable_execution_timeout_seconds=EXECUTION_TIMEOUT_SECONDS,
-            ),
-            config,
-            opts=child,
+            "durable-orchestrator",
+            handler="aiwf.handlers.durable.handler",
+            description="The durable engine: runs a task's flow as one Lambda durable execution",
+            statements=[Statement(OWN_EXECUTION_ACTIONS, (executions,), sid="OwnDurableExecutions")],
+            access=step_runner_access(config, args.store),
+            durable_execution_timeout_seconds=EXECUTION_TIMEOUT_SECONDS,
         )
         # The published version: what callers invoke (a durable function needs a qualified ARN).
         self.arn = self.function.function.qualified_arn
         self.caller_access = Access(
-            environment={"DURABLE_FUNCTION_ARN": self.arn, "DEFAULT_ENGINE": config.default_engine},
+            environment=environment(durable_function_arn=self.arn, default_engine=config.default_engine),
             statements=(
                 Statement(("lambda:InvokeFunction",), (self.arn,), sid="StartDurableTasks"),
                 Statement(CALLER_ACTIONS, (executions,), sid="ControlDurableTasks"),
             ),
         )
         self.register_outputs({"durableFunctionArn": self.arn})
+
+
+def own_executions(config: StageConfig) -> pulumi.Output[str]:
+    """Every version's executions (`name:*`), built from the name: the function's own ARN would
+    make its role depend on it. An unqualified ARN never matches a durable execution ARN."""
+    physical = config.name("durable-orchestrator")
+    region = aws.get_region_output().region
+    account = aws.get_caller_identity_output().account_id
+    return pulumi.Output.all(region, account).apply(lambda v: f"arn:aws:lambda:{v[0]}:{v[1]}:function:{physical}:*")

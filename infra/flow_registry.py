@@ -19,7 +19,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from .config import StageConfig
-from .functions import Function, FunctionArgs
+from .functions import Function, FunctionFactory
 from .packaging import REPO_ROOT
 from .state_store import StateStore
 
@@ -56,19 +56,12 @@ class FlowRegistry(pulumi.ComponentResource):
         self, name: str, args: FlowRegistryArgs, config: StageConfig, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("aiwf:flows:FlowRegistry", name, None, opts)
-        store = args.store
-        self.registrar = Function(
+        self.registrar = FunctionFactory(args.code, args.layers, config, self).create(
             f"{name}-registrar",
-            FunctionArgs(
-                name="flow-registrar",
-                handler="aiwf.handlers.flow_registrar.handler",
-                description="Registers the flows shipped with the stack (deploy time)",
-                code=args.code,
-                layers=args.layers,
-                access=[store.access("register-flows")],
-            ),
-            config,
-            opts=pulumi.ResourceOptions(parent=self),
+            "flow-registrar",
+            handler="aiwf.handlers.flow_registrar.handler",
+            description="Registers the flows shipped with the stack (deploy time)",
+            access=[args.store.access("register-flows")],
         )
         payload = json.dumps({"flows": args.flows}, sort_keys=True, separators=(",", ":"))
         self.invocation = aws.lambda_.Invocation(

@@ -1,4 +1,9 @@
-"""One Lambda function with its own role, log group and nothing else it does not use."""
+"""One Lambda function with its own role, log group and nothing else it does not use.
+
+Components make theirs through a `FunctionFactory` bound to what every function of the stack
+shares (the code package, the dependency layer, the stage config) and to the component itself
+as parent, so each call says only what is particular to one function.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from . import runtime_settings
 from .config import StageConfig
 from .iam import Access, Statement, assume_role_policy, policy_document
 
@@ -47,15 +53,40 @@ class Function(pulumi.ComponentResource):
         self, name: str, args: FunctionArgs, config: StageConfig, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("aiwf:functions:Function", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         physical = config.name(args.name)
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=f"/aws/lambda/{physical}",
             retention_in_days=config.log_retention_days,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        self.role = aws.iam.Role(
+        self.role, self.policy = self._role(name, physical, args, config, log_group)
+        self.function = aws.lambda_.Function(
+            name,
+            name=physical,
+            description=args.description,
+            runtime=RUNTIME,
+            handler=args.handler,
+            code=args.code,
+            layers=args.layers,
+            role=self.role.arn,
+            timeout=args.timeout_seconds or config.lambda_timeout_seconds,
+            memory_size=config.lambda_memory_mb,
+            architectures=["x86_64"],
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=_variables(physical, args, config)),
+            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active" if config.tracing else "PassThrough"),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
+            **_durable(args, config),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.policy, log_group]),
+        )
+        self.register_outputs({"arn": self.function.arn, "name": self.function.name, "roleArn": self.role.arn})
+
+    def _role(
+        self, name: str, physical: str, args: FunctionArgs, config: StageConfig, log_group: aws.cloudwatch.LogGroup
+    ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+        """The function's own role: its log streams, what `access` and `statements` grant, X-Ray."""
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
             f"{name}-role",
             name=physical,
             assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
@@ -73,38 +104,19 @@ class Function(pulumi.ComponentResource):
         ]
         if config.tracing:
             statements.append(Statement(XRAY_ACTIONS, ("*",), sid="Tracing"))
-        self.policy = aws.iam.RolePolicy(
-            f"{name}-policy", role=self.role.id, policy=policy_document(statements), opts=child
-        )
-        self.function = aws.lambda_.Function(
-            name,
-            name=physical,
-            description=args.description,
-            runtime=RUNTIME,
-            handler=args.handler,
-            code=args.code,
-            layers=args.layers,
-            role=self.role.arn,
-            timeout=args.timeout_seconds or config.lambda_timeout_seconds,
-            memory_size=config.lambda_memory_mb,
-            architectures=["x86_64"],
-            environment=aws.lambda_.FunctionEnvironmentArgs(
-                variables={
-                    "STAGE": config.stage,
-                    "POWERTOOLS_LOG_LEVEL": config.log_level,
-                    "POWERTOOLS_SERVICE_NAME": physical,
-                    # Every function gets the egress policy, not only those that call out today.
-                    **config.egress.environment(),
-                    **{name: value for access in args.access for name, value in access.environment.items()},
-                    **args.environment,
-                }
-            ),
-            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active" if config.tracing else "PassThrough"),
-            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
-            **_durable(args, config),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.policy, log_group]),
-        )
-        self.register_outputs({"arn": self.function.arn, "name": self.function.name, "roleArn": self.role.arn})
+        policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=policy_document(statements), opts=child)
+        return role, policy
+
+
+def _variables(physical: str, args: FunctionArgs, config: StageConfig) -> dict[str, pulumi.Input[str]]:
+    """Every function's settings (stage, logging, egress), then what its access and its own role add."""
+    return {
+        **runtime_settings.environment(stage=config.stage, log_level=config.log_level, service_name=physical),
+        # Every function gets the egress policy, not only those that call out today.
+        **config.egress.environment(),
+        **{name: value for access in args.access for name, value in access.environment.items()},
+        **args.environment,
+    }
 
 
 def _durable(args: FunctionArgs, config: StageConfig) -> dict[str, object]:
@@ -118,3 +130,43 @@ def _durable(args: FunctionArgs, config: StageConfig) -> dict[str, object]:
         ),
         "publish": True,
     }
+
+
+@dataclass(frozen=True)
+class FunctionFactory:
+    """Makes a component's functions: bound once to the stack's code package and layers, the stage
+    config and the component (every function is its child), so a call names only the function's
+    own handler, description and permissions."""
+
+    code: pulumi.Archive
+    layers: list[pulumi.Input[str]]
+    config: StageConfig
+    parent: pulumi.Resource
+
+    def create(
+        self,
+        resource_name: str,
+        name: str,
+        *,
+        handler: str,
+        description: str,
+        access: Sequence[Access] = (),
+        statements: Sequence[Statement] = (),
+        environment: dict[str, pulumi.Input[str]] | None = None,
+        timeout_seconds: int | None = None,
+        durable_execution_timeout_seconds: int | None = None,
+    ) -> Function:
+        """Function `resource_name` (its Pulumi name) deployed as `aiwf-<stage>-<name>`."""
+        args = FunctionArgs(
+            name=name,
+            handler=handler,
+            description=description,
+            code=self.code,
+            layers=self.layers,
+            environment=dict(environment or {}),
+            statements=list(statements),
+            timeout_seconds=timeout_seconds,
+            access=access,
+            durable_execution_timeout_seconds=durable_execution_timeout_seconds,
+        )
+        return Function(resource_name, args, self.config, opts=pulumi.ResourceOptions(parent=self.parent))

@@ -9,9 +9,10 @@ import pulumi
 import pulumi_aws as aws
 
 from .config import StageConfig
-from .functions import XRAY_ACTIONS, Function, FunctionArgs
+from .functions import XRAY_ACTIONS, Function, FunctionFactory
 from .iam import Access, Statement, assume_role_policy, policy_document
 from .orchestrator_asl import build_orchestrator_definition
+from .runtime_settings import environment
 from .state_store import StateStore
 
 # Vended log delivery for Step Functions is configured through these account-level actions,
@@ -48,13 +49,25 @@ def step_runner_access(config: StageConfig, store: StateStore) -> list[Access]:
     the durable orchestrator): the stage's model settings, Bedrock when the stage uses it, and the
     task store as the step loop uses it (tasks, executions, flows, payloads)."""
     llm = Access(
-        environment={
-            "LLM_PROVIDER": config.llm_provider,
-            **({"LLM_ENDPOINT": config.llm_endpoint} if config.llm_endpoint else {}),
-        },
+        environment=environment(llm_provider=config.llm_provider, llm_endpoint=config.llm_endpoint or None),
         statements=(bedrock_statement(),) if config.llm_provider == "bedrock" else (),
     )
     return [llm, store.access("write-tasks", "record-execution", "read-flows", "payloads-write")]
+
+
+def machine_arns(config: StageConfig) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+    """(the Standard machine's ARN, the ARN pattern of its executions), built from the machine's
+    name: the machine's own ARN would make process-steps' role depend on the machine."""
+    machine_name = config.name("orchestrator")
+    region = aws.get_region_output().region
+    account = aws.get_caller_identity_output().account_id
+    machine_arn = pulumi.Output.all(region, account).apply(
+        lambda v: f"arn:aws:states:{v[0]}:{v[1]}:stateMachine:{machine_name}"
+    )
+    executions_arn = pulumi.Output.all(region, account).apply(
+        lambda v: f"arn:aws:states:{v[0]}:{v[1]}:execution:{machine_name}:*"
+    )
+    return machine_arn, executions_arn
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,10 @@ class OrchestratorArgs:
 
 
 class Orchestrator(pulumi.ComponentResource):
+    """The step functions (process-steps, finalize), the role both machines run as, the Standard
+    and Express machines built from one definition, and the reconciler of executions that end
+    outside any step."""
+
     state_machine: aws.sfn.StateMachine
     express_state_machine: aws.sfn.StateMachine
 
@@ -76,56 +93,53 @@ class Orchestrator(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("aiwf:orchestrator:Orchestrator", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        store = args.store
+        self._name, self._config = name, config
+        functions = FunctionFactory(args.code, args.layers, config, self)
         # finalize and the reconciler end tasks; process-steps also reads flows and records executions
-        ends_tasks = store.access("write-tasks", "payloads-write")
-        machine_name = config.name("orchestrator")
-        region = aws.get_region_output().region
-        account = aws.get_caller_identity_output().account_id
-        # Built from the name: the machine's own ARN would make the role depend on the machine.
-        machine_arn = pulumi.Output.all(region, account).apply(
-            lambda v: f"arn:aws:states:{v[0]}:{v[1]}:stateMachine:{machine_name}"
-        )
-        executions_arn = pulumi.Output.all(region, account).apply(
-            lambda v: f"arn:aws:states:{v[0]}:{v[1]}:execution:{machine_name}:*"
-        )
-        process_statements = [
-            # continuation: count this execution's history events, start the next (recorded on the task)
-            Statement(("states:GetExecutionHistory",), (executions_arn,), sid="HistoryQuota"),
-            # ...and a quick run that leaves the Express machine goes on there too (aiwf.express)
-            Statement(("states:StartExecution",), (machine_arn,), sid="ContinueAsNew"),
-        ]
-        self.process = Function(
-            f"{name}-process",
-            FunctionArgs(
-                name="process-steps",
-                handler="aiwf.handlers.orchestrator.process",
-                description="Runs a task's consecutive inline steps in one invocation",
-                code=args.code,
-                layers=args.layers,
-                # where a quick run goes on when it leaves the Express machine (aiwf.express)
-                environment={"STATE_MACHINE_ARN": machine_arn},
-                statements=process_statements,
-                access=step_runner_access(config, store),
-            ),
-            config,
-            opts=child,
-        )
-        self.finalize = Function(
+        ends_tasks = args.store.access("write-tasks", "payloads-write")
+        self.process = self._process_steps(functions, args.store)
+        self.finalize = functions.create(
             f"{name}-finalize",
-            FunctionArgs(
-                name="finalize",
-                handler="aiwf.handlers.orchestrator.finalize",
-                description="Records the normalized error of a task that failed outside a step",
-                code=args.code,
-                layers=args.layers,
-                access=[ends_tasks],
-            ),
-            config,
-            opts=child,
+            "finalize",
+            handler="aiwf.handlers.orchestrator.finalize",
+            description="Records the normalized error of a task that failed outside a step",
+            access=[ends_tasks],
         )
         function_arns = (self.process.function.arn, self.finalize.function.arn)
+        role, policy = self._machine_role(function_arns)
+        self.state_machine = self._machine(name, "orchestrator", "STANDARD", role, policy, function_arns)
+        # Quick runs (POST /tasks with "wait") of flows without waits or polls: StartSyncExecution.
+        self.express_state_machine = self._machine(
+            f"{name}-express", "orchestrator-express", "EXPRESS", role, policy, function_arns
+        )
+        self._status_reconciler(functions, ends_tasks)
+        self.register_outputs(
+            {"stateMachineArn": self.state_machine.arn, "expressStateMachineArn": self.express_state_machine.arn}
+        )
+
+    def _process_steps(self, functions: FunctionFactory, store: StateStore) -> Function:
+        """process-steps: runs the steps, and hands a task over to a fresh Standard execution."""
+        machine_arn, executions_arn = machine_arns(self._config)
+        return functions.create(
+            f"{self._name}-process",
+            "process-steps",
+            handler="aiwf.handlers.orchestrator.process",
+            description="Runs a task's consecutive inline steps in one invocation",
+            # where a quick run goes on when it leaves the Express machine (aiwf.express)
+            environment=environment(state_machine_arn=machine_arn),
+            statements=[
+                # continuation: count this execution's history events, start the next (recorded on the task)
+                Statement(("states:GetExecutionHistory",), (executions_arn,), sid="HistoryQuota"),
+                # ...and a quick run that leaves the Express machine goes on there too (aiwf.express)
+                Statement(("states:StartExecution",), (machine_arn,), sid="ContinueAsNew"),
+            ],
+            access=step_runner_access(self._config, store),
+        )
+
+    def _machine_role(self, function_arns: tuple[pulumi.Output[str], ...]) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+        """The role both machines run as: invoke the step functions (any version), deliver logs."""
+        name, config = self._name, self._config
+        child = pulumi.ResourceOptions(parent=self)
         invoke_targets = (*function_arns, *(arn.apply(lambda a: f"{a}:*") for arn in function_arns))
         role = aws.iam.Role(
             f"{name}-role",
@@ -142,69 +156,54 @@ class Orchestrator(pulumi.ComponentResource):
                 Statement((*XRAY_ACTIONS, "xray:GetSamplingRules", "xray:GetSamplingTargets"), ("*",), sid="Tracing")
             )
         policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=policy_document(statements), opts=child)
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs",
-            name=f"/aws/vendedlogs/states/{config.name('orchestrator')}",
-            retention_in_days=config.log_retention_days,
-            opts=child,
-        )
+        return role, policy
 
-        def machine(resource_name: str, machine_type: str, logs: aws.cloudwatch.LogGroup) -> aws.sfn.StateMachine:
-            """One of the two machines: the same builder, so both run the same protocol."""
-            express = machine_type == "EXPRESS"
-            definition = pulumi.Output.all(*function_arns).apply(
-                lambda arns: json.dumps(build_orchestrator_definition(arns[0], arns[1], express=express), indent=2)
-            )
-            return aws.sfn.StateMachine(
-                resource_name,
-                name=config.name("orchestrator-express" if express else "orchestrator"),
-                type=machine_type,
-                role_arn=role.arn,
-                definition=definition,
-                logging_configuration=aws.sfn.StateMachineLoggingConfigurationArgs(
-                    log_destination=logs.arn.apply(lambda arn: f"{arn}:*"),
-                    include_execution_data=config.log_level == "DEBUG",
-                    level="ALL" if config.log_level == "DEBUG" else "ERROR",
-                ),
-                tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=config.tracing),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
-            )
-
-        self.state_machine = machine(name, "STANDARD", log_group)
-        # Quick runs (POST /tasks with "wait") of flows without waits or polls: StartSyncExecution.
-        express_logs = aws.cloudwatch.LogGroup(
-            f"{name}-express-logs",
-            name=f"/aws/vendedlogs/states/{config.name('orchestrator-express')}",
-            retention_in_days=config.log_retention_days,
-            opts=child,
-        )
-        self.express_state_machine = machine(f"{name}-express", "EXPRESS", express_logs)
-        self._status_reconciler(name, args, config, ends_tasks)
-        self.register_outputs(
-            {"stateMachineArn": self.state_machine.arn, "expressStateMachineArn": self.express_state_machine.arn}
-        )
-
-    def _status_reconciler(
+    def _machine(
         self,
-        name: str,
-        args: OrchestratorArgs,
-        config: StageConfig,
-        ends_tasks: Access,
-    ) -> None:
-        """Executions that end FAILED / TIMED_OUT / ABORTED outside any Lambda still end their task."""
-        child = pulumi.ResourceOptions(parent=self)
-        self.reconciler = Function(
-            f"{name}-reconciler",
-            FunctionArgs(
-                name="status-reconciler",
-                handler="aiwf.handlers.orchestrator.reconcile_status",
-                description="Marks tasks whose execution failed, timed out or was aborted outside a step",
-                code=args.code,
-                layers=args.layers,
-                access=[ends_tasks],
+        resource_name: str,
+        suffix: str,
+        machine_type: str,
+        role: aws.iam.Role,
+        policy: aws.iam.RolePolicy,
+        function_arns: tuple[pulumi.Output[str], ...],
+    ) -> aws.sfn.StateMachine:
+        """One of the two machines and its log group: the same builder, so both run the same protocol."""
+        config = self._config
+        express = machine_type == "EXPRESS"
+        logs = aws.cloudwatch.LogGroup(
+            f"{resource_name}-logs",
+            name=f"/aws/vendedlogs/states/{config.name(suffix)}",
+            retention_in_days=config.log_retention_days,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        definition = pulumi.Output.all(*function_arns).apply(
+            lambda arns: json.dumps(build_orchestrator_definition(arns[0], arns[1], express=express), indent=2)
+        )
+        return aws.sfn.StateMachine(
+            resource_name,
+            name=config.name(suffix),
+            type=machine_type,
+            role_arn=role.arn,
+            definition=definition,
+            logging_configuration=aws.sfn.StateMachineLoggingConfigurationArgs(
+                log_destination=logs.arn.apply(lambda arn: f"{arn}:*"),
+                include_execution_data=config.log_level == "DEBUG",
+                level="ALL" if config.log_level == "DEBUG" else "ERROR",
             ),
-            config,
-            opts=child,
+            tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=config.tracing),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+
+    def _status_reconciler(self, functions: FunctionFactory, ends_tasks: Access) -> None:
+        """Executions that end FAILED / TIMED_OUT / ABORTED outside any Lambda still end their task."""
+        name, config = self._name, self._config
+        child = pulumi.ResourceOptions(parent=self)
+        self.reconciler = functions.create(
+            f"{name}-reconciler",
+            "status-reconciler",
+            handler="aiwf.handlers.orchestrator.reconcile_status",
+            description="Marks tasks whose execution failed, timed out or was aborted outside a step",
+            access=[ends_tasks],
         )
         rule = aws.cloudwatch.EventRule(
             f"{name}-status-changes",

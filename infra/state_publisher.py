@@ -27,16 +27,18 @@ import pulumi
 import pulumi_aws as aws
 
 from .config import StageConfig
-from .functions import Function, FunctionArgs
+from .functions import Function, FunctionFactory
 from .iam import Statement
+from .runtime_settings import default, environment
 from .state_store import StateStore
 
 STREAM_BATCH_SIZE = 25
 STREAM_RETRY_ATTEMPTS = 5
 FAILURE_RETENTION_SECONDS = 14 * 24 * 3600  # the SQS maximum: time for an operator to look
-# The replayer's backoff: 30 s, 60 s, ... 15 min, then every 15 min; 100 receives take ~24 h.
-REPLAY_BACKOFF_SECONDS = 30
-REPLAY_BACKOFF_MAX_SECONDS = 900
+# The replayer's backoff (the runtime's defaults, written out so the deployed values are visible):
+# 30 s, 60 s, ... 15 min, then every 15 min; 100 receives take ~24 h.
+REPLAY_BACKOFF_SECONDS: int = default("replay_backoff_seconds")
+REPLAY_BACKOFF_MAX_SECONDS: int = default("replay_backoff_max_seconds")
 REPLAY_MAX_RECEIVES = 100
 REPLAY_BATCH_SIZE = 10
 # Lambda requires the queue's visibility timeout to cover the function's timeout; AWS recommends
@@ -63,50 +65,57 @@ class StatePublisher(pulumi.ComponentResource):
         self, name: str, args: StatePublisherArgs, config: StageConfig, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("aiwf:api:StatePublisher", name, None, opts)
+        self._name = name
+        functions = FunctionFactory(args.code, args.layers, config, self)
+        self.dead_letters, self.failures = self._queues(config)
+        self.function = self._publisher(functions, args)
+        self.replayer = self._replayer(functions, args)
+        self.register_outputs({"failureQueueUrl": self.failures.url, "deadLetterQueueUrl": self.dead_letters.url})
+
+    def _queues(self, config: StageConfig) -> tuple[aws.sqs.Queue, aws.sqs.Queue]:
+        """(final dead-letter queue, on-failure queue): the stream's failures, then the replayer's."""
+        name = self._name
         child = pulumi.ResourceOptions(parent=self)
-        store = args.store
-        self.dead_letters = aws.sqs.Queue(
+        dead_letters = aws.sqs.Queue(
             f"{name}-dead-letters",
             name=config.name("publish-failures-dlq"),
             message_retention_seconds=FAILURE_RETENTION_SECONDS,
             sqs_managed_sse_enabled=True,
             opts=child,
         )
-        self.failures = aws.sqs.Queue(
+        failures = aws.sqs.Queue(
             f"{name}-failures",
             name=config.name("publish-failures"),
             message_retention_seconds=FAILURE_RETENTION_SECONDS,
             visibility_timeout_seconds=VISIBILITY_TIMEOUT_FACTOR * config.lambda_timeout_seconds,
-            redrive_policy=self.dead_letters.arn.apply(
+            redrive_policy=dead_letters.arn.apply(
                 lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": REPLAY_MAX_RECEIVES})
             ),
             sqs_managed_sse_enabled=True,
             opts=child,
         )
-        stream_arn = store.tasks.stream_arn
-        self.function = Function(
+        return dead_letters, failures
+
+    def _publisher(self, functions: FunctionFactory, args: StatePublisherArgs) -> Function:
+        """`state-publisher` and its mapping on the tasks table's stream."""
+        name = self._name
+        publisher = functions.create(
             f"{name}-function",
-            FunctionArgs(
-                name="state-publisher",
-                handler="aiwf.handlers.publisher.handler",
-                description="Publishes committed task state changes to the Workflow State API",
-                code=args.code,
-                layers=args.layers,
-                environment={"GRAPHQL_URL": args.graphql_url},
-                # The tasks table's streams only (Lambda's poller), and the values states link to.
-                access=[store.access("read-stream", "payloads-read")],
-                statements=[
-                    Statement(("sqs:SendMessage",), (self.failures.arn,), sid="OnFailure"),
-                    Statement(("appsync:GraphQL",), (args.publish_field_arn,), sid="Publish"),
-                ],
-            ),
-            config,
-            opts=child,
+            "state-publisher",
+            handler="aiwf.handlers.publisher.handler",
+            description="Publishes committed task state changes to the Workflow State API",
+            environment=environment(graphql_url=args.graphql_url),
+            # The tasks table's streams only (Lambda's poller), and the values states link to.
+            access=[args.store.access("read-stream", "payloads-read")],
+            statements=[
+                Statement(("sqs:SendMessage",), (self.failures.arn,), sid="OnFailure"),
+                Statement(("appsync:GraphQL",), (args.publish_field_arn,), sid="Publish"),
+            ],
         )
         self.mapping = aws.lambda_.EventSourceMapping(
             f"{name}-stream",
-            event_source_arn=stream_arn,
-            function_name=self.function.function.arn,
+            event_source_arn=args.store.tasks.stream_arn,
+            function_name=publisher.function.arn,
             starting_position="LATEST",
             batch_size=STREAM_BATCH_SIZE,
             maximum_batching_window_in_seconds=0,
@@ -118,47 +127,40 @@ class StatePublisher(pulumi.ComponentResource):
                     destination_arn=self.failures.arn
                 )
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.function]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[publisher]),
         )
-        self.replayer = self._replayer(name, args, config)
-        self.register_outputs({"failureQueueUrl": self.failures.url, "deadLetterQueueUrl": self.dead_letters.url})
+        return publisher
 
-    def _replayer(self, name: str, args: StatePublisherArgs, config: StageConfig) -> Function:
+    def _replayer(self, functions: FunctionFactory, args: StatePublisherArgs) -> Function:
         """`state-replayer` and its SQS event source mapping on the on-failure queue."""
-        store = args.store
-        replayer = Function(
+        name = self._name
+        replayer = functions.create(
             f"{name}-replayer",
-            FunctionArgs(
-                name="state-replayer",
-                handler="aiwf.handlers.replayer.handler",
-                description="Publishes again the state changes the publisher gave up on",
-                code=args.code,
-                layers=args.layers,
-                environment={
-                    "GRAPHQL_URL": args.graphql_url,
-                    "REPLAY_QUEUE_URL": self.failures.url,
-                    "REPLAY_BACKOFF_SECONDS": str(REPLAY_BACKOFF_SECONDS),
-                    "REPLAY_BACKOFF_MAX_SECONDS": str(REPLAY_BACKOFF_MAX_SECONDS),
-                },
-                statements=[
-                    # The event source mapping's polling, and the function's own backoff.
-                    Statement(
-                        (
-                            "sqs:ReceiveMessage",
-                            "sqs:DeleteMessage",
-                            "sqs:GetQueueAttributes",
-                            "sqs:ChangeMessageVisibility",
-                        ),
-                        (self.failures.arn,),
-                        sid="OnFailureQueue",
-                    ),
-                    Statement(("appsync:GraphQL",), (args.publish_field_arn,), sid="Publish"),
-                ],
-                # The dead-lettered batches read again: from the stream, else from the history.
-                access=[store.access("replay", "payloads-read")],
+            "state-replayer",
+            handler="aiwf.handlers.replayer.handler",
+            description="Publishes again the state changes the publisher gave up on",
+            environment=environment(
+                graphql_url=args.graphql_url,
+                replay_queue_url=self.failures.url,
+                replay_backoff_seconds=REPLAY_BACKOFF_SECONDS,
+                replay_backoff_max_seconds=REPLAY_BACKOFF_MAX_SECONDS,
             ),
-            config,
-            opts=pulumi.ResourceOptions(parent=self),
+            statements=[
+                # The event source mapping's polling, and the function's own backoff.
+                Statement(
+                    (
+                        "sqs:ReceiveMessage",
+                        "sqs:DeleteMessage",
+                        "sqs:GetQueueAttributes",
+                        "sqs:ChangeMessageVisibility",
+                    ),
+                    (self.failures.arn,),
+                    sid="OnFailureQueue",
+                ),
+                Statement(("appsync:GraphQL",), (args.publish_field_arn,), sid="Publish"),
+            ],
+            # The dead-lettered batches read again: from the stream, else from the history.
+            access=[args.store.access("replay", "payloads-read")],
         )
         self.replay_mapping = aws.lambda_.EventSourceMapping(
             f"{name}-replay",

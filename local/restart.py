@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from local.persistence import LocalState
 from local.registry import Registry
@@ -21,7 +22,9 @@ from local.registry import Registry
 log = logging.getLogger("local.restart")
 
 PROCESS_HANDLER = "aiwf.handlers.orchestrator.process"
-TASKS_TABLE_ENVIRONMENT = "TASKS_TABLE"  # schema/state_store.json: tables.tasks.environment
+# The variable that names the tasks table: from the store's declaration, which infra writes it from.
+STORE_SCHEMA = Path(__file__).resolve().parent.parent / "schema" / "state_store.json"
+TASKS_TABLE_ENVIRONMENT = json.loads(STORE_SCHEMA.read_text())["tables"]["tasks"]["environment"]
 UNFINISHED = frozenset({"PENDING", "RUNNING", "WAITING", "POLLING"})
 
 Invoke = Callable[[str, str], tuple[bytes, str | None]]

@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from . import settings
 from .aws import client
 from .errors import Conflict, Gone
 from .protocol import ErrorName
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("stepfunctions", "durable")
-DEFAULT_ENGINE = "stepfunctions"
 # The error and message limits of the durable APIs' ErrorObject are those of SendTaskFailure.
 _MESSAGE_LIMIT = 32_768
 # What the callback APIs answer when the callback ended (timed out, completed, execution stopped).
@@ -43,13 +41,12 @@ def is_durable(execution_arn: str | None) -> bool:
 
 def durable_function_arn() -> str:
     """The qualified ARN (a published version) of the durable orchestrator; empty when not deployed."""
-    return os.environ.get("DURABLE_FUNCTION_ARN", "")
+    return settings.durable_function_arn()
 
 
 def default_engine() -> str:
     """The stage's `defaultEngine` (infra/config.py), for flows that do not name one."""
-    engine = os.environ.get("DEFAULT_ENGINE", DEFAULT_ENGINE)
-    return engine if engine in ENGINES else DEFAULT_ENGINE
+    return settings.default_engine()
 
 
 def engine_of(document: dict[str, Any]) -> str:

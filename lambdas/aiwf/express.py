@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from . import settings
 from .clock import seconds_since
 from .history_handover import continue_in_fresh_execution
 from .native_steps import NATIVE_STEPS
@@ -37,19 +37,16 @@ from .settings import get_settings
 
 log = logging.getLogger(__name__)
 
-# Express executions end at five minutes; hand over well before.
-DEFAULT_BUDGET_SECONDS = 120
-DEFAULT_RETRY_HORIZON_SECONDS = 240
 # Step types a quick run may not contain at all: they wait for the world, for minutes or days.
 WAITING_STEP_TYPES = frozenset({"wait_for_event", "poll"})
 
 
 def budget_seconds() -> float:
-    return float(os.environ.get("EXPRESS_BUDGET_SECONDS", DEFAULT_BUDGET_SECONDS))
+    return settings.express_budget_seconds()
 
 
 def retry_horizon_seconds() -> float:
-    return float(os.environ.get("EXPRESS_RETRY_HORIZON_SECONDS", DEFAULT_RETRY_HORIZON_SECONDS))
+    return settings.express_retry_horizon_seconds()
 
 
 def _steps(steps: dict[str, Any]) -> Iterator[dict[str, Any]]:

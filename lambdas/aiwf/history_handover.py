@@ -15,23 +15,21 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from . import settings
 from .aws import client
 from .protocol import Action, StepStateKind
 from .repository import Task, TaskRepository
 
 log = logging.getLogger(__name__)
-DEFAULT_CONTINUE_AFTER_EVENTS = 20_000
-DEFAULT_CHECK_EVERY_ROUNDS = 25
 
 
 def _threshold() -> int:
-    return int(os.environ.get("CONTINUE_AFTER_EVENTS", DEFAULT_CONTINUE_AFTER_EVENTS))
+    return settings.continue_after_events()
 
 
 def next_execution_name(task_id: str, execution_arn: str) -> str:
@@ -45,7 +43,7 @@ def next_execution_name(task_id: str, execution_arn: str) -> str:
 
 
 def _due(task: Task, rounds: int) -> bool:
-    every = int(os.environ.get("CONTINUE_CHECK_EVERY_ROUNDS", DEFAULT_CHECK_EVERY_ROUNDS))
+    every = settings.continue_check_every_rounds()
     after_parallel = bool(task.step_state and task.step_state.get("kind") == StepStateKind.PARALLEL)
     return after_parallel or (rounds > 0 and rounds % max(every, 1) == 0)
 

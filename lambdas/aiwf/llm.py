@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ from botocore.exceptions import ClientError
 from . import egress
 from .aws import client
 from .errors import StepError
+from .settings import llm_endpoint, llm_provider
 from .templates import render
 
 LOCAL_PREFIX = "local/"
@@ -128,11 +128,11 @@ def call_llm(step: dict[str, Any], context: dict[str, Any]) -> tuple[Any, dict[s
     prompt = str(render(step["prompt"], context))
     system = str(render(step["system"], context)) if "system" in step else None
     inference = {key: step[key] for key in ("maxTokens", "temperature") if key in step}
-    provider = "local" if model.startswith(LOCAL_PREFIX) else os.environ.get("LLM_PROVIDER", "bedrock")
+    provider = "local" if model.startswith(LOCAL_PREFIX) else llm_provider()
     if provider == "local":
         reply = local_model(model, system, prompt)
     elif provider == "openai":
-        endpoint = os.environ.get("LLM_ENDPOINT", "")
+        endpoint = llm_endpoint()
         if not endpoint:
             raise StepError("LlmError", "the openai provider needs LLM_ENDPOINT", details={"provider": "openai"})
         reply = _openai(endpoint, model, system, prompt, inference)

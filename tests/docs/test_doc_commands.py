@@ -45,9 +45,9 @@ def _stack_outputs() -> set[str]:
 
 
 def _config_keys() -> set[str]:
-    from infra.config import _KEYS, PROJECT
+    from infra.config import PROJECT, stage_keys
 
-    return {f"{PROJECT}:{key}" for key in _KEYS} | {"aws:region"}
+    return {f"{PROJECT}:{key}" for key in stage_keys()} | {"aws:region"}
 
 
 # -- one checker per program ------------------------------------------------------------------

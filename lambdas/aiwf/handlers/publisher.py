@@ -7,12 +7,12 @@ records before it are not published twice. The workflow never waits for any of t
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from ..appsync_client import PublishError, call
+from ..settings import graphql_url
 from ..workflow_state import is_state_change, state_from_image
 
 logger = Logger(service="state-publisher")
@@ -40,7 +40,7 @@ def publish(record: dict[str, Any], url: str) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    url = os.environ["GRAPHQL_URL"]
+    url = graphql_url()
     for record in event.get("Records", []):
         if not is_state_change(record):
             continue

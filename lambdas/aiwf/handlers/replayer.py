@@ -12,21 +12,18 @@ fails, the rest of the batch is not tried in this invocation (the API is down fo
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .. import settings
 from ..appsync_client import PublishError
 from ..aws import client
 from ..replay import IncompleteRead, StreamBatch, StreamGone, backoff_seconds, states_of
 from .publisher import publish_state
 
 logger = Logger(service="state-replayer")
-
-DEFAULT_BACKOFF_SECONDS = 30
-DEFAULT_BACKOFF_MAX_SECONDS = 900
 
 
 def _replay(message: dict[str, Any], url: str) -> int:
@@ -43,11 +40,10 @@ def _replay(message: dict[str, Any], url: str) -> int:
 
 def _back_off(failed: list[dict[str, Any]]) -> None:
     """Keep each failed message invisible for its backoff; the mapping leaves visibility alone."""
-    queue_url = os.environ.get("REPLAY_QUEUE_URL")
+    queue_url = settings.replay_queue_url()
     if not queue_url:
         return
-    base = int(os.environ.get("REPLAY_BACKOFF_SECONDS", DEFAULT_BACKOFF_SECONDS))
-    ceiling = int(os.environ.get("REPLAY_BACKOFF_MAX_SECONDS", DEFAULT_BACKOFF_MAX_SECONDS))
+    base, ceiling = settings.replay_backoff_seconds()
     for message in failed:
         receives = int((message.get("attributes") or {}).get("ApproximateReceiveCount", "1"))
         try:
@@ -62,7 +58,7 @@ def _back_off(failed: list[dict[str, Any]]) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    url = os.environ["GRAPHQL_URL"]
+    url = settings.graphql_url()
     failed: list[dict[str, Any]] = []
     api_down = False
     for message in event.get("Records", []):
