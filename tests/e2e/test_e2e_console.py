@@ -409,6 +409,15 @@ def test_a_screenshot_of_a_task_page_with_a_parallel_step(deployed: Deployed, pa
     task_id = start(deployed, flow_id, {"text": "Quarterly report"})
     stub.wait_for(notify)
     stub.wait_for(job, count=2)
+    history_queries: list[dict[str, Any]] = []
+    page.on(
+        "request",
+        lambda request: (
+            history_queries.append(request.post_data_json)
+            if request.method == "POST" and "getWorkflowHistory" in (request.post_data or "")
+            else None
+        ),
+    )
     open_task(page, deployed, task_id)
     expect(node(page, "prepare")).to_have_attribute("data-state", "done", timeout=WAIT_MS)
     expect(node(page, "fanout")).to_have_attribute("data-state", "running")
@@ -418,6 +427,14 @@ def test_a_screenshot_of_a_task_page_with_a_parallel_step(deployed: Deployed, pa
     expect(node(page, "fanout/export/job").locator(".node-state")).to_contain_text("attempt")
     expect(node(page, "fanout").locator(".node-state")).to_have_text("running · 1/3 branches done")
     expect(node(page, "route")).to_have_attribute("data-state", "not-reached")
+    # opened after the fork, the page read the three branch records at the ids their fork gave them
+    # (the task's first seq at the parallel step), and asked for no other record
+    history = deployed.rest("GET", f"/tasks/{task_id}/history").json()["items"]
+    fork = min(s["seq"] for s in history if s["currentStep"] == "fanout")
+    records = {f"{task_id}~{fork}~{branch}" for branch in ("summary", "review", "export")}
+    expect(page.locator("#resume-record")).to_have_value(f"{task_id}~{fork}~review")
+    asked = {value for q in history_queries for name, value in q["variables"].items() if name.startswith("r")}
+    assert asked == records
 
     shot = artifact_dir() / SCREENSHOT
     page.screenshot(path=str(shot), full_page=True)
