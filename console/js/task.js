@@ -1,26 +1,15 @@
 // One task: its flow's graph coloured by what happened to each step, live over the subscription
 // (gaps filled from getWorkflowHistory(afterSeq)), its history, output or error, and the actions.
-// This module wires the parts together: the state is task-state.js, the branch records are read
-// by task-branches.js, the views are task-graph.js, task-views.js and task-actions.js.
+// This module wires the parts together: the state is task-state.js, what is read task-reads.js
+// (branch records: task-branches.js), the views task-graph.js, task-views.js and task-actions.js.
 
 import { STATE_FIELDS, decoded } from "./api.js";
 import { errorBox, h } from "./dom.js";
 import { taskView } from "./state.js";
 import { actionsPanel } from "./task-actions.js";
-import { readBranches } from "./task-branches.js";
 import { graphPanel } from "./task-graph.js";
-import {
-  applyState,
-  branchStatesByStep,
-  emptyTaskState,
-  historyRows,
-  lacksRecordId,
-  lastSeq,
-  latest,
-  mergeStates,
-  setBranches,
-  waitingBranches,
-} from "./task-state.js";
+import { taskReads } from "./task-reads.js";
+import { applyState, branchStatesByStep, emptyTaskState, historyRows, lacksRecordId, latest, waitingBranches } from "./task-state.js";
 import { historyRowsOf, historySection, outcomeParts, summaryRows } from "./task-views.js";
 
 const SUBSCRIPTION = `subscription($t: ID) { workflowStateUpdated(taskId: $t) { ${STATE_FIELDS} } }`;
@@ -42,23 +31,7 @@ export async function taskPage(ctx, taskId) {
     render();
   });
   const showError = (error) => errors.replaceChildren(errorBox(error));
-
-  async function fillGap() {
-    const missed = await ctx.api.history(taskId, lastSeq(model));
-    if (missed.length) model.history = mergeStates(model.history, missed);
-  }
-
-  async function loadBranches() {
-    setBranches(model, await readBranches(ctx.api, taskId, model.document, model.history));
-  }
-
-  async function loadDocument() {
-    const state = latest(model);
-    if (!state || (model.document && model.flowVersion === state.flowVersion)) return;
-    const flow = await ctx.api.getFlow(state.flowId, state.flowVersion);
-    model.document = flow ? flow.document : null;
-    model.flowVersion = state.flowVersion;
-  }
+  const reads = taskReads(ctx.api, taskId, model);
 
   function render() {
     const state = latest(model);
@@ -78,9 +51,9 @@ export async function taskPage(ctx, taskId) {
       const state = decoded(data.workflowStateUpdated); // AWSJSON fields arrive as JSON text
       const gap = applyState(model, state);
       try {
-        if (gap) await fillGap();
-        if (!state.branchId) await loadDocument();
-        if (lacksRecordId(model, state)) await loadBranches();
+        if (gap) await reads.fillGap();
+        if (!state.branchId) await reads.loadDocument();
+        if (lacksRecordId(model, state)) await reads.loadBranches();
       } catch (error) {
         showError(error);
       }
@@ -90,8 +63,8 @@ export async function taskPage(ctx, taskId) {
       // after every (re)connection: fill whatever was committed while not subscribed
       if (!started) return;
       try {
-        await fillGap();
-        await loadBranches();
+        await reads.fillGap();
+        await reads.loadBranches();
         render();
       } catch (error) {
         showError(error);
@@ -100,26 +73,19 @@ export async function taskPage(ctx, taskId) {
     onError: (errs) => showError({ errors: errs }),
   });
 
+  let found = false;
   try {
-    model.history = await ctx.api.history(taskId, 0);
-    if (!model.history.length) {
-      const state = await ctx.api.getTask(taskId);
-      if (!state) {
-        showError({ errors: [{ errorType: "NOT_FOUND", message: `no task ${taskId}` }] });
-        ctx.mount(heading, errors);
-        return unsubscribe;
-      }
-      model.history = [state];
-    }
-    await loadDocument();
-    await loadBranches();
+    found = await reads.load();
+    if (!found) showError({ errors: [{ errorType: "NOT_FOUND", message: `no task ${taskId}` }] });
   } catch (error) {
     showError(error);
+  }
+  if (!found) {
     ctx.mount(heading, errors);
     return unsubscribe;
   }
   started = true;
-  await fillGap().catch(() => {});
+  await reads.fillGap().catch(() => {});
 
   ctx.mount(
     heading,

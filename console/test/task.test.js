@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
+import { coalesced, taskReads } from "../js/task-reads.js";
 import { FOR_EACH_BATCH, branchRecordId, forkSeqs, readBranches, staticBranchIds } from "../js/task-branches.js";
 import {
   actionsKey,
@@ -169,4 +170,38 @@ test("the history table, the waiting branches and the actions follow the state",
   assert.deepEqual(allowedActions({ status: "FAILED" }, []), { resume: false, cancel: false, redrive: true });
   assert.deepEqual(allowedActions({ status: "SUCCEEDED" }, []), { resume: false, cancel: false, redrive: false });
   assert.deepEqual(resumeTargets("t", { status: "WAITING", currentStep: "w" }, []), [["t", "the task (step w)"]]);
+});
+
+test("the page's first read: the history, else the state alone; the flow; the branch records", async () => {
+  const history = task(["RUNNING", "prepare"], ["RUNNING", "fan"], ["RUNNING", "fan"]).map((s) => ({ ...s, flowId: "f", flowVersion: 2 }));
+  const api = {
+    ...fakeApi(new Map([["t~2~a", branchStates("a", ["RUNNING", "a1"])]])),
+    history: async (taskId, afterSeq) => (taskId === "t" ? history.filter((s) => s.seq > afterSeq) : []),
+    getTask: async (taskId) => (taskId === "alone" ? { ...history[0], taskId } : null),
+    getFlow: async (flowId, version) => ({ flowId, version, document: FLOW }),
+  };
+  const model = emptyTaskState();
+  assert.equal(await taskReads(api, "t", model).load(), true);
+  assert.equal(model.document, FLOW);
+  assert.deepEqual([...model.branches.keys()], ["fan/a"]);
+  const alone = emptyTaskState();
+  assert.equal(await taskReads(api, "alone", alone).load(), true);
+  assert.equal(alone.history.length, 1);
+  assert.equal(await taskReads(api, "none", emptyTaskState()).load(), false);
+});
+
+test("calls while a read runs make one more read, not one each", async () => {
+  let runs = 0;
+  let release;
+  const read = coalesced(async () => {
+    runs++;
+    if (runs === 1) await new Promise((resolve) => (release = resolve));
+  });
+  const first = read();
+  const more = [read(), read(), read()];
+  release();
+  await Promise.all([first, ...more]);
+  assert.equal(runs, 2);
+  await read();
+  assert.equal(runs, 3);
 });
