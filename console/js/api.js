@@ -148,14 +148,26 @@ export class Api {
     }
   }
 
-  /** States of several records in one request (aliases); null where there is no such record. */
-  async statesOf(recordIds) {
-    if (!recordIds.length) return [];
-    const vars = recordIds.map((_, i) => `$r${i}: ID!`).join(", ");
-    const fields = recordIds.map((_, i) => `r${i}: getWorkflowState(taskId: $r${i}) { ${STATE_FIELDS} }`).join("\n");
-    const variables = Object.fromEntries(recordIds.map((id, i) => [`r${i}`, id]));
-    const data = await this.query(`query(${vars}) { ${fields} }`, variables);
-    return recordIds.map((_, i) => (data[`r${i}`] ? decoded(data[`r${i}`]) : null));
+  /** Each record's whole history, several records per request (aliases); [] for no such record. */
+  async histories(recordIds) {
+    const all = recordIds.map(() => []);
+    let open = recordIds.map((_, i) => i); // records whose last answer was not empty
+    while (open.length) {
+      const vars = open.map((i) => `$r${i}: ID!, $a${i}: Int`).join(", ");
+      const fields = open.map((i) => `r${i}: getWorkflowHistory(taskId: $r${i}, afterSeq: $a${i}) { ${STATE_FIELDS} }`).join("\n");
+      const variables = {};
+      for (const i of open) {
+        variables[`r${i}`] = recordIds[i];
+        variables[`a${i}`] = Math.max(0, ...all[i].map((s) => s.seq));
+      }
+      const data = await this.query(`query(${vars}) { ${fields} }`, variables);
+      open = open.filter((i) => {
+        const page = (data[`r${i}`] || []).map(decoded);
+        all[i].push(...page);
+        return page.length > 0;
+      });
+    }
+    return all;
   }
 
   async startTask(flowId, input, name) {

@@ -409,6 +409,15 @@ def test_a_screenshot_of_a_task_page_with_a_parallel_step(deployed: Deployed, pa
     task_id = start(deployed, flow_id, {"text": "Quarterly report"})
     stub.wait_for(notify)
     stub.wait_for(job, count=2)
+    history_queries: list[dict[str, Any]] = []
+    page.on(
+        "request",
+        lambda request: (
+            history_queries.append(request.post_data_json)
+            if request.method == "POST" and "getWorkflowHistory" in (request.post_data or "")
+            else None
+        ),
+    )
     open_task(page, deployed, task_id)
     expect(node(page, "prepare")).to_have_attribute("data-state", "done", timeout=WAIT_MS)
     expect(node(page, "fanout")).to_have_attribute("data-state", "running")
@@ -418,6 +427,14 @@ def test_a_screenshot_of_a_task_page_with_a_parallel_step(deployed: Deployed, pa
     expect(node(page, "fanout/export/job").locator(".node-state")).to_contain_text("attempt")
     expect(node(page, "fanout").locator(".node-state")).to_have_text("running · 1/3 branches done")
     expect(node(page, "route")).to_have_attribute("data-state", "not-reached")
+    # opened after the fork, the page read the three branch records at the ids their fork gave them
+    # (the task's first seq at the parallel step), and asked for no other record
+    history = deployed.rest("GET", f"/tasks/{task_id}/history").json()["items"]
+    fork = min(s["seq"] for s in history if s["currentStep"] == "fanout")
+    records = {f"{task_id}~{fork}~{branch}" for branch in ("summary", "review", "export")}
+    expect(page.locator("#resume-record")).to_have_value(f"{task_id}~{fork}~review")
+    asked = {value for q in history_queries for name, value in q["variables"].items() if name.startswith("r")}
+    assert asked == records
 
     shot = artifact_dir() / SCREENSHOT
     page.screenshot(path=str(shot), full_page=True)
@@ -436,6 +453,52 @@ def test_a_screenshot_of_a_task_page_with_a_parallel_step(deployed: Deployed, pa
     waiting = node(page, "fanout/review/approve").bounding_box()
     assert box and waiting and box["x"] <= waiting["x"] and waiting["x"] + waiting["width"] <= box["x"] + box["width"]
     page.screenshot(path=str(artifact_dir() / "console-task-narrow.png"), full_page=True)
+    assert deployed.rest("POST", f"/tasks/{task_id}/cancel", json={}).status_code == 202
+
+
+FOR_EACH = """
+id: $id
+startAt: prepare
+steps:
+  prepare: {type: transform, value: {n: 1}, resultPath: doc, next: fan}
+  fan:
+    type: parallel
+    forEach:
+      items: "{{ input.items }}"
+      branch:
+        startAt: approve
+        steps:
+          approve: {type: wait_for_event, timeoutSeconds: 600, notify: {url: "$notify"}, next: ok}
+          ok: {type: succeed}
+    next: done
+  done: {type: succeed}
+"""
+
+
+def test_a_task_page_opened_after_a_for_each_fork_finds_every_item(deployed: Deployed, page: Page, stub: StubServer):
+    notify = f"/{_id('notify')}"
+    flow_id = register(deployed, flow(FOR_EACH, id=_id("console-each"), notify=stub.url + notify))
+    task_id = start(deployed, flow_id, {"items": ["a", "b", "c"]})
+    stub.wait_for(notify, count=3)
+    history_queries: list[dict[str, Any]] = []
+    page.on(
+        "request",
+        lambda request: (
+            history_queries.append(request.post_data_json)
+            if request.method == "POST" and "getWorkflowHistory" in (request.post_data or "")
+            else None
+        ),
+    )
+    open_task(page, deployed, task_id)
+    expect(node(page, "fan/each/approve").locator(".node-state")).to_have_text("3 waiting", timeout=WAIT_MS)
+    expect(node(page, "fan").locator(".node-state")).to_have_text("running · 0/3 branches done")
+    # the item records' ids: the task's first seq at the step, and the items' indexes
+    history = deployed.rest("GET", f"/tasks/{task_id}/history").json()["items"]
+    fork = min(s["seq"] for s in history if s["currentStep"] == "fan")
+    expect(page.locator("#resume-record")).to_have_value(f"{task_id}~{fork}~0")
+    asked = {value for q in history_queries for name, value in q["variables"].items() if name.startswith("r")}
+    assert {f"{task_id}~{fork}~{i}" for i in range(3)} <= asked
+    assert all(record.startswith(f"{task_id}~{fork}~") for record in asked), asked
     assert deployed.rest("POST", f"/tasks/{task_id}/cancel", json={}).status_code == 202
 
 

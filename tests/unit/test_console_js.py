@@ -1,5 +1,6 @@
-"""The web console's pure modules (a flow as a graph, a task's states per step), tested with Node's
-own test runner: `node --test console/test` (Node is already a test dependency, see package.json)."""
+"""The web console's pure modules (a flow as a graph, a task's states per step, a task page's state
+and the branch records it reads), tested with Node's own test runner: `node --test console/test`
+(Node is already a test dependency, see package.json)."""
 
 from __future__ import annotations
 
