@@ -55,7 +55,7 @@ def rest_security(operation: dict[str, Any]) -> list[dict[str, list[str]]]:
     kinds = operation["callers"]["rest"]
     if not kinds:
         raise ValueError("a REST operation names its callers")
-    return [callers()[kind]["openapi"] for kind in kinds]
+    return [callers()[kind]["rest"] for kind in kinds]
 
 
 def graphql_directives(operation: dict[str, Any]) -> set[str]:
