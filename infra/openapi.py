@@ -83,7 +83,10 @@ def load_spec() -> dict[str, Any]:
 
 
 def render_yaml(spec: dict[str, Any]) -> str:
-    return HEADER + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=110)
+    """The document as YAML; a JSON round trip first, so shared values are written out, not aliased."""
+    spec = json.loads(json.dumps(spec))
+    # Collections of scalars on one line (`{type: string}`), as a person writes OpenAPI.
+    return HEADER + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=110, default_flow_style=None)
 
 
 def with_lambda_integration(spec: dict[str, Any], function_invoke_arn: str) -> dict[str, Any]:
