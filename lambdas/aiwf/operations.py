@@ -61,12 +61,13 @@ class Operation:
     def body_required(self) -> bool:
         return bool((self.rest or {}).get("requestBody", {}).get("required"))
 
-    def query_schema(self, name: str) -> dict[str, Any]:
-        """The schema of query parameter `name` (referenced parameters resolved)."""
-        for parameter in (self.rest or {}).get("parameters", ()):
+    def query_ref(self, name: str) -> str:
+        """A `#/...` pointer (within the catalogue) to the schema of query parameter `name`."""
+        for index, parameter in enumerate((self.rest or {}).get("parameters", ())):
             resolved = _resolve(parameter)
             if resolved["in"] == "query" and resolved["name"] == name:
-                return resolved["schema"]
+                own = f"#/operations/{self.id}/rest/parameters/{index}"
+                return parameter.get("$ref", own) + "/schema"
         raise KeyError(f"{self.id} has no query parameter {name!r}")
 
 
@@ -84,14 +85,6 @@ def _entries(section: dict[str, Any]) -> dict[str, Any]:
 OPERATIONS: dict[str, Operation] = {
     op_id: Operation(op_id, spec) for op_id, spec in _entries(DOCUMENT["operations"]).items()
 }
-# The statuses a task can have (the `status` filter of the lists).
-STATUSES: tuple[str, ...] = tuple(_resolve({"$ref": "#/schemas/WorkflowStatus"})["enum"])
-
-
-def page_limit(operation: str = "listTasks") -> tuple[int, int]:
-    """(default, maximum) page size: the `limit` query parameter's schema."""
-    schema = _resolve(OPERATIONS[operation].query_schema("limit"))
-    return schema["default"], schema["maximum"]
 
 
 def rest_operations() -> list[Operation]:
@@ -161,7 +154,8 @@ def body_of_arguments(operation: str, arguments: dict[str, Any]) -> dict[str, An
 def query_value(operation: str, name: str, raw: str | int | None) -> Any:
     """A query parameter's value (an integer parameter converted), its default when absent, or
     BadRequest INVALID_PARAMETER when it breaks the parameter's schema."""
-    schema = _resolve(OPERATIONS[operation].query_schema(name))
+    ref = OPERATIONS[operation].query_ref(name)
+    schema = _resolve({"$ref": ref})
     if raw is None or raw == "":
         return schema.get("default")
     value: Any = raw
@@ -170,23 +164,10 @@ def query_value(operation: str, name: str, raw: str | int | None) -> Any:
             value = int(raw)
         except ValueError:
             raise BadRequest(f"{name} must be an integer, got {raw!r}", code="INVALID_PARAMETER") from None
-    problems = validation_details(_query_ref(operation, name), value)
+    problems = validation_details(ref, value)
     if problems:
         raise BadRequest(f"{name}: {problems[0]['message']}", code="INVALID_PARAMETER")
     return value
-
-
-def _query_ref(operation: str, name: str) -> str:
-    """A JSON pointer (within the catalogue) to the schema of one query parameter of `operation`."""
-    op = OPERATIONS[operation]
-    for index, parameter in enumerate(op.rest["parameters"]):  # type: ignore[index]
-        if "$ref" in parameter:
-            resolved = _resolve(parameter)
-            if resolved["in"] == "query" and resolved["name"] == name:
-                return parameter["$ref"] + "/schema"
-        elif parameter["in"] == "query" and parameter["name"] == name:
-            return f"#/operations/{operation}/rest/parameters/{index}/schema"
-    raise KeyError(name)
 
 
 def resume_error(request: dict[str, Any]) -> dict[str, Any] | None:

@@ -9,12 +9,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import typer.main
 import yaml
 from graphql import parse
 from graphql.language import FieldDefinitionNode, ObjectTypeDefinitionNode
 
 from aiwf import operations as runtime
+from aiwf.errors import BadRequest
 from aiwf.handlers import graphql as graphql_handlers
 from aiwf.handlers import task_api
 from infra import operations as catalogue
@@ -109,10 +111,13 @@ def test_both_handlers_route_every_catalogue_operation_they_serve() -> None:
         assert set(fields) == set(catalogue.graphql_fields(function)), function
 
 
-def test_page_sizes_come_from_the_catalogue() -> None:
+def test_page_sizes_are_the_limit_parameters_default_and_maximum() -> None:
     limit = catalogue.catalogue()["parameters"]["Limit"]["schema"]
-    assert runtime.page_limit() == (limit["default"], limit["maximum"])
-    assert runtime.page_limit("listFlows") == runtime.page_limit("listTasks")
+    for operation in ("listTasks", "listFlows"):
+        assert runtime.query_value(operation, "limit", None) == limit["default"]
+        assert runtime.query_value(operation, "limit", str(limit["maximum"])) == limit["maximum"]
+        with pytest.raises(BadRequest):
+            runtime.query_value(operation, "limit", str(limit["maximum"] + 1))
 
 
 # -- clients -------------------------------------------------------------------------------------
