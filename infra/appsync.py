@@ -2,12 +2,12 @@
 
 Clients hold the API key (the default mode): they read and subscribe. The backend publishes with
 IAM (the additional mode): `updateWorkflowState` is `@aws_iam` in the schema, so an API-key
-caller gets Unauthorized. State queries are direct Lambda resolvers on one read-only function;
-task control (startTask, resumeTask, cancelTask, getFlow, listFlows, and the IAM-only putFlow and
-retireFlow) runs APPSYNC_JS on a second function, graphql-control, with the task API's grants for
-those calls, so a refusal's errorType is the REST code; the publishing mutation runs on a NONE
-data source whose APPSYNC_JS code only echoes the committed state, which is what fans it out to
-subscribers.
+caller gets Unauthorized. Which function resolves each client field, and the grants it needs,
+come from the operation catalogue (schema/operations.json): state queries are direct Lambda
+resolvers on one read-only function; task control (start, resume, cancel, redrive, the flow
+fields) runs APPSYNC_JS on a second function, graphql-control, granted what those operations need,
+so a refusal's errorType is the REST code; the publishing mutation runs on a NONE data source
+whose APPSYNC_JS code only echoes the committed state, which is what fans it out to subscribers.
 """
 
 from __future__ import annotations
