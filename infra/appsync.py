@@ -2,12 +2,12 @@
 
 Clients hold the API key (the default mode): they read and subscribe. The backend publishes with
 IAM (the additional mode): `updateWorkflowState` is `@aws_iam` in the schema, so an API-key
-caller gets Unauthorized. State queries are direct Lambda resolvers on one read-only function;
-task control (startTask, resumeTask, cancelTask, getFlow, listFlows, and the IAM-only putFlow and
-retireFlow) runs APPSYNC_JS on a second function, graphql-control, with the task API's grants for
-those calls, so a refusal's errorType is the REST code; the publishing mutation runs on a NONE
-data source whose APPSYNC_JS code only echoes the committed state, which is what fans it out to
-subscribers.
+caller gets Unauthorized. Which function resolves each client field, and the grants it needs,
+come from the operation catalogue (schema/operations.json): state queries are direct Lambda
+resolvers on one read-only function; task control (start, resume, cancel, redrive, the flow
+fields) runs APPSYNC_JS on a second function, graphql-control, granted what those operations need,
+so a refusal's errorType is the REST code; the publishing mutation runs on a NONE data source
+whose APPSYNC_JS code only echoes the committed state, which is what fans it out to subscribers.
 """
 
 from __future__ import annotations
@@ -23,26 +23,18 @@ import pulumi_aws as aws
 from .config import StageConfig
 from .functions import Function, FunctionArgs
 from .iam import Access, Statement, assume_role_policy, policy_document
+from .operations import Machines, graphql_fields, states_access, store_profiles
 from .state_store import StateStore
-from .task_api import executions_of
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
 SCHEMA_FILE = SCHEMA_DIR / "schema.graphql"
 MUTATION_RESOLVER_FILE = SCHEMA_DIR / "resolvers" / "updateWorkflowState.js"
 CONTROL_RESOLVER_FILE = SCHEMA_DIR / "resolvers" / "taskControl.js"
-QUERY_FIELDS = ("getWorkflowState", "listWorkflowStates", "getWorkflowHistory")
-# The task-control plane on its own function (writes, Step Functions): (type, field), each resolved
-# by the APPSYNC_JS code of CONTROL_RESOLVER_FILE on the graphql-control Lambda data source.
-CONTROL_FIELDS = (
-    ("Mutation", "startTask"),
-    ("Mutation", "resumeTask"),
-    ("Mutation", "cancelTask"),
-    ("Query", "getFlow"),
-    ("Query", "listFlows"),
-    ("Mutation", "putFlow"),
-    ("Mutation", "retireFlow"),
-    ("Mutation", "redriveTask"),
-)
+# The functions behind the catalogue's GraphQL fields (schema/operations.json `graphql.function`):
+# state reads as direct Lambda resolvers; the task-control plane (writes, Step Functions), each field
+# resolved by the APPSYNC_JS code of CONTROL_RESOLVER_FILE on the graphql-control Lambda data source.
+QUERY_FUNCTION = "graphql-resolver"
+CONTROL_FUNCTION = "graphql-control"
 # AppSync's maximum `queryDepthLimit` (its default, 0, sets no limit at all); the local stack
 # enforces the same value.
 QUERY_DEPTH_LIMIT = 75
@@ -81,19 +73,37 @@ class WorkflowStateApi(pulumi.ComponentResource):
         self, name: str, args: WorkflowStateApiArgs, config: StageConfig, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("aiwf:api:WorkflowStateApi", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        store = args.store
-        debug = config.log_level == "DEBUG"
+        self._name = name
+        self._config = config
+        self.api = self._graphql_api()
+        key = self._api_key()
+        self.resolver = self._query_function(args)
+        self.control = self._control_function(args)
+        self._query_resolvers(self.resolver)
+        self._control_resolvers(self.control)
+        self._publish_resolver()
+        self.graphql_url = self.api.uris.apply(lambda uris: uris["GRAPHQL"])
+        self.realtime_url = self.api.uris.apply(lambda uris: uris["REALTIME"])
+        self.api_key = pulumi.Output.secret(key.key)
+        self.publish_field_arn = field_arn(self.api.arn, PUBLISH_TYPE, PUBLISH_FIELD)
+        self.register_outputs({"graphqlUrl": self.graphql_url, "realtimeUrl": self.realtime_url})
 
-        # AppSync writes its logs with a role it assumes; the group is declared so it gets a retention.
+    def _child(self) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self)
+
+    def _graphql_api(self) -> aws.appsync.GraphQLApi:
+        """The API (API key by default, IAM additional) and its logs: a group with the stage's retention,
+        written by a role AppSync assumes."""
+        name, config = self._name, self._config
+        debug = config.log_level == "DEBUG"
         logs_role = aws.iam.Role(
             f"{name}-logs-role",
             name=config.name("graphql-logs"),
             assume_role_policy=assume_role_policy("appsync.amazonaws.com"),
             description="AppSync writes the Workflow State API's logs",
-            opts=child,
+            opts=self._child(),
         )
-        self.api = aws.appsync.GraphQLApi(
+        api = aws.appsync.GraphQLApi(
             name,
             name=config.name("state"),
             authentication_type="API_KEY",
@@ -108,13 +118,13 @@ class WorkflowStateApi(pulumi.ComponentResource):
                 exclude_verbose_content=not debug,
             ),
             xray_enabled=config.tracing,
-            opts=child,
+            opts=self._child(),
         )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
-            name=self.api.id.apply(lambda api_id: f"/aws/appsync/apis/{api_id}"),
+            name=api.id.apply(lambda api_id: f"/aws/appsync/apis/{api_id}"),
             retention_in_days=config.log_retention_days,
-            opts=child,
+            opts=self._child(),
         )
         aws.iam.RolePolicy(
             f"{name}-logs-policy",
@@ -128,111 +138,112 @@ class WorkflowStateApi(pulumi.ComponentResource):
                     )
                 ]
             ),
-            opts=child,
+            opts=self._child(),
         )
-        key = aws.appsync.ApiKey(
-            f"{name}-key",
+        return api
+
+    def _api_key(self) -> aws.appsync.ApiKey:
+        return aws.appsync.ApiKey(
+            f"{self._name}-key",
             api_id=self.api.id,
             description="Clients: queries and subscriptions",
-            expires=api_key_expiry(config.api_key_expiry_days),
-            opts=child,
+            expires=api_key_expiry(self._config.api_key_expiry_days),
+            opts=self._child(),
         )
 
-        # Queries: one read-only function behind direct Lambda resolvers.
-        self.resolver = Function(
-            f"{name}-resolver",
+    def _query_function(self, args: WorkflowStateApiArgs) -> Function:
+        """State reads: one read-only function behind direct Lambda resolvers."""
+        return Function(
+            f"{self._name}-resolver",
             FunctionArgs(
-                name="graphql-resolver",
+                name=QUERY_FUNCTION,
                 handler="aiwf.handlers.graphql.handler",
                 description="Workflow State API queries (AppSync direct Lambda resolver)",
                 code=args.code,
                 layers=args.layers,
-                access=[store.access("read", "payloads-read")],
+                access=[args.store.access(*store_profiles(QUERY_FUNCTION))],
             ),
-            config,
-            opts=child,
+            self._config,
+            opts=self._child(),
         )
-        # The task-control plane: the task API's domain calls, with the task API's grants for them.
-        self.control = Function(
-            f"{name}-control",
+
+    def _control_function(self, args: WorkflowStateApiArgs) -> Function:
+        """The task-control plane: the task API's domain calls, with the grants of the operations it serves."""
+        states = states_access(CONTROL_FUNCTION, Machines(standard=args.state_machine.arn))
+        return Function(
+            f"{self._name}-control",
             FunctionArgs(
-                name="graphql-control",
+                name=CONTROL_FUNCTION,
                 handler="aiwf.handlers.graphql.control_handler",
                 description="Workflow State API task control: start, resume, cancel, flows (AppSync resolver)",
                 code=args.code,
                 layers=args.layers,
-                environment={"STATE_MACHINE_ARN": args.state_machine.arn},
-                access=[
-                    store.access(
-                        "read", "write-tasks", "record-execution", "register-flows", "list-flows", "payloads-write"
-                    ),
-                    *args.engine_access,
-                ],
-                statements=[
-                    Statement(("states:StartExecution",), (args.state_machine.arn,), sid="StartTasks"),
-                    # Completing a task token: IAM supports no resource-level permission for these
-                    # actions (the token, not an ARN, names the task), so "*" is the only resource.
-                    Statement(("states:SendTaskSuccess", "states:SendTaskFailure"), ("*",), sid="ResumeTasks"),
-                    # Cancel stops the task's execution: only executions of the orchestrator.
-                    Statement(("states:StopExecution",), (executions_of(args.state_machine.arn),), sid="CancelTasks"),
-                ],
+                environment=states.environment,
+                access=[args.store.access(*store_profiles(CONTROL_FUNCTION)), *args.engine_access],
+                statements=list(states.statements),
             ),
-            config,
-            opts=child,
+            self._config,
+            opts=self._child(),
         )
-        lambda_source = self._lambda_data_source(
-            name,
-            config,
-            self.resolver,
+
+    def _query_resolvers(self, function: Function) -> None:
+        """A direct Lambda resolver for each field of QUERY_FUNCTION: no templates and no code, AppSync
+        sends its direct-resolver event to the function."""
+        source = self._lambda_data_source(
+            self._name,
+            self._config,
+            function,
             resource="lambda-source",
             role="invoke",
             source_name="stateQueries",
             what="resolver",
             sid="InvokeResolver",
         )
-        for field in QUERY_FIELDS:
-            # No templates and no code: AppSync sends its direct-resolver event to the function.
+        for type_name, field in graphql_fields(QUERY_FUNCTION):
             aws.appsync.Resolver(
-                f"{name}-{field}",
+                f"{self._name}-{field}",
                 api_id=self.api.id,
-                type="Query",
+                type=type_name,
                 field=field,
                 kind="UNIT",
-                data_source=lambda_source.name,
-                opts=child,
+                data_source=source.name,
+                opts=self._child(),
             )
 
-        control_source = self._lambda_data_source(
-            name,
-            config,
-            self.control,
+    def _control_resolvers(self, function: Function) -> None:
+        """APPSYNC_JS on the control function's Lambda source for each of its fields: an
+        `{error: {code}}` answer becomes errorType = code."""
+        source = self._lambda_data_source(
+            self._name,
+            self._config,
+            function,
             resource="control-source",
             role="control-invoke",
             source_name="taskControl",
             what="task-control",
             sid="InvokeControl",
         )
-        control_code = CONTROL_RESOLVER_FILE.read_text()
-        for type_name, field in CONTROL_FIELDS:
-            # APPSYNC_JS on the Lambda source: an `{error: {code}}` answer becomes errorType = code.
+        code = CONTROL_RESOLVER_FILE.read_text()
+        for type_name, field in graphql_fields(CONTROL_FUNCTION):
             aws.appsync.Resolver(
-                f"{name}-{field}",
+                f"{self._name}-{field}",
                 api_id=self.api.id,
                 type=type_name,
                 field=field,
                 kind="UNIT",
-                data_source=control_source.name,
+                data_source=source.name,
                 runtime=aws.appsync.ResolverRuntimeArgs(name="APPSYNC_JS", runtime_version="1.0.0"),
-                code=control_code,
-                opts=child,
+                code=code,
+                opts=self._child(),
             )
 
-        # The mutation: NONE data source, the committed state echoed by the resolver's own code.
+    def _publish_resolver(self) -> None:
+        """The backend's mutation: a NONE data source, the committed state echoed by the resolver's own code."""
         none_source = aws.appsync.DataSource(
-            f"{name}-none-source", api_id=self.api.id, name="publishedState", type="NONE", opts=child
+            f"{self._name}-none-source", api_id=self.api.id, name="publishedState", type="NONE", opts=self._child()
         )
         aws.appsync.Resolver(
-            f"{name}-{PUBLISH_FIELD}",
+            f"{self._name}-{PUBLISH_FIELD}",
             api_id=self.api.id,
             type=PUBLISH_TYPE,
             field=PUBLISH_FIELD,
@@ -240,14 +251,8 @@ class WorkflowStateApi(pulumi.ComponentResource):
             data_source=none_source.name,
             runtime=aws.appsync.ResolverRuntimeArgs(name="APPSYNC_JS", runtime_version="1.0.0"),
             code=MUTATION_RESOLVER_FILE.read_text(),
-            opts=child,
+            opts=self._child(),
         )
-
-        self.graphql_url = self.api.uris.apply(lambda uris: uris["GRAPHQL"])
-        self.realtime_url = self.api.uris.apply(lambda uris: uris["REALTIME"])
-        self.api_key = pulumi.Output.secret(key.key)
-        self.publish_field_arn = field_arn(self.api.arn, PUBLISH_TYPE, PUBLISH_FIELD)
-        self.register_outputs({"graphqlUrl": self.graphql_url, "realtimeUrl": self.realtime_url})
 
     def _lambda_data_source(
         self,

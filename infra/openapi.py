@@ -1,23 +1,92 @@
-"""The task API's OpenAPI document with the API Gateway integration added to every operation.
+"""The task API's OpenAPI document, built from the operation catalogue, and its API Gateway form.
 
-`schema/tasks-api.yaml` is the contract; this adds only how API Gateway reaches the function,
-so the same document is the RestApi body, the docs and the local router's table.
+`schema/operations.json` declares each operation once; this turns its REST bindings into the
+OpenAPI 3 document (each method with its own `security`, from its callers: API Gateway ignores a
+document's root `security`). `schema/tasks-api.yaml` is that document, committed for readers and
+clients (`python -m infra.openapi` writes it; a test fails when it is stale). The RestApi body is
+the same document with the Lambda integration added to every operation, and the local gateway
+routes from that body.
 """
 
 from __future__ import annotations
 
 import copy
+import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-SPEC_PATH = Path(__file__).resolve().parent.parent / "schema" / "tasks-api.yaml"
+from .operations import SCHEMA_DIR, catalogue, operations, path_parameters, rest_security
+
+SPEC_PATH = SCHEMA_DIR / "tasks-api.yaml"
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
+# Catalogue sections that become `components` sections of the same name.
+COMPONENT_SECTIONS = ("parameters", "responses", "schemas")
+HEADER = "# Generated from schema/operations.json by `python -m infra.openapi`: edit the catalogue, not this file.\n"
+
+
+def _external(ref: str) -> Any:
+    """The content a reference into another schema file points at (e.g. the flow schema's flowId)."""
+    name, _, pointer = ref.partition("#")
+    node: Any = json.loads((SCHEMA_DIR / name).read_text())
+    for part in pointer.strip("/").split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def _components_refs(node: Any) -> Any:
+    """`node` with catalogue references (`#/schemas/X`) made document references
+    (`#/components/schemas/X`) and references into other files inlined, so the document stands alone."""
+    if isinstance(node, list):
+        return [_components_refs(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: value for key, value in node.items() if key != "$comment"}
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        return {**node, "$ref": "#/components/" + ref[2:]}
+    if isinstance(ref, str):
+        return _components_refs(_external(ref))
+    return {key: _components_refs(value) for key, value in node.items()}
+
+
+def _operation(op_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+    binding = {k: v for k, v in entry["rest"].items() if k not in ("method", "path", "states")}
+    return {"operationId": op_id, **_components_refs(binding), "security": rest_security(entry)}
+
+
+def build_spec() -> dict[str, Any]:
+    """The OpenAPI document of every catalogue operation with a REST binding."""
+    base = catalogue()["openapi"]
+    paths: dict[str, dict[str, Any]] = {}
+    for op_id, entry in operations().items():
+        rest = entry.get("rest")
+        if rest is None:
+            continue
+        item = paths.setdefault(rest["path"], {})
+        names = path_parameters(rest["path"])
+        if names and "parameters" not in item:
+            item["parameters"] = [{"$ref": f"#/components/parameters/{n[0].upper()}{n[1:]}"} for n in names]
+        item[rest["method"]] = _operation(op_id, entry)
+    components: dict[str, Any] = {"securitySchemes": _components_refs(base["securitySchemes"])}
+    for section in COMPONENT_SECTIONS:
+        components[section] = _components_refs(catalogue()[section])
+    document = {key: value for key, value in base.items() if key not in ("securitySchemes", "$comment")}
+    return {**document, "paths": paths, "components": components}
 
 
 def load_spec() -> dict[str, Any]:
-    return yaml.safe_load(SPEC_PATH.read_text())
+    """The task API's OpenAPI document (the catalogue's REST bindings)."""
+    return build_spec()
+
+
+def render_yaml(spec: dict[str, Any]) -> str:
+    """The document as YAML; a JSON round trip first, so shared values are written out, not aliased."""
+    spec = json.loads(json.dumps(spec))
+    # Collections of scalars on one line (`{type: string}`), as a person writes OpenAPI.
+    return HEADER + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=110, default_flow_style=None)
 
 
 def with_lambda_integration(spec: dict[str, Any], function_invoke_arn: str) -> dict[str, Any]:
@@ -34,3 +103,12 @@ def with_lambda_integration(spec: dict[str, Any], function_invoke_arn: str) -> d
                 }
     document["x-amazon-apigateway-api-key-source"] = "HEADER"
     return document
+
+
+def main(write: Callable[[Path, str], Any] = Path.write_text) -> None:
+    """`python -m infra.openapi`: write schema/tasks-api.yaml from the catalogue."""
+    write(SPEC_PATH, render_yaml(build_spec()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,4 +1,4 @@
-"""The task REST API: OpenAPI-defined RestApi proxying to the task-API function, behind an API key."""
+"""The task REST API: a RestApi built from the operation catalogue, proxying to one function, behind an API key."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pulumi_aws as aws
 
 from .config import StageConfig
 from .functions import Function, FunctionArgs
-from .iam import Access, Statement
+from .iam import Access
 from .openapi import load_spec, with_lambda_integration
+from .operations import REST_FUNCTION, Machines, states_access, store_profiles
 from .state_store import StateStore
 
 # API Gateway's REST integration timeout (its default and, without a quota increase, its maximum).
@@ -34,12 +35,10 @@ class TaskApiArgs:
     engine_access: Sequence[Access] = ()
 
 
-def executions_of(machine_arn: pulumi.Output[str]) -> pulumi.Output[str]:
-    """`arn:...:execution:<machine>:*`, every execution of the machine (continuations included)."""
-    return machine_arn.apply(lambda arn: arn.replace(":stateMachine:", ":execution:", 1) + ":*")
-
-
 class TaskApi(pulumi.ComponentResource):
+    """The REST API: the function that serves every REST operation of the catalogue, the RestApi
+    whose body is the catalogue's OpenAPI document, its stage with throttling, and the API key."""
+
     url: pulumi.Output[str]
     api_key: pulumi.Output[str]
 
@@ -47,74 +46,80 @@ class TaskApi(pulumi.ComponentResource):
         self, name: str, args: TaskApiArgs, config: StageConfig, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("aiwf:api:TaskApi", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        store = args.store
-        self.handler = Function(
-            f"{name}-handler",
+        self._name = name
+        self._config = config
+        self.handler = self._function(args)
+        self.rest_api = self._rest_api(self.handler)
+        self.stage = self._stage_and_throttling(self.rest_api)
+        key = self._api_key(args, self.rest_api, self.stage)
+        self.url = self.stage.invoke_url.apply(lambda url: url.rstrip("/"))
+        self.api_key = pulumi.Output.secret(key.value)
+        self.register_outputs({"url": self.url})
+
+    def _child(self) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self)
+
+    def _function(self, args: TaskApiArgs) -> Function:
+        """The task-api function, granted what the catalogue's REST operations need."""
+        machines = Machines(standard=args.state_machine.arn, express=args.express_state_machine.arn)
+        states = states_access(REST_FUNCTION, machines)
+        return Function(
+            f"{self._name}-handler",
             FunctionArgs(
-                name="task-api",
+                name=REST_FUNCTION,
                 handler="aiwf.handlers.task_api.handler",
                 description="REST task API: flows, tasks, history, resume, cancel, heartbeat",
                 code=args.code,
                 layers=args.layers,
-                environment={
-                    "STATE_MACHINE_ARN": args.state_machine.arn,
-                    "EXPRESS_STATE_MACHINE_ARN": args.express_state_machine.arn,
-                },
+                environment=states.environment,
                 # As long as API Gateway waits for an integration: a quick run waits up to 25 s.
                 timeout_seconds=API_GATEWAY_TIMEOUT_SECONDS,
-                access=[
-                    store.access(
-                        "read", "write-tasks", "record-execution", "register-flows", "list-flows", "payloads-write"
-                    ),
-                    *args.engine_access,
-                ],
-                statements=[
-                    Statement(("states:StartExecution",), (args.state_machine.arn,), sid="StartTasks"),
-                    Statement(("states:StartSyncExecution",), (args.express_state_machine.arn,), sid="QuickRuns"),
-                    # Completing a task token: IAM supports no resource-level permission for these
-                    # actions (the token, not an ARN, names the task), so "*" is the only resource.
-                    Statement(("states:SendTaskSuccess", "states:SendTaskFailure"), ("*",), sid="ResumeTasks"),
-                    Statement(("states:SendTaskHeartbeat",), ("*",), sid="HeartbeatTasks"),
-                    # Cancel stops the task's execution: only executions of the orchestrator.
-                    Statement(("states:StopExecution",), (executions_of(args.state_machine.arn),), sid="CancelTasks"),
-                ],
+                access=[args.store.access(*store_profiles(REST_FUNCTION)), *args.engine_access],
+                statements=list(states.statements),
             ),
-            config,
-            opts=child,
+            self._config,
+            opts=self._child(),
         )
-        function = self.handler.function
+
+    def _rest_api(self, handler: Function) -> aws.apigateway.RestApi:
+        """The RestApi from the catalogue's OpenAPI document, and API Gateway's permission to invoke."""
+        function = handler.function
         spec = load_spec()
-        self.rest_api = rest_api = aws.apigateway.RestApi(
-            name,
-            name=config.name("tasks"),
+        rest_api = aws.apigateway.RestApi(
+            self._name,
+            name=self._config.name("tasks"),
             description=spec["info"]["description"],
             body=function.invoke_arn.apply(lambda arn: json.dumps(with_lambda_integration(spec, arn))),
             api_key_source="HEADER",
             endpoint_configuration=aws.apigateway.RestApiEndpointConfigurationArgs(types="REGIONAL"),
-            opts=child,
+            opts=self._child(),
         )
         aws.lambda_.Permission(
-            f"{name}-invoke",
+            f"{self._name}-invoke",
             action="lambda:InvokeFunction",
             function=function.name,
             principal="apigateway.amazonaws.com",
             source_arn=rest_api.execution_arn.apply(lambda arn: f"{arn}/*/*/*"),
-            opts=child,
+            opts=self._child(),
         )
+        return rest_api
+
+    def _stage_and_throttling(self, rest_api: aws.apigateway.RestApi) -> aws.apigateway.Stage:
+        """A deployment (replaced when the body changes), the stage serving it, and its throttling."""
+        name, config = self._name, self._config
         deployment = aws.apigateway.Deployment(
             f"{name}-deployment",
             rest_api=rest_api.id,
             triggers={"body": rest_api.body.apply(lambda body: hashlib.sha256(body.encode()).hexdigest())},
             opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["triggers"]),
         )
-        self.stage = stage = aws.apigateway.Stage(
+        stage = aws.apigateway.Stage(
             f"{name}-stage",
             rest_api=rest_api.id,
             deployment=deployment.id,
             stage_name=config.stage,
             xray_tracing_enabled=config.tracing,
-            opts=child,
+            opts=self._child(),
         )
         aws.apigateway.MethodSettings(
             f"{name}-throttling",
@@ -126,10 +131,17 @@ class TaskApi(pulumi.ComponentResource):
                 throttling_burst_limit=config.throttle_burst_limit,
                 metrics_enabled=True,
             ),
-            opts=child,
+            opts=self._child(),
         )
+        return stage
+
+    def _api_key(
+        self, args: TaskApiArgs, rest_api: aws.apigateway.RestApi, stage: aws.apigateway.Stage
+    ) -> aws.apigateway.ApiKey:
+        """The API key every REST operation requires, in a usage plan of the stage."""
+        name, config = self._name, self._config
         key = aws.apigateway.ApiKey(
-            f"{name}-key", name=config.name("tasks-key"), value=args.api_key_value, enabled=True, opts=child
+            f"{name}-key", name=config.name("tasks-key"), value=args.api_key_value, enabled=True, opts=self._child()
         )
         plan = aws.apigateway.UsagePlan(
             f"{name}-plan",
@@ -138,11 +150,9 @@ class TaskApi(pulumi.ComponentResource):
             throttle_settings=aws.apigateway.UsagePlanThrottleSettingsArgs(
                 rate_limit=config.throttle_rate_limit, burst_limit=config.throttle_burst_limit
             ),
-            opts=child,
+            opts=self._child(),
         )
         aws.apigateway.UsagePlanKey(
-            f"{name}-plan-key", key_id=key.id, key_type="API_KEY", usage_plan_id=plan.id, opts=child
+            f"{name}-plan-key", key_id=key.id, key_type="API_KEY", usage_plan_id=plan.id, opts=self._child()
         )
-        self.url = stage.invoke_url.apply(lambda url: url.rstrip("/"))
-        self.api_key = pulumi.Output.secret(key.value)
-        self.register_outputs({"url": self.url})
+        return key

@@ -2,8 +2,9 @@
 
 moto's API Gateway cannot proxy to Lambda, so this serves the deployed REST API itself: it
 routes ``/{stageName}/<path>`` through the OpenAPI ``paths`` of the RestApi body the program
-declared, enforces ``x-api-key`` where an operation has ``security: [{api_key: []}]`` (valid =
-an enabled key in a usage plan of that API stage), builds the real Lambda proxy event and calls
+declared, enforces ``x-api-key`` where an operation's own ``security`` names an API-key scheme
+(valid = an enabled key in a usage plan of that API stage; as in API Gateway, the document's root
+``security`` counts for nothing, so a method without its own is open), builds the real Lambda proxy event and calls
 the function named in the integration URI through the embedded Lambda Invoke API, as API
 Gateway does. Its own error answers (unknown path, missing key, a failed integration) are the
 gateway responses the body declares (``x-amazon-apigateway-gateway-responses``, rendered like API
@@ -30,7 +31,6 @@ from local.registry import Registry, RestApiRecord
 
 log = logging.getLogger("local.apigw")
 
-METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 ANY_METHOD = "x-amazon-apigateway-any-method"
 FUNCTION_IN_URI = re.compile(r":lambda:path/2015-03-31/functions/(?P<arn>.+)/invocations$")
 INTEGRATION_TIMEOUT_SECONDS = 29.0
@@ -73,7 +73,6 @@ class RestApi:
         self.record = record
         paths = record.body.get("paths") or {}
         self.security_schemes = (record.body.get("components") or {}).get("securitySchemes") or {}
-        self.global_security = record.body.get("security") or []
 
         def specificity(template: str) -> tuple[int, int, int]:
             segments = template.strip("/").split("/")
@@ -98,7 +97,9 @@ class RestApi:
         return None
 
     def needs_api_key(self, operation: dict) -> bool:
-        security = operation.get("security", self.global_security) or []
+        """Whether the operation's own security requires the key: API Gateway imports a method's
+        `security` alone (it ignores the document's root one), so neither does this."""
+        security = operation.get("security") or []
         for requirement in security:
             for scheme_name in requirement:
                 scheme = self.security_schemes.get(scheme_name, {})

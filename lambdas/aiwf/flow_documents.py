@@ -10,7 +10,7 @@ from typing import Any
 from .errors import BadRequest
 from .flows import validation_errors
 from .limits import flow_limit_error
-from .requests_models import FLOW_ID_PATTERN
+from .operations import FLOW_ID_PATTERN
 
 READ_ONLY_FLOW_FIELDS = ("flowId", "version", "createdAt")
 

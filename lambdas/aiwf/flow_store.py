@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from .aws import client
 from .clock import now_iso
 from .errors import BadRequest
+from .operations import FLOW_ID_PATTERN
 from .settings import get_settings, store_schema
 
 _FLOWS = store_schema()["tables"]["flows"]
@@ -28,7 +29,7 @@ HEAD_VERSION: int = _FLOWS["headVersion"]
 LIST_INDEX: str = next(iter(_FLOWS["indexes"]))
 LIST_ATTRIBUTE: str = _FLOWS["allFlowsPartition"]["attribute"]
 LIST_KEY: str = _FLOWS["allFlowsPartition"]["value"]
-_FLOW_ID = re.compile(r"^[a-z0-9-]{1,64}$")
+_FLOW_ID = re.compile(FLOW_ID_PATTERN)
 
 
 @dataclass(frozen=True)

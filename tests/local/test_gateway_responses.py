@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 from infra.openapi import load_spec
-from local.apigw import gateway_response
+from local.apigw import RestApi, gateway_response
+from local.registry import RestApiRecord
 
 
 def _answer(response_type: str, body: dict | None) -> tuple[int, dict, dict]:
@@ -47,3 +48,30 @@ def test_context_variables_and_header_parameters_are_rendered():
     status, rendered, headers = _answer("INVALID_API_KEY", body)
     assert status == 418 and headers["x-why"] == "teapot"
     assert rendered == {"m": "Forbidden", "t": "INVALID_API_KEY", "id": "req-1", "unknown": ""}
+
+
+def _api(body: dict) -> RestApi:
+    return RestApi(RestApiRecord(id="api1", name="tasks", body=body))
+
+
+def test_a_method_needs_the_key_only_by_its_own_security_as_in_api_gateway():
+    """API Gateway ignores the document's root `security`: a method without its own is open. The
+    local gateway does the same, so a method the catalogue left without callers fails here too."""
+    schemes = {"securitySchemes": {"api_key": {"type": "apiKey", "name": "x-api-key", "in": "header"}}}
+    body = {
+        "security": [{"api_key": []}],
+        "components": schemes,
+        "paths": {"/open": {"get": {"summary": "open"}}, "/keyed": {"get": {"security": [{"api_key": []}]}}},
+    }
+    api = _api(body)
+    assert not api.needs_api_key(api.match("/open", "GET").operation)
+    assert api.needs_api_key(api.match("/keyed", "GET").operation)
+
+
+def test_every_task_api_method_requires_the_key_by_its_own_security():
+    api = _api(load_spec())
+    operations = [
+        item[m] for item in load_spec()["paths"].values() for m in ("get", "put", "post", "delete") if m in item
+    ]
+    assert len(operations) >= 12
+    assert all(api.needs_api_key(operation) for operation in operations)

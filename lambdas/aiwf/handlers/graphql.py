@@ -19,23 +19,20 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel, ValidationError
 
+from .. import operations
 from ..answers import INLINE_VALUE_BYTES, PageBudget, json_size
 from ..callbacks import resume_task
 from ..control import cancel_task, redrive_task
-from ..control_models import CancelTask
 from ..errors import ApiError, BadRequest, NotFound
 from ..flow_documents import check_flow_id, checked_document
 from ..flow_store import FlowStore, FlowVersion
 from ..repository import TaskRepository
-from ..requests_models import ResumeTask, StartTask, error_details
 from ..tasks import start_task
 from ..workflow_state import as_graphql, graphql_state
 
 logger = Logger(service="graphql-resolver")
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 100
+Resolve = Callable[[dict[str, Any]], Any]
 
 
 def get_state(task_id: str) -> dict[str, Any] | None:
@@ -59,9 +56,7 @@ def _get_state(arguments: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _list_states(arguments: dict[str, Any]) -> dict[str, Any]:
-    limit = arguments.get("limit") or DEFAULT_LIMIT
-    if not 1 <= limit <= MAX_LIMIT:
-        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
+    limit = operations.query_value("listTasks", "limit", arguments.get("limit"))
     items, token = TaskRepository().list_page(
         status=arguments.get("status"),
         flow_id=arguments.get("flowId"),
@@ -77,11 +72,17 @@ def _history(arguments: dict[str, Any]) -> list[dict[str, Any]]:
     return history_after(arguments["taskId"], arguments.get("afterSeq"))
 
 
-FIELDS: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {
-    ("Query", "getWorkflowState"): _get_state,
-    ("Query", "listWorkflowStates"): _list_states,
-    ("Query", "getWorkflowHistory"): _history,
-}
+def _fields(function: str, answers: dict[str, Resolve]) -> dict[tuple[str, str], Resolve]:
+    """`(type, field) -> resolve` for the catalogue operations whose field `function` resolves:
+    the field's name comes from schema/operations.json, what answers it from `answers`."""
+    served = operations.graphql_operations(function)
+    if {op.id for op in served} != set(answers):
+        raise RuntimeError(f"{function}: the catalogue serves {sorted(op.id for op in served)}, not {sorted(answers)}")
+    return {(op.graphql["type"], op.graphql["field"]): answers[op.id] for op in served}  # type: ignore[index]
+
+
+# Operation id -> what answers it on the read-only function (graphql-resolver).
+FIELDS = _fields("graphql-resolver", {"getTask": _get_state, "listTasks": _list_states, "getTaskHistory": _history})
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -89,7 +90,7 @@ def handler(event: dict[str, Any], context: Any) -> Any:
     return _resolve(FIELDS, event)
 
 
-def _resolve(fields: dict[tuple[str, str], Callable[[dict[str, Any]], Any]], event: dict[str, Any]) -> Any:
+def _resolve(fields: dict[tuple[str, str], Resolve], event: dict[str, Any]) -> Any:
     info = event.get("info") or {}
     field = (info.get("parentTypeName"), info.get("fieldName"))
     resolve = fields.get(field)  # type: ignore[arg-type]
@@ -101,18 +102,6 @@ def _resolve(fields: dict[tuple[str, str], Callable[[dict[str, Any]], Any]], eve
 
 # -- the task-control plane (graphql-control) ---------------------------------------------------
 control_logger = Logger(service="graphql-control")
-
-
-def _given(arguments: dict[str, Any], *names: str) -> dict[str, Any]:
-    """The arguments a client gave (GraphQL sends an omitted optional one as null or not at all)."""
-    return {name: arguments[name] for name in names if arguments.get(name) is not None}
-
-
-def _model(model: type[BaseModel], body: dict[str, Any], what: str) -> Any:
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise BadRequest(f"the {what} request is invalid", details=error_details(exc), code="INVALID_REQUEST") from exc
 
 
 def _flow(flow: FlowVersion, store: FlowStore) -> dict[str, Any]:
@@ -129,25 +118,23 @@ def _flow(flow: FlowVersion, store: FlowStore) -> dict[str, Any]:
 
 
 def _start_task(arguments: dict[str, Any]) -> dict[str, Any]:
-    request = _model(StartTask, _given(arguments, "flowId", "input", "name"), "task")
-    task, _ = start_task(request.flowId, request.input, request.name)
+    request = operations.body_of_arguments("startTask", arguments)
+    task, _ = start_task(request["flowId"], request.get("input", {}), request.get("name"))
     return as_graphql(task.state())
 
 
 def _resume_task(arguments: dict[str, Any]) -> dict[str, Any]:
-    body = _given(arguments, "resumeToken", "status", "output", "error")
-    if "error" in body:
-        body["error"] = {k: v for k, v in body["error"].items() if v is not None}
-    request = _model(ResumeTask, body, "resume")
-    error = request.error.model_dump() if request.error else None
-    return as_graphql(
-        resume_task(arguments["taskId"], request.resumeToken, request.status, request.output, error).state()
-    )
+    if arguments.get("error") is not None:  # an input object's omitted fields arrive as null
+        arguments = {**arguments, "error": {k: v for k, v in arguments["error"].items() if v is not None}}
+    request = operations.body_of_arguments("resumeTask", arguments)
+    error = operations.resume_error(request)
+    task = resume_task(arguments["taskId"], request["resumeToken"], request["status"], request.get("output"), error)
+    return as_graphql(task.state())
 
 
 def _cancel_task(arguments: dict[str, Any]) -> dict[str, Any]:
-    request = _model(CancelTask, _given(arguments, "reason"), "cancel")
-    task, _ = cancel_task(arguments["taskId"], request.reason)
+    request = operations.body_of_arguments("cancelTask", arguments)
+    task, _ = cancel_task(arguments["taskId"], request.get("reason"))
     return as_graphql(task.state())
 
 
@@ -157,18 +144,14 @@ def _redrive_task(arguments: dict[str, Any]) -> dict[str, Any]:
 
 def _get_flow(arguments: dict[str, Any]) -> dict[str, Any] | None:
     check_flow_id(arguments["flowId"])
-    version = arguments.get("version")
-    if version is not None and version < 1:
-        raise BadRequest("version must be at least 1", code="INVALID_PARAMETER")
+    version = operations.query_value("getFlow", "version", arguments.get("version"))
     store = FlowStore()
     flow = store.get(arguments["flowId"], version)
     return _flow(flow, store) if flow is not None else None
 
 
 def _list_flows(arguments: dict[str, Any]) -> dict[str, Any]:
-    limit = DEFAULT_LIMIT if arguments.get("limit") is None else arguments["limit"]
-    if not 1 <= limit <= MAX_LIMIT:
-        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}", code="INVALID_PARAMETER")
+    limit = operations.query_value("listFlows", "limit", arguments.get("limit"))
     heads, token = FlowStore().list_page(limit, arguments.get("nextToken") or None)
     return {"items": [{**head.summary(), "document": None} for head in heads], "nextToken": token}
 
@@ -198,16 +181,20 @@ def _retire_flow(arguments: dict[str, Any]) -> dict[str, Any]:
     return _flow(flow, store)
 
 
-CONTROL_FIELDS: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {
-    ("Mutation", "startTask"): _start_task,
-    ("Mutation", "resumeTask"): _resume_task,
-    ("Mutation", "cancelTask"): _cancel_task,
-    ("Mutation", "redriveTask"): _redrive_task,
-    ("Query", "getFlow"): _get_flow,
-    ("Query", "listFlows"): _list_flows,
-    ("Mutation", "putFlow"): _put_flow,
-    ("Mutation", "retireFlow"): _retire_flow,
-}
+# Operation id -> what answers it on the task-control function (graphql-control).
+CONTROL_FIELDS = _fields(
+    "graphql-control",
+    {
+        "startTask": _start_task,
+        "resumeTask": _resume_task,
+        "cancelTask": _cancel_task,
+        "redriveTask": _redrive_task,
+        "getFlow": _get_flow,
+        "listFlows": _list_flows,
+        "putFlow": _put_flow,
+        "retireFlow": _retire_flow,
+    },
+)
 
 
 @control_logger.inject_lambda_context(clear_state=True)

@@ -8,29 +8,28 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
-from pydantic import ValidationError
 
+from .. import operations
 from ..answers import INLINE_VALUE_BYTES, PageBudget, proxy_size, public_state
 from ..callbacks import heartbeat_task, resume_task
 from ..control import cancel_task, redrive_task
-from ..control_models import CancelTask, HeartbeatTask
 from ..errors import ApiError, BadRequest, NotFound
 from ..flow_documents import check_flow_id, checked_document
 from ..flow_store import FlowStore
 from ..limits import LimitExceeded, parse_json
 from ..repository import TaskRepository
-from ..requests_models import STATUSES, ResumeTask, StartTask, error_details
 from ..tasks import quick_run, start_task
 
 logger = Logger(service="task-api")
 app = APIGatewayRestResolver()
-MAX_LIMIT = 100
-DEFAULT_LIMIT = 20
 
 
 def _json(status: int, body: Any) -> Response:
@@ -49,169 +48,181 @@ def _no_route(_: Exception) -> Response:
     return _json(404, NotFound(f"no route for {app.current_event.http_method} {path}").body())
 
 
-def _body() -> Any:
-    """The request body as JSON: the one place every body-taking route parses, within the limits."""
-    raw = app.current_event.body
-    if raw is None or raw.strip() == "":
-        raise BadRequest("request body is required", code="EMPTY_BODY")
-    event = app.current_event
-    data = base64.b64decode(raw) if event.is_base64_encoded else raw.encode()
-    try:
-        return parse_json(data)
-    except LimitExceeded as exc:
-        raise BadRequest(exc.message, code=exc.code) from exc
+@dataclass(frozen=True)
+class Call:
+    """One request to one catalogue operation: its path parameters, and its query parameters and
+    body read and checked against the operation's entry in schema/operations.json."""
 
+    operation: str
+    path: dict[str, str]
 
-def _check_flow_id(flow_id: str) -> None:
-    check_flow_id(flow_id)
+    def query(self, name: str) -> Any:
+        """The query parameter (converted, defaulted) or 400 INVALID_PARAMETER."""
+        raw = app.current_event.get_query_string_value(name=name, default_value=None)
+        return operations.query_value(self.operation, name, raw)
 
+    def raw_query(self, name: str) -> str | None:
+        """A query parameter as given (None when absent or empty), for checks the domain owns."""
+        return app.current_event.get_query_string_value(name=name, default_value=None) or None
 
-def _int_param(name: str, default: int | None, minimum: int, maximum: int) -> int | None:
-    raw = app.current_event.get_query_string_value(name=name, default_value=None)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer, got {raw!r}", code="INVALID_PARAMETER") from None
-    if not minimum <= value <= maximum:
-        raise BadRequest(f"{name} must be between {minimum} and {maximum}", code="INVALID_PARAMETER")
-    return value
+    def json(self) -> Any:
+        """The request body as JSON: the one place every body-taking route parses, within the limits."""
+        raw = app.current_event.body
+        if raw is None or raw.strip() == "":
+            if operations.OPERATIONS[self.operation].body_required:
+                raise BadRequest("request body is required", code="EMPTY_BODY")
+            return {}  # an optional body may be omitted
+        event = app.current_event
+        data = base64.b64decode(raw) if event.is_base64_encoded else raw.encode()
+        try:
+            return parse_json(data)
+        except LimitExceeded as exc:
+            raise BadRequest(exc.message, code=exc.code) from exc
+
+    def body(self) -> dict[str, Any]:
+        """The body checked against the operation's request schema (400 INVALID_REQUEST listing every problem)."""
+        return operations.checked_body(self.operation, self.json())
 
 
 # -- flows ------------------------------------------------------------------------------------
-@app.put("/flows/<flowId>")
-def put_flow(flowId: str) -> Response:
-    _check_flow_id(flowId)
-    document = checked_document(_body(), flowId)
+def put_flow(call: Call) -> Response:
+    flow_id = call.path["flowId"]
+    check_flow_id(flow_id)
+    # A flow document is checked against the flow schema (INVALID_FLOW with every problem), not
+    # the catalogue's summary of it.
+    document = checked_document(call.json(), flow_id)
     flow, created = FlowStore().register(document)
-    logger.info("flow registered", extra={"flowId": flowId, "version": flow.version, "newVersion": created})
+    logger.info("flow registered", extra={"flowId": flow_id, "version": flow.version, "newVersion": created})
     return _json(201 if created else 200, {"flowId": flow.flow_id, "version": flow.version})
 
 
-@app.get("/flows/<flowId>")
-def get_flow(flowId: str) -> Response:
-    _check_flow_id(flowId)
-    version = _int_param("version", None, 1, 2**31)
-    flow = FlowStore().get(flowId, version)
+def get_flow(call: Call) -> Response:
+    flow_id = call.path["flowId"]
+    check_flow_id(flow_id)
+    version = call.query("version")
+    flow = FlowStore().get(flow_id, version)
     if flow is None:
         which = f"version {version} of flow" if version else "flow"
-        raise NotFound(f"{which} {flowId!r} does not exist", code="FLOW_NOT_FOUND")
+        raise NotFound(f"{which} {flow_id!r} does not exist", code="FLOW_NOT_FOUND")
     return _json(200, {**flow.document, "flowId": flow.flow_id, "version": flow.version, "createdAt": flow.created_at})
 
 
-@app.get("/flows")
-def list_flows() -> Response:
-    limit = _int_param("limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
-    next_token = app.current_event.get_query_string_value(name="nextToken", default_value=None) or None
-    heads, token = FlowStore().list_page(limit, next_token)
+def list_flows(call: Call) -> Response:
+    heads, token = FlowStore().list_page(call.query("limit"), call.query("nextToken"))
     return _json(200, {"items": [head.summary() for head in heads], "nextToken": token})
 
 
-@app.delete("/flows/<flowId>")
-def retire_flow(flowId: str) -> Response:
-    _check_flow_id(flowId)
-    head = FlowStore().retire(flowId)
+def retire_flow(call: Call) -> Response:
+    flow_id = call.path["flowId"]
+    check_flow_id(flow_id)
+    head = FlowStore().retire(flow_id)
     if head is None:
-        raise NotFound(f"flow {flowId!r} does not exist", code="FLOW_NOT_FOUND")
-    logger.info("flow retired", extra={"flowId": flowId, "version": head.version})
+        raise NotFound(f"flow {flow_id!r} does not exist", code="FLOW_NOT_FOUND")
+    logger.info("flow retired", extra={"flowId": flow_id, "version": head.version})
     return _json(200, {"flowId": head.flow_id, "version": head.version, "retired": True})
 
 
 # -- tasks ------------------------------------------------------------------------------------
-@app.post("/tasks")
-def post_task() -> Response:
-    body = _body()
-    try:
-        request = StartTask.model_validate(body)
-    except ValidationError as exc:
-        raise BadRequest("the task request is invalid", details=error_details(exc), code="INVALID_REQUEST") from exc
-    if request.wait is None:
-        task, created = start_task(request.flowId, request.input, request.name)
+def post_task(call: Call) -> Response:
+    request = call.body()
+    flow_id, task_input, name = request["flowId"], request.get("input", {}), request.get("name")
+    if request.get("wait") is None:
+        task, created = start_task(flow_id, task_input, name)
         return _json(201 if created else 200, task.state())
-    item, created = quick_run(request.flowId, request.input, request.name, request.wait)
+    item, created = quick_run(flow_id, task_input, name, request["wait"])
     return _json(201 if created else 200, public_state(item, inline_bytes=INLINE_VALUE_BYTES))
 
 
-@app.get("/tasks/<taskId>")
-def get_task(taskId: str) -> Response:
-    item = TaskRepository().get_item(taskId)
+def get_task(call: Call) -> Response:
+    task_id = call.path["taskId"]
+    item = TaskRepository().get_item(task_id)
     if item is None:
-        raise NotFound(f"task {taskId!r} does not exist", code="TASK_NOT_FOUND")
+        raise NotFound(f"task {task_id!r} does not exist", code="TASK_NOT_FOUND")
     return _json(200, public_state(item, inline_bytes=INLINE_VALUE_BYTES))
 
 
-@app.put("/tasks/<taskId>")
-def put_task(taskId: str) -> Response:
-    body = _body()
-    try:
-        request = ResumeTask.model_validate(body)
-    except ValidationError as exc:
-        raise BadRequest("the resume request is invalid", details=error_details(exc), code="INVALID_REQUEST") from exc
-    error = request.error.model_dump() if request.error else None
-    task = resume_task(taskId, request.resumeToken, request.status, request.output, error)
+def put_task(call: Call) -> Response:
+    request = call.body()
+    task = resume_task(
+        call.path["taskId"],
+        request["resumeToken"],
+        request["status"],
+        request.get("output"),
+        operations.resume_error(request),
+    )
     return _json(202, task.state())
 
 
-@app.get("/tasks")
-def list_tasks() -> Response:
-    status = app.current_event.get_query_string_value(name="status", default_value=None) or None
-    if status is not None and status not in STATUSES:
-        raise BadRequest(f"status must be one of {', '.join(STATUSES)}", code="INVALID_PARAMETER")
-    flow_id = app.current_event.get_query_string_value(name="flowId", default_value=None) or None
+def list_tasks(call: Call) -> Response:
+    flow_id = call.raw_query("flowId")  # a bad one is INVALID_FLOW_ID, as everywhere
     if flow_id is not None:
-        _check_flow_id(flow_id)
-    limit = _int_param("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    next_token = app.current_event.get_query_string_value(name="nextToken", default_value=None) or None
+        check_flow_id(flow_id)
     items, token = TaskRepository().list_page(
-        status=status,
+        status=call.query("status"),
         flow_id=flow_id,
-        limit=limit or DEFAULT_LIMIT,
-        next_token=next_token,
+        limit=call.query("limit"),
+        next_token=call.query("nextToken"),
         show=public_state,
         admit=PageBudget(proxy_size).admit,
     )
     return _json(200, {"items": items, "nextToken": token})
 
 
-@app.get("/tasks/<taskId>/history")
-def get_history(taskId: str) -> Response:
-    next_token = app.current_event.get_query_string_value(name="nextToken", default_value=None) or None
+def get_history(call: Call) -> Response:
+    task_id = call.path["taskId"]
     repo = TaskRepository()
     items, token = repo.history_page(
-        taskId, next_token=next_token, show=public_state, admit=PageBudget(proxy_size).admit
+        task_id, next_token=call.query("nextToken"), show=public_state, admit=PageBudget(proxy_size).admit
     )
-    if not items and repo.get_item(taskId) is None:
-        raise NotFound(f"task {taskId!r} does not exist", code="TASK_NOT_FOUND")
+    if not items and repo.get_item(task_id) is None:
+        raise NotFound(f"task {task_id!r} does not exist", code="TASK_NOT_FOUND")
     return _json(200, {"items": items, "nextToken": token})
 
 
 # -- task control: cancel, redrive, heartbeat ---------------------------------------------------
-@app.post("/tasks/<taskId>/cancel")
-def cancel(taskId: str) -> Response:
-    raw = app.current_event.body
-    body = {} if raw is None or raw.strip() == "" else _body()  # the reason is optional, and so is the body
-    try:
-        request = CancelTask.model_validate(body)
-    except ValidationError as exc:
-        raise BadRequest("the cancel request is invalid", details=error_details(exc), code="INVALID_REQUEST") from exc
-    task, cancelled_now = cancel_task(taskId, request.reason)
+def cancel(call: Call) -> Response:
+    task, cancelled_now = cancel_task(call.path["taskId"], call.body().get("reason"))
     return _json(202 if cancelled_now else 200, task.state())
 
 
-@app.post("/tasks/<taskId>/redrive")
-def redrive(taskId: str) -> Response:
-    return _json(202, redrive_task(taskId).state())
+def redrive(call: Call) -> Response:
+    return _json(202, redrive_task(call.path["taskId"]).state())
 
 
-@app.post("/tasks/<taskId>/heartbeat")
-def heartbeat(taskId: str) -> Response:
-    try:
-        request = HeartbeatTask.model_validate(_body())
-    except ValidationError as exc:
-        details = error_details(exc)
-        raise BadRequest("the heartbeat request is invalid", details=details, code="INVALID_REQUEST") from exc
-    return _json(200, heartbeat_task(taskId, request.resumeToken))
+def heartbeat(call: Call) -> Response:
+    return _json(200, heartbeat_task(call.path["taskId"], call.body()["resumeToken"]))
+
+
+# Operation id (schema/operations.json) -> what answers it; the method and path come from there.
+ROUTES: dict[str, Callable[[Call], Response]] = {
+    "listFlows": list_flows,
+    "putFlow": put_flow,
+    "getFlow": get_flow,
+    "retireFlow": retire_flow,
+    "startTask": post_task,
+    "listTasks": list_tasks,
+    "getTask": get_task,
+    "resumeTask": put_task,
+    "getTaskHistory": get_history,
+    "cancelTask": cancel,
+    "redriveTask": redrive,
+    "heartbeatTask": heartbeat,
+}
+
+
+def _register(operation: operations.Operation) -> None:
+    """A powertools route for the operation's method and path (`{name}` becomes `<name>`)."""
+    answer = ROUTES[operation.id]
+    rule = re.sub(r"\{([^}]+)\}", r"<\1>", operation.rest["path"])  # type: ignore[index]
+
+    def route(**path: str) -> Response:
+        return answer(Call(operation.id, path))
+
+    app.route(rule, operation.rest["method"].upper())(route)  # type: ignore[index]
+
+
+for _operation in operations.rest_operations():
+    _register(_operation)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
