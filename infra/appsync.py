@@ -21,7 +21,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .config import StageConfig
-from .functions import Function, FunctionArgs
+from .functions import Function, FunctionFactory
 from .iam import Access, Statement, assume_role_policy, policy_document
 from .operations import Machines, graphql_fields, states_access, store_profiles
 from .state_store import StateStore
@@ -153,38 +153,29 @@ class WorkflowStateApi(pulumi.ComponentResource):
 
     def _query_function(self, args: WorkflowStateApiArgs) -> Function:
         """State reads: one read-only function behind direct Lambda resolvers."""
-        return Function(
+        return self._functions(args).create(
             f"{self._name}-resolver",
-            FunctionArgs(
-                name=QUERY_FUNCTION,
-                handler="aiwf.handlers.graphql.handler",
-                description="Workflow State API queries (AppSync direct Lambda resolver)",
-                code=args.code,
-                layers=args.layers,
-                access=[args.store.access(*store_profiles(QUERY_FUNCTION))],
-            ),
-            self._config,
-            opts=self._child(),
+            QUERY_FUNCTION,
+            handler="aiwf.handlers.graphql.handler",
+            description="Workflow State API queries (AppSync direct Lambda resolver)",
+            access=[args.store.access(*store_profiles(QUERY_FUNCTION))],
         )
 
     def _control_function(self, args: WorkflowStateApiArgs) -> Function:
         """The task-control plane: the task API's domain calls, with the grants of the operations it serves."""
         states = states_access(CONTROL_FUNCTION, Machines(standard=args.state_machine.arn))
-        return Function(
+        return self._functions(args).create(
             f"{self._name}-control",
-            FunctionArgs(
-                name=CONTROL_FUNCTION,
-                handler="aiwf.handlers.graphql.control_handler",
-                description="Workflow State API task control: start, resume, cancel, flows (AppSync resolver)",
-                code=args.code,
-                layers=args.layers,
-                environment=states.environment,
-                access=[args.store.access(*store_profiles(CONTROL_FUNCTION)), *args.engine_access],
-                statements=list(states.statements),
-            ),
-            self._config,
-            opts=self._child(),
+            CONTROL_FUNCTION,
+            handler="aiwf.handlers.graphql.control_handler",
+            description="Workflow State API task control: start, resume, cancel, flows (AppSync resolver)",
+            environment=states.environment,
+            access=[args.store.access(*store_profiles(CONTROL_FUNCTION)), *args.engine_access],
+            statements=states.statements,
         )
+
+    def _functions(self, args: WorkflowStateApiArgs) -> FunctionFactory:
+        return FunctionFactory(args.code, args.layers, self._config, self)
 
     def _query_resolvers(self, function: Function) -> None:
         """A direct Lambda resolver for each field of QUERY_FUNCTION: no templates and no code, AppSync

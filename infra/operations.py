@@ -21,6 +21,7 @@ from typing import Any
 import pulumi
 
 from .iam import Access, Statement
+from .runtime_settings import environment
 from .state_access import PROFILES
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
@@ -131,11 +132,11 @@ def _express(machines: Machines) -> pulumi.Input[str]:
 # Symbolic Step Functions grant -> the access it stands for: the one place these become statements.
 STATES_GRANTS: dict[str, Callable[[Machines], Access]] = {
     "start": lambda m: Access(
-        {"STATE_MACHINE_ARN": m.standard},
+        environment(state_machine_arn=m.standard),
         (Statement(("states:StartExecution",), (m.standard,), sid="StartTasks"),),
     ),
     "quick-run": lambda m: Access(
-        {"EXPRESS_STATE_MACHINE_ARN": _express(m)},
+        environment(express_state_machine_arn=_express(m)),
         (Statement(("states:StartSyncExecution",), (_express(m),), sid="QuickRuns"),),
     ),
     # Completing a task token: IAM supports no resource-level permission for these actions (the

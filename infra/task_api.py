@@ -11,7 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .config import StageConfig
-from .functions import Function, FunctionArgs
+from .functions import Function, FunctionFactory
 from .iam import Access
 from .openapi import load_spec, with_lambda_integration
 from .operations import REST_FUNCTION, Machines, states_access, store_profiles
@@ -63,22 +63,16 @@ class TaskApi(pulumi.ComponentResource):
         """The task-api function, granted what the catalogue's REST operations need."""
         machines = Machines(standard=args.state_machine.arn, express=args.express_state_machine.arn)
         states = states_access(REST_FUNCTION, machines)
-        return Function(
+        return FunctionFactory(args.code, args.layers, self._config, self).create(
             f"{self._name}-handler",
-            FunctionArgs(
-                name=REST_FUNCTION,
-                handler="aiwf.handlers.task_api.handler",
-                description="REST task API: flows, tasks, history, resume, cancel, heartbeat",
-                code=args.code,
-                layers=args.layers,
-                environment=states.environment,
-                # As long as API Gateway waits for an integration: a quick run waits up to 25 s.
-                timeout_seconds=API_GATEWAY_TIMEOUT_SECONDS,
-                access=[args.store.access(*store_profiles(REST_FUNCTION)), *args.engine_access],
-                statements=list(states.statements),
-            ),
-            self._config,
-            opts=self._child(),
+            REST_FUNCTION,
+            handler="aiwf.handlers.task_api.handler",
+            description="REST task API: flows, tasks, history, resume, cancel, heartbeat",
+            environment=states.environment,
+            # As long as API Gateway waits for an integration: a quick run waits up to 25 s.
+            timeout_seconds=API_GATEWAY_TIMEOUT_SECONDS,
+            access=[args.store.access(*store_profiles(REST_FUNCTION)), *args.engine_access],
+            statements=states.statements,
         )
 
     def _rest_api(self, handler: Function) -> aws.apigateway.RestApi:

@@ -11,16 +11,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("lambdas", "infra", "local", "__main__.py")
-# Modules other helpers rewrite in this round; the integrator moves their literals to
-# `environment(...)` (infra/runtime_settings.py) and empties this set.
-PENDING: dict[str, set[str]] = {
-    "infra/task_api.py": {"STATE_MACHINE_ARN", "EXPRESS_STATE_MACHINE_ARN"},
-    "infra/appsync.py": {"STATE_MACHINE_ARN"},
-}
 # The local stack's own command line reads a STAGE variable of the developer's shell: same word,
 # not the functions' setting.
 HOST_VARIABLES: dict[str, set[str]] = {"local/stack.py": {"STAGE"}, "local/__main__.py": {"STAGE"}}
@@ -79,7 +71,7 @@ def test_no_module_spells_a_declared_variable() -> None:
     names = declared_names()
     found = []
     for path, tree in _sources():
-        allowed = PENDING.get(path, set()) | HOST_VARIABLES.get(path, set())
+        allowed = HOST_VARIABLES.get(path, set())
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and node.value in names and node.value not in allowed:
                 found.append(f"{path}:{node.lineno}: {node.value}")
@@ -102,7 +94,7 @@ def test_infra_writes_no_literal_variable_names() -> None:
     """A variable a component adds by hand would be one the runtime does not declare."""
     found = []
     for path, tree in _sources():
-        if not (path.startswith("infra/") or path == "__main__.py") or path in PENDING:
+        if not (path.startswith("infra/") or path == "__main__.py"):
             continue
         for node in ast.walk(tree):
             if not (isinstance(node, ast.keyword) and node.arg in ("environment", "variables")):
@@ -112,10 +104,3 @@ def test_infra_writes_no_literal_variable_names() -> None:
                     if isinstance(key, ast.Constant) and isinstance(key.value, str) and VARIABLE.match(key.value):
                         found.append(f"{path}:{key.lineno}: {key.value}")
     assert not found, found
-
-
-@pytest.mark.parametrize("path", sorted(PENDING))
-def test_pending_exceptions_are_still_needed(path: str) -> None:
-    """Once a pending module uses the settings names, its entry goes (this test says which)."""
-    text = (ROOT / path).read_text()
-    assert any(f'"{name}"' in text for name in PENDING[path]), f"remove {path} from PENDING"
