@@ -39,6 +39,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MAX_REDIRECTS = 5
+_READ_CHUNK = 65_536  # bytes per read of a capped response body
 SCHEMES = {"http": 80, "https": 443}
 USER_AGENT = "aiwf-egress"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -77,6 +78,17 @@ class InvalidRequest(StepError):
 
     def __init__(self, message: str, url: str) -> None:
         super().__init__("InvalidRequest", message, details={"url": url}, retryable=False)
+
+
+class ResponseTooLarge(StepError):
+    """The answer's body is over the caller's limit: refused after reading at most limit + 1 bytes."""
+
+    def __init__(self, url: str, limit: int) -> None:
+        super().__init__(
+            "ResponseTooLarge",
+            f"{url} answered with a body over the limit of {limit} bytes",
+            details={"url": url, "limitBytes": limit},
+        )
 
 
 class TooManyRedirects(StepError):
@@ -370,7 +382,32 @@ class Response:
     redirects: list[str] = field(default_factory=list)
 
 
-def _send(target: Target, method: str, headers: dict[str, str], body: bytes | None, timeout: float) -> Response:
+def _read_body(answer: http.client.HTTPResponse, url: str, limit: int | None) -> bytes:
+    """The whole body, or ResponseTooLarge as soon as it passes `limit` (a declared length over it
+    refuses before reading): never more than limit + 1 bytes are taken from the connection."""
+    if limit is None:
+        return answer.read()
+    declared = answer.getheader("Content-Length", "")
+    if declared.strip().isdigit() and int(declared) > limit:
+        raise ResponseTooLarge(url, limit)
+    parts: list[bytes] = []
+    size = 0
+    while chunk := answer.read(min(_READ_CHUNK, limit + 1 - size)):
+        parts.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise ResponseTooLarge(url, limit)
+    return b"".join(parts)
+
+
+def _send(
+    target: Target,
+    method: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    timeout: float,
+    max_body_bytes: int | None = None,
+) -> Response:
     connection_type = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
     connection = connection_type(target, timeout)
     try:
@@ -381,7 +418,7 @@ def _send(target: Target, method: str, headers: dict[str, str], body: bytes | No
         except (http.client.InvalidURL, ValueError) as exc:
             raise InvalidRequest(f"{method} {target.url}: the request cannot be sent: {exc}", target.url) from None
         answer = connection.getresponse()
-        return Response(answer.status, answer.headers, answer.read(), target.url)
+        return Response(answer.status, answer.headers, _read_body(answer, target.url, max_body_bytes), target.url)
     except http.client.HTTPException as exc:
         raise OSError(f"{target.host} sent a broken HTTP answer: {exc!s}") from exc
     finally:
@@ -396,11 +433,13 @@ def request(
     body: bytes | None = None,
     timeout: float = 10,
     policy: Policy | None = None,
+    max_body_bytes: int | None = None,
 ) -> Response:
     """Send one request under the policy, following redirects (each hop checked); any status.
 
     Raises EgressDenied (refused), TooManyRedirects, InvalidRequest (a header or method http.client
-    cannot write), or OSError (unreachable, timeout, bad answer).
+    cannot write), ResponseTooLarge (a body, of any hop, over `max_body_bytes`), or OSError
+    (unreachable, timeout, bad answer).
     """
     policy = policy or current_policy()
     method = method.upper()
@@ -410,7 +449,7 @@ def request(
     visited: list[str] = []
     target = check_url(url, policy)
     while True:
-        response = _send(target, method, sent, body, timeout)
+        response = _send(target, method, sent, body, timeout, max_body_bytes)
         location = response.headers.get("Location")
         if response.status not in _REDIRECTS or not location:
             response.redirects = visited

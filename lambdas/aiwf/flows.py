@@ -12,6 +12,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from .package_files import schema_file
+from .patterns import pattern_error
 
 
 @lru_cache(maxsize=1)
@@ -54,6 +55,9 @@ def _step_graph_errors(steps: dict[str, Any], start_at: str, prefix: str, *, in_
         check_target(step.get("default"), f"{base}/default")
         for index, choice in enumerate(step.get("choices", [])):
             check_target(choice.get("next"), f"{base}/choices/{index}/next")
+            errors.extend(_pattern_errors(step_id, choice, f"{base}/choices/{index}/matches"))
+        if isinstance(step.get("until"), dict):
+            errors.extend(_pattern_errors(step_id, step["until"], f"{base}/until/matches"))
         if "heartbeatSeconds" in step and step["heartbeatSeconds"] >= step.get("timeoutSeconds", 0):
             errors.append(
                 {"path": f"{base}/heartbeatSeconds", "message": "heartbeatSeconds must be less than timeoutSeconds"}
@@ -77,6 +81,15 @@ def _step_graph_errors(steps: dict[str, Any], start_at: str, prefix: str, *, in_
             for step_id in unreachable
         )
     return errors
+
+
+def _pattern_errors(step_id: str, condition: dict[str, Any], where: str) -> list[dict[str, str]]:
+    """A `matches` pattern RE2 refuses (it could not be matched in linear time), named with its step."""
+    pattern = condition.get("matches")
+    reason = pattern_error(pattern) if isinstance(pattern, str) else None
+    if reason is None:
+        return []
+    return [{"path": where, "message": f"step {step_id!r}: the pattern {pattern!r} is not RE2 syntax ({reason})"}]
 
 
 def _reachable(start: str, steps: dict[str, Any]) -> set[str]:

@@ -3,6 +3,8 @@
 Non-2xx answers are step errors named `HttpError` with the status in `errorDetails`; a JSON
 answer is parsed, anything else is kept as text. The request goes through the egress policy
 (`aiwf.egress`): a refused URL, or a redirect to one, fails the step with `EgressDenied`.
+A response body over `runtime_limits.response_bytes()` fails it with `ResponseTooLarge` (not
+retryable), read no further than the limit: a flow cannot make a worker buffer an endless answer.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from . import egress
 from .errors import StepError
+from .runtime_limits import response_bytes
 from .templates import render
 
 DEFAULT_TIMEOUT_SECONDS = 10
@@ -45,7 +48,9 @@ def call_http(config: dict[str, Any], context: dict[str, Any]) -> Any:
                 headers["Content-Type"] = "application/json"
     timeout = config.get("timeoutSeconds", DEFAULT_TIMEOUT_SECONDS)
     try:
-        response = egress.request(method, url, headers=headers, body=data, timeout=timeout)
+        response = egress.request(
+            method, url, headers=headers, body=data, timeout=timeout, max_body_bytes=response_bytes()
+        )
     except (TimeoutError, OSError) as exc:
         raise StepError(
             "HttpError", f"{method} {url} failed: {exc}", details={"status": None, "url": url}, retryable=True

@@ -2,11 +2,17 @@
 
 DynamoDB items stop at 400 KB and Step Functions state at 256 KB, so large step outputs and
 task contexts live in the payload bucket and the item keeps only the object key.
+
+Every write puts its object under a key of its own (a random part after the attribute name):
+the object is written before the item's conditional write, so two writers racing on one task
+must not share a key, or the loser's object would replace the one the winner committed. Items
+keep the whole key, so objects written under the older shared keys still load.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -26,7 +32,7 @@ def encode(attribute: str, value: Any, *, key_prefix: str) -> dict[str, dict[str
     settings = get_settings()
     if len(text.encode()) <= settings.payload_threshold_bytes:
         return {attribute: {"S": text}}
-    key = f"{key_prefix}/{attribute}.json"
+    key = f"{key_prefix}/{attribute}-{uuid.uuid4().hex}.json"
     body = text.encode()
     client("s3").put_object(Bucket=settings.payload_bucket, Key=key, Body=body, ContentType="application/json")
     # The size rides along, so answers can choose value or link without reading the object.

@@ -6,7 +6,6 @@ costs one Lambda call and a couple of state transitions rather than a loop per s
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,7 @@ from .errors import StepError, normalized_error
 from .http_client import call_http
 from .llm import call_llm
 from .paths import MISSING, get_path, lookup, set_path
+from .patterns import PatternError, search
 from .step_handlers import load_handlers
 from .templates import render
 
@@ -82,14 +82,15 @@ def _llm(step_id: str, step: dict[str, Any], context: dict[str, Any]) -> StepOut
 
 def matches(condition: dict[str, Any], context: Any) -> bool:
     """Whether a choice condition (or a poll's `until`) holds; a condition that cannot be evaluated
-    (a `matches` pattern that is not a regular expression) is the step error `InvalidCondition`."""
+    (a `matches` pattern that is not RE2 syntax, in a flow registered before patterns were
+    checked) is the step error `InvalidCondition`."""
     try:
         return _holds(condition, context)
-    except re.error as exc:
+    except PatternError as exc:
         raise StepError(
             "InvalidCondition",
             f"the pattern {condition.get('matches')!r} of the condition on {condition['path']!r} "
-            f"is not a valid regular expression: {exc}",
+            f"is not a valid regular expression (RE2 syntax): {exc}",
             details={"path": condition["path"], "pattern": condition.get("matches")},
         ) from None
     except (TypeError, ValueError) as exc:
@@ -117,7 +118,7 @@ def _holds(condition: dict[str, Any], context: Any) -> bool:
     if "lessThan" in condition:
         return numeric and value < condition["lessThan"]
     if "matches" in condition:
-        return isinstance(value, str) and re.search(condition["matches"], value) is not None
+        return isinstance(value, str) and search(condition["matches"], value)
     return False
 
 

@@ -11,20 +11,33 @@ step error `TemplateOutputTooLarge`).
 
 Sizes are estimated in characters (a lower bound of UTF-8 bytes), so nothing much larger than
 the limit is ever allocated; the rendered value is measured exactly afterwards.
+
+Time is bounded too: `rendering_until(deadline)` sets a deadline, and the render checks the
+clock at every iteration of every `{% for %}` loop (each loop's iterable is wrapped in
+`bounded_iter`), every call, attribute or item read and every sized operator. Past the
+deadline the render stops with `TemplateTimedOut` (the step error `TemplateTimeout`). Nothing
+else in a template repeats: without loops, a render runs a fixed number of operations, each on
+values the size bounds keep small (`range` stops at 100,000 items in Jinja's sandbox), so
+checking there stops a render within a few milliseconds of its deadline, with no tracing hook.
+The deadline lives in a context variable: concurrent renders in threads keep their own.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from jinja2 import StrictUndefined, pass_eval_context
 from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.filters import do_center, do_format, do_indent, do_replace, sync_do_join
-from jinja2.nodes import Concat, EvalContext
+from jinja2.nodes import Call, Concat, EnvironmentAttribute, EvalContext, For
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment, modifies_known_mutable
 from jinja2.utils import Namespace
@@ -41,11 +54,53 @@ _BRACE_FIELD = re.compile(r"\{[^{}]*\}")
 _DIGITS = re.compile(r"\d+")
 
 
+_CLOCK_EVERY = 16  # loop iterations between two looks at the clock
+_DEADLINE: ContextVar[float] = ContextVar("aiwf_template_deadline", default=math.inf)
+
+
 class TemplateTooLarge(Exception):
     """What a template is about to build is over the limit; raised before it is built."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
+
+
+class TemplateTimedOut(Exception):
+    """The render ran past its deadline; raised at the next loop iteration, call or operator."""
+
+
+@contextmanager
+def rendering_until(deadline: float) -> Iterator[None]:
+    """Renders inside the block stop with TemplateTimedOut past `deadline` (a `time.monotonic()` value).
+
+    A block inside another keeps the earlier deadline: one step's templates share one budget."""
+    token = _DEADLINE.set(min(deadline, _DEADLINE.get()))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def deadline_active() -> bool:
+    """Whether a render deadline is set for the current thread (or task)."""
+    return _DEADLINE.get() != math.inf
+
+
+def _check_deadline() -> None:
+    if time.monotonic() > _DEADLINE.get():
+        raise TemplateTimedOut("the render ran past its time limit")
+
+
+def _bounded_iter(iterable: Iterable[Any]) -> Iterator[Any]:
+    """A `{% for %}` loop's items, with the deadline checked before the first and every
+    `_CLOCK_EVERY`th one (what a loop body does between checks is checked on its own: calls,
+    reads, operators and inner loops)."""
+    deadline = _DEADLINE.get()
+    monotonic = time.monotonic
+    for index, item in enumerate(iterable):
+        if not index % _CLOCK_EVERY and monotonic() > deadline:
+            raise TemplateTimedOut("the render ran past its time limit")
+        yield item
 
 
 def estimated_size(value: Any, limit: int = TEMPLATE_OUTPUT_MAX_BYTES) -> int:
@@ -226,7 +281,14 @@ class _BoundedBuffer(list[str]):
 
 
 class _BoundedCodeGenerator(CodeGenerator):
-    """Compiles `~` to the environment's bounded join, and block buffers to bounded lists."""
+    """Compiles `~` to the environment's bounded join, block buffers to bounded lists, and each
+    `{% for %}` loop's iterable to one whose every step checks the render's deadline."""
+
+    def visit_For(self, node: For, frame: Frame) -> None:
+        bounded = Call(EnvironmentAttribute("bounded_iter"), [node.iter], [], None, None, lineno=node.iter.lineno)
+        super().visit_For(
+            For(node.target, bounded, node.body, node.else_, node.test, node.recursive, lineno=node.lineno), frame
+        )
 
     def buffer(self, frame: Frame) -> None:
         frame.buffer = self.temporary_identifier()
@@ -299,6 +361,7 @@ class BoundedSandbox(SandboxedEnvironment):
     code_generator_class = _BoundedCodeGenerator
     concat = staticmethod(_bounded_concat)  # type: ignore[assignment]
     bounded_join = staticmethod(_bounded_join)
+    bounded_iter = staticmethod(_bounded_iter)
     bounded_buffer = _BoundedBuffer
 
     def __init__(self) -> None:
@@ -320,14 +383,21 @@ class BoundedSandbox(SandboxedEnvironment):
         )
 
     def getattr(self, obj: Any, attribute: str) -> Any:
+        _check_deadline()
         if isinstance(obj, dict) and attribute in obj:
             return obj[attribute]
         return super().getattr(obj, attribute)
 
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        _check_deadline()
+        return super().getitem(obj, argument)
+
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        _check_deadline()
         _check_binop(operator, left, right)
         return super().call_binop(context, operator, left, right)
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        _check_deadline()
         args = _checked_call(context, obj, args, kwargs)
         return super().call(context, obj, *args, **kwargs)

@@ -3,22 +3,33 @@
 A string that is exactly one `{{ expression }}` yields the expression's native value (a list
 stays a list); any other string renders to text. Nothing is ever passed to `eval`.
 
-Whatever goes wrong inside a template, the step fails with one of two errors written for the
-flow's author, never with a Python exception's name: `TemplateError` (what went wrong, in plain
-words, and the template) or `TemplateOutputTooLarge` (the render would pass the size limit).
+Whatever goes wrong inside a template, the step fails with an error written for the flow's
+author, never with a Python exception's name: `TemplateError` (what went wrong, in plain words,
+and the template), `TemplateOutputTooLarge` (the render would pass the size limit) or
+`TemplateTimeout` (the render ran past `runtime_limits.template_ms()`; not retryable, as the
+same template on the same context would run as long again). One call of `render` is one
+render: every string inside the value shares its time limit.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from jinja2 import TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SecurityError
 
 from .errors import StepError
-from .runtime_limits import TEMPLATE_OUTPUT_MAX_BYTES, json_size
-from .template_sandbox import BoundedSandbox, TemplateTooLarge, estimated_size
+from .runtime_limits import TEMPLATE_OUTPUT_MAX_BYTES, json_size, template_ms
+from .template_sandbox import (
+    BoundedSandbox,
+    TemplateTimedOut,
+    TemplateTooLarge,
+    deadline_active,
+    estimated_size,
+    rendering_until,
+)
 
 _ENV = BoundedSandbox()
 _SINGLE_EXPRESSION = re.compile(r"^\{\{\s*(.+?)\s*\}\}$", re.DOTALL)
@@ -27,13 +38,20 @@ _KEPT_CHARS = 2_000  # of the template, in errorDetails
 
 
 def render(value: Any, context: dict[str, Any]) -> Any:
-    """Render every string inside `value` (recursively) against `context`."""
+    """Render every string inside `value` (recursively) against `context`, within the time limit."""
+    if deadline_active():
+        return _render_value(value, context)
+    with rendering_until(time.monotonic() + template_ms() / 1000):
+        return _render_value(value, context)
+
+
+def _render_value(value: Any, context: dict[str, Any]) -> Any:
     if isinstance(value, str):
         return _render_string(value, context)
     if isinstance(value, dict):
-        return {key: render(item, context) for key, item in value.items()}
+        return {key: _render_value(item, context) for key, item in value.items()}
     if isinstance(value, list):
-        return [render(item, context) for item in value]
+        return [_render_value(item, context) for item in value]
     return value
 
 
@@ -72,6 +90,13 @@ def _render_string(text: str, context: dict[str, Any]) -> Any:
             "TemplateOutputTooLarge",
             f"template {_shown(text)} would produce too much: {exc}",
             details={"template": text[:_KEPT_CHARS], "limitBytes": TEMPLATE_OUTPUT_MAX_BYTES},
+        ) from None
+    except TemplateTimedOut:
+        limit = template_ms()
+        raise StepError(
+            "TemplateTimeout",
+            f"template {_shown(text)} ran past the time limit of {limit} ms",
+            details={"template": text[:_KEPT_CHARS], "limitMs": limit},
         ) from None
     except Exception as exc:  # every other failure inside the sandbox is the template's fault
         raise StepError(

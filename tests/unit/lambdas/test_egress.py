@@ -265,7 +265,7 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> list:
     script: list[Response] = []
     sent: list = []
 
-    def send(target, method, headers, body, timeout):  # type: ignore[no-untyped-def]
+    def send(target, method, headers, body, timeout, max_body_bytes=None):  # type: ignore[no-untyped-def]
         sent.append((target.url, target.addresses[0], method, dict(headers), body))
         return script.pop(0)
 
