@@ -7,7 +7,9 @@ still waiting for its task, and a task parked in a `poll` Wait. It then signals 
 exit (Ctrl-C: SIGINT to the process group, as a terminal sends it; SIGTERM: to the stack's
 process alone), and checks that no Lambda worker outlived the stack and that no traceback was printed.
 
-    .venv/bin/python -m bench.dev_stop [--rounds 2]
+    .venv/bin/python -m bench.dev_stop [--rounds 2] [--small]
+
+`--small` is one round of the two busy cases, 1 s after the work started (the suite runs it).
 """
 
 from __future__ import annotations
@@ -110,8 +112,11 @@ def make_busy(api: str, key: str, slow_url: str) -> None:
     threading.Thread(target=waiting_start, daemon=True).start()
 
 
-def one_round(busy: bool, slow_url: str, ctrl_c: bool = True, show_log: bool = False) -> tuple[float, int, str]:
-    """(seconds from SIGINT to exit, exit code, what was not clean: a worker left, a traceback)."""
+def one_round(
+    busy: bool, slow_url: str, ctrl_c: bool = True, show_log: bool = False, settle: float = 3
+) -> tuple[float, int, str]:
+    """(seconds from SIGINT to exit, exit code, what was not clean: a worker left, a traceback);
+    a busy stack is signalled `settle` seconds after the work was started."""
     with tempfile.TemporaryDirectory(prefix="aiwf-stop-") as tmp:
         outputs = Path(tmp) / "outputs.json"
         log = open(Path(tmp) / "dev.log", "w+")  # noqa: SIM115 - read back below
@@ -134,7 +139,7 @@ def one_round(busy: bool, slow_url: str, ctrl_c: bool = True, show_log: bool = F
             stack = json.loads(outputs.read_text())
             if busy:
                 make_busy(stack["taskApiUrl"], stack["apiKey"], slow_url)
-                time.sleep(3)  # let the work reach the workers and the Wait
+                time.sleep(settle)  # let the work reach the workers and the Wait
             workers = children(process.pid)
             if ctrl_c:
                 os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: workers get it too
@@ -164,14 +169,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--show-log", action="store_true", help="print what the stack logged from SIGINT on")
+    parser.add_argument("--small", action="store_true", help="one round of the busy cases (what the suite runs)")
     args = parser.parse_args()
     server = slow_server(seconds=60)
     slow_url = f"http://127.0.0.1:{server.server_address[1]}/job"
     print("make dev: signal to exit, exit code, clean (no worker left, no traceback)")
     cases = (("idle, Ctrl-C", False, True), ("busy, Ctrl-C", True, True), ("busy, SIGTERM", True, False))
-    for label, busy, ctrl_c in cases:
-        for n in range(args.rounds):
-            seconds, code, outcome = one_round(busy, slow_url, ctrl_c, args.show_log)
+    rounds, settle = (1, 1.0) if args.small else (args.rounds, 3.0)
+    for label, busy, ctrl_c in cases[1:] if args.small else cases:
+        for n in range(rounds):
+            seconds, code, outcome = one_round(busy, slow_url, ctrl_c, args.show_log, settle)
             print(f"  {label} #{n + 1}: {seconds:5.2f} s  exit {code}  {outcome}", flush=True)
     server.shutdown()
 

@@ -21,11 +21,14 @@ Durations are the local workers' (each Lambda call crosses local HTTP hops and a
 GB-second part is an upper bound for both engines; memory is the stage's (dev: 512 MB).
 Task API calls are the same for both engines and are not counted.
 
-    .venv/bin/python -m bench.engines
+    .venv/bin/python -m bench.engines [--small]
+
+`--small` runs one task per flow and engine instead of three (the suite runs it).
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import threading
@@ -131,7 +134,10 @@ def durable_usage(lam: Any, execution_arn: str) -> tuple[int, int]:
     return len(operations), written
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.engines", description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="one task per flow and engine (what the suite runs)")
+    runs = 1 if parser.parse_args(argv).small else RUNS
     stub = start_stub()
     invocations = Invocations()
     with LocalStack(stage="dev", port=0) as stack:
@@ -195,10 +201,10 @@ def main() -> int:
         results: dict[tuple[str, str], list[Run]] = {}
         for label, make in references.items():
             for engine in ORCHESTRATOR_HANDLERS:
-                results[(label, engine)] = [run(*make(), engine) for _ in range(RUNS)]
+                results[(label, engine)] = [run(*make(), engine) for _ in range(runs)]
 
     stub.server.shutdown()
-    print(f"prices as of {PRICES_AS_OF} (us-east-1); medians of {RUNS} tasks each; durations are local (upper bound)")
+    print(f"prices as of {PRICES_AS_OF} (us-east-1); medians of {runs} tasks each; durations are local (upper bound)")
     print(
         f"{'flow':<30} {'engine':<13} {'$ / 1,000 tasks':>15} {'transitions':>11} {'durable ops':>11} "
         f"{'KB written':>10} {'λ requests':>10} {'λ GB-s':>8} {'local wall':>10}"

@@ -1,9 +1,10 @@
 """Fan-out latency of the Workflow State API on the local stack: a committed state change ->
 delivered to each of N real AppSync clients (gql over the real-time WebSocket protocol).
 
-    .venv/bin/python -m bench.fanout [--changes 40] [--subscribers 1 10 100]
+    .venv/bin/python -m bench.fanout [--changes 40] [--subscribers 1 10 100] [--small]
 
 One line per N: `subscribers: N p50: X ms p95: Y ms p99: Z ms`, over N x changes deliveries.
+`--small` is 5 changes to 2 subscribers (the suite runs it).
 
 What is timed: from the commit of a new `seq` (the instant the embedded DynamoDB applies the
 conditional write that `TaskRepository.save`, the code path every Lambda uses, sends; observed in
@@ -34,6 +35,8 @@ from urllib.parse import urlparse
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SUBSCRIBERS_PER_PROCESS = 25
 GAP_SECONDS = 0.05  # between changes, so each one is timed on its own rather than queued
+SMALL_SUBSCRIBERS, SMALL_CHANGES = [2], 5  # --small: the suite runs it, to see the bench still works
+SMALL_HELP = "5 changes to 2 subscribers (what the suite runs)"
 
 
 # -- subscriber processes ----------------------------------------------------------------------------
@@ -222,7 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--changes", type=int, default=40, help="state changes timed per N")
     parser.add_argument("--subscriber", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--writer", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--small", action="store_true", help=SMALL_HELP)
     args = parser.parse_args(argv)
+    if args.small:
+        args.subscribers, args.changes = SMALL_SUBSCRIBERS, SMALL_CHANGES
     if args.subscriber:
         subscriber_main()
         return 0

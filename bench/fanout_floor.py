@@ -1,6 +1,6 @@
 """The fan-out alone: how long N real gql clients take to yield a state once the server publishes it.
 
-    .venv/bin/python -m bench.fanout_floor [--changes 40] [--subscribers 1 10 100]
+    .venv/bin/python -m bench.fanout_floor [--changes 40] [--subscribers 1 10 100] [--small]
 
 `bench/fanout.py` times commit -> delivery; this times only its last leg, publish -> delivery, on
 the same machine with the same clients (`bench.fanout`'s subscriber processes), twice:
@@ -12,7 +12,7 @@ the same machine with the same clients (`bench.fanout`'s subscriber processes), 
 
 Whatever `hub` costs beyond `raw` is the emulator's fan-out; `raw` itself is the floor that the
 clients and the machine set, and no change before the publish (stream, Lambda, HTTP, GraphQL) can
-take commit -> delivery below it.
+take commit -> delivery below it. `--small` is 5 changes to 2 subscribers (the suite runs it).
 """
 
 from __future__ import annotations
@@ -29,7 +29,17 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from bench.fanout import GAP_SECONDS, REPO_ROOT, latencies, report, start_subscribers, wait_subscribed
+from bench.fanout import (
+    GAP_SECONDS,
+    REPO_ROOT,
+    SMALL_CHANGES,
+    SMALL_HELP,
+    SMALL_SUBSCRIBERS,
+    latencies,
+    report,
+    start_subscribers,
+    wait_subscribed,
+)
 
 
 def _time_publishes(
@@ -131,7 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fanout_floor", description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscribers", type=int, nargs="+", default=[1, 10, 100])
     parser.add_argument("--changes", type=int, default=40, help="states published per N")
+    parser.add_argument("--small", action="store_true", help=SMALL_HELP)
     args = parser.parse_args(argv)
+    if args.small:
+        args.subscribers, args.changes = SMALL_SUBSCRIBERS, SMALL_CHANGES
     logging.basicConfig(level=logging.WARNING)
     sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "lambdas")]
     from local.stack import LocalStack

@@ -5,7 +5,9 @@ switched off), side by side in one process.
 The calls are those of a task's step: a GetItem, and the TransactWriteItems of a task change (two
 Puts, authorized item by item). Figures are printed, never asserted.
 
-    .venv/bin/python -m bench.iam [--calls 500]
+    .venv/bin/python -m bench.iam [--calls 500] [--small]
+
+`--small` makes 20 calls per kind and setting (the suite runs it).
 """
 
 from __future__ import annotations
@@ -52,7 +54,10 @@ def _summary(times: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=500, help="calls per kind and setting")
+    parser.add_argument("--small", action="store_true", help="20 calls per kind and setting (what the suite runs)")
     args = parser.parse_args()
+    if args.small:
+        args.calls = 20
     aws = embedded.acquire()
     try:
         admin = boto3.client("dynamodb", endpoint_url=aws.url, region_name="us-east-1")

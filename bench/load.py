@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.load --tasks 1000 --over 60        # 1,000 starts spread over a minute
     .venv/bin/python -m bench.load --outputs .local/outputs.json  # against a running `make dev`
     .venv/bin/python -m bench.load --throughput [--steps 1000]     # steps/s of one task, 1k vs 20k records
+    .venv/bin/python -m bench.load --small                         # both, a few steps (what the suite runs)
 
 Without `--outputs` it starts its own stack (`python -m local` on a free port) and stops it after.
 Every task runs a flow of `--steps` `transform` steps and a `succeed`. One subscriber (an
@@ -19,6 +20,7 @@ The counts are what must hold (0 stuck, 0 duplicates, 0 missing, ...); the rates
 in a loop, `--steps` steps in all), first on a fresh stack (about 1,000 stored history records
 once it ran) and again after a filler task brought the history table to 20,000 records: the two
 figures show whether a step costs more as the tables grow.
+`--small` is 5 tasks of 2 steps, then `--throughput` with 10 steps at ~10 and ~100 records, on one stack.
 `tests/e2e/test_e2e_load.py` runs a small version of the same check in `make test`.
 """
 
@@ -328,14 +330,16 @@ def measure_steps_per_second(outputs: dict[str, Any], steps: int, deadline_secon
     return state["seq"] / elapsed
 
 
-def throughput(outputs: dict[str, Any], steps: int) -> None:
+def throughput(outputs: dict[str, Any], steps: int, records: int = 20_000) -> None:
+    """Steps/s of one task of `steps` steps, on a fresh stack and again once `records` history
+    records are stored."""
     small = measure_steps_per_second(outputs, steps)
     print(f"steps/s with ~{steps:,} history records stored: {small:.1f}", flush=True)
-    filler = 20_000 - 2 * steps
+    filler = records - 2 * steps
     print(f"filling the history table with a {filler:,}-step task ...", flush=True)
     measure_steps_per_second(outputs, filler)
     large = measure_steps_per_second(outputs, steps)
-    print(f"steps/s with ~20,000 history records stored: {large:.1f} ({large / small:.2f}x the first)")
+    print(f"steps/s with ~{records:,} history records stored: {large:.1f} ({large / small:.2f}x the first)")
 
 
 def _own_stack(log_path: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
@@ -368,7 +372,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, default=900, help="give up waiting for tasks after this")
     parser.add_argument("--outputs", help="a running stack's outputs.json (default: start one)")
     parser.add_argument("--throughput", action="store_true", help="steps/s of one long task at 1k and 20k records")
+    parser.add_argument("--small", action="store_true", help="5 tasks, then a short --throughput (the suite)")
     args = parser.parse_args(argv)
+    if args.small:
+        args.tasks, args.concurrency, args.steps = 5, 5, 2
     process = None
     if args.outputs:
         outputs = json.loads(Path(args.outputs).read_text())
@@ -377,12 +384,14 @@ def main(argv: list[str] | None = None) -> int:
         process, outputs = _own_stack(log_path)
         print(f"local stack at {outputs['taskApiUrl']} (log: {log_path})", flush=True)
     try:
-        if args.throughput:
+        if args.throughput and not args.small:
             throughput(outputs, args.steps if args.steps > 5 else 1000)
             return 0
         run = LoadRun(outputs, tasks=args.tasks, concurrency=args.concurrency, steps=args.steps, over=args.over)
         print(f"{args.tasks} tasks of {args.steps} transform steps, {args.concurrency} starts in flight", flush=True)
-        report = run.run(deadline_seconds=args.deadline)
+        report = run.run(deadline_seconds=args.deadline, quiet_seconds=1.0 if args.small else 3.0)
+        if args.small:
+            throughput(outputs, 10, records=100)
     finally:
         if process is not None:
             os.killpg(process.pid, signal.SIGINT)

@@ -1,6 +1,6 @@
 """A Workflow State API outage on the local stack: are state changes lost, and how fast do they come back?
 
-    .venv/bin/python -m bench.publisher_outage [--seconds 60] [--every 2] [--without-replayer]
+    .venv/bin/python -m bench.publisher_outage [--seconds 60] [--every 2] [--without-replayer] [--small]
 
 Starts its own local stack, subscribes one real AppSync client (gql, filtered by the flow),
 then makes the API unreachable for the functions that publish (`state-publisher` and
@@ -14,6 +14,7 @@ Prints one line: outage length, tasks, history records, dead-lettered batches, m
 duplicates (dropped by `seq`), missing (history records never received), phantom (received,
 in no history record) and the seconds from the API's return to the last missing state's arrival.
 `--without-replayer` stops the on-failure queue's poller first: the behaviour before the replayer.
+`--small` is a 3 s outage with a task every second (the suite runs it).
 """
 
 from __future__ import annotations
@@ -125,7 +126,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--every", type=float, default=2)
     parser.add_argument("--without-replayer", action="store_true")
+    parser.add_argument("--small", action="store_true", help="a 3 s outage, a task every second (what the suite runs)")
     args = parser.parse_args()
+    if args.small:
+        args.seconds, args.every = 3, 1
     logging.basicConfig(level=logging.ERROR)
     from local import sqs_event_source
     from local.stack import LocalStack

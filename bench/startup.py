@@ -8,10 +8,10 @@ the time it measured into its phases (embedded AWS, program under mocks with pro
 servers, outputs); what the process took before that (the interpreter and the imports) is the
 difference.
 
-    .venv/bin/python -m bench.startup [--rounds 3] [--root DIR]
+    .venv/bin/python -m bench.startup [--rounds 3] [--root DIR] [--small]
 
 `--root` runs another checkout (for a before/after comparison: `git worktree add` or
-`git archive` of an older commit).
+`git archive` of an older commit). `--small` is one round, a fresh start (the suite runs it).
 """
 
 from __future__ import annotations
@@ -68,7 +68,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout to start (default: this one)")
+    parser.add_argument("--small", action="store_true", help="one fresh start (what the suite runs)")
     args = parser.parse_args()
+    if args.small:
+        args.rounds = 1
     print(f"make dev start-up ({args.root}), default stage, process start -> outputs.json written:")
     with tempfile.TemporaryDirectory(prefix="aiwf-startup-") as tmp:
         folder = Path(tmp)

@@ -13,11 +13,19 @@ the fork and on Standard from there, so it pays both. Express durations are the 
 (slower than AWS's: its Lambda calls cross a local HTTP hop), so the duration part is an upper
 bound. List prices as published for us-east-1 on 2026-12-02.
 
-    .venv/bin/python -m bench.transitions
+The comparison machine runs the deployed `process-steps` function, whose role may read the
+history of (and continue) the orchestrator's executions only (`HistoryQuota` and `ContinueAsNew`
+in `infra/orchestrator.py`); as a second machine in AWS would, it gets the same grant for its
+own executions: the bench, signing as the local admin, adds it to that role for the run.
+
+    .venv/bin/python -m bench.transitions [--small]
+
+`--small` times one quick run of each flow instead of the median of five (the suite runs it).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -183,7 +191,28 @@ def parallel_flow() -> dict[str, Any]:
     }
 
 
-def main() -> int:
+def allow_comparison_machine(stack: LocalStack, process_arn: str, machine_arn: str) -> None:
+    """Grant `process-steps`' role, for the comparison machine's executions, what its own policy
+    grants for the orchestrator's: counting an execution's history events and continuing it."""
+    role = stack.client("lambda").get_function_configuration(FunctionName=process_arn)["Role"].rsplit("/", 1)[-1]
+    executions = machine_arn.replace(":stateMachine:", ":execution:") + ":*"
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "states:GetExecutionHistory", "Resource": executions},
+            {"Effect": "Allow", "Action": "states:StartExecution", "Resource": machine_arn},
+        ],
+    }
+    stack.client("iam").put_role_policy(
+        RoleName=role, PolicyName="bench-allma-style-comparison", PolicyDocument=json.dumps(policy)
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.transitions", description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="one quick run per flow (what the suite runs)")
+    args = parser.parse_args(argv)
+    quick_runs = 1 if args.small else QUICK_RUNS
     stub = start_stub()
     with LocalStack(stage="dev", port=0) as stack:
         api, key = stack.outputs["taskApiUrl"], stack.outputs["apiKey"]
@@ -210,6 +239,7 @@ def main() -> int:
             definition=json.dumps(allma_style_definition(definition)),
             roleArn=described["roleArn"],  # the orchestrator's role: it may invoke the same functions
         )["stateMachineArn"]
+        allow_comparison_machine(stack, process_arn, allma)
 
         def run_allma_style(document: dict[str, Any]) -> str:
             """The same flow on the Allma-style machine, for a task it starts itself."""
@@ -274,7 +304,7 @@ def main() -> int:
         def quick(document: dict[str, Any]) -> tuple[float, int, int]:
             """(Express seconds, Standard transitions after a handover, its invocations), medians."""
             runs = []
-            for _ in range(QUICK_RUNS):
+            for _ in range(quick_runs):
                 task_id = pending_task(stack, api, headers, process_arn, document)
                 result = sync.start_sync_execution(
                     stateMachineArn=express, name=task_id, input=json.dumps({"taskId": task_id, "rounds": 0})

@@ -5,7 +5,9 @@ These are the figures the local-runtime tests used to assert against fixed limit
 under load broke them); the tests now prove the behaviour (concurrency, early answers) with
 barriers and gates, and the timings live here, printed, never asserted.
 
-    .venv/bin/python -m bench.workers [--rounds 3]
+    .venv/bin/python -m bench.workers [--rounds 3] [--small]
+
+`--small` is one round (the suite runs it).
 """
 
 from __future__ import annotations
@@ -66,7 +68,10 @@ def one_round(code: bytes, n: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--small", action="store_true", help="one round (what the suite runs)")
     args = parser.parse_args()
+    if args.small:
+        args.rounds = 1
     code = make_zip({"app.py": HANDLER_SOURCE})
     rounds = [one_round(code, n) for n in range(args.rounds)]
     print(f"Lambda workers, {args.rounds} rounds (seconds: median, min-max)")

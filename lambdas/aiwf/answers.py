@@ -31,10 +31,6 @@ LINK_SECONDS = 3600
 _SCALARS = ("flowId", "flowVersion", "status", "seq", "currentStep", "branchId", "startedAt", "updatedAt")
 
 
-def is_reference(value: Any) -> bool:
-    return isinstance(value, dict) and REF_KEY in value and "sizeBytes" in value
-
-
 def reference(ref: payloads.StoredRef) -> dict[str, Any]:
     """The reference shown instead of a large value: a link to its JSON, and its size."""
     return {REF_KEY: payloads.presigned_url(ref.key, LINK_SECONDS), "sizeBytes": ref.size}

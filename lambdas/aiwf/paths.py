@@ -12,10 +12,6 @@ def get_path(data: Any, path: str, default: Any = None) -> Any:
     return default if value is MISSING else value
 
 
-def has_path(data: Any, path: str) -> bool:
-    return lookup(data, path) is not MISSING
-
-
 def lookup(data: Any, path: str) -> Any:
     """Return the value at `path`, or the `MISSING` sentinel; list items by index."""
     current = data

@@ -38,11 +38,6 @@ INVOCATION_FAULTS: tuple[str, ...] = tuple(
 )
 
 
-def action_fields(action: str) -> frozenset[str]:
-    """The keys an answer with `action` may carry besides `taskId` and `action`."""
-    return frozenset(DOCUMENT["actions"][action]["fields"])
-
-
 # The actions the Express machine (quick runs) has a state for; for any other, ProcessSteps on the
 # Express machine hands the task over to the Standard machine (CONTINUED).
 EXPRESS_ACTIONS: frozenset[str] = frozenset(

@@ -1,4 +1,6 @@
-"""Stack outputs: the external contract of DESIGN.md, the same names for every stage."""
+"""Stack outputs (`pulumi.export` in `__main__.py`; what `.local/outputs.json` and `pulumi stack
+output` show, and what the README's walkthroughs, `bin/aiwf` and the SDK read): an external
+contract, the same names for every stage."""
 
 from __future__ import annotations
 

@@ -10,6 +10,13 @@ import uuid
 import pytest
 
 FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+PROCESS_HANDLER = "aiwf.handlers.orchestrator.process"
+END_EVENTS = {
+    "SUCCEEDED": "ExecutionSucceeded",
+    "FAILED": "ExecutionFailed",
+    "TIMED_OUT": "ExecutionTimedOut",
+    "ABORTED": "ExecutionAborted",
+}
 
 
 def _start(api, steps: dict, start: str, task_input: dict | None = None) -> str:
@@ -34,13 +41,33 @@ def _cancel(api, task_id: str, reason: str | None = "operator said stop"):
 
 def _execution_status(stack, task_id: str, within: float = 5) -> str:
     """The task's execution status once it stopped running (or RUNNING after `within` s). moto reports
-    ABORTED only when the engine's worker has ended, so ABORTED means nothing of it still waits."""
+    ABORTED only when the engine's worker has ended, so ABORTED means nothing of it still waits; an
+    ended execution's history ends with its end event (nothing of it runs after)."""
     sfn = stack.client("stepfunctions")
     arn = stack.outputs["stateMachineArn"].replace(":stateMachine:", ":execution:") + f":{task_id}"
     deadline = time.monotonic() + within
     while (status := sfn.describe_execution(executionArn=arn)["status"]) == "RUNNING" and time.monotonic() < deadline:
         time.sleep(0.1)
+    if status != "RUNNING":
+        last = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"][-1]  # moto ignores reverseOrder
+        assert last["type"] == END_EVENTS[status], last
     return status
+
+
+def _step_workers(stack) -> set[int]:
+    """The process-steps workers running an invocation now (a held step's among them)."""
+    busy = set(stack.aws.runtime.busy_pids(PROCESS_HANDLER))
+    assert busy, "no process-steps invocation is running"
+    return busy
+
+
+def _until_invocations_end(stack, workers: set[int], within: float = 20) -> None:
+    """Until each of `workers` was seen idle once: the invocations they ran (a held step's) have
+    returned, so whatever such a step would do after its request (commit, run the next step) is done."""
+    deadline = time.monotonic() + within
+    while workers := workers & set(stack.aws.runtime.busy_pids(PROCESS_HANDLER)):
+        assert time.monotonic() < deadline, f"workers {workers} still run an invocation"
+        time.sleep(0.02)
 
 
 def _assert_aborted(api, stack, task_id: str, reason: str = "operator said stop", step: str | None = None) -> dict:
@@ -69,15 +96,16 @@ def test_cancel_a_running_task_whose_step_hangs(api, stub, stack):
     task_id = _start(api, steps, "call")
     stub.wait_for(path)
     assert api.wait_for(task_id, lambda s: s["status"] == "RUNNING")["status"] == "RUNNING"
+    held = _step_workers(stack)
 
     cancelled = _cancel(api, task_id)
     assert cancelled.status_code == 202, cancelled.text
     assert cancelled.json()["status"] == "ABORTED" and cancelled.json()["error"]["errorName"] == "Cancelled"
     gate.set()  # the step's Lambda finishes: it cannot commit after ABORTED, and no next step runs
-    _assert_aborted(api, stack, task_id, step="call")
-    time.sleep(2)
+    state = _assert_aborted(api, stack, task_id, step="call")
+    _until_invocations_end(stack, held)  # the step's invocation returned: it would have called `after` by now
     assert stub.received(after) == []
-    assert api.call("GET", f"/tasks/{task_id}").json()["status"] == "ABORTED"
+    assert api.call("GET", f"/tasks/{task_id}").json()["seq"] == state["seq"]
 
 
 def test_cancel_a_waiting_task_ends_it_within_seconds_and_its_token_is_dead(api, stub, stack):
@@ -97,7 +125,8 @@ def test_cancel_a_waiting_task_ends_it_within_seconds_and_its_token_is_dead(api,
     assert beat.status_code == 409 and beat.json()["error"]["code"] == "NOT_WAITING"
 
 
-def test_cancel_a_polling_task_stops_the_checks(api, stub, stack):
+def _polling(stub) -> tuple[str, dict]:
+    """A path that answers "busy", and a flow that checks it every second."""
     path = f"/status/{uuid.uuid4().hex[:8]}"
     url = stub.reply(path, (200, {"state": "busy"}))
     steps = {
@@ -112,15 +141,24 @@ def test_cancel_a_polling_task_stops_the_checks(api, stub, stack):
         },
         "done": {"type": "succeed"},
     }
+    return path, steps
+
+
+def test_cancel_a_polling_task_stops_the_checks(api, stub, stack):
+    path, steps = _polling(stub)
     task_id = _start(api, steps, "report")
     stub.wait_for(path, count=2)
     assert api.wait_for(task_id, lambda s: s["status"] == "POLLING")["status"] == "POLLING"
 
     assert _cancel(api, task_id, reason=None).status_code == 202
-    _assert_aborted(api, stack, task_id, reason="cancelled by request", step="report")
+    _assert_aborted(api, stack, task_id, reason="cancelled by request", step="report")  # the execution ended
     checks = len(stub.received(path))
-    time.sleep(2.5)
+    # The same poll, not cancelled, checks three times meanwhile: time enough for two of ours.
+    control_path, control_steps = _polling(stub)
+    control = _start(api, control_steps, "report")
+    stub.wait_for(control_path, count=3)
     assert len(stub.received(path)) == checks  # no more poll checks
+    assert _cancel(api, control).status_code == 202
 
 
 def test_cancel_inside_parallel_branches_stops_every_branch(api, stub, stack):
@@ -154,16 +192,19 @@ def test_cancel_inside_parallel_branches_stops_every_branch(api, stub, stack):
     notified = stub.wait_for(path)[0].body
     token, branch_record = notified["resumeToken"], notified["taskId"]
     stub.wait_for(hang)
+    held = _step_workers(stack)
 
     assert _cancel(api, task_id).status_code == 202
-    _assert_aborted(api, stack, task_id, step="fan")  # the branch's wait and the hung step were cut short
+    state = _assert_aborted(api, stack, task_id, step="fan")  # the branch's wait and the hung step were cut short
     gate.set()
     resumed = api.call("PUT", f"/tasks/{branch_record}", json={"resumeToken": token, "status": "SUCCEEDED"})
     assert resumed.status_code == 409, resumed.text  # the branch's record ended ABORTED too
-    assert api.call("GET", f"/tasks/{branch_record}").json()["status"] == "ABORTED"
     assert _cancel(api, branch_record).status_code == 200  # a branch record's id names its task
-    time.sleep(1.5)
-    assert api.call("GET", f"/tasks/{task_id}").json()["status"] == "ABORTED"
+    _until_invocations_end(stack, held)  # the hung branch step's Lambda returned: it could not commit
+    branch = api.call("GET", f"/tasks/{branch_record}").json()
+    assert branch["status"] == "ABORTED", branch
+    after = api.call("GET", f"/tasks/{task_id}").json()
+    assert after["status"] == "ABORTED" and after["seq"] == state["seq"], after
 
 
 def test_cancel_answers_200_when_aborted_409_when_otherwise_final_404_when_unknown(api, stub, stack):
@@ -220,8 +261,8 @@ def test_a_cancel_racing_a_resume_leaves_one_consistent_end(api, stub, stack, at
     else:
         assert answers["cancel"] == 202, answers
         assert answers["resume"] in (202, 409), answers  # a resume that lost the race is 409
-        assert _execution_status(stack, task_id) == "ABORTED"
-    time.sleep(1)
+    # The execution ended (its end event is the last in its history): none of its Lambdas runs still.
+    assert _execution_status(stack, task_id, within=20) == state["status"]
     after = api.call("GET", f"/tasks/{task_id}").json()
     assert after["status"] == state["status"] and after["seq"] == state["seq"]
     history = api.call("GET", f"/tasks/{task_id}/history").json()["items"]

@@ -31,6 +31,27 @@ def _inline_steps(count: int) -> dict:
     return steps
 
 
+@pytest.fixture
+def express_ends(monkeypatch) -> dict[str, dict]:
+    """The Express runs that ended during the test, by name (the task id), with their answers.
+
+    The embedded Step Functions runs StartSyncExecution's execution to its end in the thread that
+    serves the call (local/moto_glue/stepfunctions.py), also after the caller stopped waiting; this
+    wraps it to note each end: a quick run's positive end marker."""
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    ended: dict[str, dict] = {}
+    original = StepFunctionsParserBackend.start_sync_execution
+
+    def start_sync_execution(self, state_machine_arn: str, name: str | None, execution_input: str):
+        output = original(self, state_machine_arn, name, execution_input)
+        ended[name or ""] = dict(output)
+        return output
+
+    monkeypatch.setattr(StepFunctionsParserBackend, "start_sync_execution", start_sync_execution)
+    return ended
+
+
 def _standard_execution(stack, name: str) -> dict | None:
     arn = stack.outputs["stateMachineArn"].replace(":stateMachine:", ":execution:") + f":{name}"
     try:
@@ -160,7 +181,7 @@ def test_a_wait_outside_1_to_25_whole_seconds_is_400(api, wait) -> None:
     assert error["code"] == "INVALID_REQUEST" and error["details"][0]["path"] == "/wait"
 
 
-def test_cancel_ends_a_quick_run_waiting_for_a_step_retry(api, stub) -> None:
+def test_cancel_ends_a_quick_run_waiting_for_a_step_retry(api, stub, express_ends) -> None:
     """Express executions cannot be stopped: the task ends ABORTED at once, and the run ends at its
     next ProcessSteps, which finds the task final; no step runs after the cancel."""
     path = f"/flaky/{uuid.uuid4().hex}"
@@ -181,7 +202,12 @@ def test_cancel_ends_a_quick_run_waiting_for_a_step_retry(api, stub) -> None:
     cancelled = api.call("POST", f"/tasks/{state['taskId']}/cancel", json={"reason": "enough"})
     assert cancelled.status_code == 202, cancelled.text
     calls = len(stub.received(path))
-    time.sleep(8)  # past the retry waits the run would have done
+    deadline = time.monotonic() + 30
+    while state["taskId"] not in express_ends:  # the run ends at its next ProcessSteps, after the retry wait
+        assert time.monotonic() < deadline, "the quick run did not end"
+        time.sleep(0.05)
+    run = express_ends[state["taskId"]]
+    assert (run["status"], run.get("error")) == ("FAILED", "Cancelled"), run  # it found the task cancelled
     assert len(stub.received(path)) == calls
     final = api.call("GET", f"/tasks/{state['taskId']}").json()
     assert final["status"] == "ABORTED" and final["error"]["errorName"] == "Cancelled"

@@ -10,6 +10,8 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
+from aiwf.clock import seconds_since
+
 FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
@@ -164,7 +166,9 @@ def test_redrive_after_a_flow_timeout(api, stub):
     document = _three_calls(stub, first, slow, last) | {"timeoutSeconds": 2}
     task_id = _start(api, document)
     stub.wait_for(slow)
-    time.sleep(2.5)
+    started_at = api.call("GET", f"/tasks/{task_id}").json()["startedAt"]
+    while seconds_since(started_at) <= 2:  # the flow's timeout, counted as the runner counts it
+        time.sleep(0.05)
     gate.set()  # the slow step ends after the flow's timeout: the task times out before `last`
     timed_out = _final(api, task_id)
     assert timed_out["status"] == "TIMED_OUT" and timed_out["currentStep"] == "last", timed_out
@@ -183,7 +187,14 @@ def test_redrive_after_a_cancel(api, stub, stack):
     cancelled = api.call("POST", f"/tasks/{task_id}/cancel", json={"reason": "oops"})
     assert cancelled.status_code == 202, cancelled.text
     gate.set()  # the cancelled step's Lambda ends; it cannot commit after ABORTED
-    time.sleep(1)
+    # The execution waited for that Lambda: once it ended (its end event last), nothing of the step runs.
+    sfn = stack.client("stepfunctions")
+    arn = stack.outputs["stateMachineArn"].replace(":stateMachine:", ":execution:") + f":{task_id}"
+    deadline = time.monotonic() + 20
+    while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the cancelled execution did not end"
+        time.sleep(0.05)
+    assert sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"][-1]["type"] == "ExecutionAborted"
     assert api.call("GET", f"/tasks/{task_id}").json()["status"] == "ABORTED"
 
     _assert_redriven(_redrive(api, task_id), 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 
@@ -263,6 +264,22 @@ def _token_of(aws, pk: str) -> str:
     return found["Item"]["token"]["S"]
 
 
+def _engine_threads() -> set[threading.Thread]:
+    """The threads running moto's Step Functions engine now: an execution's own, a Map iteration's."""
+    return {
+        thread
+        for thread in threading.enumerate()
+        if type(getattr(getattr(thread, "_target", None), "__self__", None)).__module__.startswith("moto.stepfunctions")
+    }
+
+
+def _until_event(sfn, arn: str, event_type: str, within: float = 20) -> None:
+    deadline = time.monotonic() + within
+    while event_type not in {e["type"] for e in sfn.get_execution_history(executionArn=arn)["events"]}:
+        assert time.monotonic() < deadline, f"no {event_type} event in {within} s"
+        time.sleep(0.05)
+
+
 def _ended(sfn, arn: str, within: float) -> dict:
     deadline = time.monotonic() + within
     while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
@@ -281,18 +298,20 @@ def test_a_stop_ends_a_callback_wait_at_once(aws, functions, heartbeat, in_map):
     machine = _callback_machine(sfn, functions, name, heartbeat, in_map)
     pk = f"{name}-key"
     payload = {"items": [{"pk": pk}]} if in_map else {"pk": pk}
+    before = _engine_threads()
     arn = sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(payload))["executionArn"]
     _token_of(aws, pk)
-    time.sleep(0.3)  # the wait has begun
+    _until_event(sfn, arn, "TaskSubmitted")  # the function answered: the callback wait has begun
+    engine = _engine_threads() - before  # this execution's (and, in a Map, its iteration's) threads
+    assert engine, "no engine thread runs the execution"
     sfn.stop_execution(executionArn=arn, error="Cancelled", cause="by a test")
     described = _ended(sfn, arn, within=5)
     assert described["status"] == "ABORTED", described
-    time.sleep(WAIT_SLICE)  # the engine thread is gone: no event after the abort
+    for thread in engine:  # the engine is done with the execution: no event can come after these end
+        thread.join(timeout=10)
+        assert not thread.is_alive(), f"{thread} still runs after the abort"
     events = sfn.get_execution_history(executionArn=arn)["events"]
     assert events[-1]["type"] == "ExecutionAborted", events[-3:]
-
-
-WAIT_SLICE = 1.5
 
 
 def test_heartbeats_keep_a_callback_wait_alive_and_a_missed_one_ends_it(aws, functions):

@@ -41,11 +41,16 @@ def start(document: dict[str, Any], task_input: Any = None) -> str:
     return task_id
 
 
+def action_fields(action: str) -> frozenset[str]:
+    """The keys an answer with `action` may carry besides `taskId` and `action` (the protocol file's)."""
+    return frozenset(protocol.DOCUMENT["actions"][action]["fields"])
+
+
 def checked(answer: dict[str, Any]) -> dict[str, Any]:
     """`answer`, after checking it speaks the protocol."""
     action = Action(answer["action"])
     extra = set(answer) - {"taskId", "action"}
-    assert extra <= protocol.action_fields(action), f"{action} carries undeclared {sorted(extra)}"
+    assert extra <= action_fields(action), f"{action} carries undeclared {sorted(extra)}"
     return answer
 
 

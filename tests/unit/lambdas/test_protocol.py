@@ -17,6 +17,7 @@ from aiwf.protocol import Action, ErrorName, Mode
 from infra import orchestrator_asl
 from infra.orchestrator_asl import build_orchestrator_definition
 from infra.packaging import _sources
+from tests.unit.lambdas.state_machine import action_fields
 
 P = "arn:aws:lambda:us-east-1:123456789012:function:p"
 F = "arn:aws:lambda:us-east-1:123456789012:function:f"
@@ -108,7 +109,7 @@ def test_the_runtime_answers_only_with_protocol_members():
 
 def test_every_action_declares_the_fields_it_carries():
     for action in Action:
-        assert protocol.action_fields(action) <= {
+        assert action_fields(action) <= {
             "stepId",
             "timeoutSeconds",
             "heartbeatSeconds",

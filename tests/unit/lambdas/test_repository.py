@@ -1,8 +1,8 @@
 """The task repository on moto, in process: conditional writes, history, list pages, claim checks.
 
-These are the guarantees every API and the orchestrator build on (DESIGN.md: DynamoDB is the
-source of truth, every change a conditional write with a strictly increasing `seq`), checked
-without a local stack.
+These are the guarantees every API and the orchestrator build on (docs/architecture.md, "Publishing
+state changes": DynamoDB is the source of truth, every change a conditional write with a strictly
+increasing `seq`), checked without a local stack.
 """
 
 from __future__ import annotations
