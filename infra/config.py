@@ -100,6 +100,22 @@ class EgressConfig(BaseModel):
         )
 
 
+class LimitsConfig(BaseModel):
+    """Bounds on what one step of an untrusted flow may spend (each breach fails the step with the
+    normalized error named here, never a hung worker)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    # A template render past this fails with TemplateTimeout.
+    template_ms: int = Field(default=1000, ge=10, le=60_000)
+    # An HTTP response body past this fails the step with ResponseTooLarge (Lambda answers at most 6 MB).
+    response_bytes: int = Field(default=1_048_576, ge=1024, le=6_291_456)
+
+    def environment(self) -> dict[str, pulumi.Input[str]]:
+        """The variables the runtime reads (lambdas/aiwf/runtime_limits.py)."""
+        return environment(limits_template_ms=self.template_ms, limits_response_bytes=self.response_bytes)
+
+
 class StageConfig(BaseModel):
     """One stage's settings. Each field is the key `ai-workflows:<fieldInCamelCase>` of
     `Pulumi.<stage>.yaml` (`stage` excepted: it is the stack's name), declared nowhere else."""
@@ -127,6 +143,7 @@ class StageConfig(BaseModel):
     # Alarms exist in every stage; whether they notify the alarm topic is per stage.
     alarm_actions: bool = False
     egress: EgressConfig = EgressConfig()
+    limits: LimitsConfig = LimitsConfig()
     # The second engine (infra/durable_engine.py): deploy the durable orchestrator function, the
     # engine flows run on when they name none, and how long a durable execution's state is kept.
     durable_engine: bool = True

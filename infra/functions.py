@@ -114,6 +114,7 @@ def _variables(physical: str, args: FunctionArgs, config: StageConfig) -> dict[s
         **runtime_settings.environment(stage=config.stage, log_level=config.log_level, service_name=physical),
         # Every function gets the egress policy, not only those that call out today.
         **config.egress.environment(),
+        **config.limits.environment(),
         **{name: value for access in args.access for name, value in access.environment.items()},
         **args.environment,
     }

@@ -3,7 +3,7 @@
 Non-2xx answers are step errors named `HttpError` with the status in `errorDetails`; a JSON
 answer is parsed, anything else is kept as text. The request goes through the egress policy
 (`aiwf.egress`): a refused URL, or a redirect to one, fails the step with `EgressDenied`.
-A response body over `runtime_limits.response_bytes()` fails it with `ResponseTooLarge` (not
+A response body over `settings.response_bytes()` fails it with `ResponseTooLarge` (not
 retryable), read no further than the limit: a flow cannot make a worker buffer an endless answer.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 from . import egress
 from .errors import StepError
-from .runtime_limits import response_bytes
+from .settings import response_bytes
 from .templates import render
 
 DEFAULT_TIMEOUT_SECONDS = 10

@@ -28,26 +28,6 @@ TEMPLATE_OUTPUT_MAX_BYTES = 1_048_576
 RESULT_MAX_BYTES = 1_048_576
 # The JSON of the whole task context after a step.
 CONTEXT_MAX_BYTES = 4_194_304
-# How long one template render may run (stage config `limits.templateMs`).
-DEFAULT_TEMPLATE_MS = 1_000
-# The body of one HTTP response an `http` step or `poll` check reads (`limits.responseBytes`).
-DEFAULT_RESPONSE_BYTES = 1_048_576
-
-
-def template_ms() -> int:
-    """Milliseconds one template render may run before it fails with `TemplateTimeout`.
-
-    One function, so the stage's `limits.templateMs` is read in one place once it is wired in.
-    """
-    return DEFAULT_TEMPLATE_MS
-
-
-def response_bytes() -> int:
-    """Bytes of an HTTP response body a step may read before it fails with `ResponseTooLarge`.
-
-    One function, so the stage's `limits.responseBytes` is read in one place once it is wired in.
-    """
-    return DEFAULT_RESPONSE_BYTES
 
 
 def max_steps(flow: dict[str, Any]) -> int:

@@ -186,3 +186,15 @@ def egress_settings() -> EgressSettings:
         allow_private_networks=bool(read("egressAllowPrivateNetworks")),
         deny_hosts=tuple(read("egressDenyHosts")),
     )
+
+
+def template_ms() -> int:
+    """Milliseconds one template render may run before it fails with `TemplateTimeout` (the
+    stage's `limits.templateMs`)."""
+    return int(read("limitsTemplateMs"))
+
+
+def response_bytes() -> int:
+    """Bytes of an HTTP response body a step may read before it fails with `ResponseTooLarge`
+    (the stage's `limits.responseBytes`)."""
+    return int(read("limitsResponseBytes"))

@@ -6,7 +6,7 @@ stays a list); any other string renders to text. Nothing is ever passed to `eval
 Whatever goes wrong inside a template, the step fails with an error written for the flow's
 author, never with a Python exception's name: `TemplateError` (what went wrong, in plain words,
 and the template), `TemplateOutputTooLarge` (the render would pass the size limit) or
-`TemplateTimeout` (the render ran past `runtime_limits.template_ms()`; not retryable, as the
+`TemplateTimeout` (the render ran past `settings.template_ms()`; not retryable, as the
 same template on the same context would run as long again). One call of `render` is one
 render: every string inside the value shares its time limit.
 """
@@ -21,7 +21,8 @@ from jinja2 import TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SecurityError
 
 from .errors import StepError
-from .runtime_limits import TEMPLATE_OUTPUT_MAX_BYTES, json_size, template_ms
+from .runtime_limits import TEMPLATE_OUTPUT_MAX_BYTES, json_size
+from .settings import template_ms
 from .template_sandbox import (
     BoundedSandbox,
     TemplateTimedOut,

@@ -140,6 +140,17 @@ def test_egress_settings_parse_from_the_structured_key() -> None:
     }
 
 
+def test_limits_parse_from_the_structured_key_and_default_to_the_documented_values() -> None:
+    assert parse_stage_config("prod", {}).limits.environment() == {
+        "LIMITS_TEMPLATE_MS": "1000",
+        "LIMITS_RESPONSE_BYTES": "1048576",
+    }
+    limits = parse_stage_config("dev", {"limits": '{"templateMs": 250, "responseBytes": 4096}'}).limits
+    assert (limits.template_ms, limits.response_bytes) == (250, 4096)
+    with pytest.raises(ConfigError, match=r"ai-workflows:limits\.templateMs"):
+        parse_stage_config("dev", {"limits": '{"templateMs": 0}'})
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [

@@ -14,7 +14,7 @@ import pytest
 
 from aiwf import templates
 from aiwf.errors import StepError
-from aiwf.runtime_limits import DEFAULT_TEMPLATE_MS, template_ms
+from aiwf.settings import response_bytes, template_ms
 from aiwf.steps import INLINE_STEPS
 from aiwf.template_sandbox import _DEADLINE, TemplateTimedOut, rendering_until
 from aiwf.templates import render
@@ -40,7 +40,14 @@ def short_limit(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_default_limit_is_one_second():
-    assert template_ms() == DEFAULT_TEMPLATE_MS == 1_000
+    assert template_ms() == 1_000
+
+
+def test_the_limits_come_from_the_stage_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What infra writes from `limits.templateMs` / `limits.responseBytes` (tests/infra/test_config.py)."""
+    monkeypatch.setenv("LIMITS_TEMPLATE_MS", "250")
+    monkeypatch.setenv("LIMITS_RESPONSE_BYTES", "4096")
+    assert (template_ms(), response_bytes()) == (250, 4096)
 
 
 @pytest.mark.usefixtures("short_limit")
