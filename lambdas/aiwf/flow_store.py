@@ -161,6 +161,69 @@ class FlowStore:
             return candidate, True
         raise RuntimeError(f"could not register flow {flow_id}: too many concurrent registrations")
 
+    def deploy(self, document: dict[str, Any]) -> tuple[FlowVersion, str]:
+        """Register a flow shipped with the stack, only when it is new or its file changed since the
+        stack last registered it: `registered`, `updated` or `unchanged`.
+
+        A redeploy (a restart of the local stack, a `pulumi up`) must not put the shipped document
+        back over a newer version someone registered since, nor revive a flow they retired. The head
+        remembers the checksum of the document the stack last deployed (`deployedChecksum`); a flow
+        that has none yet (deployed before this was recorded) counts as deployed when any of its
+        versions is the shipped document.
+        """
+        flow_id, checksum = document["id"], _checksum(document)
+        latest = self.get(flow_id)
+        if latest is None:
+            flow, _ = self.register(document)
+            self._mark_deployed(flow_id, checksum)
+            return flow, "registered"
+        deployed = self._deployed_checksum(flow_id)
+        if deployed == checksum or (deployed is None and self._has_version(flow_id, checksum)):
+            self._mark_deployed(flow_id, checksum)
+            return latest, "unchanged"
+        flow, created = self.register(document)
+        self._mark_deployed(flow_id, checksum)
+        return flow, "updated" if created else "unchanged"
+
+    def _deployed_checksum(self, flow_id: str) -> str | None:
+        item = self._ddb.get_item(
+            TableName=self._table,
+            Key={"flowId": {"S": flow_id}, "version": {"N": str(HEAD_VERSION)}},
+            ProjectionExpression="deployedChecksum",
+            ConsistentRead=True,
+        ).get("Item")
+        return (item or {}).get("deployedChecksum", {}).get("S")
+
+    def _has_version(self, flow_id: str, checksum: str) -> bool:
+        pages = self._ddb.get_paginator("query").paginate(
+            TableName=self._table,
+            KeyConditionExpression="flowId = :f AND version > :head",
+            FilterExpression="checksum = :c",
+            ExpressionAttributeValues={
+                ":f": {"S": flow_id},
+                ":head": {"N": str(HEAD_VERSION)},
+                ":c": {"S": checksum},
+            },
+            ProjectionExpression="version",
+            ConsistentRead=True,
+        )
+        return any(page.get("Items") for page in pages)
+
+    def _mark_deployed(self, flow_id: str, checksum: str) -> None:
+        """Only on an existing head (a flow registered before heads existed has none: it is
+        recognised by its versions next time)."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"flowId": {"S": flow_id}, "version": {"N": str(HEAD_VERSION)}},
+                UpdateExpression="SET deployedChecksum = :c",
+                ConditionExpression="attribute_exists(latestVersion)",
+                ExpressionAttributeValues={":c": {"S": checksum}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
     def head(self, flow_id: str) -> FlowHead | None:
         """The flow's head; a flow registered before heads existed reads as active."""
         head = self._head_item(flow_id)

@@ -7,12 +7,16 @@ in the warm workers of `local.lambda_runtime`. SQS mappings are also started her
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 from local import sqs_event_source
 from local.archive import archive_to_zip
 from local.provision.context import Args, Context, auto_name
 from local.registry import FunctionRecord
+
+log = logging.getLogger("local")
 
 
 def layer_version(ctx: Context, args: Args) -> tuple[str, dict]:
@@ -92,6 +96,7 @@ def invocation(ctx: Context, args: Args) -> tuple[str, dict]:
     result = answer["Payload"].read().decode()
     if answer.get("FunctionError"):
         raise RuntimeError(f"invocation {args.name} of {i['functionName']} failed: {result}")
+    _say_summary(result)
     return f"{i['functionName']}_{auto_name('invocation')}", {**i, "result": result}
 
 
@@ -146,3 +151,14 @@ HANDLERS = {
     "aws:lambda/eventSourceMapping:EventSourceMapping": event_source_mapping,
     "aws:lambda/invocation:Invocation": invocation,
 }
+
+
+def _say_summary(result: str) -> None:
+    """A deploy-time function that answers a `summary` (the flow registrar: which shipped flows it
+    registered) has it printed, as `pulumi up` shows an invocation's result."""
+    try:
+        answer = json.loads(result)
+    except ValueError:
+        return
+    if isinstance(answer, dict) and isinstance(answer.get("summary"), str):
+        log.info("%s", answer["summary"])

@@ -36,8 +36,8 @@ def test_registering_the_same_flows_again_makes_no_new_version(stack):
         for _ in range(2)
     ]
     assert [a["registered"] for a in answers] == [
-        [{"flowId": "reg-same", "version": 1, "newVersion": True}],
-        [{"flowId": "reg-same", "version": 1, "newVersion": False}],
+        [{"flowId": "reg-same", "version": 1, "outcome": "registered"}],
+        [{"flowId": "reg-same", "version": 1, "outcome": "unchanged"}],
     ]
 
 

@@ -1,8 +1,9 @@
 """Deploy-time flow registration (invoked by the program's `aws.lambda_.Invocation`).
 
-Every flow in `flows/` becomes a version, exactly as `PUT /flows/{id}` would make it: validated,
-and a new version only when the document changed. An invalid flow fails the invocation, and so
-the deployment, with every problem listed.
+Every flow in `flows/` is validated as `PUT /flows/{id}` would validate it, and becomes a version
+only when it is new or its file changed since the stack last registered it (`FlowStore.deploy`):
+a redeploy never puts a shipped document back over a version someone registered since. An invalid
+flow fails the invocation, and so the deployment, with every problem listed.
 """
 
 from __future__ import annotations
@@ -39,7 +40,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     store = FlowStore()
     registered = []
     for document in documents:
-        flow, created = store.register(document)
-        registered.append({"flowId": flow.flow_id, "version": flow.version, "newVersion": created})
-        logger.info("flow registered at deploy time", extra=registered[-1])
-    return {"registered": registered}
+        flow, outcome = store.deploy(document)
+        registered.append({"flowId": flow.flow_id, "version": flow.version, "outcome": outcome})
+        logger.info("flow deployed", extra=registered[-1])
+    return {"registered": registered, "summary": summary(registered)}
+
+
+def summary(registered: list[dict[str, Any]]) -> str:
+    """One line for the deploying terminal: which shipped flows became a version, which were left."""
+    parts = [
+        f"{entry['flowId']} v{entry['version']} {entry['outcome']}"
+        if entry["outcome"] != "unchanged"
+        else f"{entry['flowId']} unchanged (v{entry['version']} is the latest)"
+        for entry in registered
+    ]
+    return "shipped flows: " + ("; ".join(parts) if parts else "none")

@@ -132,3 +132,28 @@ def test_a_task_of_a_retired_flow_is_refused_and_a_named_retry_must_match(monkey
     assert tasks.start_task(flow_id, {"a": 1, "b": [1, 2]}, name)[0].task_id == task.task_id  # a retry, not new
     store.register(_document(flow_id))
     assert tasks.start_task(flow_id, {}, None)[1]
+
+
+def test_a_redeploy_leaves_a_users_newer_version_and_a_retirement_alone():
+    """The stack registers its shipped flows at every deploy (a `make dev` restart too): only a new
+    flow or a changed file becomes a version."""
+    flow_id = f"f-{uuid.uuid4().hex[:6]}"
+    store = FlowStore()
+    shipped = _document(flow_id, "shipped")
+    assert [store.deploy(shipped)[1], store.deploy(shipped)[1]] == ["registered", "unchanged"]
+    mine, _ = store.register(_document(flow_id, "the user's own"))
+    flow, outcome = store.deploy(shipped)
+    assert (outcome, flow.version, store.get(flow_id).version) == ("unchanged", mine.version, 2)
+    store.retire(flow_id)
+    assert store.deploy(shipped)[1] == "unchanged" and store.head(flow_id).retired
+    changed, outcome = store.deploy(_document(flow_id, "the file changed"))
+    assert (outcome, changed.version) == ("updated", 3) and not store.head(flow_id).retired
+
+
+def test_a_flow_deployed_before_the_checksum_was_recorded_counts_as_deployed():
+    flow_id = f"f-{uuid.uuid4().hex[:6]}"
+    store = FlowStore()
+    store.register(_document(flow_id, "shipped"))  # as the old registrar did: no deployedChecksum
+    store.register(_document(flow_id, "the user's own"))
+    assert store.deploy(_document(flow_id, "shipped"))[1] == "unchanged"
+    assert store.get(flow_id).version == 2
