@@ -69,6 +69,16 @@ class Dev:
         self.outputs = json.loads(self.outputs_file.read_text())
         return self.outputs
 
+    def log_line(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+        """The first log line matching `pattern`, once the stack has written it (the outputs file
+        comes before the last start-up lines, so a loaded machine may not have them yet)."""
+        deadline = time.monotonic() + timeout
+        while (found := re.search(pattern, (self.folder / "log.txt").read_text())) is None:
+            assert self.process is not None and self.process.poll() is None, "the stack exited"
+            assert time.monotonic() < deadline, f"no log line like {pattern!r}"
+            time.sleep(0.1)
+        return found
+
     @property
     def port(self) -> int:
         return urlparse(self.outputs["taskApiUrl"]).port or 0
@@ -178,8 +188,7 @@ def test_a_killed_stack_comes_back_with_its_data_and_its_tasks_go_on(dev: Dev, s
     suffix = uuid.uuid4().hex[:8]
     flows = _flows(stub, suffix)
     outputs = dev.start("--fresh")
-    ready = re.search(r"ready in [\d.]+ s: (.*)", (dev.folder / "log.txt").read_text())
-    assert ready is not None  # where start-up went, in one line:
+    ready = dev.log_line(r"ready in [\d.]+ s: (.*)")  # where start-up went, in one line:
     assert [part.rsplit(" ", 2)[0] for part in ready.group(1).split(", ")] == [
         "embedded AWS",
         "program under mocks",
