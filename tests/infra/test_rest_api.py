@@ -118,3 +118,14 @@ def test_deployment_trigger_is_deterministic() -> None:
     bodies = [next(r for r in report["resources"] if r["type"] == REST_API)["inputs"]["body"] for report in reports]
     assert bodies[0] == bodies[1], "the harness should give the same body in both runs"
     assert triggers[0] == triggers[1]
+
+
+def test_the_functions_that_announce_waits_know_the_task_api_url(stack: Stack) -> None:
+    """A wait's notification gives `{taskApiUrl}/callbacks/{waitId}`: the functions that register
+    waits (process-steps, the durable orchestrator) are told the stage's task API URL, which the
+    RestApi declared before them gives (its body names the task API function by name, so no cycle)."""
+    announcing = ("aiwf.handlers.orchestrator.process", "aiwf.handlers.durable.handler")
+    found = [f for f in stack.functions() if f.inputs["handler"] in announcing]
+    assert found and any(f.inputs["handler"] == announcing[0] for f in found)
+    for function in found:
+        assert function.inputs["environment"]["variables"]["TASK_API_URL"] == stack.outputs["taskApiUrl"]
