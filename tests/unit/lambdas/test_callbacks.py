@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from aiwf import callbacks, standard_executions
+from aiwf import callbacks, durable_executions, standard_executions
 from aiwf.callbacks import NotifyFailed, callback_heartbeat, callback_task, register_wait, resume_task
 from aiwf.errors import Conflict, Forbidden, Gone, NotFound
 from aiwf.protocol import Action, ErrorName, StepStateKind
@@ -277,3 +277,46 @@ def test_a_callback_past_the_deadline_is_gone_and_a_heartbeat_uses_the_engine_to
     with pytest.raises(Gone) as expired:
         callback_task(task.wait_id, TOKEN(), "SUCCEEDED", None, None)
     assert expired.value.code == "WAIT_EXPIRED" and len(sfn.sent) == 1
+
+
+DURABLE_ARN = "arn:aws:lambda:us-east-1:123456789012:function:aiwf-dev-durable-orchestrator:1/durable-execution/t/x"
+
+
+class FakeLambda:
+    """Records the durable callback calls."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    def send_durable_execution_callback_success(self, **kwargs: Any) -> None:
+        self.sent.append(("success", kwargs))
+
+    def send_durable_execution_callback_heartbeat(self, **kwargs: Any) -> None:
+        self.sent.append(("heartbeat", kwargs))
+
+
+def test_on_the_durable_engine_a_callback_completes_the_callback_id_the_record_keeps(monkeypatch, TOKEN):
+    """The durable orchestrator's submitter registers the wait with its callback id (as the state
+    machine does with its task token): the same token of our own, the same answers by wait id."""
+    lam = FakeLambda()
+    monkeypatch.setattr(durable_executions, "client", lambda service: lam)
+    monkeypatch.setattr(callbacks, "_WAIT_LOOKUP_PAUSE_SECONDS", 0)
+    task_id = waiting_task()
+    repo = TaskRepository()
+    task = repo.set_execution(repo.get(task_id), DURABLE_ARN)
+    callback_id = task.engine_token
+    assert TOKEN() != callback_id
+
+    with pytest.raises(Forbidden):
+        callback_task(task.wait_id, callback_id, "SUCCEEDED", None, None)
+    with pytest.raises(NotFound):
+        callback_task("not-a-wait", TOKEN(), "SUCCEEDED", None, None)
+    callback_heartbeat(task.wait_id, TOKEN())
+    callback_task(task.wait_id, TOKEN(), "SUCCEEDED", {"ok": 1}, None)
+
+    assert lam.sent == [
+        ("heartbeat", {"CallbackId": callback_id}),
+        ("success", {"CallbackId": callback_id, "Result": json.dumps({"taskId": task_id}).encode()}),
+    ]
+    with pytest.raises(Conflict):
+        callback_task(task.wait_id, TOKEN(), "SUCCEEDED", None, None)
