@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from aiwf import callbacks, durable_executions, standard_executions
+from aiwf.answers import public_state
 from aiwf.callbacks import NotifyFailed, callback_heartbeat, callback_task, register_wait, resume_task
 from aiwf.errors import Conflict, Forbidden, Gone, NotFound
 from aiwf.protocol import Action, ErrorName, StepStateKind
@@ -104,6 +105,8 @@ def test_register_wait_stores_a_hash_of_its_own_token_and_keeps_the_engine_token
     assert task.engine_token == ENGINE_TOKEN and task.wait_id
     assert task.waiting_for["stepId"] == "approve" and task.waiting_for["timeoutSeconds"] == 3600
     assert TOKEN() not in json.dumps(task.state()) and ENGINE_TOKEN not in json.dumps(task.state())
+    answer = json.dumps(public_state(TaskRepository().get_item(task_id)))  # what GET /tasks/{taskId} shows
+    assert ENGINE_TOKEN not in answer and token_hash(TOKEN()) not in answer
 
 
 def test_a_retried_registration_announces_the_same_wait_with_a_new_token(TOKEN, sfn):
