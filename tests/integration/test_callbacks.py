@@ -236,3 +236,17 @@ def test_a_notify_url_that_refuses_fails_the_task_with_notify_failed(api, stub):
     assert state["status"] == "FAILED"
     assert state["error"]["errorName"] == "NotifyFailed"
     assert "500" in state["error"]["errorMessage"] and state["error"]["stepId"] == "approve"
+
+
+def test_the_sdk_resumes_by_callback_url_without_an_api_key(api, stub):
+    from aiwf_sdk.client import Client
+
+    task_id, path = _start(api, stub)
+    notified = _notification(stub, path)
+    api.wait_for(task_id, lambda s: s["status"] == "WAITING")
+    keyless = Client(api.url, api_key="")
+
+    resumed = keyless.tasks.callback(notified["callbackUrl"], notified["resumeToken"], output={"by": "sdk"})
+
+    assert resumed.task_id == task_id
+    assert api.wait_for(task_id)["output"]["approval"] == {"by": "sdk"}
