@@ -167,12 +167,18 @@ def resume_task(task_id: str, token: str, status: str, output: Any, error: dict[
     except ConcurrentUpdate as exc:
         raise Conflict(f"the resume token of task {task_id!r} was already used", code="TOKEN_USED") from exc
     try:
-        engine_for(task).complete_wait(task, task.engine_token or "", outcome)
+        engine_for(task).complete_wait(task, _engine_token(task, token), outcome)
     except Gone:
         _conflict_if_ended_meanwhile(repo, task_id)
         raise
     log.info("task resumed", extra={"taskId": task_id, "stepId": step_id, "resumeStatus": status})
     return task
+
+
+def _engine_token(task: Task, token: str) -> str:
+    """The engine's handle on the wait the record keeps; a wait registered before waits kept one
+    handed out the engine's token itself as the resume token, which the caller just presented."""
+    return task.engine_token or token
 
 
 def _conflict_if_ended_meanwhile(repo: TaskRepository, task_id: str) -> None:
@@ -190,7 +196,7 @@ def heartbeat_task(task_id: str, token: str) -> dict[str, Any]:
     `timeoutSeconds` still bounds it). Nothing is committed: a heartbeat is no state change, so it
     adds no history record."""
     task = _waiting_task(TaskRepository(), task_id, token)
-    engine_for(task).heartbeat(task, task.engine_token or "")
+    engine_for(task).heartbeat(task, _engine_token(task, token))
     log.info("wait heartbeat", extra={"taskId": task_id})
     return {"taskId": task_id, "heartbeatAt": now_iso()}
 

@@ -323,3 +323,16 @@ def test_on_the_durable_engine_a_callback_completes_the_callback_id_the_record_k
     ]
     with pytest.raises(Conflict):
         callback_task(task.wait_id, TOKEN(), "SUCCEEDED", None, None)
+
+
+def test_a_wait_registered_before_waits_kept_the_engine_token_resumes_with_the_token_it_handed_out(sfn):
+    """Such a record holds the hash of the engine's token (then the resume token) and no engine
+    token: the token presented is the engine's, and completes the wait."""
+    task_id = waiting_task()
+    repo = TaskRepository()
+    legacy = repo.save(repo.get(task_id), resume_token_hash=token_hash(ENGINE_TOKEN), engine_token=None, wait_id=None)
+    assert legacy.engine_token is None
+
+    resume_task(task_id, ENGINE_TOKEN, "SUCCEEDED", None, None)
+
+    assert sfn.sent == [("success", {"taskToken": ENGINE_TOKEN, "output": json.dumps({"taskId": task_id})})]
