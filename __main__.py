@@ -12,15 +12,21 @@ from infra.orchestrator import Orchestrator, OrchestratorArgs
 from infra.packaging import build_function_package
 from infra.state_publisher import StatePublisher, StatePublisherArgs
 from infra.state_store import StateStore
-from infra.task_api import TaskApi, TaskApiArgs
+from infra.task_api import TaskApi, TaskApiArgs, TaskRestApi
 
 config = load_stage_config()
 code = pulumi.FileArchive(str(build_function_package()))
 layers = [DependencyLayer("deps", config).arn]
 
 store = StateStore("state", config)
-orchestrator = Orchestrator("orchestrator", OrchestratorArgs(store=store, code=code, layers=layers), config)
-durable = DurableEngine("durable", DurableEngineArgs(store=store, code=code, layers=layers), config)
+# The RestApi first: the functions that announce waits give its URL as their callbackUrl.
+rest = TaskRestApi("task-api", config)
+orchestrator = Orchestrator(
+    "orchestrator", OrchestratorArgs(store=store, code=code, layers=layers, task_api_url=rest.url), config
+)
+durable = DurableEngine(
+    "durable", DurableEngineArgs(store=store, code=code, layers=layers, task_api_url=rest.url), config
+)
 state_api = WorkflowStateApi(
     "state-api",
     WorkflowStateApiArgs(
@@ -35,6 +41,7 @@ state_api = WorkflowStateApi(
 task_api = TaskApi(
     "task-api",
     TaskApiArgs(
+        rest=rest,
         store=store,
         state_machine=orchestrator.state_machine,
         express_state_machine=orchestrator.express_state_machine,

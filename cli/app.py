@@ -290,6 +290,40 @@ def heartbeat(
 
 
 @app.command()
+def callback(
+    ctx: typer.Context,
+    wait_id: Annotated[str, typer.Argument(metavar="WAIT", help="The notification's waitId (or its callbackUrl).")],
+    token: Annotated[str, typer.Option(help="The resume token the wait step sent to its notify URL.")],
+    status: Annotated[str, typer.Option(help="SUCCEEDED or FAILED.")] = "SUCCEEDED",
+    output: Annotated[str | None, typer.Option(help="JSON (or @file) for the wait step's resultPath.")] = None,
+    error: Annotated[str | None, typer.Option(help='With FAILED: {"errorName": ..., "errorMessage": ...}.')] = None,
+) -> None:
+    """Resume a wait by its callbackUrl, with the token alone (POST /callbacks/{waitId})."""
+    if status not in ("SUCCEEDED", "FAILED"):
+        raise CliError("--status must be SUCCEEDED or FAILED", ExitCode.BAD_REQUEST)
+    options: dict[str, Any] = {}
+    if output is not None:
+        options["output"] = _json_argument(output, "--output")
+    if error is not None:
+        options["error"] = _json_argument(error, "--error")
+    _show_state(ctx.obj, ctx.obj.client.tasks.callback(wait_id, token, status=status, **options))
+
+
+@app.command("callback-heartbeat")
+def callback_heartbeat(
+    ctx: typer.Context,
+    wait_id: Annotated[str, typer.Argument(metavar="WAIT", help="The notification's waitId (or its callbackUrl).")],
+    token: Annotated[str, typer.Option(help="The resume token the wait step sent to its notify URL.")],
+) -> None:
+    """Keep a wait's heartbeatSeconds clock going by its callbackUrl, with the token alone."""
+    answer = ctx.obj.client.tasks.callback_heartbeat(wait_id, token)
+    if ctx.obj.as_json:
+        render.print_json(answer.to_json())
+    else:
+        render.out.print(f"heartbeat of task {answer.task_id} at {answer.heartbeat_at}")
+
+
+@app.command()
 def history(ctx: typer.Context, task_id: Annotated[str, typer.Argument(metavar="TASK")]) -> None:
     """Every recorded state change of a task, by seq."""
     items = [state.to_json() for state in ctx.obj.client.tasks.history(task_id)]

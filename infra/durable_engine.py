@@ -44,6 +44,8 @@ class DurableEngineArgs:
     store: StateStore
     code: pulumi.Archive
     layers: list[pulumi.Input[str]]
+    # The task REST API's URL (infra/task_api.py TaskRestApi), of which waits build their callbackUrl.
+    task_api_url: pulumi.Input[str]
 
 
 class DurableEngine(pulumi.ComponentResource):
@@ -70,7 +72,7 @@ class DurableEngine(pulumi.ComponentResource):
             handler="aiwf.handlers.durable.handler",
             description="The durable engine: runs a task's flow as one Lambda durable execution",
             statements=[Statement(OWN_EXECUTION_ACTIONS, (executions,), sid="OwnDurableExecutions")],
-            access=step_runner_access(config, args.store),
+            access=step_runner_access(config, args.store, args.task_api_url),
             durable_execution_timeout_seconds=EXECUTION_TIMEOUT_SECONDS,
         )
         # The published version: what callers invoke (a durable function needs a qualified ARN).

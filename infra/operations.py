@@ -56,7 +56,8 @@ def rest_security(operation: dict[str, Any]) -> list[dict[str, list[str]]]:
     kinds = operation["callers"]["rest"]
     if not kinds:
         raise ValueError("a REST operation names its callers")
-    return [callers()[kind]["rest"] for kind in kinds]
+    # An empty requirement (the `token` kind: the credential is in the body) leaves the method open.
+    return [callers()[kind]["rest"] for kind in kinds if callers()[kind]["rest"]]
 
 
 def graphql_directives(operation: dict[str, Any]) -> set[str]:

@@ -44,12 +44,15 @@ def bedrock_statement() -> Statement:
     )
 
 
-def step_runner_access(config: StageConfig, store: StateStore) -> list[Access]:
+def step_runner_access(config: StageConfig, store: StateStore, task_api_url: pulumi.Input[str]) -> list[Access]:
     """What every function that runs a flow's steps needs, whichever engine calls it (process-steps,
-    the durable orchestrator): the stage's model settings, Bedrock when the stage uses it, and the
-    task store as the step loop uses it (tasks, executions, flows, payloads)."""
+    the durable orchestrator): the stage's model settings, Bedrock when the stage uses it, the task
+    API's URL (a wait's notification gives its `callbackUrl`), and the task store as the step loop
+    uses it (tasks, executions, flows, payloads)."""
     llm = Access(
-        environment=environment(llm_provider=config.llm_provider, llm_endpoint=config.llm_endpoint or None),
+        environment=environment(
+            llm_provider=config.llm_provider, llm_endpoint=config.llm_endpoint or None, task_api_url=task_api_url
+        ),
         statements=(bedrock_statement(),) if config.llm_provider == "bedrock" else (),
     )
     return [llm, store.access("write-tasks", "record-execution", "read-flows", "payloads-write")]
@@ -75,6 +78,8 @@ class OrchestratorArgs:
     store: StateStore
     code: pulumi.Archive
     layers: list[pulumi.Input[str]]
+    # The task REST API's URL (infra/task_api.py TaskRestApi), of which waits build their callbackUrl.
+    task_api_url: pulumi.Input[str]
 
 
 class Orchestrator(pulumi.ComponentResource):
@@ -97,7 +102,7 @@ class Orchestrator(pulumi.ComponentResource):
         functions = FunctionFactory(args.code, args.layers, config, self)
         # finalize and the reconciler end tasks; process-steps also reads flows and records executions
         ends_tasks = args.store.access("write-tasks", "payloads-write")
-        self.process = self._process_steps(functions, args.store)
+        self.process = self._process_steps(functions, args.store, args.task_api_url)
         self.finalize = functions.create(
             f"{name}-finalize",
             "finalize",
@@ -117,7 +122,9 @@ class Orchestrator(pulumi.ComponentResource):
             {"stateMachineArn": self.state_machine.arn, "expressStateMachineArn": self.express_state_machine.arn}
         )
 
-    def _process_steps(self, functions: FunctionFactory, store: StateStore) -> Function:
+    def _process_steps(
+        self, functions: FunctionFactory, store: StateStore, task_api_url: pulumi.Input[str]
+    ) -> Function:
         """process-steps: runs the steps, and hands a task over to a fresh Standard execution."""
         machine_arn, executions_arn = machine_arns(self._config)
         return functions.create(
@@ -133,7 +140,7 @@ class Orchestrator(pulumi.ComponentResource):
                 # ...and a quick run that leaves the Express machine goes on there too (aiwf.express)
                 Statement(("states:StartExecution",), (machine_arn,), sid="ContinueAsNew"),
             ],
-            access=step_runner_access(self._config, store),
+            access=step_runner_access(self._config, store, task_api_url),
         )
 
     def _machine_role(self, function_arns: tuple[pulumi.Output[str], ...]) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:

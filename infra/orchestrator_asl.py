@@ -82,8 +82,10 @@ RESUME_FAILURE_ERROR = ERRORS["RESUME_FAILURE"]
 def _wait_for_event(process_steps_arn: str, *, heartbeat: bool, prefix: str = "") -> dict[str, Any]:
     """Park the task on a task token until PUT /tasks/{id} (or the wait's timeout) completes it.
 
-    The Lambda (the process function in `registerWait` mode) stores the token's hash and tells
-    the external system; timeouts come from the step via the Route input.
+    The Lambda (the process function in `registerWait` mode) keeps the task token on the task
+    record and tells the external system a resume token of its own (never this one, so neither
+    the history nor execution-data logs hold what resumes the task); timeouts come from the step
+    via the Route input.
     """
     state: dict[str, Any] = {
         "Type": "Task",
@@ -94,7 +96,7 @@ def _wait_for_event(process_steps_arn: str, *, heartbeat: bool, prefix: str = ""
                 "mode": MODES["REGISTER_WAIT"],
                 "taskId.$": "$.taskId",
                 "stepId.$": "$.stepId",
-                "resumeToken.$": "$$.Task.Token",
+                "taskToken.$": "$$.Task.Token",
             },
         },
         "TimeoutSecondsPath": "$.timeoutSeconds",

@@ -1,4 +1,12 @@
-"""The task REST API: a RestApi built from the operation catalogue, proxying to one function, behind an API key."""
+"""The task REST API: a RestApi built from the operation catalogue, proxying to one function, behind an API key.
+
+Two components: `TaskRestApi` (the RestApi, its deployment and stage) is declared first, from the
+stage's config alone, because the functions that announce waits need its URL (a wait's
+`callbackUrl`), and the task API function depends on them (through the state machine and the
+durable engine's version): the RestApi's body therefore names that function by its physical name,
+not by the function resource, which would close the cycle RestApi -> task API function -> state
+machine -> process-steps -> RestApi. `TaskApi` then declares the function and the API key.
+"""
 
 from __future__ import annotations
 
@@ -21,8 +29,89 @@ from .state_store import StateStore
 API_GATEWAY_TIMEOUT_SECONDS = 29
 
 
+class TaskRestApi(pulumi.ComponentResource):
+    """The RestApi from the catalogue's OpenAPI document, the deployment that serves it at the
+    stage, and the stage's throttling; `url` is what waits build their `callbackUrl` from."""
+
+    url: pulumi.Output[str]
+
+    def __init__(self, name: str, config: StageConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("aiwf:api:TaskRestApi", name, None, opts)
+        self._name, self._config = name, config
+        # These resources were TaskApi's children before the split: the aliases keep them (and the URL).
+        self._moved = pulumi.ResourceOptions(
+            parent=self, aliases=[pulumi.Alias(parent=pulumi.create_urn(name, "aiwf:api:TaskApi"))]
+        )
+        self.rest_api = self._rest_api()
+        self.stage = self._stage_and_throttling(self.rest_api)
+        self.url = self.stage.invoke_url.apply(lambda url: url.rstrip("/"))
+        self.register_outputs({"url": self.url})
+
+    def _rest_api(self) -> aws.apigateway.RestApi:
+        """The RestApi from the catalogue's OpenAPI document, proxying to the task API function."""
+        spec = load_spec()
+        return aws.apigateway.RestApi(
+            self._name,
+            name=self._config.name("tasks"),
+            description=spec["info"]["description"],
+            body=function_invoke_arn(self._config, REST_FUNCTION).apply(
+                lambda arn: json.dumps(with_lambda_integration(spec, arn))
+            ),
+            api_key_source="HEADER",
+            endpoint_configuration=aws.apigateway.RestApiEndpointConfigurationArgs(types="REGIONAL"),
+            opts=self._moved,
+        )
+
+    def _stage_and_throttling(self, rest_api: aws.apigateway.RestApi) -> aws.apigateway.Stage:
+        """A deployment (replaced when the body changes), the stage serving it, and its throttling."""
+        name, config = self._name, self._config
+        deployment = aws.apigateway.Deployment(
+            f"{name}-deployment",
+            rest_api=rest_api.id,
+            triggers={"body": rest_api.body.apply(lambda body: hashlib.sha256(body.encode()).hexdigest())},
+            opts=pulumi.ResourceOptions.merge(self._moved, pulumi.ResourceOptions(replace_on_changes=["triggers"])),
+        )
+        stage = aws.apigateway.Stage(
+            f"{name}-stage",
+            rest_api=rest_api.id,
+            deployment=deployment.id,
+            stage_name=config.stage,
+            xray_tracing_enabled=config.tracing,
+            opts=self._moved,
+        )
+        aws.apigateway.MethodSettings(
+            f"{name}-throttling",
+            rest_api=rest_api.id,
+            stage_name=stage.stage_name,
+            method_path="*/*",
+            settings=aws.apigateway.MethodSettingsSettingsArgs(
+                throttling_rate_limit=config.throttle_rate_limit,
+                throttling_burst_limit=config.throttle_burst_limit,
+                metrics_enabled=True,
+            ),
+            opts=self._moved,
+        )
+        return stage
+
+
+def function_invoke_arn(config: StageConfig, function: str) -> pulumi.Output[str]:
+    """The invoke ARN of the stage's function `function` (FunctionFactory names it
+    `aiwf-<stage>-<function>`), built from the name as API Gateway's Lambda integration takes it."""
+    physical = config.name(function)
+    region = aws.get_region_output().region
+    account = aws.get_caller_identity_output().account_id
+    return pulumi.Output.all(region, account).apply(
+        lambda v: (
+            f"arn:aws:apigateway:{v[0]}:lambda:path/2015-03-31/functions/"
+            f"arn:aws:lambda:{v[0]}:{v[1]}:function:{physical}/invocations"
+        )
+    )
+
+
 @dataclass(frozen=True)
 class TaskApiArgs:
+    # The RestApi, declared before the functions that announce waits (they take its URL).
+    rest: TaskRestApi
     store: StateStore
     state_machine: aws.sfn.StateMachine
     # Quick runs (POST /tasks with "wait") of flows without waits or polls run here.
@@ -36,8 +125,8 @@ class TaskApiArgs:
 
 
 class TaskApi(pulumi.ComponentResource):
-    """The REST API: the function that serves every REST operation of the catalogue, the RestApi
-    whose body is the catalogue's OpenAPI document, its stage with throttling, and the API key."""
+    """The REST API: the function that serves every REST operation of the catalogue (of the
+    `TaskRestApi` it is given), API Gateway's permission to invoke it, and the API key."""
 
     url: pulumi.Output[str]
     api_key: pulumi.Output[str]
@@ -49,10 +138,10 @@ class TaskApi(pulumi.ComponentResource):
         self._name = name
         self._config = config
         self.handler = self._function(args)
-        self.rest_api = self._rest_api(self.handler)
-        self.stage = self._stage_and_throttling(self.rest_api)
+        self.rest_api, self.stage = args.rest.rest_api, args.rest.stage
+        self._permission(self.handler, self.rest_api)
         key = self._api_key(args, self.rest_api, self.stage)
-        self.url = self.stage.invoke_url.apply(lambda url: url.rstrip("/"))
+        self.url = args.rest.url
         self.api_key = pulumi.Output.secret(key.value)
         self.register_outputs({"url": self.url})
 
@@ -75,59 +164,16 @@ class TaskApi(pulumi.ComponentResource):
             statements=states.statements,
         )
 
-    def _rest_api(self, handler: Function) -> aws.apigateway.RestApi:
-        """The RestApi from the catalogue's OpenAPI document, and API Gateway's permission to invoke."""
-        function = handler.function
-        spec = load_spec()
-        rest_api = aws.apigateway.RestApi(
-            self._name,
-            name=self._config.name("tasks"),
-            description=spec["info"]["description"],
-            body=function.invoke_arn.apply(lambda arn: json.dumps(with_lambda_integration(spec, arn))),
-            api_key_source="HEADER",
-            endpoint_configuration=aws.apigateway.RestApiEndpointConfigurationArgs(types="REGIONAL"),
-            opts=self._child(),
-        )
+    def _permission(self, handler: Function, rest_api: aws.apigateway.RestApi) -> None:
+        """API Gateway may invoke the function from this API only."""
         aws.lambda_.Permission(
             f"{self._name}-invoke",
             action="lambda:InvokeFunction",
-            function=function.name,
+            function=handler.function.name,
             principal="apigateway.amazonaws.com",
             source_arn=rest_api.execution_arn.apply(lambda arn: f"{arn}/*/*/*"),
             opts=self._child(),
         )
-        return rest_api
-
-    def _stage_and_throttling(self, rest_api: aws.apigateway.RestApi) -> aws.apigateway.Stage:
-        """A deployment (replaced when the body changes), the stage serving it, and its throttling."""
-        name, config = self._name, self._config
-        deployment = aws.apigateway.Deployment(
-            f"{name}-deployment",
-            rest_api=rest_api.id,
-            triggers={"body": rest_api.body.apply(lambda body: hashlib.sha256(body.encode()).hexdigest())},
-            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["triggers"]),
-        )
-        stage = aws.apigateway.Stage(
-            f"{name}-stage",
-            rest_api=rest_api.id,
-            deployment=deployment.id,
-            stage_name=config.stage,
-            xray_tracing_enabled=config.tracing,
-            opts=self._child(),
-        )
-        aws.apigateway.MethodSettings(
-            f"{name}-throttling",
-            rest_api=rest_api.id,
-            stage_name=stage.stage_name,
-            method_path="*/*",
-            settings=aws.apigateway.MethodSettingsSettingsArgs(
-                throttling_rate_limit=config.throttle_rate_limit,
-                throttling_burst_limit=config.throttle_burst_limit,
-                metrics_enabled=True,
-            ),
-            opts=self._child(),
-        )
-        return stage
 
     def _api_key(
         self, args: TaskApiArgs, rest_api: aws.apigateway.RestApi, stage: aws.apigateway.Stage

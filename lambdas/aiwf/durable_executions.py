@@ -10,7 +10,7 @@ for life, whatever its flow's `engine` becomes later.
   at most one execution per name, so a retried start finds the one it started.
 - stop: `StopDurableExecution` with the Cancelled error, as StopExecution is called.
 - resume / heartbeat: `SendDurableExecutionCallbackSuccess` / `...Failure` / `...Heartbeat` with
-  the callback id, which is what the wait handed out as its resume token.
+  the callback id the wait's record keeps (the resume token handed out is our own: resume_tokens.py).
 """
 
 from __future__ import annotations

@@ -63,11 +63,12 @@ class Engine(Protocol):
         ...
 
     def complete_wait(self, task: Task, token: str, outcome: dict[str, Any]) -> None:
-        """Hand the committed resume `outcome` to the wait holding `token`; Gone if it is over."""
+        """Hand the committed resume `outcome` to the engine's wait `token` (the task token or callback
+        id the task record keeps, never the resume token handed out); Gone if it is over."""
         ...
 
     def heartbeat(self, task: Task, token: str) -> None:
-        """Restart the heartbeat clock of the wait holding `token`; Gone if it is over."""
+        """Restart the heartbeat clock of the engine's wait `token`; Gone if it is over."""
         ...
 
     def redrive_arn(self, task: Task, count: int) -> str:
@@ -188,7 +189,7 @@ class DurableEngine:
         durable_executions.stop(task.execution_arn or "", message)
 
     def complete_wait(self, task: Task, token: str, outcome: dict[str, Any]) -> None:
-        durable_executions.complete_wait(task.task_id, token, outcome)  # the token is the callback id
+        durable_executions.complete_wait(task.task_id, token, outcome)  # the record's callback id
 
     def heartbeat(self, task: Task, token: str) -> None:
         durable_executions.heartbeat(task.task_id, token)

@@ -31,6 +31,8 @@ LIST_ATTRIBUTE = _TASKS["allTasksPartition"]["attribute"]
 LIST_KEY = _TASKS["allTasksPartition"]["value"]
 # The index to list by each filter attribute (its partition key), and the sort key they share.
 INDEX_ON = {index["partitionKey"]: name for name, index in _TASKS["indexes"].items()}
+# The attribute a wait's id is stored (and indexed) under: `POST /callbacks/{waitId}` finds its task.
+WAIT_ATTRIBUTE = _TASKS["waitIndex"]["attribute"]
 (SORT_KEY,) = {index["sortKey"] for index in _TASKS["indexes"].values()}
 PAYLOAD_KEY_PREFIX = store_schema()["payloads"]["keyPrefix"]
 FINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
@@ -55,9 +57,14 @@ class Task:
     error: dict[str, Any] | None = None
     name: str | None = None
     execution_arn: str | None = None
-    # Private to the backend, never in `state()` or the history: the sha256 of the task token a
-    # wait holds, and what a native step (wait, poll) left for ProcessSteps to pick up.
+    # Private to the backend, never in `state()` or the history: the sha256 of the resume token a
+    # wait handed out (resume_tokens.py), and what a native step (wait, poll) left for ProcessSteps.
     resume_token_hash: str | None = None
+    # The current (or last) wait's id, by which `POST /callbacks/{waitId}` finds the task (an index).
+    wait_id: str | None = None
+    # Private: the engine's own handle on the wait (a Step Functions task token, a durable callback
+    # id), with which a resume or heartbeat completes it; never handed out.
+    engine_token: str | None = None
     # Private: the hash of a token a wait held before it was announced again with a new one (the
     # local stack restarted under it, see restart.py), so that token is told why it no longer works.
     replaced_token_hash: str | None = None
@@ -139,6 +146,8 @@ def _task_from_item(item: dict[str, Any]) -> Task:
         name=item.get("name"),
         execution_arn=item.get("executionArn"),
         resume_token_hash=item.get("resumeTokenHash"),
+        wait_id=item.get(WAIT_ATTRIBUTE),
+        engine_token=item.get("engineToken"),
         replaced_token_hash=item.get("replacedTokenHash"),
         step_state=payloads.decode(item, "stepState"),
         branch_of=json.loads(item["branchOf"]) if "branchOf" in item else None,
@@ -202,6 +211,8 @@ class TaskRepository:
                     "name": task.name,
                     "executionArn": task.execution_arn,
                     "resumeTokenHash": task.resume_token_hash,
+                    WAIT_ATTRIBUTE: task.wait_id,
+                    "engineToken": task.engine_token,
                     "replacedTokenHash": task.replaced_token_hash,
                     "branchOf": json.dumps(task.branch_of) if task.branch_of else None,
                     "llmUsage": json.dumps(task.llm_usage) if task.llm_usage else None,
@@ -293,7 +304,47 @@ class TaskRepository:
         )
         return replace(task, execution_arn=execution_arn)
 
+    def replace_resume_token(self, task: Task, hashed: str) -> Task:
+        """A wait announced again by a retried invocation (same engine token): only the token's hash
+        changes, on the record that still holds that wait. Not a state change: no seq, no history.
+        The replaced hash is remembered, so its token is told why it no longer works."""
+        try:
+            self._ddb.update_item(
+                TableName=self._tasks,
+                Key={"taskId": {"S": task.task_id}},
+                UpdateExpression="SET resumeTokenHash = :new, replacedTokenHash = :old",
+                ConditionExpression="#seq = :seq AND engineToken = :engine",
+                ExpressionAttributeNames={"#seq": "seq"},
+                ExpressionAttributeValues={
+                    ":new": {"S": hashed},
+                    ":old": {"S": task.resume_token_hash or ""},
+                    ":seq": {"N": str(task.seq)},
+                    ":engine": {"S": task.engine_token or ""},
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ConcurrentUpdate(f"task {task.task_id} changed after seq {task.seq}") from exc
+            raise
+        return replace(task, resume_token_hash=hashed, replaced_token_hash=task.resume_token_hash)
+
     # -- reads ----------------------------------------------------------------------------
+    def task_id_of_wait(self, wait_id: str) -> str | None:
+        """The record (a task, or a parallel branch's) whose current or last wait is `wait_id`,
+        over the wait index; None when no record has it. The index is read eventually
+        consistently: callers read the record itself (consistently) before deciding anything."""
+        page = self._ddb.query(
+            TableName=self._tasks,
+            IndexName=_TASKS["waitIndex"]["index"],
+            KeyConditionExpression="#w = :w",
+            ExpressionAttributeNames={"#w": WAIT_ATTRIBUTE},
+            ExpressionAttributeValues={":w": {"S": wait_id}},
+            ProjectionExpression="taskId",
+            Limit=1,
+        )
+        items = page.get("Items", [])
+        return items[0]["taskId"]["S"] if items else None
+
     def get(self, task_id: str) -> Task | None:
         item = self._ddb.get_item(TableName=self._tasks, Key={"taskId": {"S": task_id}}, ConsistentRead=True)
         return _task_from_item(_deserialize(item["Item"])) if "Item" in item else None

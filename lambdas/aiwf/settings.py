@@ -140,6 +140,11 @@ def graphql_url() -> str:
     return str(read("graphqlUrl"))
 
 
+def task_api_url() -> str:
+    """The task REST API's URL, of which waits build their `callbackUrl`; empty when not told."""
+    return str(read("taskApiUrl"))
+
+
 def replay_queue_url() -> str:
     """The on-failure queue the replayer drains; empty: failed messages keep the queue's timeout."""
     return str(read("replayQueueUrl"))

@@ -7,7 +7,7 @@ name, and the ARN is known before the execution starts (settings.standard_execut
 - start: `StartExecution`; a name that exists already (a retried call) answers with its ARN.
 - stop: `StopExecution` with the Cancelled error; one that ended (or never started) is left alone.
 - resume / heartbeat: `SendTaskSuccess` / `SendTaskFailure` / `SendTaskHeartbeat` with the task
-  token, which is what the wait handed out as its resume token.
+  token the wait's record keeps (the resume token handed out is our own: resume_tokens.py).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import httpx
 
@@ -138,6 +138,11 @@ class Client:
         if response.status_code >= 400:
             raise _error(response)
         return response.status_code, response.json() if response.content else None
+
+
+def _segment(wait_id: str) -> str:
+    """A wait id as a path segment; a whole `callbackUrl` gives its last segment."""
+    return quote(wait_id.rstrip("/").rsplit("/", 1)[-1], safe="")
 
 
 def _error(response: httpx.Response) -> AiwfError:
@@ -356,6 +361,33 @@ class TasksApi:
     def heartbeat(self, task_id: str, token: str) -> Heartbeat:
         """Keep a waiting task's heartbeatSeconds wait alive (the external system is still working)."""
         _, answer = self._client.request("POST", f"/tasks/{task_id}/heartbeat", json={"resumeToken": token})
+        return Heartbeat.model_validate(answer)
+
+    # -- callbacks: the token alone (what an external system holding a wait's notification calls)
+    def callback(
+        self,
+        wait_id: str,
+        token: str,
+        *,
+        status: str = "SUCCEEDED",
+        output: Any = UNSET,
+        error: Mapping[str, Any] | None = None,
+    ) -> TaskState:
+        """Resume the wait `wait_id` (its notification's `waitId`, the last segment of its
+        `callbackUrl`) with the token alone: `POST /callbacks/{waitId}`, which needs no credential."""
+        body: dict[str, Any] = {"resumeToken": token, "status": status}
+        if output is not UNSET:
+            body["output"] = output
+        if error is not None:
+            body["error"] = dict(error)
+        _, answer = self._client.request("POST", f"/callbacks/{_segment(wait_id)}", json=body)
+        return TaskState.model_validate(answer)
+
+    def callback_heartbeat(self, wait_id: str, token: str) -> Heartbeat:
+        """Keep the wait `wait_id`'s heartbeatSeconds clock going with the token alone."""
+        _, answer = self._client.request(
+            "POST", f"/callbacks/{_segment(wait_id)}/heartbeat", json={"resumeToken": token}
+        )
         return Heartbeat.model_validate(answer)
 
     # -- watching ---------------------------------------------------------------------------------

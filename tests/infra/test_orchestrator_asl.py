@@ -27,7 +27,7 @@ def test_waits_park_on_a_task_token_with_the_step_timeouts():
     for name, heartbeat in (("WaitForEvent", False), ("WaitForEventWithHeartbeat", True)):
         wait = states[name]
         assert wait["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
-        assert wait["Parameters"]["Payload"]["resumeToken.$"] == "$$.Task.Token"
+        assert wait["Parameters"]["Payload"]["taskToken.$"] == "$$.Task.Token"
         assert wait["TimeoutSecondsPath"] == "$.timeoutSeconds"
         assert ("HeartbeatSecondsPath" in wait) is heartbeat
         assert wait["Catch"][0] == {

@@ -68,7 +68,9 @@ def test_every_operation_proxies_to_the_task_api_function(stack: Stack) -> None:
 
 
 def test_every_operation_requires_the_api_key(stack: Stack) -> None:
-    """API Gateway requires a key on a method whose security names an apiKey scheme on header x-api-key."""
+    """API Gateway requires a key on a method whose security names an apiKey scheme on header x-api-key;
+    only the callbacks by capability (`/callbacks/...`, the resume token is their credential) are open,
+    and say so with their own empty `security`."""
     body = _body(stack)
     schemes = body["components"]["securitySchemes"]
     api_key_schemes = {
@@ -77,6 +79,9 @@ def test_every_operation_requires_the_api_key(stack: Stack) -> None:
     assert api_key_schemes, schemes
     for path, method, operation in _operations(body):
         requirements = operation.get("security", body.get("security"))
+        if path.startswith("/callbacks/"):
+            assert operation["security"] == [], f"{method.upper()} {path}"
+            continue
         assert requirements, f"{method.upper()} {path} has no security requirement"
         assert all(any(name in api_key_schemes for name in r) for r in requirements), (
             f"{method.upper()} {path} can be called without the API key: {requirements}"
@@ -113,3 +118,14 @@ def test_deployment_trigger_is_deterministic() -> None:
     bodies = [next(r for r in report["resources"] if r["type"] == REST_API)["inputs"]["body"] for report in reports]
     assert bodies[0] == bodies[1], "the harness should give the same body in both runs"
     assert triggers[0] == triggers[1]
+
+
+def test_the_functions_that_announce_waits_know_the_task_api_url(stack: Stack) -> None:
+    """A wait's notification gives `{taskApiUrl}/callbacks/{waitId}`: the functions that register
+    waits (process-steps, the durable orchestrator) are told the stage's task API URL, which the
+    RestApi declared before them gives (its body names the task API function by name, so no cycle)."""
+    announcing = ("aiwf.handlers.orchestrator.process", "aiwf.handlers.durable.handler")
+    found = [f for f in stack.functions() if f.inputs["handler"] in announcing]
+    assert found and any(f.inputs["handler"] == announcing[0] for f in found)
+    for function in found:
+        assert function.inputs["environment"]["variables"]["TASK_API_URL"] == stack.outputs["taskApiUrl"]

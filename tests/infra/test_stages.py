@@ -81,10 +81,12 @@ IGNORED_PATHS = {("aws:apigateway/deployment:Deployment", "inputs.triggers.body"
 
 
 def _normalize(value: Any, stage: str) -> Any:
-    """Stage names inside values (`aiwf-dev-tasks`, `STAGE=dev`) are expected differences."""
+    """Stage names inside values (`aiwf-dev-tasks`, `STAGE=dev`, the task API URL's stage path
+    `.../dev`) are expected differences."""
     if isinstance(value, str):
         if value == stage:
             return "<stage>"
+        value = re.sub(rf"^(https://[^/]+\.execute-api\.[^/]+)/{stage}$", r"\1/<stage>", value)
         return re.sub(rf"aiwf-{stage}-", "aiwf-<stage>-", value)
     return value
 

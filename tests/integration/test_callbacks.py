@@ -1,7 +1,10 @@
-"""wait_for_event and PUT /tasks/{taskId} on the local stack: the token travels only to notify.url."""
+"""wait_for_event, PUT /tasks/{taskId} and POST /callbacks/{waitId} on the local stack: the resume
+token is the backend's own, it travels only to notify.url, and with the wait's callbackUrl it
+resumes the task with no other credential."""
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -44,11 +47,53 @@ def _start(api, stub, **flow_args) -> tuple[str, str]:
     return started.json()["taskId"], path
 
 
-def _token(stub, path: str) -> str:
+NOTIFICATION = {"taskId", "stepId", "branchId", "waitId", "resumeToken", "callbackUrl", "input"}
+
+
+def _notification(stub, path: str) -> dict:
     notified = stub.wait_for(path)[0]
-    assert set(notified.body) == {"taskId", "stepId", "resumeToken", "input"}
+    assert set(notified.body) == NOTIFICATION
     assert notified.body["stepId"] == "approve" and notified.body["input"] == {"doc": "contract.pdf"}
-    return notified.body["resumeToken"]
+    return notified.body
+
+
+def _token(stub, path: str) -> str:
+    return _notification(stub, path)["resumeToken"]
+
+
+def test_the_callback_url_resumes_the_wait_with_the_token_alone(api, stub, stack):
+    task_id, path = _start(api, stub)
+    notified = _notification(stub, path)
+    token, wait_id = notified["resumeToken"], notified["waitId"]
+    assert notified["taskId"] == task_id and notified["branchId"] is None
+    assert notified["callbackUrl"] == f"{api.url}/callbacks/{wait_id}"
+    api.wait_for(task_id, lambda s: s["status"] == "WAITING")
+
+    # No API key: the token in the body is the only credential.
+    wrong = requests.post(notified["callbackUrl"], json={"resumeToken": "not-it", "status": "SUCCEEDED"}, timeout=30)
+    assert wrong.status_code == 403 and wrong.json()["error"]["code"] == "WRONG_TOKEN"
+    unknown = requests.post(f"{api.url}/callbacks/no-such-wait", json={"resumeToken": token}, timeout=30)
+    assert unknown.status_code == 400  # the body is checked first: status is required
+    unknown = requests.post(
+        f"{api.url}/callbacks/no-such-wait", json={"resumeToken": token, "status": "SUCCEEDED"}, timeout=30
+    )
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "WAIT_NOT_FOUND"
+    resumed = requests.post(
+        notified["callbackUrl"], json={"resumeToken": token, "status": "SUCCEEDED", "output": {"by": "url"}}, timeout=30
+    )
+    assert resumed.status_code == 202, resumed.text
+    assert resumed.json()["taskId"] == task_id and token not in resumed.text
+    state = api.wait_for(task_id)
+    assert state["status"] == "SUCCEEDED" and state["output"]["approval"] == {"by": "url"}, state
+    again = requests.post(notified["callbackUrl"], json={"resumeToken": token, "status": "SUCCEEDED"}, timeout=30)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "NOT_WAITING"
+
+    # The token never reached Step Functions: the execution's history does not hold it.
+    sfn = stack.client("stepfunctions")
+    arn = stack.outputs["stateMachineArn"].replace(":stateMachine:", ":execution:") + f":{task_id}"
+    history = json.dumps(sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"], default=str)
+    assert "TaskSubmitted" in history or "TaskScheduled" in history
+    assert token not in history and wait_id in json.dumps(notified)
 
 
 def test_a_resume_continues_the_task_with_the_output_at_result_path(api, stub):
@@ -191,3 +236,17 @@ def test_a_notify_url_that_refuses_fails_the_task_with_notify_failed(api, stub):
     assert state["status"] == "FAILED"
     assert state["error"]["errorName"] == "NotifyFailed"
     assert "500" in state["error"]["errorMessage"] and state["error"]["stepId"] == "approve"
+
+
+def test_the_sdk_resumes_by_callback_url_without_an_api_key(api, stub):
+    from aiwf_sdk.client import Client
+
+    task_id, path = _start(api, stub)
+    notified = _notification(stub, path)
+    api.wait_for(task_id, lambda s: s["status"] == "WAITING")
+    keyless = Client(api.url, api_key="")
+
+    resumed = keyless.tasks.callback(notified["callbackUrl"], notified["resumeToken"], output={"by": "sdk"})
+
+    assert resumed.task_id == task_id
+    assert api.wait_for(task_id)["output"]["approval"] == {"by": "sdk"}

@@ -10,6 +10,7 @@ test_example_flows.py.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -17,6 +18,7 @@ import uuid
 from typing import Any
 
 import pytest
+import requests
 
 DURABLE_HANDLER = "aiwf.handlers.durable.handler"
 FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -115,6 +117,31 @@ def test_a_wait_is_a_callback_that_resume_completes(api, stub, stack):
     assert state["status"] == "SUCCEEDED" and state["output"]["approval"] == "ok", state
     again = api.call("PUT", f"/tasks/{task_id}", json={"resumeToken": token, "status": "SUCCEEDED"})
     assert again.status_code == 409
+
+
+def test_a_wait_resumes_by_its_callback_url_with_the_token_alone_which_is_not_the_callback_id(api, stub, stack):
+    path = f"/approve/{uuid.uuid4().hex[:8]}"
+    task_id = _run(api, _wait_flow(stub, path))
+    notified = stub.wait_for(path)[0].body
+    token, url = notified["resumeToken"], notified["callbackUrl"]
+    assert url == f"{api.url}/callbacks/{notified['waitId']}"
+    api.wait_for(task_id, lambda s: s["status"] == "WAITING")
+    functions = stack.client("lambda").list_functions()["Functions"]
+    table = next(f for f in functions if f["Handler"] == "aiwf.handlers.task_api.handler")["Environment"]["Variables"]
+    item = stack.client("dynamodb").get_item(TableName=table["TASKS_TABLE"], Key={"taskId": {"S": task_id}})["Item"]
+    callback_id = item["engineToken"]["S"]  # the durable callback id stays on the record, for the backend
+    assert callback_id and token != callback_id and token not in json.dumps(item)
+
+    wrong = requests.post(url, json={"resumeToken": callback_id, "status": "SUCCEEDED"}, timeout=30)
+    assert wrong.status_code == 403 and wrong.json()["error"]["code"] == "WRONG_TOKEN"
+    beat = requests.post(f"{url}/heartbeat", json={"resumeToken": token}, timeout=30)
+    assert beat.status_code == 200, beat.text
+    resumed = requests.post(url, json={"resumeToken": token, "status": "SUCCEEDED", "output": "ok"}, timeout=30)
+    assert resumed.status_code == 202, resumed.text
+    state = _final(api, task_id)
+    assert state["status"] == "SUCCEEDED" and state["output"]["approval"] == "ok", state
+    again = requests.post(url, json={"resumeToken": token, "status": "SUCCEEDED"}, timeout=30)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "NOT_WAITING"
 
 
 def test_a_resume_with_failure_fails_the_wait_step_so_its_catch_applies(api, stub):

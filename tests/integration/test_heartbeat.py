@@ -7,8 +7,15 @@ import time
 import uuid
 from datetime import datetime
 
+import requests
+
 
 def _start(api, stub, heartbeat: int = 2) -> tuple[str, str]:
+    task_id, notified = _start_notified(api, stub, heartbeat)
+    return task_id, notified["resumeToken"]
+
+
+def _start_notified(api, stub, heartbeat: int = 2) -> tuple[str, dict]:
     flow_id = f"beat-{uuid.uuid4().hex[:8]}"
     path = f"/notify/{flow_id}"
     document = {
@@ -30,9 +37,9 @@ def _start(api, stub, heartbeat: int = 2) -> tuple[str, str]:
     started = api.call("POST", "/tasks", json={"flowId": flow_id, "input": {}})
     assert started.status_code == 201, started.text
     task_id = started.json()["taskId"]
-    token = stub.wait_for(path)[0].body["resumeToken"]
+    notified = stub.wait_for(path)[0].body
     api.wait_for(task_id, lambda s: s["status"] == "WAITING")
-    return task_id, token
+    return task_id, notified
 
 
 def _beat(api, task_id: str, token: str):
@@ -81,3 +88,23 @@ def test_a_heartbeat_needs_the_waits_own_token(api, stub):
     assert empty.status_code == 400
     assert _beat(api, task_id, token).status_code == 200
     assert api.call("POST", f"/tasks/{task_id}/cancel", json={}).status_code == 202
+
+
+def test_the_callback_url_takes_heartbeats_with_the_token_alone(api, stub):
+    """`POST {callbackUrl}/heartbeat` with no API key keeps the wait alive as the task path does."""
+    task_id, notified = _start_notified(api, stub)
+    beat_url, token = f"{notified['callbackUrl']}/heartbeat", notified["resumeToken"]
+    until = time.monotonic() + 4
+    while time.monotonic() < until:  # 4 s of heartbeats every second: twice the heartbeat interval
+        beat = requests.post(beat_url, json={"resumeToken": token}, timeout=30)
+        assert beat.status_code == 200 and beat.json()["taskId"] == task_id, beat.text
+        time.sleep(1)
+    assert api.call("GET", f"/tasks/{task_id}").json()["status"] == "WAITING"
+    wrong = requests.post(beat_url, json={"resumeToken": "not-it"}, timeout=30)
+    assert wrong.status_code == 403 and wrong.json()["error"]["code"] == "WRONG_TOKEN"
+
+    resumed = requests.post(notified["callbackUrl"], json={"resumeToken": token, "status": "SUCCEEDED"}, timeout=30)
+    assert resumed.status_code == 202, resumed.text
+    assert api.wait_for(task_id)["status"] == "SUCCEEDED"
+    after = requests.post(beat_url, json={"resumeToken": token}, timeout=30)
+    assert after.status_code == 409 and after.json()["error"]["code"] == "NOT_WAITING"

@@ -277,14 +277,17 @@ def test_a_killed_stack_comes_back_with_its_data_and_its_tasks_go_on(dev: Dev, s
     # The running task went on from its step; the waiting one was announced again with a new token.
     went_on = dev.wait_for(running, FINAL)
     assert went_on["status"] == "SUCCEEDED" and went_on["output"] == {"ok": True}, went_on
-    new_token = stub.wait_for(f"/notify/{suffix}", count=2, timeout=60)[1].body["resumeToken"]
-    assert new_token != old_token
+    first, again = (n.body for n in stub.wait_for(f"/notify/{suffix}", count=2, timeout=60)[:2])
+    new_token = again["resumeToken"]
+    assert new_token != old_token and again["waitId"] == first["waitId"]  # the same wait, a new token
     assert dev.rest("GET", f"/tasks/{waiting}").json()["status"] == "WAITING"
     old = dev.rest("PUT", f"/tasks/{waiting}", json={"resumeToken": old_token, "status": "SUCCEEDED"})
     assert old.status_code == 410 and old.json()["error"]["code"] == "TOKEN_REPLACED"
     assert "restarted" in old.json()["error"]["message"]
-    resumed = dev.rest(
-        "PUT", f"/tasks/{waiting}", json={"resumeToken": new_token, "status": "SUCCEEDED", "output": {"ok": 1}}
+    old = requests.post(again["callbackUrl"], json={"resumeToken": old_token, "status": "SUCCEEDED"}, timeout=30)
+    assert old.status_code == 410 and old.json()["error"]["code"] == "TOKEN_REPLACED"
+    resumed = requests.post(  # the callbackUrl, with the token alone
+        again["callbackUrl"], json={"resumeToken": new_token, "status": "SUCCEEDED", "output": {"ok": 1}}, timeout=30
     )
     assert resumed.status_code == 202, resumed.text
     assert dev.wait_for(waiting, FINAL)["output"] == {"ok": 1}

@@ -25,7 +25,7 @@ def process(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(taskId=event["taskId"])
     mode = event.get("mode", Mode.PROCESS)
     if mode == Mode.REGISTER_WAIT:
-        return register_wait(event["taskId"], event["stepId"], event["resumeToken"])
+        return register_wait(event["taskId"], event["stepId"], event["taskToken"])
     if mode == Mode.RESTART:
         return restart_task(event["taskId"])
     # The state machine carries a count of this execution's rounds (see aiwf.history_handover).

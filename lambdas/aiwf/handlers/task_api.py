@@ -19,7 +19,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from .. import operations
 from ..answers import INLINE_VALUE_BYTES, PageBudget, proxy_size, public_state
-from ..callbacks import heartbeat_task, resume_task
+from ..callbacks import callback_heartbeat, callback_task, heartbeat_task, resume_task
 from ..control import cancel_task, redrive_task
 from ..errors import ApiError, BadRequest, NotFound
 from ..flow_documents import check_flow_id, checked_document
@@ -193,6 +193,23 @@ def heartbeat(call: Call) -> Response:
     return _json(200, heartbeat_task(call.path["taskId"], call.body()["resumeToken"]))
 
 
+# -- callbacks by capability: the resume token in the body is the only credential ---------------
+def callback(call: Call) -> Response:
+    request = call.body()
+    task = callback_task(
+        call.path["waitId"],
+        request["resumeToken"],
+        request["status"],
+        request.get("output"),
+        operations.resume_error(request),
+    )
+    return _json(202, task.state())
+
+
+def callback_beat(call: Call) -> Response:
+    return _json(200, callback_heartbeat(call.path["waitId"], call.body()["resumeToken"]))
+
+
 # Operation id (schema/operations.json) -> what answers it; the method and path come from there.
 ROUTES: dict[str, Callable[[Call], Response]] = {
     "listFlows": list_flows,
@@ -207,6 +224,8 @@ ROUTES: dict[str, Callable[[Call], Response]] = {
     "cancelTask": cancel,
     "redriveTask": redrive,
     "heartbeatTask": heartbeat,
+    "callbackTask": callback,
+    "callbackHeartbeat": callback_beat,
 }
 
 

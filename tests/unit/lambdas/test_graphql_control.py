@@ -14,11 +14,20 @@ from aiwf import standard_executions
 from aiwf.callbacks import register_wait
 from aiwf.flow_store import FlowStore
 from aiwf.handlers import graphql
+from tests.unit.lambdas.issued_tokens import record_issued_tokens
 from tests.unit.lambdas.moto_runtime import aws_tables  # noqa: F401 (the fixture)
 from tests.unit.lambdas.state_machine import drive
 
 pytestmark = pytest.mark.usefixtures("aws_tables")
-TOKEN = "token-" + "g" * 40
+
+
+@pytest.fixture
+def issued_tokens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The resume tokens waits handed out in this test, oldest first."""
+    return record_issued_tokens(monkeypatch)
+
+
+ENGINE_TOKEN = "sfn-task-token-" + "g" * 40
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:orchestrator"
 
 
@@ -121,12 +130,13 @@ def waiting(sfn: FakeStepFunctions) -> str:
     FlowStore().register(flow(flow_id, wait=True))
     task_id = call("Mutation", "startTask", flowId=flow_id, input={"doc": 1})["data"]["taskId"]
     drive(task_id)
-    register_wait(task_id, "approve", TOKEN)
+    register_wait(task_id, "approve", ENGINE_TOKEN)
     return task_id
 
 
-def test_resume_task_completes_the_token_once_and_never_shows_it(sfn: FakeStepFunctions) -> None:
+def test_resume_task_completes_the_token_once_and_never_shows_it(sfn: FakeStepFunctions, issued_tokens) -> None:
     task_id = waiting(sfn)
+    (TOKEN,) = issued_tokens
     wrong = call("Mutation", "resumeTask", taskId=task_id, resumeToken="nope", status="SUCCEEDED")["error"]
     assert wrong["code"] == "WRONG_TOKEN"
     answer = call("Mutation", "resumeTask", taskId=task_id, resumeToken=TOKEN, status="SUCCEEDED", output={"ok": 1})
@@ -136,8 +146,9 @@ def test_resume_task_completes_the_token_once_and_never_shows_it(sfn: FakeStepFu
     assert again["code"] == "NOT_WAITING"
 
 
-def test_resume_with_an_error_and_cancel(sfn: FakeStepFunctions) -> None:
+def test_resume_with_an_error_and_cancel(sfn: FakeStepFunctions, issued_tokens) -> None:
     task_id = waiting(sfn)
+    (TOKEN,) = issued_tokens
     failed = call(
         "Mutation",
         "resumeTask",

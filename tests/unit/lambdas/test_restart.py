@@ -15,13 +15,24 @@ from aiwf.errors import Gone
 from aiwf.protocol import Action, StepStateKind
 from aiwf.repository import TaskRepository
 from aiwf.restart import restart_task
+from aiwf.resume_tokens import token_hash
 from aiwf.runner import process_steps
+from tests.unit.lambdas.issued_tokens import record_issued_tokens
 from tests.unit.lambdas.moto_runtime import aws_tables  # noqa: F401 (the fixture)
 from tests.unit.lambdas.state_machine import checked, drive, start
 
 pytestmark = pytest.mark.usefixtures("aws_tables")
+
+
+@pytest.fixture
+def issued_tokens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The resume tokens waits handed out in this test, oldest first."""
+    return record_issued_tokens(monkeypatch)
+
+
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:orchestrator"
-OLD, NEW = "old-token-" + "a" * 30, "new-token-" + "b" * 30
+# The engine's handles on the wait: the first execution's task token, and the restarted one's.
+OLD, NEW = "old-task-token-" + "a" * 30, "new-task-token-" + "b" * 30
 
 
 @pytest.fixture
@@ -61,11 +72,12 @@ def _flow(steps: dict[str, Any], start_at: str) -> dict[str, Any]:
 WAIT = {"type": "wait_for_event", "timeoutSeconds": 3600, "resultPath": "approval", "next": "done"}
 
 
-def test_a_waiting_task_waits_again_with_a_new_token_and_the_old_one_is_gone(executions, sfn):
+def test_a_waiting_task_waits_again_with_a_new_token_and_the_old_one_is_gone(executions, sfn, issued_tokens):
     task_id = start(_flow({"approve": WAIT, "done": {"type": "succeed", "outputPath": "approval"}}, "approve"))
     _with_execution(task_id, task_id)
     assert drive(task_id)["action"] == Action.WAIT
     register_wait(task_id, "approve", OLD)
+    first_wait = TaskRepository().get(task_id).wait_id
 
     assert restart_task(task_id)["restarted"] is True
     assert executions == [(MACHINE, task_id)]  # the recorded execution, started again under its name
@@ -73,30 +85,37 @@ def test_a_waiting_task_waits_again_with_a_new_token_and_the_old_one_is_gone(exe
     assert checked(process_steps(task_id, lambda: 60_000))["action"] == Action.WAIT
     register_wait(task_id, "approve", NEW)
     again = TaskRepository().get(task_id)
-    assert again.status == "WAITING" and again.resume_token_hash == callbacks.token_hash(NEW)
+    old_token, new_token = issued_tokens
+    assert again.status == "WAITING" and again.resume_token_hash == token_hash(new_token)
+    assert again.wait_id == first_wait and again.engine_token == NEW  # the same wait, announced again
 
     with pytest.raises(Gone) as old:
-        resume_task(task_id, OLD, "SUCCEEDED", {"by": "old"}, None)
+        callbacks.callback_task(first_wait, old_token, "SUCCEEDED", {"by": "old"}, None)
     assert old.value.code == "TOKEN_REPLACED" and "restarted" in old.value.message
     with pytest.raises(Gone):
-        callbacks.heartbeat_task(task_id, OLD)
-    resume_task(task_id, NEW, "SUCCEEDED", {"by": "new"}, None)
+        callbacks.heartbeat_task(task_id, old_token)
+    callbacks.callback_task(first_wait, new_token, "SUCCEEDED", {"by": "new"}, None)
     assert sfn == [NEW]
     assert drive(task_id)["action"] == Action.SUCCEEDED
     assert TaskRepository().get(task_id).output == {"by": "new"}
 
 
-def test_a_wait_registered_again_by_a_retry_keeps_its_token(executions):
-    """Only a wait announced again replaces its token: a retried registerWait with the same token
-    is not a replacement, and a wrong token stays a wrong token."""
-    task_id = start(_flow({"approve": WAIT, "done": {"type": "succeed"}}, "approve"))
+def test_a_new_wait_gets_a_new_wait_id(executions, sfn, issued_tokens):
+    """A wait announced again keeps its id (above); the task's next wait is another one."""
+    steps = {"approve": {**WAIT, "next": "again"}, "again": {**WAIT, "next": "done"}, "done": {"type": "succeed"}}
+    task_id = start(_flow(steps, "approve"))
     drive(task_id)
     register_wait(task_id, "approve", OLD)
-    register_wait(task_id, "approve", OLD)
-    assert TaskRepository().get(task_id).replaced_token_hash is None
+    first = TaskRepository().get(task_id)
+    assert first.replaced_token_hash is None and first.engine_token == OLD
+    resume_task(task_id, issued_tokens[-1], "SUCCEEDED", None, None)
+    assert drive(task_id)["action"] == Action.WAIT
+    register_wait(task_id, "again", NEW)
+    second = TaskRepository().get(task_id)
+    assert second.wait_id != first.wait_id and second.replaced_token_hash is None
 
 
-def test_a_parallel_step_runs_again_only_the_branches_that_had_not_ended(executions, monkeypatch):
+def test_a_parallel_step_runs_again_only_the_branches_that_had_not_ended(executions, monkeypatch, issued_tokens):
     calls: dict[str, int] = {}
 
     def count(payload: Any, *, task_id: str, step_id: str) -> Any:
@@ -129,6 +148,7 @@ def test_a_parallel_step_runs_again_only_the_branches_that_had_not_ended(executi
     assert drive(quick_id)["action"] == Action.SUCCEEDED
     assert drive(slow_id)["action"] == Action.WAIT
     register_wait(slow_id, "w", OLD)
+    old_token = issued_tokens[-1]
 
     restart_task(task_id)
 
@@ -140,7 +160,7 @@ def test_a_parallel_step_runs_again_only_the_branches_that_had_not_ended(executi
     assert drive(slow_id)["action"] == Action.WAIT
     register_wait(slow_id, "w", NEW)
     with pytest.raises(Gone) as old:
-        resume_task(slow_id, OLD, "SUCCEEDED", None, None)
+        resume_task(slow_id, old_token, "SUCCEEDED", None, None)
     assert old.value.code == "TOKEN_REPLACED"
     assert calls == {"q": 1}  # the branch that had ended did not run again
 
