@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .callers import Caller
-from .errors import NotFound
+from .errors import Forbidden, NotFound
 from .repository import TaskRepository, tenant_of
 
 
@@ -33,9 +33,12 @@ def require_task(caller: Caller, task_id: str, repo: TaskRepository | None = Non
 
 
 def list_tenant(caller: Caller, requested: str | None = None) -> str | None:
-    """The tenant a listing shows: the caller's own; an operator's choice, or every tenant (None)."""
+    """The tenant a listing shows: the caller's own (naming another is FORBIDDEN); an operator's
+    choice, or every tenant (None)."""
     if caller.is_operator:
         return requested or None
+    if requested is not None and requested != caller.tenant:
+        raise Forbidden(f"a {caller.kind} caller lists its own tenant's tasks only", code="FORBIDDEN")
     return caller.tenant
 
 

@@ -72,7 +72,7 @@ def _list_states(arguments: dict[str, Any], caller: Caller) -> dict[str, Any]:
         next_token=arguments.get("nextToken"),
         show=graphql_state,
         admit=PageBudget(json_size).admit,
-        tenant_id=tenancy.list_tenant(caller),
+        tenant_id=tenancy.list_tenant(caller, arguments.get("tenantId")),
     )
     return {"items": items, "nextToken": token}
 

@@ -150,6 +150,10 @@ def test_lists_hold_the_callers_tenant_only_with_filters_and_full_pages() -> Non
     assert {item["taskId"] for item in listed} == set(globex)
     everyone = gql("Query", "listWorkflowStates", GQL_OPERATOR, flowId=flow_id, limit=50)["items"]
     assert {item["taskId"] for item in everyone} == set(acme) | set(globex)
+    one = gql("Query", "listWorkflowStates", GQL_OPERATOR, flowId=flow_id, limit=50, tenantId="acme")["items"]
+    assert {item["taskId"] for item in one} == set(acme)
+    with pytest.raises(Exception, match="lists its own tenant"):
+        gql("Query", "listWorkflowStates", gql_user("globex"), flowId=flow_id, tenantId="acme")
     assert not rest("GET", "/tasks", REST_KEY, flowId=flow_id)[1]["items"]  # the key: tenant default
 
 
