@@ -98,3 +98,12 @@ def test_authorize_follows_the_catalogue_with_iam_read_as_operator() -> None:
     authorize("getTask", "graphql", Caller.api_key())
     with pytest.raises(Forbidden):
         authorize("getTask", "rest", Caller("token", None))
+
+
+def test_an_operation_open_to_token_holders_admits_any_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The callbacks: no security on the method, the body's token is what the handler checks."""
+    from aiwf import callers
+
+    monkeypatch.setattr(callers, "allowed_kinds", lambda operation_id, api: frozenset({"token"}))
+    rest_open = Caller.from_rest(rest_event())
+    assert authorize("resumeTask", "rest", rest_open) is rest_open
