@@ -229,6 +229,8 @@ def _register(operation: operations.Operation) -> None:
         if operation.rest.get("requestBody"):  # type: ignore[union-attr]
             call.json()  # a body past the limits is refused before any read of the store
         if "taskId" in path:
+            if operation.body_schema is not None:
+                call.body()  # a bad request is 400 whichever task it names, as before tenants
             call.task_item = tenancy.require_task(call.caller, path["taskId"])
         return answer(call)
 
