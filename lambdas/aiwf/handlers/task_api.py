@@ -219,20 +219,28 @@ ROUTES: dict[str, Callable[[Call], Response]] = {
 }
 
 
+def _admitted(operation: operations.Operation, path: dict[str, str]) -> Call:
+    """The request as a Call its route may answer, checked in this order: the caller's kind (403
+    FORBIDDEN), the body's limits (400, before any read of the store), a task route's body (400
+    whichever task it names, as before tenants), then the task's tenant (404 TASK_NOT_FOUND)."""
+    caller = authorize(operation.id, "rest", Caller.from_rest(app.current_event.raw_event))
+    call = Call(operation.id, path, caller)
+    if operation.rest and operation.rest.get("requestBody"):
+        call.json()
+    if "taskId" in path:
+        if operation.body_schema is not None:
+            call.body()
+        call.task_item = tenancy.require_task(caller, path["taskId"])
+    return call
+
+
 def _register(operation: operations.Operation) -> None:
     """A powertools route for the operation's method and path (`{name}` becomes `<name>`)."""
     answer = ROUTES[operation.id]
     rule = re.sub(r"\{([^}]+)\}", r"<\1>", operation.rest["path"])  # type: ignore[index]
 
     def route(**path: str) -> Response:
-        call = Call(operation.id, path, authorize(operation.id, "rest", Caller.from_rest(app.current_event.raw_event)))
-        if operation.rest.get("requestBody"):  # type: ignore[union-attr]
-            call.json()  # a body past the limits is refused before any read of the store
-        if "taskId" in path:
-            if operation.body_schema is not None:
-                call.body()  # a bad request is 400 whichever task it names, as before tenants
-            call.task_item = tenancy.require_task(call.caller, path["taskId"])
-        return answer(call)
+        return answer(_admitted(operation, path))
 
     app.route(rule, operation.rest["method"].upper())(route)  # type: ignore[index]
 
