@@ -30,6 +30,9 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
 SCHEMA_FILE = SCHEMA_DIR / "schema.graphql"
 MUTATION_RESOLVER_FILE = SCHEMA_DIR / "resolvers" / "updateWorkflowState.js"
 CONTROL_RESOLVER_FILE = SCHEMA_DIR / "resolvers" / "taskControl.js"
+# The subscription's resolver: it sets the tenant filter from the caller's identity (enhanced filtering).
+SUBSCRIPTION_RESOLVER_FILE = SCHEMA_DIR / "resolvers" / "workflowStateUpdated.js"
+SUBSCRIPTION_TYPE, SUBSCRIPTION_FIELD = "Subscription", "workflowStateUpdated"
 # The functions behind the catalogue's GraphQL fields (schema/operations.json `graphql.function`):
 # state reads as direct Lambda resolvers; the task-control plane (writes, Step Functions), each field
 # resolved by the APPSYNC_JS code of CONTROL_RESOLVER_FILE on the graphql-control Lambda data source.
@@ -229,7 +232,9 @@ class WorkflowStateApi(pulumi.ComponentResource):
             )
 
     def _publish_resolver(self) -> None:
-        """The backend's mutation: a NONE data source, the committed state echoed by the resolver's own code."""
+        """The backend's mutation: a NONE data source, the committed state echoed by the resolver's own
+        code; and on the same source the subscription's resolver, which sets each subscriber's tenant
+        filter from its identity."""
         none_source = aws.appsync.DataSource(
             f"{self._name}-none-source", api_id=self.api.id, name="publishedState", type="NONE", opts=self._child()
         )
@@ -242,6 +247,17 @@ class WorkflowStateApi(pulumi.ComponentResource):
             data_source=none_source.name,
             runtime=aws.appsync.ResolverRuntimeArgs(name="APPSYNC_JS", runtime_version="1.0.0"),
             code=MUTATION_RESOLVER_FILE.read_text(),
+            opts=self._child(),
+        )
+        aws.appsync.Resolver(
+            f"{self._name}-{SUBSCRIPTION_FIELD}",
+            api_id=self.api.id,
+            type=SUBSCRIPTION_TYPE,
+            field=SUBSCRIPTION_FIELD,
+            kind="UNIT",
+            data_source=none_source.name,
+            runtime=aws.appsync.ResolverRuntimeArgs(name="APPSYNC_JS", runtime_version="1.0.0"),
+            code=SUBSCRIPTION_RESOLVER_FILE.read_text(),
             opts=self._child(),
         )
 

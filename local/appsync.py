@@ -296,6 +296,11 @@ class GraphqlApi:
         for js in self._js.values():
             js.close()
 
+    def field_code(self, type_name: str, field_name: str) -> JsResolver | None:
+        """The APPSYNC_JS code deployed on a field, if any: the real-time hub runs a subscription
+        field's code when a client subscribes (it sets the subscription's filter)."""
+        return self._js.get((type_name, field_name))
+
     # -- resolvers --------------------------------------------------------------------------------
 
     def _resolver(self, type_name: str, field_name: str, resolver: ResolverRecord) -> Callable[..., Any]:

@@ -12,7 +12,10 @@ The protocol as AppSync speaks it (subprotocol ``graphql-ws``):
 
 A subscription receives the mutation's result restricted to its own selection set, when every
 argument it gave equals the result's field of that name: an omitted argument does not filter,
-an argument given as null matches only null.
+an argument given as null matches only null. A subscription field with a resolver runs it at
+`start` (its `identity` is the caller's): a filter the resolver sets with
+`extensions.setSubscriptionFilter` (enhanced filtering) then decides alone, as in AppSync, where
+a resolver's filter replaces the argument filtering; `util.unauthorized()` refuses the start.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from local import graphql_document
 from local.appsync import MAX_QUERY_DEPTH, GraphqlApi, nesting_exceeds
 from local.appsync_auth import AWS_IAM, Identity, Unauthorized, lower
 from local.graphql_document import project, query_depth, response_name, selected_fields
+from local.js_resolver import ResolverError
 
 log = logging.getLogger("local.appsync.realtime")
 
@@ -78,6 +82,12 @@ class Subscription:
     selection: FieldNode
     fragments: dict[str, FragmentDefinitionNode]
     shape: str = ""  # the selection as text: subscriptions of one shape share one rendered payload
+    # The filter the field's resolver set (`{filterGroup: [{filters: [...]}]}`): when present it
+    # decides instead of `filters`, as AppSync's enhanced filtering does.
+    enhanced: dict[str, Any] | None = None
+
+    def wants(self, value: dict[str, Any]) -> bool:
+        return enhanced_matches(self.enhanced, value) if self.enhanced is not None else matches(self.filters, value)
 
 
 @dataclass
@@ -104,6 +114,61 @@ def matches(filters: dict[str, Any], value: dict[str, Any]) -> bool:
     return all(value.get(name) == wanted for name, wanted in filters.items())
 
 
+def _between(actual: Any, bounds: Any) -> bool:
+    return isinstance(bounds, list) and len(bounds) == 2 and actual is not None and bounds[0] <= actual <= bounds[1]
+
+
+def _contains(actual: Any, wanted: Any) -> bool:
+    return isinstance(actual, str | list) and wanted in actual
+
+
+# AppSync's enhanced filter operators (the ones over scalar fields), as predicates of (field value, filter value).
+FILTER_OPERATORS: dict[str, Any] = {
+    "eq": lambda actual, wanted: actual == wanted,
+    "ne": lambda actual, wanted: actual != wanted,
+    "in": lambda actual, wanted: isinstance(wanted, list) and actual in wanted,
+    "notIn": lambda actual, wanted: isinstance(wanted, list) and actual not in wanted,
+    "beginsWith": lambda actual, wanted: isinstance(actual, str) and actual.startswith(str(wanted)),
+    "contains": _contains,
+    "notContains": lambda actual, wanted: not _contains(actual, wanted),
+    "containsAny": lambda actual, wanted: isinstance(wanted, list) and any(_contains(actual, w) for w in wanted),
+    "gt": lambda actual, wanted: actual is not None and actual > wanted,
+    "ge": lambda actual, wanted: actual is not None and actual >= wanted,
+    "lt": lambda actual, wanted: actual is not None and actual < wanted,
+    "le": lambda actual, wanted: actual is not None and actual <= wanted,
+    "between": _between,
+}
+
+
+def enhanced_matches(filter_: dict[str, Any], value: dict[str, Any]) -> bool:
+    """AppSync's enhanced filter: any group whose filters all hold (OR of groups, AND within one)."""
+    for group in filter_.get("filterGroup") or ():
+        try:
+            if all(
+                FILTER_OPERATORS[f["operator"]](value.get(f["fieldName"]), f.get("value")) for f in group["filters"]
+            ):
+                return True
+        except TypeError:  # a comparison of mismatched types does not hold
+            continue
+    return False
+
+
+def checked_filter(filter_: dict[str, Any]) -> dict[str, Any]:
+    """A resolver's filter if AppSync would take it (groups of filters with known operators), else
+    the start's error."""
+    groups = filter_.get("filterGroup")
+    if not isinstance(groups, list) or not groups:
+        raise _StartError("BadRequestException", "The subscription filter has no filterGroup")
+    for group in groups:
+        filters = group.get("filters") if isinstance(group, dict) else None
+        if not isinstance(filters, list) or not filters:
+            raise _StartError("BadRequestException", "A subscription filter group has no filters")
+        for item in filters:
+            if not isinstance(item, dict) or item.get("operator") not in FILTER_OPERATORS or "fieldName" not in item:
+                raise _StartError("BadRequestException", f"Unsupported subscription filter: {item!r}")
+    return filter_
+
+
 class RealtimeHub:
     """Subscriptions of one API; it registers `publish` with the API, which calls it after each subscribed mutation."""
 
@@ -124,7 +189,7 @@ class RealtimeHub:
             rendered: dict[str, str] = {}  # one JSON payload per selection shape, whatever the fan-out
             outgoing: dict[asyncio.AbstractEventLoop, list[tuple[Connection, str]]] = {}
             for sub in targets:
-                if not matches(sub.filters, value):
+                if not sub.wants(value):
                     continue
                 payload = rendered.get(sub.shape)
                 if payload is None:
@@ -341,6 +406,7 @@ class RealtimeHub:
             filters = get_argument_values(field_def, node, coerced)
         except GraphQLError as exc:
             raise _StartError("ValidationError", exc.message) from exc
+        enhanced = self._resolver_filter(subscription_type.name, node.name.value, filters, identity)
         return Subscription(
             connection=connection,
             id=sub_id,
@@ -350,7 +416,32 @@ class RealtimeHub:
             selection=node,
             fragments=fragments,
             shape=print_ast(node) + "".join(print_ast(f) for f in fragments.values()),
+            enhanced=enhanced,
         )
+
+    def _resolver_filter(
+        self, type_name: str, field_name: str, arguments: dict[str, Any], identity: Identity
+    ) -> dict[str, Any] | None:
+        """Run the subscription field's resolver, if it has one, as AppSync does at subscribe time:
+        the filter it set (None: the arguments filter), or the start's error when it refused."""
+        code = self.api.field_code(type_name, field_name)
+        if code is None:
+            return None
+        ctx = {
+            "arguments": arguments,
+            "args": arguments,
+            "identity": identity.detail,
+            "source": None,
+            "request": {"headers": {}, "domainName": None},
+            "info": {"fieldName": field_name, "parentTypeName": type_name, "variables": {}},
+            "prev": None,
+            "stash": {},
+        }
+        try:
+            found = code.subscription_filter(ctx)
+        except ResolverError as exc:
+            raise _StartError(exc.error_type or "Unauthorized", exc.message or "Unauthorized") from exc
+        return checked_filter(found) if found is not None else None
 
     def _denied(
         self, parent: GraphQLObjectType, node: FieldNode, fragments: dict[str, FragmentDefinitionNode], mode: str

@@ -41,10 +41,30 @@ const util = {
   isNull(v) { return v === null || v === undefined; },
   isNullOrEmpty(v) { return v === null || v === undefined || v === ''; },
   unauthorized() { throw new __AppSyncError('Unauthorized', 'Unauthorized', null, null); },
+  transform: {
+    toSubscriptionFilter(filter, ignoredFields) {
+      // {field: {operator: value}, ..., or: [{...}, ...]} -> {filterGroup: [{filters: [...]}]}:
+      // the top-level fields hold in every group, each `or` entry adds its own conditions.
+      const skip = ignoredFields || [];
+      const conditions = (object) => Object.keys(object || {})
+        .filter((name) => name !== 'or' && name !== 'and' && skip.indexOf(name) < 0)
+        .flatMap((name) => Object.keys(object[name]).map(
+          (operator) => ({fieldName: name, operator, value: object[name][operator]})));
+      const common = conditions(filter);
+      const alternatives = (filter && filter.or) || [{}];
+      return {filterGroup: alternatives.map((entry) => ({filters: common.concat(conditions(entry))}))};
+    },
+  },
 };
 const runtime = { earlyReturn(value) { throw {__early: true, value}; } };
+const extensions = {
+  setSubscriptionFilter(filter) { __subscriptionFilter = filter; },
+  setSubscriptionInvalidationFilter() {},
+  invalidateSubscriptions() {},
+};
 let __appended = [];
 let __ids = [];
+let __subscriptionFilter = null;
 function __unit(ctx, ids, none) {
   // A UNIT resolver in one call: request, then (NONE data source) its payload as ctx.result, response.
   const first = __run('request', ctx, ids);
@@ -59,9 +79,10 @@ function __entry(name, argumentsJson) {
   return JSON.stringify(name === 'unit' ? __unit(...args) : __run(...args));
 }
 function __run(handler, ctx, ids) {
-  __appended = []; __ids = ids;
+  __appended = []; __ids = ids; __subscriptionFilter = null;
   try {
-    return {ok: true, value: globalThis[handler](ctx), appended: __appended};
+    const value = globalThis[handler](ctx);
+    return {ok: true, value, appended: __appended, subscriptionFilter: __subscriptionFilter};
   } catch (e) {
     if (e && e.__early) { return {ok: true, early: true, value: e.value, appended: __appended}; }
     if (e && e.__appsync) { return {ok: false, error: e.__appsync, appended: __appended}; }
@@ -124,6 +145,15 @@ class JsResolver:
         outcome = self._call("unit", ctx, [str(uuid.uuid4()) for _ in range(4)], True)
         _raise_for(outcome)
         return outcome.get("value")
+
+    def subscription_filter(self, ctx: dict[str, Any]) -> dict[str, Any] | None:
+        """A subscription field's resolver run at subscribe time (request, then response, NONE
+        source): the filter its `extensions.setSubscriptionFilter` set, or None when it set none.
+        A refusal (`util.unauthorized()`, `util.error`) raises ResolverError: the start fails."""
+        outcome = self._call("unit", ctx, [str(uuid.uuid4()) for _ in range(4)], True)
+        _raise_for(outcome)
+        found = outcome.get("subscriptionFilter")
+        return found if isinstance(found, dict) else None
 
     def close(self) -> None:
         """Nothing to release early (the context goes with the object); kept for the API's `close`."""

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import payloads
+from .repository import tenant_of
 
 REF_KEY = "$ref"
 # Raw JSON of claim-checked values one GET may inline; escaping inside the proxy or GraphQL
@@ -72,8 +73,9 @@ def public_state(item: dict[str, Any], *, inline_bytes: int = 0) -> dict[str, An
         task_id = json.loads(item["branchOf"]).get("taskId", task_id)
     state = {"taskId": task_id, **{name: item.get(name) for name in _SCALARS}, **values}
     state["redriveCount"] = item.get("redriveCount", 0)
+    state["tenantId"] = tenant_of(item)
     order = ("taskId", "flowId", "flowVersion", "status", "seq", "currentStep", "branchId")
-    tail = ("waitingFor", "output", "error", "startedAt", "updatedAt", "redriveCount")
+    tail = ("waitingFor", "output", "error", "startedAt", "updatedAt", "redriveCount", "tenantId")
     return {name: state[name] for name in (*order, *tail)}
 
 

@@ -60,6 +60,7 @@ def fork(task: Task, step_id: str, step: dict[str, Any], context: dict[str, Any]
                 current_step=definition["startAt"],
                 branch_id=branch_id,
                 branch_of={"taskId": task.task_id, "stepId": step_id, "index": index},
+                tenant_id=task.tenant_id,  # a branch is its task's: it is seen and delivered as the task's
                 steps_run=task.steps_run,  # branches share what is left of the task's step budget
             )
         )  # False when a retried fork wrote it already: the record is ours either way

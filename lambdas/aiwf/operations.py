@@ -53,6 +53,12 @@ class Operation:
         return tuple(re.findall(r"\{([^}]+)\}", self.rest["path"])) if self.rest else ()
 
     @property
+    def graphql_arguments(self) -> tuple[str, ...]:
+        """Arguments only the GraphQL field takes (its `graphql.arguments`: e.g. startTask's
+        `tenantId`, which only an operator may give), not part of the REST body."""
+        return tuple((self.graphql or {}).get("arguments", {}))
+
+    @property
     def body_schema(self) -> dict[str, Any] | None:
         body = (self.rest or {}).get("requestBody")
         return body["content"]["application/json"]["schema"] if body else None
@@ -144,10 +150,12 @@ def checked_body(operation: str, body: Any) -> dict[str, Any]:
 
 
 def body_of_arguments(operation: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    """A GraphQL field's arguments as the REST request body (its path parameters left out, the
-    arguments a client omitted, null or absent, dropped), checked like the REST body."""
+    """A GraphQL field's arguments as the REST request body (its path parameters and GraphQL-only
+    arguments left out, the arguments a client omitted, null or absent, dropped), checked like
+    the REST body."""
     op = OPERATIONS[operation]
-    body = {name: value for name, value in arguments.items() if name not in op.path_parameters and value is not None}
+    outside = (*op.path_parameters, *op.graphql_arguments)
+    body = {name: value for name, value in arguments.items() if name not in outside and value is not None}
     return checked_body(operation, body)
 
 

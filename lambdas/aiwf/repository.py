@@ -36,6 +36,15 @@ WAIT_ATTRIBUTE = _TASKS["waitIndex"]["attribute"]
 (SORT_KEY,) = {index["sortKey"] for index in _TASKS["indexes"].values()}
 PAYLOAD_KEY_PREFIX = store_schema()["payloads"]["keyPrefix"]
 FINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+# A task written before tasks had tenants belongs to this one.
+DEFAULT_TENANT = "default"
+# The tenant-scoped list keys (schema/state_store.json `byTenant*`): `<tenant>#<status>`, `<tenant>#<flowId>`.
+TENANT_KEY, TENANT_STATUS_KEY, TENANT_FLOW_KEY = "tenantId", "tenantStatus", "tenantFlow"
+
+
+def tenant_of(item: dict[str, Any]) -> str:
+    """The tenant of a stored task or history item (an old record without one is `default`)."""
+    return item.get(TENANT_KEY) or DEFAULT_TENANT
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,9 @@ class Task:
     # redrive was, from which the flow's `timeoutSeconds` counts again.
     redrive_count: int = 0
     redriven_at: str | None = None
+    # Public: the tenant the task belongs to, set at start from its caller and never changed
+    # (branch records carry their task's); who may see it follows from it (aiwf.tenancy).
+    tenant_id: str = DEFAULT_TENANT
 
     @property
     def is_final(self) -> bool:
@@ -101,6 +113,7 @@ class Task:
             "startedAt": self.started_at,
             "updatedAt": self.updated_at,
             "redriveCount": self.redrive_count,
+            "tenantId": self.tenant_id,
         }
 
 
@@ -155,7 +168,24 @@ def _task_from_item(item: dict[str, Any]) -> Task:
         steps_run=item.get("stepsRun", 0),
         redrive_count=item.get("redriveCount", 0),
         redriven_at=item.get("redrivenAt"),
+        tenant_id=tenant_of(item),
     )
+
+
+def _list_key(status: str | None, flow_id: str | None, tenant_id: str | None) -> tuple[str, str]:
+    """The index partition (attribute, value) that narrows a listing most; a flow and a status
+    together take the flow's and filter on the status."""
+    if tenant_id is not None:
+        if flow_id:
+            return TENANT_FLOW_KEY, f"{tenant_id}#{flow_id}"
+        if status:
+            return TENANT_STATUS_KEY, f"{tenant_id}#{status}"
+        return TENANT_KEY, tenant_id
+    if flow_id:
+        return "flowId", flow_id
+    if status:
+        return "status", status
+    return LIST_ATTRIBUTE, LIST_KEY
 
 
 def _encode_token(key: dict[str, Any]) -> str:
@@ -195,6 +225,7 @@ class TaskRepository:
             "startedAt": task.started_at,
             "updatedAt": task.updated_at,
             "redriveCount": task.redrive_count or None,
+            TENANT_KEY: task.tenant_id,
         }
         values = _serialize(shared)
         for attribute, value in (
@@ -220,6 +251,8 @@ class TaskRepository:
                     "redrivenAt": task.redriven_at,
                     LIST_ATTRIBUTE: LIST_KEY,
                     SORT_KEY: f"{task.started_at}#{task.task_id}",
+                    TENANT_STATUS_KEY: f"{task.tenant_id}#{task.status}",
+                    TENANT_FLOW_KEY: f"{task.tenant_id}#{task.flow_id}",
                 }
             )
             | payloads.encode("context", task.context, key_prefix=prefix)
@@ -355,10 +388,23 @@ class TaskRepository:
         return _deserialize(item["Item"]) if "Item" in item else None
 
     def list(
-        self, *, status: str | None, flow_id: str | None, limit: int, next_token: str | None
+        self,
+        *,
+        status: str | None,
+        flow_id: str | None,
+        limit: int,
+        next_token: str | None,
+        tenant_id: str | None = None,
     ) -> tuple[list[Task], str | None]:
         """Newest first. Filters use the index that narrows most; pages are always full when more exist."""
-        return self.list_page(status=status, flow_id=flow_id, limit=limit, next_token=next_token, show=_task_from_item)
+        return self.list_page(
+            status=status,
+            flow_id=flow_id,
+            limit=limit,
+            next_token=next_token,
+            show=_task_from_item,
+            tenant_id=tenant_id,
+        )
 
     def list_page(
         self,
@@ -369,16 +415,15 @@ class TaskRepository:
         next_token: str | None,
         show: Callable[[dict[str, Any]], Any],
         admit: Callable[[Any], bool] | None = None,
+        tenant_id: str | None = None,
     ) -> tuple[list[Any], str | None]:
         """Newest first, each item as `show` makes it; up to `limit` items, and only while `admit`
         accepts them (a page bounded by its size ends early, its token resuming after the last
-        item shown). Pages are full when more exist and `admit` did not stop them."""
-        if flow_id:
-            key_name, key_value = "flowId", flow_id
-        elif status:
-            key_name, key_value = "status", status
-        else:
-            key_name, key_value = LIST_ATTRIBUTE, LIST_KEY
+        item shown). Pages are full when more exist and `admit` did not stop them.
+
+        `tenant_id` lists one tenant's tasks only (None: every tenant's, for operators), from
+        its own indexes, so a tenant's page never reads, let alone filters out, another's tasks."""
+        key_name, key_value = _list_key(status, flow_id, tenant_id)
         query: dict[str, Any] = {
             "TableName": self._tasks,
             "IndexName": INDEX_ON[key_name],

@@ -21,7 +21,7 @@ from .clock import now_iso
 from .engines import engine_to_start
 from .errors import Conflict, NotFound
 from .flow_store import FlowStore
-from .repository import FINAL_STATUSES, Task, TaskRepository
+from .repository import DEFAULT_TENANT, FINAL_STATUSES, Task, TaskRepository
 
 _NAME_NAMESPACE = uuid.UUID("6f1f8a57-4d0b-4b8e-9a55-2a3c9d8f0e11")
 # A quick run's watch of the task record: first look soon, then back off to one read a second.
@@ -29,18 +29,32 @@ _FIRST_PAUSE = 0.1
 _LONGEST_PAUSE = 1.0
 
 
-def task_id_for(name: str | None) -> str:
-    return str(uuid.uuid5(_NAME_NAMESPACE, name)) if name else str(uuid.uuid4())
+def task_id_for(name: str | None, tenant_id: str = DEFAULT_TENANT) -> str:
+    """The task id of an idempotency `name` within its tenant (two tenants' same name: two tasks).
+
+    The default tenant keeps the ids names had before tenants existed; any other tenant names in
+    a namespace of its own, so no choice of name in one tenant reaches another's id."""
+    if not name:
+        return str(uuid.uuid4())
+    namespace = _NAME_NAMESPACE if tenant_id == DEFAULT_TENANT else uuid.uuid5(_NAME_NAMESPACE, f"tenant:{tenant_id}")
+    return str(uuid.uuid5(namespace, name))
 
 
-def start_task(flow_id: str, task_input: Any, name: str | None, quick_until: float | None = None) -> tuple[Task, bool]:
-    """Create (or find, by name) the task and make sure its execution runs; True if created now.
+def start_task(
+    flow_id: str,
+    task_input: Any,
+    name: str | None,
+    quick_until: float | None = None,
+    tenant_id: str = DEFAULT_TENANT,
+) -> tuple[Task, bool]:
+    """Create (or find, by name within `tenant_id`) the task and make sure its execution runs;
+    True if created now. The task belongs to `tenant_id` for good (the caller's, aiwf.tenancy).
 
     `quick_until` (a `time.monotonic()` deadline) asks for a quick run: an Express run, where the
     flow allows it, that this call waits for until then."""
     repo = TaskRepository()
     flows = FlowStore()
-    task_id = task_id_for(name)
+    task_id = task_id_for(name, tenant_id)
     existing = repo.get(task_id) if name else None
     if existing is None:
         flow = flows.get(flow_id)
@@ -63,6 +77,7 @@ def start_task(flow_id: str, task_input: Any, name: str | None, quick_until: flo
             updated_at=now,
             context={"input": task_input, "taskId": task_id},
             name=name,
+            tenant_id=tenant_id,
         )
         created = repo.create(task)
         if not created:  # a concurrent request with the same name won the race
@@ -76,10 +91,12 @@ def start_task(flow_id: str, task_input: Any, name: str | None, quick_until: flo
     return task, created
 
 
-def quick_run(flow_id: str, task_input: Any, name: str | None, wait_seconds: int) -> tuple[dict[str, Any], bool]:
+def quick_run(
+    flow_id: str, task_input: Any, name: str | None, wait_seconds: int, tenant_id: str = DEFAULT_TENANT
+) -> tuple[dict[str, Any], bool]:
     """Start (or find) the task and answer with its stored item once it ends or `wait_seconds` pass."""
     until = time.monotonic() + wait_seconds
-    task, created = start_task(flow_id, task_input, name, quick_until=until)
+    task, created = start_task(flow_id, task_input, name, quick_until=until, tenant_id=tenant_id)
     return wait_for_end(task.task_id, until), created
 
 

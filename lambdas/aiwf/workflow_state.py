@@ -25,6 +25,7 @@ _SCALARS = (
     "startedAt",
     "updatedAt",
     "redriveCount",
+    "tenantId",
 )
 
 

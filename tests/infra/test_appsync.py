@@ -126,6 +126,17 @@ def test_mutation_runs_its_own_js_on_a_none_data_source(stack: Stack) -> None:
     assert "export function request" in code and "export function response" in code
 
 
+def test_the_subscription_sets_its_tenant_filter_in_its_own_js(stack: Stack) -> None:
+    """The server, not the client, filters by tenant: a resolver on the subscription field sets it."""
+    resolver = stack.one(RESOLVER, "state-api-workflowStateUpdated")
+    assert (resolver.inputs["type"], resolver.inputs["field"]) == ("Subscription", "workflowStateUpdated")
+    assert _source(stack, resolver).inputs["type"] == "NONE"
+    assert resolver.inputs["runtime"] == {"name": "APPSYNC_JS", "runtimeVersion": "1.0.0"}
+    code = Path(REPO_ROOT / "schema" / "resolvers" / "workflowStateUpdated.js").read_text()
+    assert resolver.inputs["code"] == code
+    assert "extensions.setSubscriptionFilter(util.transform.toSubscriptionFilter(" in code
+
+
 def test_publisher_may_call_only_the_mutation_field(stack: Stack) -> None:
     """The publisher and its replayer (the same publish code path) are the only callers, of the one field."""
     api = stack.one(GRAPHQL_API)

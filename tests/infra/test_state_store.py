@@ -188,14 +188,17 @@ def test_tasks_table_key_is_what_the_repository_reads(stack: Stack) -> None:
 
 
 def test_tasks_table_has_the_indexes_the_repository_queries(stack: Stack) -> None:
-    """Listing newest first queries one index per filter (all, status, flow), sorted by the sort key,
-    descending; a callback finds its wait's record over the wait index."""
+    """Listing newest first queries one index per filter (all, status, flow; and each within one
+    tenant), sorted by the sort key, descending; a callback finds its wait's record over the wait index."""
     tasks = _table(stack, "tasks")
     types = {a["name"]: a["type"] for a in tasks.inputs["attributes"]}
     declared = {index["name"]: index for index in tasks.inputs.get("globalSecondaryIndexes", [])}
     queried = {name: partition for partition, name in repository.INDEX_ON.items()}
     assert set(queried) == set(declared), f"queried {sorted(queried)}, declared {sorted(declared)}"
-    assert {"flowId", "status", repository.LIST_ATTRIBUTE, repository.WAIT_ATTRIBUTE} == set(repository.INDEX_ON)
+    tenant_keys = {repository.TENANT_KEY, repository.TENANT_STATUS_KEY, repository.TENANT_FLOW_KEY}
+    assert {"flowId", "status", repository.LIST_ATTRIBUTE, repository.WAIT_ATTRIBUTE} | tenant_keys == set(
+        repository.INDEX_ON
+    )
     for name, partition in queried.items():
         index = declared[name]
         assert index["hashKey"] == partition, name

@@ -24,6 +24,7 @@ FINAL_FIELDS = {
     "startedAt",
     "updatedAt",
     "redriveCount",
+    "tenantId",
 }
 
 
@@ -57,6 +58,7 @@ def test_a_task_runs_to_success_with_history_in_seq_order(api):
     assert state["status"] == "SUCCEEDED"
     assert state["output"] == {"greeting": "Hello, Ada!", "name": "Ada"}
     assert state["flowVersion"] == 1
+    assert state["tenantId"] == "default"  # the API key acts for tenant default
 
     history = api.call("GET", f"/tasks/{task_id}/history").json()["items"]
     assert [item["seq"] for item in history] == list(range(1, state["seq"] + 1))

@@ -66,6 +66,7 @@ def test_graphql_arguments_are_the_rest_path_parameters_and_body_fields() -> Non
         if operation.body_schema is not None:
             accepted |= set(runtime._resolve(operation.body_schema).get("properties", {}))
         accepted |= {runtime._resolve(p)["name"] for p in op["rest"].get("parameters", ())}
+        accepted |= set(operation.graphql_arguments)  # the GraphQL field's own (startTask's tenantId)
         assert {argument.name.value for argument in field.arguments or ()} <= accepted | {"afterSeq"}, (
             op_id
         )  # afterSeq: GraphQL's history pages by seq

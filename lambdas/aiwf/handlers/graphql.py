@@ -10,6 +10,11 @@ as the REST task API. Its resolvers are APPSYNC_JS code on the Lambda data sourc
 (schema/resolvers/taskControl.js) that sends `{arguments, identity, info}` and turns the answer
 `{"error": {code, message, details}}` into a GraphQL error whose `errorType` is the REST `code`
 (a direct Lambda resolver would only say `Lambda:Unhandled`); `{"data": value}` is the field.
+
+Both authorize every field the same way before it resolves: the caller (aiwf.callers, from the
+event's `identity`) must be a kind the catalogue allows (FORBIDDEN), and a task another tenant
+owns is one that does not exist (aiwf.tenancy): null or empty from a query, TASK_NOT_FOUND from
+a mutation, absent from lists.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from .. import operations
+from .. import operations, tenancy
 from ..answers import INLINE_VALUE_BYTES, PageBudget, json_size
 from ..callbacks import resume_task
+from ..callers import Caller, authorize
 from ..control import cancel_task, redrive_task
 from ..errors import ApiError, BadRequest, NotFound
 from ..flow_documents import check_flow_id, checked_document
@@ -32,30 +38,32 @@ from ..tasks import start_task
 from ..workflow_state import as_graphql, graphql_state
 
 logger = Logger(service="graphql-resolver")
-Resolve = Callable[[dict[str, Any]], Any]
+Resolve = Callable[[dict[str, Any], Caller], Any]
 
 
-def get_state(task_id: str) -> dict[str, Any] | None:
-    item = TaskRepository().get_item(task_id)
+def get_state(task_id: str, caller: Caller) -> dict[str, Any] | None:
+    item = tenancy.visible_item(caller, task_id)
     return graphql_state(item, INLINE_VALUE_BYTES) if item is not None else None
 
 
-def history_after(task_id: str, after_seq: int | None) -> list[dict[str, Any]]:
+def history_after(task_id: str, after_seq: int | None, caller: Caller) -> list[dict[str, Any]]:
     """Recorded states of a task with seq > `after_seq`, in seq order: how a listener fills a gap.
 
     One answer holds at most `PAGE_BUDGET_BYTES` of states: when it ends early, ask again with
-    `afterSeq` set to the last seq received."""
+    `afterSeq` set to the last seq received. Another tenant's task has no history to show."""
+    if tenancy.visible_item(caller, task_id) is None:
+        return []
     states, _ = TaskRepository().history_page(
         task_id, after_seq=after_seq, show=graphql_state, admit=PageBudget(json_size).admit
     )
     return states
 
 
-def _get_state(arguments: dict[str, Any]) -> dict[str, Any] | None:
-    return get_state(arguments["taskId"])
+def _get_state(arguments: dict[str, Any], caller: Caller) -> dict[str, Any] | None:
+    return get_state(arguments["taskId"], caller)
 
 
-def _list_states(arguments: dict[str, Any]) -> dict[str, Any]:
+def _list_states(arguments: dict[str, Any], caller: Caller) -> dict[str, Any]:
     limit = operations.query_value("listTasks", "limit", arguments.get("limit"))
     items, token = TaskRepository().list_page(
         status=arguments.get("status"),
@@ -64,21 +72,28 @@ def _list_states(arguments: dict[str, Any]) -> dict[str, Any]:
         next_token=arguments.get("nextToken"),
         show=graphql_state,
         admit=PageBudget(json_size).admit,
+        tenant_id=tenancy.list_tenant(caller, arguments.get("tenantId")),
     )
     return {"items": items, "nextToken": token}
 
 
-def _history(arguments: dict[str, Any]) -> list[dict[str, Any]]:
-    return history_after(arguments["taskId"], arguments.get("afterSeq"))
+def _history(arguments: dict[str, Any], caller: Caller) -> list[dict[str, Any]]:
+    return history_after(arguments["taskId"], arguments.get("afterSeq"), caller)
 
 
-def _fields(function: str, answers: dict[str, Resolve]) -> dict[tuple[str, str], Resolve]:
-    """`(type, field) -> resolve` for the catalogue operations whose field `function` resolves:
-    the field's name comes from schema/operations.json, what answers it from `answers`."""
+def _fields(function: str, answers: dict[str, Resolve]) -> dict[tuple[str, str], tuple[str, Resolve]]:
+    """`(type, field) -> (operation id, resolve)` for the catalogue operations whose field
+    `function` resolves: the field's name comes from schema/operations.json, what answers it from
+    `answers`."""
     served = operations.graphql_operations(function)
     if {op.id for op in served} != set(answers):
         raise RuntimeError(f"{function}: the catalogue serves {sorted(op.id for op in served)}, not {sorted(answers)}")
-    return {(op.graphql["type"], op.graphql["field"]): answers[op.id] for op in served}  # type: ignore[index]
+    return {(op.graphql["type"], op.graphql["field"]): (op.id, answers[op.id]) for op in served}  # type: ignore[index]
+
+
+def _authorized(operation_id: str, event: dict[str, Any]) -> Caller:
+    """The event's caller, if the catalogue lets its kind call the operation over GraphQL."""
+    return authorize(operation_id, "graphql", Caller.from_appsync(event))
 
 
 # Operation id -> what answers it on the read-only function (graphql-resolver).
@@ -90,14 +105,16 @@ def handler(event: dict[str, Any], context: Any) -> Any:
     return _resolve(FIELDS, event)
 
 
-def _resolve(fields: dict[tuple[str, str], Resolve], event: dict[str, Any]) -> Any:
+def _resolve(fields: dict[tuple[str, str], tuple[str, Resolve]], event: dict[str, Any]) -> Any:
     info = event.get("info") or {}
     field = (info.get("parentTypeName"), info.get("fieldName"))
-    resolve = fields.get(field)  # type: ignore[arg-type]
-    if resolve is None:
+    found = fields.get(field)  # type: ignore[arg-type]
+    if found is None:
         raise BadRequest(f"no resolver for {field[0]}.{field[1]}")
+    operation_id, resolve = found
+    caller = _authorized(operation_id, event)
     logger.debug("resolve", extra={"field": f"{field[0]}.{field[1]}", "arguments": event.get("arguments")})
-    return resolve(event.get("arguments") or {})
+    return resolve(event.get("arguments") or {}, caller)
 
 
 # -- the task-control plane (graphql-control) ---------------------------------------------------
@@ -117,13 +134,14 @@ def _flow(flow: FlowVersion, store: FlowStore) -> dict[str, Any]:
     }
 
 
-def _start_task(arguments: dict[str, Any]) -> dict[str, Any]:
+def _start_task(arguments: dict[str, Any], caller: Caller) -> dict[str, Any]:
     request = operations.body_of_arguments("startTask", arguments)
-    task, _ = start_task(request["flowId"], request.get("input", {}), request.get("name"))
+    tenant_id = tenancy.start_tenant(caller, arguments.get("tenantId"))
+    task, _ = start_task(request["flowId"], request.get("input", {}), request.get("name"), tenant_id=tenant_id)
     return as_graphql(task.state())
 
 
-def _resume_task(arguments: dict[str, Any]) -> dict[str, Any]:
+def _resume_task(arguments: dict[str, Any], _caller: Caller) -> dict[str, Any]:
     if arguments.get("error") is not None:  # an input object's omitted fields arrive as null
         arguments = {**arguments, "error": {k: v for k, v in arguments["error"].items() if v is not None}}
     request = operations.body_of_arguments("resumeTask", arguments)
@@ -132,17 +150,17 @@ def _resume_task(arguments: dict[str, Any]) -> dict[str, Any]:
     return as_graphql(task.state())
 
 
-def _cancel_task(arguments: dict[str, Any]) -> dict[str, Any]:
+def _cancel_task(arguments: dict[str, Any], _caller: Caller) -> dict[str, Any]:
     request = operations.body_of_arguments("cancelTask", arguments)
     task, _ = cancel_task(arguments["taskId"], request.get("reason"))
     return as_graphql(task.state())
 
 
-def _redrive_task(arguments: dict[str, Any]) -> dict[str, Any]:
+def _redrive_task(arguments: dict[str, Any], _caller: Caller) -> dict[str, Any]:
     return as_graphql(redrive_task(arguments["taskId"]).state())
 
 
-def _get_flow(arguments: dict[str, Any]) -> dict[str, Any] | None:
+def _get_flow(arguments: dict[str, Any], _caller: Caller) -> dict[str, Any] | None:
     check_flow_id(arguments["flowId"])
     version = operations.query_value("getFlow", "version", arguments.get("version"))
     store = FlowStore()
@@ -150,13 +168,13 @@ def _get_flow(arguments: dict[str, Any]) -> dict[str, Any] | None:
     return _flow(flow, store) if flow is not None else None
 
 
-def _list_flows(arguments: dict[str, Any]) -> dict[str, Any]:
+def _list_flows(arguments: dict[str, Any], _caller: Caller) -> dict[str, Any]:
     limit = operations.query_value("listFlows", "limit", arguments.get("limit"))
     heads, token = FlowStore().list_page(limit, arguments.get("nextToken") or None)
     return {"items": [{**head.summary(), "document": None} for head in heads], "nextToken": token}
 
 
-def _put_flow(arguments: dict[str, Any]) -> dict[str, Any]:
+def _put_flow(arguments: dict[str, Any], _caller: Caller) -> dict[str, Any]:
     document = arguments.get("document")
     if isinstance(document, str):  # AWSJSON reaches resolvers parsed; a JSON text is accepted too
         try:
@@ -169,7 +187,7 @@ def _put_flow(arguments: dict[str, Any]) -> dict[str, Any]:
     return _flow(flow, store)
 
 
-def _retire_flow(arguments: dict[str, Any]) -> dict[str, Any]:
+def _retire_flow(arguments: dict[str, Any], _caller: Caller) -> dict[str, Any]:
     flow_id = arguments["flowId"]
     check_flow_id(flow_id)
     store = FlowStore()
@@ -203,11 +221,16 @@ def control_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     resolver code raises it as the field's error, `errorType` = code); our own faults raise."""
     info = event.get("info") or {}
     field = (info.get("parentTypeName"), info.get("fieldName"))
-    resolve = CONTROL_FIELDS.get(field)  # type: ignore[arg-type]
+    found = CONTROL_FIELDS.get(field)  # type: ignore[arg-type]
     try:
-        if resolve is None:
+        if found is None:
             raise BadRequest(f"no resolver for {field[0]}.{field[1]}")
-        return {"data": resolve(event.get("arguments") or {})}
+        operation_id, resolve = found
+        caller = _authorized(operation_id, event)
+        arguments = event.get("arguments") or {}
+        if "taskId" in arguments:  # a mutation of another tenant's task: as if it did not exist
+            tenancy.require_task(caller, arguments["taskId"])
+        return {"data": resolve(arguments, caller)}
     except ApiError as exc:
         control_logger.info("request refused", extra={"field": f"{field[0]}.{field[1]}", "code": exc.code})
         return exc.body()

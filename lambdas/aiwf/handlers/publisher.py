@@ -22,7 +22,7 @@ mutation Publish($input: WorkflowStateInput!) {
   updateWorkflowState(input: $input) {
     taskId flowId flowVersion status seq currentStep branchId waitingFor output
     error { errorName errorMessage errorDetails retryable stepId branchId }
-    startedAt updatedAt redriveCount
+    startedAt updatedAt redriveCount tenantId
   }
 }
 """

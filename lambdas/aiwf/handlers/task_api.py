@@ -2,6 +2,11 @@
 
 Every error leaves as `{"error": {code, message, details}}` with a 4xx status for anything the
 caller can fix; only our own faults are 5xx.
+
+Every request is authorized before its route runs: the caller (aiwf.callers, from what the
+gateway's authorizer or IAM put in the event) must be a kind the catalogue allows for the
+operation (403 FORBIDDEN), and a `{taskId}` in the path must be a task the caller may see
+(aiwf.tenancy: 404 TASK_NOT_FOUND otherwise, as for a task nobody has).
 """
 
 from __future__ import annotations
@@ -11,15 +16,17 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 
-from .. import operations
+from .. import operations, tenancy
 from ..answers import INLINE_VALUE_BYTES, PageBudget, proxy_size, public_state
 from ..callbacks import callback_heartbeat, callback_task, heartbeat_task, resume_task
+from ..callers import Caller, authorize
 from ..control import cancel_task, redrive_task
 from ..errors import ApiError, BadRequest, NotFound
 from ..flow_documents import check_flow_id, checked_document
@@ -48,13 +55,16 @@ def _no_route(_: Exception) -> Response:
     return _json(404, NotFound(f"no route for {app.current_event.http_method} {path}").body())
 
 
-@dataclass(frozen=True)
+@dataclass
 class Call:
     """One request to one catalogue operation: its path parameters, and its query parameters and
     body read and checked against the operation's entry in schema/operations.json."""
 
     operation: str
     path: dict[str, str]
+    caller: Caller
+    # The stored task of a `{taskId}` path, read when its visibility was checked.
+    task_item: dict[str, Any] | None = None
 
     def query(self, name: str) -> Any:
         """The query parameter (converted, defaulted) or 400 INVALID_PARAMETER."""
@@ -67,6 +77,10 @@ class Call:
 
     def json(self) -> Any:
         """The request body as JSON: the one place every body-taking route parses, within the limits."""
+        return self._parsed
+
+    @cached_property
+    def _parsed(self) -> Any:
         raw = app.current_event.body
         if raw is None or raw.strip() == "":
             if operations.OPERATIONS[self.operation].body_required:
@@ -126,18 +140,16 @@ def retire_flow(call: Call) -> Response:
 def post_task(call: Call) -> Response:
     request = call.body()
     flow_id, task_input, name = request["flowId"], request.get("input", {}), request.get("name")
+    tenant_id = tenancy.start_tenant(call.caller)
     if request.get("wait") is None:
-        task, created = start_task(flow_id, task_input, name)
+        task, created = start_task(flow_id, task_input, name, tenant_id=tenant_id)
         return _json(201 if created else 200, task.state())
-    item, created = quick_run(flow_id, task_input, name, request["wait"])
+    item, created = quick_run(flow_id, task_input, name, request["wait"], tenant_id=tenant_id)
     return _json(201 if created else 200, public_state(item, inline_bytes=INLINE_VALUE_BYTES))
 
 
 def get_task(call: Call) -> Response:
-    task_id = call.path["taskId"]
-    item = TaskRepository().get_item(task_id)
-    if item is None:
-        raise NotFound(f"task {task_id!r} does not exist", code="TASK_NOT_FOUND")
+    item = call.task_item or tenancy.require_task(call.caller, call.path["taskId"])
     return _json(200, public_state(item, inline_bytes=INLINE_VALUE_BYTES))
 
 
@@ -164,18 +176,15 @@ def list_tasks(call: Call) -> Response:
         next_token=call.query("nextToken"),
         show=public_state,
         admit=PageBudget(proxy_size).admit,
+        tenant_id=tenancy.list_tenant(call.caller),
     )
     return _json(200, {"items": items, "nextToken": token})
 
 
 def get_history(call: Call) -> Response:
-    task_id = call.path["taskId"]
-    repo = TaskRepository()
-    items, token = repo.history_page(
-        task_id, next_token=call.query("nextToken"), show=public_state, admit=PageBudget(proxy_size).admit
+    items, token = TaskRepository().history_page(
+        call.path["taskId"], next_token=call.query("nextToken"), show=public_state, admit=PageBudget(proxy_size).admit
     )
-    if not items and repo.get_item(task_id) is None:
-        raise NotFound(f"task {task_id!r} does not exist", code="TASK_NOT_FOUND")
     return _json(200, {"items": items, "nextToken": token})
 
 
@@ -229,13 +238,28 @@ ROUTES: dict[str, Callable[[Call], Response]] = {
 }
 
 
+def _admitted(operation: operations.Operation, path: dict[str, str]) -> Call:
+    """The request as a Call its route may answer, checked in this order: the caller's kind (403
+    FORBIDDEN), the body's limits (400, before any read of the store), a task route's body (400
+    whichever task it names, as before tenants), then the task's tenant (404 TASK_NOT_FOUND)."""
+    caller = authorize(operation.id, "rest", Caller.from_rest(app.current_event.raw_event))
+    call = Call(operation.id, path, caller)
+    if operation.rest and operation.rest.get("requestBody"):
+        call.json()
+    if "taskId" in path:
+        if operation.body_schema is not None:
+            call.body()
+        call.task_item = tenancy.require_task(caller, path["taskId"])
+    return call
+
+
 def _register(operation: operations.Operation) -> None:
     """A powertools route for the operation's method and path (`{name}` becomes `<name>`)."""
     answer = ROUTES[operation.id]
     rule = re.sub(r"\{([^}]+)\}", r"<\1>", operation.rest["path"])  # type: ignore[index]
 
     def route(**path: str) -> Response:
-        return answer(Call(operation.id, path))
+        return answer(_admitted(operation, path))
 
     app.route(rule, operation.rest["method"].upper())(route)  # type: ignore[index]
 

@@ -67,8 +67,13 @@ def sfn(monkeypatch: pytest.MonkeyPatch) -> FakeStepFunctions:
     return fake
 
 
-def call(type_name: str, field: str, **arguments: Any) -> dict[str, Any]:
-    event = {"arguments": arguments, "identity": None, "info": {"parentTypeName": type_name, "fieldName": field}}
+# AppSync's identity of an IAM caller (an operator); an API key caller's is null.
+OPERATOR = {"accountId": "123456789012", "userArn": "arn:aws:iam::123456789012:user/ci", "username": "AKIA"}
+
+
+def call(type_name: str, field: str, as_: dict[str, Any] | None = None, **arguments: Any) -> dict[str, Any]:
+    """The field as a caller with AppSync identity `as_` (None: the API key) calls it."""
+    event = {"arguments": arguments, "identity": as_, "info": {"parentTypeName": type_name, "fieldName": field}}
     return graphql.control_handler(event, Context())
 
 
@@ -85,7 +90,7 @@ def new_flow_id() -> str:
 
 def test_put_get_list_and_retire_flows() -> None:
     flow_id = new_flow_id()
-    put = call("Mutation", "putFlow", document=flow(flow_id))["data"]
+    put = call("Mutation", "putFlow", OPERATOR, document=flow(flow_id))["data"]
     assert (put["flowId"], put["version"], put["retired"]) == (flow_id, 1, False)
     assert json.loads(put["document"])["startAt"] == "done"
     got = call("Query", "getFlow", flowId=flow_id)["data"]
@@ -95,16 +100,18 @@ def test_put_get_list_and_retire_flows() -> None:
     assert {"flowId": flow_id, "version": 1, "retired": False, "updatedAt": put["updatedAt"], "document": None} in (
         listed["items"]
     )
-    retired = call("Mutation", "retireFlow", flowId=flow_id)["data"]
+    retired = call("Mutation", "retireFlow", OPERATOR, flowId=flow_id)["data"]
     assert (retired["flowId"], retired["version"], retired["retired"]) == (flow_id, 1, True)
-    assert call("Mutation", "retireFlow", flowId="gql-never")["error"]["code"] == "FLOW_NOT_FOUND"
+    assert call("Mutation", "retireFlow", OPERATOR, flowId="gql-never")["error"]["code"] == "FLOW_NOT_FOUND"
 
 
 def test_put_flow_refuses_what_rest_refuses_with_the_same_codes() -> None:
-    bad = call("Mutation", "putFlow", document={"id": new_flow_id(), "startAt": "nowhere", "steps": {}})["error"]
+    bad = call("Mutation", "putFlow", OPERATOR, document={"id": new_flow_id(), "startAt": "nowhere", "steps": {}})[
+        "error"
+    ]
     assert bad["code"] == "INVALID_FLOW" and bad["details"]
-    assert call("Mutation", "putFlow", document=[1])["error"]["code"] == "INVALID_FLOW"
-    assert call("Mutation", "putFlow", document={"id": "Not Valid"})["error"]["code"] == "INVALID_FLOW_ID"
+    assert call("Mutation", "putFlow", OPERATOR, document=[1])["error"]["code"] == "INVALID_FLOW"
+    assert call("Mutation", "putFlow", OPERATOR, document={"id": "Not Valid"})["error"]["code"] == "INVALID_FLOW_ID"
     assert call("Query", "listFlows", limit=0)["error"]["code"] == "INVALID_PARAMETER"
 
 

@@ -61,6 +61,7 @@ def test_a_stream_image_becomes_the_public_state_with_json_text() -> None:
         "startedAt",
         "updatedAt",
         "redriveCount",
+        "tenantId",
     }
     assert state["output"] == '{"a":[1]}' and state["error"]["errorDetails"] == '{"x":1}'
     assert "never published" not in json.dumps(state) and "abc" not in json.dumps(state)
@@ -105,9 +106,11 @@ def test_bookkeeping_updates_and_removals_are_not_published(monkeypatch: pytest.
 
 def test_the_resolver_dispatches_on_the_appsync_field(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[tuple[str, Any]] = []
-    monkeypatch.setattr(resolver, "get_state", lambda task_id: seen.append(("get", task_id)) or {"taskId": task_id})
     monkeypatch.setattr(
-        resolver, "history_after", lambda task_id, after: seen.append(("history", (task_id, after))) or []
+        resolver, "get_state", lambda task_id, caller: seen.append(("get", task_id)) or {"taskId": task_id}
+    )
+    monkeypatch.setattr(
+        resolver, "history_after", lambda task_id, after, caller: seen.append(("history", (task_id, after))) or []
     )
     event = {"arguments": {"taskId": "t"}, "info": {"parentTypeName": "Query", "fieldName": "getWorkflowState"}}
     assert resolver.handler(event, Context()) == {"taskId": "t"}

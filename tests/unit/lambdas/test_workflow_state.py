@@ -10,6 +10,7 @@ from dataclasses import replace
 import boto3
 import pytest
 
+from aiwf.callers import Caller
 from aiwf.handlers.graphql import get_state, history_after
 from aiwf.repository import Task, TaskRepository
 from aiwf.settings import get_settings, store_schema
@@ -26,6 +27,8 @@ ERROR = {
     "stepId": "s",
     "branchId": None,
 }
+
+OPERATOR = Caller.operator()
 
 
 def _finished(**changes: object) -> Task:
@@ -47,7 +50,7 @@ def _image(task_id: str) -> dict:
 
 def test_a_query_and_a_published_image_carry_the_same_bytes():
     task = _finished()
-    queried = get_state(task.task_id)
+    queried = get_state(task.task_id, OPERATOR)
     published = state_from_image(_image(task.task_id))
     assert json.dumps(queried) == json.dumps(published)
     assert json.dumps(queried) == json.dumps(as_graphql(task.state()))
@@ -58,17 +61,17 @@ def test_a_query_and_a_published_image_carry_the_same_bytes():
 
 def test_history_after_a_seq_is_in_seq_order_and_formatted_like_the_query():
     task = _finished()
-    states = history_after(task.task_id, 1)
+    states = history_after(task.task_id, 1, OPERATOR)
     assert [s["seq"] for s in states] == [2, 3]
-    assert json.dumps(states[-1]) == json.dumps(get_state(task.task_id))
-    assert [s["seq"] for s in history_after(task.task_id, None)] == [1, 2, 3]
-    assert history_after("missing", None) == [] and get_state("missing") is None
+    assert json.dumps(states[-1]) == json.dumps(get_state(task.task_id, OPERATOR))
+    assert [s["seq"] for s in history_after(task.task_id, None, OPERATOR)] == [1, 2, 3]
+    assert history_after("missing", None, OPERATOR) == [] and get_state("missing", OPERATOR) is None
 
 
 def test_a_branch_record_shows_its_parent_task():
     parent = str(uuid.uuid4())
     branch = _finished(branch_id="b1", branch_of={"taskId": parent, "stepId": "p", "index": 0})
-    shown = get_state(branch.task_id)
+    shown = get_state(branch.task_id, OPERATOR)
     assert (shown["taskId"], shown["branchId"]) == (parent, "b1")
     assert state_from_image(_image(branch.task_id))["taskId"] == parent
 
@@ -82,7 +85,7 @@ def test_a_large_value_is_inlined_by_a_query_and_referenced_when_published(monke
     repo = TaskRepository()
     assert repo.create(task)
     repo.save(task, status="SUCCEEDED", output=big)
-    assert json.loads(get_state(task.task_id)["output"]) == big
+    assert json.loads(get_state(task.task_id, OPERATOR)["output"]) == big
     reference = json.loads(state_from_image(_image(task.task_id))["output"])
     assert set(reference) == {"$ref", "sizeBytes"} and reference["sizeBytes"] == len(json.dumps(big).replace(" ", ""))
     # a list or history entry (no inline allowance) references it the same way (links are signed per call)
