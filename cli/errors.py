@@ -12,6 +12,7 @@ from aiwf_sdk import (
     FlowValidationError,
     ForbiddenError,
     NotFoundError,
+    SignInError,
     StackOutputsError,
 )
 
@@ -22,7 +23,7 @@ class ExitCode(IntEnum):
     BAD_REQUEST = 2  # the API refused the request (400), or bad arguments
     NOT_FOUND = 3  # 404
     CONFLICT = 4  # 409 / 410: not waiting, token used, wait expired
-    FORBIDDEN = 5  # 401 / 403: API key or resume token refused
+    FORBIDDEN = 5  # 401 / 403: API key, ID token or resume token refused; a sign-in refused
     UNAVAILABLE = 6  # cannot reach the API, 5xx, or a wait that timed out
     CONFIG = 7  # no stack outputs to talk to
 
@@ -31,6 +32,7 @@ class ExitCode(IntEnum):
 # (UnavailableError, ServerError, TaskTimeoutError) is UNAVAILABLE.
 _BY_CLASS: tuple[tuple[type[AiwfError], ExitCode], ...] = (
     (StackOutputsError, ExitCode.CONFIG),
+    (SignInError, ExitCode.FORBIDDEN),
     (FlowValidationError, ExitCode.BAD_REQUEST),
     (BadRequestError, ExitCode.BAD_REQUEST),
     (ForbiddenError, ExitCode.FORBIDDEN),
