@@ -194,7 +194,7 @@ def test_a_service_gets_role_credentials_only_when_the_trust_policy_names_it(aws
 def test_a_user_pool_sign_in_needs_no_signature_and_admin_sign_in_needs_one(aws: Any) -> None:
     """SRP sign-in and refresh are calls AWS serves unsigned (`aiwf login`, the console): both
     steps of USER_SRP_AUTH pass; ADMIN_USER_PASSWORD_AUTH is an IAM action, refused unsigned."""
-    from aiwf_sdk import UserPool, sign_in
+    from aiwf_sdk import SignInError, UserPool, sign_in
     from aiwf_sdk.session import SessionAuth
 
     cognito = admin(aws, "cognito-idp")
@@ -211,6 +211,8 @@ def test_a_user_pool_sign_in_needs_no_signature_and_admin_sign_in_needs_one(aws:
     pool = UserPool(pool_id, client_id, endpoint_url=aws.url)
     signed_in = sign_in(pool, "ada", "Pass-word-1")
     assert signed_in.tenant == "acme"
+    with pytest.raises(SignInError, match="Incorrect username or password"):  # SRP proves it (moto_glue.cognito)
+        sign_in(pool, "ada", "Pass-word-2")
     assert SessionAuth(replace(signed_in, expires_at=0), pool).id_token()  # the refresh, unsigned too
 
     unsigned = boto3.client(
