@@ -187,3 +187,33 @@ def test_a_signed_in_user_sees_its_tenants_task_only(deployed: Deployed, fresh: 
     fresh.goto(f"{deployed.outputs['consoleUrl']}#/tasks?flow={flow_id}")
     expect(fresh.locator(f'tr[data-task="{mine}"]')).to_be_visible(timeout=WAIT_MS)
     expect(fresh.locator(f'tr[data-task="{others}"]')).to_have_count(0)
+
+
+def test_an_operator_signs_every_request_with_sigv4(deployed: Deployed, fresh: Page, stub: StubServer):
+    """Operator credentials entered in Settings: each GraphQL request and the real-time handshake are
+    signed with SigV4 in the page (Web Crypto) and AppSync's IAM mode accepts them; no key is sent."""
+    flow_id = register(deployed, wait_flow(f"console-operator-{uuid.uuid4().hex[:8]}", stub.reply("/o", (204, ""))))
+    task_id = deployed.start(flow_id, {}, f"operator-{uuid.uuid4().hex[:8]}")["taskId"]
+    graphql: list[Request] = []
+    fresh.on(
+        "request", lambda request: graphql.append(request) if request.url == deployed.outputs["graphqlUrl"] else None
+    )
+    sockets: list[str] = []
+    fresh.on("websocket", lambda socket: sockets.append(socket.url))
+    fresh.goto(f"{deployed.outputs['consoleUrl']}#/settings")
+    credentials = deployed.outputs["awsCredentials"]
+    fresh.fill("#settings-access-key", credentials["accessKeyId"])
+    fresh.fill("#settings-secret-key", credentials["secretAccessKey"])
+    fresh.get_by_role("button", name="Act as this operator").click()
+    expect(fresh.locator("#who-caller")).to_have_attribute("data-kind", "operator", timeout=WAIT_MS)
+    fresh.goto(f"{deployed.outputs['consoleUrl']}#/tasks?flow={flow_id}")
+    expect(fresh.locator(f'tr[data-task="{task_id}"] td.status')).to_have_text("waiting", timeout=WAIT_MS)
+    expect(fresh.locator("#connection")).to_have_attribute("data-subscriptions", "1", timeout=WAIT_MS)
+    assert graphql and all(
+        r.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=") and "x-api-key" not in r.headers
+        for r in graphql
+    )
+    header = json.loads(base64.b64decode(parse_qs(urlparse(sockets[-1]).query)["header"][0]))
+    assert header["authorization"].startswith("AWS4-HMAC-SHA256 ") and "x-api-key" not in header
+    assert deployed.rest("POST", f"/tasks/{task_id}/cancel", json={}).status_code == 202
+    expect(fresh.locator(f'tr[data-task="{task_id}"] td.status')).to_have_text("aborted", timeout=WAIT_MS)
