@@ -46,10 +46,10 @@ def exit_code_for(error: AiwfError) -> ExitCode:
 
 
 def message_for(error: AiwfError) -> str:
-    """One line: the API's `CODE: message` (with a hint for a refused API key), or the SDK's message."""
+    """One line: the API's `CODE: message` (with a hint for a refused credential), or the SDK's message."""
     if isinstance(error, StackOutputsError) or error.status is None:
         return error.message
-    hint = " (check the API key)" if error.code in ("FORBIDDEN", "HTTP_403") else ""
+    hint = " (check the API key, or who is signed in: aiwf whoami)" if error.code in ("FORBIDDEN", "HTTP_403") else ""
     return f"{error.code}: {error.message}{hint}"
 
 
