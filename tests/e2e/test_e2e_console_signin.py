@@ -120,6 +120,10 @@ def test_a_user_signs_in_and_the_console_acts_as_that_user(deployed: Deployed, o
     expect(fresh.locator("#connection")).to_have_text("not connected")
     assert not graphql  # nothing is asked before someone signs in
     fresh.fill("#signin-username", username)
+    fresh.fill("#signin-password", "not-the-password")
+    fresh.get_by_role("button", name="Sign in").click()
+    expect(fresh.locator(".errors")).to_contain_text("Incorrect username or password", timeout=WAIT_MS)
+    assert not graphql
     fresh.fill("#signin-password", PASSWORD)
     fresh.get_by_role("button", name="Sign in").click()
 
