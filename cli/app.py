@@ -16,7 +16,8 @@ import typer
 import yaml
 from typer._click.exceptions import ClickException  # typer 0.29 ships its own click
 
-from aiwf_sdk import AiwfError, Client, TaskState
+from aiwf_sdk import AiwfError, Client, SessionAuth, TaskState, UserPool, session
+from aiwf_sdk import outputs as stack_outputs
 from aiwf_sdk.models import Page
 from cli import render
 from cli.errors import CliError, ExitCode
@@ -32,22 +33,54 @@ app.add_typer(flows_app, name="flows")
 
 
 class Context:
+    """The stack a command talks to, and as whom: a signed-in user (`aiwf login`) when its session
+    is kept for this stack, else the client's own credentials (AWS credentials, the API key)."""
+
     def __init__(self, stack: str | None, outputs: Path | None, as_json: bool) -> None:
         self.stack = stack
         self.outputs_file = outputs
         self.as_json = as_json
+        self._outputs: dict[str, Any] | None = None
         self._client: Client | None = None
+        self._operator_client: Client | None = None
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        if self._outputs is None:
+            if self.stack:
+                self._outputs = stack_outputs.from_stack(self.stack)
+            else:
+                self._outputs = stack_outputs.from_file(self.outputs_file or stack_outputs.LOCAL_OUTPUTS)
+        return self._outputs
+
+    @property
+    def session_file(self) -> Path:
+        return session.session_path(outputs_file=self.outputs_file or stack_outputs.LOCAL_OUTPUTS, stack=self.stack)
+
+    def user_pool(self) -> UserPool:
+        return UserPool.from_outputs(self.outputs)
+
+    def session_auth(self) -> SessionAuth | None:
+        """The kept session of this stack's user pool, if any (one of another pool is ignored)."""
+        if not self.outputs.get("userPoolId"):
+            return None
+        pool = self.user_pool()
+        kept = session.load(self.session_file, pool)
+        return SessionAuth(kept, pool, self.session_file) if kept is not None else None
 
     @property
     def client(self) -> Client:
+        """As the signed-in user when there is one."""
         if self._client is None:
-            if self.stack:
-                self._client = Client.from_stack(self.stack)
-            elif self.outputs_file:
-                self._client = Client.from_outputs(self.outputs_file)
-            else:
-                self._client = Client.from_outputs()
+            self._client = Client.from_stack_outputs(self.outputs, auth=self.session_auth())
         return self._client
+
+    @property
+    def operator_client(self) -> Client:
+        """Never the user's session: flow registration is for operators only, whoever is signed in."""
+        if self._operator_client is None:
+            self._operator_client = Client.from_stack_outputs(self.outputs)
+        return self._operator_client
 
 
 @app.callback()
@@ -107,7 +140,7 @@ def flows_put(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Flo
     document = _json_argument(f"@{file}", "the flow file")
     if not isinstance(document, dict) or "id" not in document:
         raise CliError(f"{file} is not a flow document with an `id`", ExitCode.BAD_REQUEST)
-    deployed = ctx.obj.client.flows.deploy(document)
+    deployed = ctx.obj.operator_client.flows.deploy(document)
     if ctx.obj.as_json:
         render.print_json(deployed.to_json())
     else:
@@ -149,11 +182,82 @@ def flows_list(
 @flows_app.command("retire")
 def flows_retire(ctx: typer.Context, flow_id: Annotated[str, typer.Argument(metavar="FLOW")]) -> None:
     """Retire FLOW: no new tasks (running ones finish on their version); `flows put` revives it."""
-    retired = ctx.obj.client.flows.retire(flow_id)
+    retired = ctx.obj.operator_client.flows.retire(flow_id)
     if ctx.obj.as_json:
         render.print_json(retired.to_json())
     else:
         render.out.print(f"flow [bold]{retired.flow_id}[/] retired (latest version {retired.version})")
+
+
+# -- signing in ------------------------------------------------------------------------------
+@app.command()
+def login(
+    ctx: typer.Context,
+    username: Annotated[str, typer.Argument(metavar="USER", help="The user's name in the stage's user pool.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin (else a prompt asks).")
+    ] = False,
+    admin: Annotated[
+        bool,
+        typer.Option(
+            "--admin", help="ADMIN_USER_PASSWORD_AUTH signed with AWS credentials (operators' scripts), not SRP."
+        ),
+    ] = False,
+) -> None:
+    """Sign in to the stage's user pool: later commands act as this user (its tenant's tasks only)."""
+    pool = ctx.obj.user_pool()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt(f"password for {username}", hide_input=True, err=True)
+    if not password:
+        raise CliError("no password given", ExitCode.BAD_REQUEST)
+    signed_in = session.sign_in(pool, username, password, admin=admin)
+    signed_in.save(ctx.obj.session_file)
+    _show_session(ctx.obj, signed_in)
+
+
+@app.command()
+def logout(ctx: typer.Context) -> None:
+    """Forget the signed-in user's session: later commands use the API key (or AWS credentials) again."""
+    forgotten = session.forget(ctx.obj.session_file)
+    if ctx.obj.as_json:
+        render.print_json({"signedOut": forgotten})
+    else:
+        render.out.print("signed out" if forgotten else "nobody was signed in")
+
+
+@app.command()
+def whoami(ctx: typer.Context) -> None:
+    """Who later commands act as: the signed-in user (and its tenant), or the stack's key."""
+    auth = ctx.obj.session_auth()
+    if auth is None:
+        if ctx.obj.as_json:
+            render.print_json({"caller": "key", "tenant": "default"})
+        else:
+            render.out.print("not signed in: commands use the API key (tenant default) or AWS credentials")
+        return
+    _show_session(ctx.obj, auth.session)
+
+
+def _show_session(ctx: Context, signed_in: session.Session) -> None:
+    if ctx.as_json:
+        render.print_json(
+            {
+                "caller": "user",
+                "username": signed_in.username,
+                "tenant": signed_in.tenant,
+                "groups": signed_in.groups,
+                "expiresAt": signed_in.expires_at,
+                "sessionFile": str(ctx.session_file),
+            }
+        )
+        return
+    groups = f", groups {', '.join(signed_in.groups)}" if signed_in.groups else ""
+    render.out.print(
+        f"signed in as [bold]{signed_in.username}[/] (tenant {signed_in.tenant or '[red]none[/]'}{groups});"
+        f" session kept in {ctx.session_file}"
+    )
 
 
 # -- tasks ------------------------------------------------------------------------------------

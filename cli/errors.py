@@ -12,6 +12,7 @@ from aiwf_sdk import (
     FlowValidationError,
     ForbiddenError,
     NotFoundError,
+    SignInError,
     StackOutputsError,
 )
 
@@ -22,7 +23,7 @@ class ExitCode(IntEnum):
     BAD_REQUEST = 2  # the API refused the request (400), or bad arguments
     NOT_FOUND = 3  # 404
     CONFLICT = 4  # 409 / 410: not waiting, token used, wait expired
-    FORBIDDEN = 5  # 401 / 403: API key or resume token refused
+    FORBIDDEN = 5  # 401 / 403: API key, ID token or resume token refused; a sign-in refused
     UNAVAILABLE = 6  # cannot reach the API, 5xx, or a wait that timed out
     CONFIG = 7  # no stack outputs to talk to
 
@@ -31,6 +32,7 @@ class ExitCode(IntEnum):
 # (UnavailableError, ServerError, TaskTimeoutError) is UNAVAILABLE.
 _BY_CLASS: tuple[tuple[type[AiwfError], ExitCode], ...] = (
     (StackOutputsError, ExitCode.CONFIG),
+    (SignInError, ExitCode.FORBIDDEN),
     (FlowValidationError, ExitCode.BAD_REQUEST),
     (BadRequestError, ExitCode.BAD_REQUEST),
     (ForbiddenError, ExitCode.FORBIDDEN),
@@ -44,10 +46,10 @@ def exit_code_for(error: AiwfError) -> ExitCode:
 
 
 def message_for(error: AiwfError) -> str:
-    """One line: the API's `CODE: message` (with a hint for a refused API key), or the SDK's message."""
+    """One line: the API's `CODE: message` (with a hint for a refused credential), or the SDK's message."""
     if isinstance(error, StackOutputsError) or error.status is None:
         return error.message
-    hint = " (check the API key)" if error.code in ("FORBIDDEN", "HTTP_403") else ""
+    hint = " (check the API key, or who is signed in: aiwf whoami)" if error.code in ("FORBIDDEN", "HTTP_403") else ""
     return f"{error.code}: {error.message}{hint}"
 
 

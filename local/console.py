@@ -1,5 +1,5 @@
 """The web console on the local stack: `console/` as static files at `/console/`, its vendored
-libraries from `node_modules`, and `/console/config.json` (the stack's own URLs and API key).
+libraries from `node_modules`, and `/console/config.json` (the stack's own URLs, API key and user pool).
 
 The console is a static single-page app (`console/`, ES modules, no build step). On the local stack
 it reads `config.json` and needs no set-up; anywhere else (a deployed stage) that file is absent
@@ -29,9 +29,21 @@ PATH = "/console"
 VENDORED = {
     "dagre.esm.js": "@dagrejs/dagre/dist/dagre.esm.js",
     "dagre.esm.js.map": "@dagrejs/dagre/dist/dagre.esm.js.map",
+    # the sign-in (USER_SRP_AUTH) to the stage's user pool; a UMD bundle that sets AmazonCognitoIdentity
+    "amazon-cognito-identity.min.js": "amazon-cognito-identity-js/dist/amazon-cognito-identity.min.js",
 }
-# what the page needs from the stack outputs (the contract's names)
-CONFIG_KEYS = ("graphqlUrl", "realtimeUrl", "apiKey", "taskApiUrl", "stage")
+# what the page needs from the stack outputs (the contract's names); the user pool for the sign-in,
+# whose Cognito is the embedded AWS at awsEndpointUrl on the local stack
+CONFIG_KEYS = (
+    "graphqlUrl",
+    "realtimeUrl",
+    "apiKey",
+    "taskApiUrl",
+    "stage",
+    "userPoolId",
+    "userPoolClientId",
+    "awsEndpointUrl",
+)
 
 
 def console_url(base_url: str) -> str:

@@ -1,8 +1,10 @@
-// The Workflow State API over GraphQL (HTTP POST with the API key), and where its settings come
-// from: the local stack serves `config.json`; on a deployed stage the user enters the stage's
-// outputs, kept only in this browser session (sessionStorage).
+// The Workflow State API over GraphQL (HTTP POST, with the credential of the console's caller: a
+// signed-in user's ID token, an operator's SigV4 signature or the API key, see caller.js), and
+// where its settings come from: the local stack serves `config.json`; on a deployed stage the user
+// enters the stage's outputs, kept only in this browser session (sessionStorage).
 
 const SESSION_KEY = "aiwf.console.config";
+const CALLER_KEY = "aiwf.console.caller"; // the caller chosen in Settings: {kind: "key"} or {kind: "operator", credentials}
 
 export const STATE_FIELDS = `taskId flowId flowVersion status seq currentStep branchId waitingFor output
   error { errorName errorMessage errorDetails retryable stepId branchId } startedAt updatedAt redriveCount`;
@@ -23,7 +25,7 @@ export async function loadConfig() {
     const response = await fetch("config.json", { cache: "no-store" });
     if (response.ok) {
       const config = await response.json();
-      if (config.graphqlUrl && config.realtimeUrl && config.apiKey) return { ...config, source: "local stack" };
+      if (config.graphqlUrl && config.realtimeUrl && (config.apiKey || config.userPoolId)) return { ...config, source: "local stack" };
     }
   } catch {
     // not served by a local stack: the user enters a stage's settings
@@ -34,23 +36,27 @@ export async function loadConfig() {
 export function sessionConfig() {
   try {
     const config = JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
-    return config && config.graphqlUrl && config.realtimeUrl && config.apiKey ? { ...config, source: "session" } : null;
+    return config && config.graphqlUrl && config.realtimeUrl && (config.apiKey || config.userPoolId) ? { ...config, source: "session" } : null;
   } catch {
     return null;
   }
 }
 
-/** Accept the JSON of `pulumi stack output --json --show-secrets`, or the three fields alone. */
+/** Accept the JSON of `pulumi stack output --json --show-secrets`, or the fields alone: the two
+ * URLs, and the user pool (`userPoolId`, `userPoolClientId`) or the API key or both. */
 export function parseSettings(outputsText, fields) {
   let config = {};
   if (outputsText.trim()) {
     const outputs = JSON.parse(outputsText);
-    config = { graphqlUrl: outputs.graphqlUrl, realtimeUrl: outputs.realtimeUrl, apiKey: outputs.apiKey, stage: outputs.stage };
+    for (const key of ["graphqlUrl", "realtimeUrl", "apiKey", "stage", "userPoolId", "userPoolClientId"]) {
+      if (outputs[key]) config[key] = outputs[key];
+    }
   }
   for (const [key, value] of Object.entries(fields)) if (value && value.trim()) config[key] = value.trim();
-  for (const key of ["graphqlUrl", "realtimeUrl", "apiKey"]) {
+  for (const key of ["graphqlUrl", "realtimeUrl"]) {
     if (!config[key]) throw new Error(`${key} is missing`);
   }
+  if (!config.apiKey && !(config.userPoolId && config.userPoolClientId)) throw new Error("apiKey (or userPoolId and userPoolClientId) is missing");
   return config;
 }
 
@@ -60,33 +66,48 @@ export function saveSessionConfig(config) {
 
 export function forgetSessionConfig() {
   sessionStorage.removeItem(SESSION_KEY);
+  sessionStorage.removeItem(CALLER_KEY);
+}
+
+/** The caller chosen in this browser session (operator credentials stay in sessionStorage only). */
+export function chosenCaller() {
+  try {
+    return JSON.parse(sessionStorage.getItem(CALLER_KEY) || "null");
+  } catch {
+    return null;
+  }
+}
+
+export function chooseCaller(chosen) {
+  if (chosen) sessionStorage.setItem(CALLER_KEY, JSON.stringify(chosen));
+  else sessionStorage.removeItem(CALLER_KEY);
 }
 
 export class Api {
-  constructor(config) {
+  constructor(config, caller) {
     this.config = config;
+    this.caller = caller;
   }
 
   async query(query, variables = {}) {
+    const url = this.config.graphqlUrl;
+    const body = JSON.stringify({ query, variables });
     let response;
     try {
-      response = await fetch(this.config.graphqlUrl, {
-        method: "POST",
-        headers: { "content-type": "application/json", "x-api-key": this.config.apiKey },
-        body: JSON.stringify({ query, variables }),
-      });
+      const credential = await this.caller.headers({ url, body });
+      response = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...credential }, body });
     } catch (error) {
       throw new ApiError([{ errorType: "NetworkError", message: String(error.message || error) }]);
     }
-    let body;
+    let answer;
     try {
-      body = await response.json();
+      answer = await response.json();
     } catch {
       throw new ApiError([{ errorType: `HTTP ${response.status}`, message: response.statusText || "not JSON" }]);
     }
-    if (body.errors && body.errors.length) throw new ApiError(body.errors);
-    if (!response.ok) throw new ApiError([{ errorType: `HTTP ${response.status}`, message: JSON.stringify(body) }]);
-    return body.data;
+    if (answer.errors && answer.errors.length) throw new ApiError(answer.errors);
+    if (!response.ok) throw new ApiError([{ errorType: `HTTP ${response.status}`, message: JSON.stringify(answer) }]);
+    return answer.data;
   }
 
   async listFlows(nextToken) {

@@ -1,17 +1,23 @@
-// The console's entry point: settings, the live connection, and a hash router over the pages.
+// The console's entry point: settings, who it acts as (caller.js), the live connection, and a hash
+// router over the pages.
 
-import { Api, loadConfig } from "./api.js";
+import { Api, chooseCaller, chosenCaller, loadConfig } from "./api.js";
+import { callerKind, describeCaller, identityOf, makeCaller } from "./caller.js";
+import { idToken, signOut } from "./cognito.js";
 import { h } from "./dom.js";
 import { flowPage, flowsPage } from "./flows.js";
 import { Realtime } from "./realtime.js";
 import { settingsPage } from "./settings.js";
+import { signInPage } from "./signin.js";
 import { taskPage } from "./task.js";
 import { tasksPage } from "./tasks.js";
 
 const main = document.getElementById("main");
 const connection = document.getElementById("connection");
+const who = document.getElementById("who");
 const ctx = {
   config: null,
+  caller: null, // null: the stage has a user pool and nobody is signed in yet
   api: null,
   realtime: null,
   mount: (...children) => main.replaceChildren(...children.filter(Boolean)),
@@ -19,9 +25,14 @@ const ctx = {
     if (location.hash === hash) route();
     else location.hash = hash;
   },
-  reconnect: (config) => {
-    connect(config);
+  reconnect: async (config) => {
+    await connect(config);
     ctx.navigate("#/tasks");
+  },
+  /** Act as another caller ({kind: "key"}, {kind: "operator", credentials}, or null: the user). */
+  choose: async (chosen) => {
+    chooseCaller(chosen);
+    await ctx.reconnect(ctx.config);
   },
 };
 let dispose = null;
@@ -34,13 +45,44 @@ function showConnection(status) {
   document.body.dataset.connection = status;
 }
 
-function connect(config) {
+/** The caller the console acts as for this config: the chosen operator, the signed-in user, the
+ * chosen (or only) API key; null when a sign-in is needed first. */
+async function resolveCaller(config) {
+  const chosen = chosenCaller();
+  const token = chosen && chosen.kind === "operator" ? null : await idToken(config).catch(() => null);
+  const kind = callerKind(config, { chosen, signedIn: Boolean(token) });
+  if (kind === "signin") return null;
+  const validToken = async () => {
+    const fresh = await idToken(config); // refreshed by the library when it expired
+    if (!fresh) throw new Error("the session has ended: sign in again");
+    return fresh;
+  };
+  return makeCaller(kind, config, { idToken: validToken, identity: token && identityOf(token), credentials: chosen && chosen.credentials });
+}
+
+function showCaller() {
+  const caller = ctx.caller;
+  const leave = async () => {
+    if (caller && caller.kind === "user") await signOut(ctx.config);
+    chooseCaller(null);
+    await ctx.reconnect(ctx.config);
+  };
+  who.replaceChildren(
+    ...(caller
+      ? [h("span", { id: "who-caller", dataset: { kind: caller.kind } }, describeCaller(caller)), " ", h("button", { type: "button", id: "sign-out", class: "link", onclick: leave }, caller.kind === "user" ? "Sign out" : "Sign in as a user")]
+      : []),
+  );
+}
+
+async function connect(config) {
   if (ctx.realtime) ctx.realtime.close();
   ctx.config = config;
-  ctx.api = config ? new Api(config) : null;
-  ctx.realtime = config ? new Realtime(config, showConnection, (n) => (connection.dataset.subscriptions = n)) : null;
+  ctx.caller = config ? await resolveCaller(config) : null;
+  ctx.api = ctx.caller ? new Api(config, ctx.caller) : null;
+  ctx.realtime = ctx.caller ? new Realtime(config, ctx.caller, showConnection, (n) => (connection.dataset.subscriptions = n)) : null;
   document.getElementById("stage").textContent = config && config.stage ? `stage ${config.stage}` : "";
-  if (!config) showConnection("none");
+  showCaller();
+  if (!ctx.caller) showConnection("none");
 }
 
 async function route() {
@@ -61,6 +103,10 @@ async function route() {
     settingsPage(ctx);
     return;
   }
+  if (!ctx.caller && parts[0] !== "settings") {
+    signInPage(ctx);
+    return;
+  }
   let result;
   if (parts[0] === "tasks" && parts[1]) result = taskPage(ctx, parts[1]);
   else if (parts[0] === "flows" && parts[1]) result = flowPage(ctx, parts[1], params);
@@ -76,7 +122,7 @@ async function route() {
 
 async function start() {
   main.replaceChildren(h("p", {}, "Connecting…"));
-  connect(await loadConfig());
+  await connect(await loadConfig());
   window.addEventListener("hashchange", route);
   await route();
 }

@@ -1,6 +1,7 @@
-// A small client of the AppSync real-time protocol (WebSocket subprotocol "graphql-ws"): the API
-// key travels base64-encoded in the `header` query parameter for the connection and in each
-// `start` message's `extensions.authorization`. The connection is kept alive by the server's `ka`
+// A small client of the AppSync real-time protocol (WebSocket subprotocol "graphql-ws"): the
+// caller's credential (an ID token, a SigV4 signature or the API key, see caller.js) travels
+// base64-encoded in the `header` query parameter for the connection and in each `start` message's
+// `extensions.authorization` (a signature there signs that start's `data`). The connection is kept alive by the server's `ka`
 // messages; when it drops (or falls silent past `connectionTimeoutMs`), the client reconnects
 // with jittered exponential backoff (as AppSync's guide asks), starts every subscription again
 // and tells each one (`onStarted`) so the page can fill what it missed from
@@ -13,8 +14,10 @@ function base64(text) {
 }
 
 export class Realtime {
-  constructor(config, onStatus = () => {}, onActive = () => {}) {
+  constructor(config, caller, onStatus = () => {}, onActive = () => {}) {
     this.config = config;
+    this.caller = caller;
+    this.connecting = false;
     this.host = new URL(config.graphqlUrl).host;
     this.onStatus = onStatus;
     this.onActive = onActive;
@@ -27,10 +30,6 @@ export class Realtime {
     this.closed = false;
     this.silenceTimer = null;
     this.retryTimer = null;
-  }
-
-  get auth() {
-    return { host: this.host, "x-api-key": this.config.apiKey };
   }
 
   /** Subscribe; returns a function that stops the subscription. */
@@ -54,16 +53,21 @@ export class Realtime {
     this.socket = null;
   }
 
-  _connect() {
-    if (this.socket || this.closed) return;
+  async _connect() {
+    if (this.socket || this.connecting || this.closed) return;
+    this.connecting = true;
     this.onStatus("connecting");
-    const url = `${this.config.realtimeUrl}?header=${encodeURIComponent(base64(JSON.stringify(this.auth)))}&payload=e30=`;
     let socket;
     try {
+      const header = await this.caller.realtimeHeader({ url: `${this.config.graphqlUrl}/connect`, body: "{}" });
+      const url = `${this.config.realtimeUrl}?header=${encodeURIComponent(base64(JSON.stringify(header)))}&payload=e30=`;
+      if (this.closed) return;
       socket = new WebSocket(url, ["graphql-ws"]);
     } catch (error) {
       this._retry();
       return;
+    } finally {
+      this.connecting = false;
     }
     this.socket = socket;
     socket.onopen = () => socket.send(JSON.stringify({ type: "connection_init" }));
@@ -93,19 +97,20 @@ export class Realtime {
     this.silenceTimer = setTimeout(() => this.socket && this.socket.close(4000, "keep-alive timeout"), this.timeoutMs);
   }
 
-  _start(id) {
+  async _start(id) {
     const sub = this.subscriptions.get(id);
     if (!sub || !this.socket) return;
-    this.socket.send(
-      JSON.stringify({
-        id,
-        type: "start",
-        payload: {
-          data: JSON.stringify({ query: sub.query, variables: sub.variables }),
-          extensions: { authorization: this.auth },
-        },
-      }),
-    );
+    const socket = this.socket;
+    const data = JSON.stringify({ query: sub.query, variables: sub.variables });
+    let authorization;
+    try {
+      authorization = await this.caller.realtimeHeader({ url: this.config.graphqlUrl, body: data });
+    } catch (error) {
+      sub.onError([{ errorType: "Unauthorized", message: String(error.message || error) }]);
+      return;
+    }
+    if (this.socket !== socket || !this.subscriptions.has(id)) return; // dropped or stopped meanwhile
+    socket.send(JSON.stringify({ id, type: "start", payload: { data, extensions: { authorization } } }));
   }
 
   _message(message) {

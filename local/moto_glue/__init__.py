@@ -16,7 +16,9 @@ embedded server calls it at start, `local.moto_server`):
 - `events`: "Step Functions Execution Status Change" events put on the default bus when an
   execution ends, and matching Lambda targets invoked (moto's EventBridge cannot);
 - `lambda_durable`: Lambda's durable execution APIs passed to the local durable execution service
-  (`local.durable_service`, the durable execution SDK's testing server).
+  (`local.durable_service`, the durable execution SDK's testing server);
+- `cognito`: a user pool's SRP sign-in proves the password, as Cognito's does (moto signed in
+  whoever answered the challenge, and named the user so that the console's client could not).
 
 `iam` (every request an embedded server serves authorized against the caller's policies, with the
 action names and resource ARNs IAM uses; the Step Functions engine's calls signed as the state
@@ -29,7 +31,7 @@ stand-ins: `local.lambda_invoke` (every Lambda invocation to the warm workers) a
 
 from __future__ import annotations
 
-from local.moto_glue import dynamodb, events, lambda_durable, server, stepfunctions
+from local.moto_glue import cognito, dynamodb, events, lambda_durable, server, stepfunctions
 
 MOTO_VERSION = "5.2.5"
 
@@ -48,3 +50,4 @@ def install() -> None:
     stepfunctions.a_stop_ends_callback_waits()
     stepfunctions.express_workflows()
     lambda_durable.serve_durable_apis()
+    cognito.srp_sign_in()

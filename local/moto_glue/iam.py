@@ -24,6 +24,7 @@ engine signs every call with a fixed fake key and builds a new boto3 client for 
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import threading
@@ -177,7 +178,8 @@ def _authorize(response: Any, iam_request_cls: type, resource: str) -> None:
     from moto.core.authorization import ActionAuthenticatorMixin
     from moto.core.exceptions import AccessDeniedError
 
-    if response.headers.get("X-Amz-Target") in ActionAuthenticatorMixin.PUBLIC_OPERATIONS:
+    target = response.headers.get("X-Amz-Target")
+    if target in ActionAuthenticatorMixin.PUBLIC_OPERATIONS or target in unsigned_operations():
         return
     action = str(response._get_action())
     json_protocol = _json_protocol(response)
@@ -222,6 +224,23 @@ def _authorize(response: Any, iam_request_cls: type, resource: str) -> None:
                 f"on resource: {arn} because no identity-based policy allows the {service}:{iam_action} action"
             )
             raise _in_protocol(_denied(message), json_protocol) from None
+
+
+@functools.cache
+def unsigned_operations() -> frozenset[str]:
+    """The targets AWS serves without a signature (botocore's model says `smithy.api#noAuth`): a
+    user pool's sign-in (InitiateAuth, RespondToAuthChallenge), refresh and sign-out. moto's own list
+    has InitiateAuth but not RespondToAuthChallenge, so an SRP sign-in was refused halfway."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("cognito-idp")
+    prefix = model.metadata["targetPrefix"]
+    return frozenset(
+        f"{prefix}.{name}"
+        for name in model.operation_names
+        if "smithy.api#noAuth" in (model.operation_model(name).auth or [])
+        or model.operation_model(name).auth_type == "none"
+    )
 
 
 def _check_signature(response: Any, headers: Any, credentials: Credentials) -> None:

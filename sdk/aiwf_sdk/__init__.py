@@ -27,6 +27,7 @@ from aiwf_sdk.errors import (
 )
 from aiwf_sdk.flow import Flow
 from aiwf_sdk.models import FINAL_STATUSES, FlowSummary, FlowVersion, Heartbeat, TaskError, TaskState
+from aiwf_sdk.session import Session, SessionAuth, SignInError, UserPool, sign_in
 from aiwf_sdk.steps import (
     UNSET,
     Branch,
@@ -81,6 +82,9 @@ __all__ = [
     "Poll",
     "Retry",
     "ServerError",
+    "Session",
+    "SessionAuth",
+    "SignInError",
     "StackOutputsError",
     "Step",
     "Succeed",
@@ -93,6 +97,8 @@ __all__ = [
     "Transform",
     "UnavailableError",
     "Until",
+    "UserPool",
     "WaitForEvent",
     "When",
+    "sign_in",
 ]

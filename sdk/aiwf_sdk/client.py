@@ -35,6 +35,7 @@ from aiwf_sdk.errors import (
 )
 from aiwf_sdk.flow import Flow
 from aiwf_sdk.models import FINAL_STATUSES, FlowSummary, FlowVersion, Heartbeat, Page, TaskState
+from aiwf_sdk.session import SessionAuth
 from aiwf_sdk.steps import UNSET
 
 # Hosts of a local stack: a refused connection there means it is not running.
@@ -63,9 +64,11 @@ class Client:
         timeout: float = 30.0,
         start_retry_delays: Sequence[float] = START_RETRY_DELAYS_SECONDS,
         transport: httpx.BaseTransport | None = None,
+        auth: SessionAuth | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.api_key = api_key
+        self.auth = auth  # a signed-in user's session: its ID token instead of the API key
         self.graphql_url = graphql_url
         self.realtime_url = realtime_url
         self.start_retry_delays = tuple(start_retry_delays)
@@ -74,6 +77,7 @@ class Client:
             headers={"x-api-key": api_key, "content-type": "application/json"},
             timeout=timeout,
             transport=transport,
+            auth=auth,
         )
         self.flows = FlowsApi(self)
         self.tasks = TasksApi(self)
@@ -397,8 +401,13 @@ class TasksApi:
 
         if not (self._client.graphql_url and self._client.realtime_url):
             raise StackOutputsError("the stack outputs have no graphqlUrl / realtimeUrl (GraphQL API)")
+        auth = self._client.auth
         return Watcher(
-            self._client.graphql_url, self._client.realtime_url, self._client.api_key, retry_seconds=retry_seconds
+            self._client.graphql_url,
+            self._client.realtime_url,
+            self._client.api_key,
+            retry_seconds=retry_seconds,
+            id_token=auth.id_token if auth is not None else None,
         )
 
     async def awatch(

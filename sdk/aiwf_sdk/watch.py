@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from gql import Client, GraphQLRequest, gql
 from gql.transport.aiohttp import AIOHTTPTransport
-from gql.transport.appsync_auth import AppSyncApiKeyAuthentication
+from gql.transport.appsync_auth import AppSyncApiKeyAuthentication, AppSyncAuthentication, AppSyncJWTAuthentication
 from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 from gql.transport.exceptions import TransportClosed, TransportConnectionFailed, TransportServerError
 from websockets.exceptions import ConnectionClosed
@@ -81,19 +81,36 @@ def _decoded(state: dict[str, Any]) -> dict[str, Any]:
 class Watcher:
     """Follows the subscription (re-subscribing after drops) and fills gaps from the history query."""
 
-    def __init__(self, graphql_url: str, realtime_url: str, api_key: str, *, retry_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        graphql_url: str,
+        realtime_url: str,
+        api_key: str,
+        *,
+        retry_seconds: float = 1.0,
+        id_token: Callable[[], str] | None = None,
+    ) -> None:
         self._graphql_url = graphql_url
         self._realtime_url = realtime_url
         self._api_key = api_key
+        self._id_token = id_token  # a signed-in user's (fresh at each connection): used instead of the key
         self._retry_seconds = retry_seconds
         self.board = Board()
 
     def _subscription_transport(self) -> AppSyncWebsocketsTransport:
-        auth = AppSyncApiKeyAuthentication(host=urlparse(self._graphql_url).netloc, api_key=self._api_key)
+        host = urlparse(self._graphql_url).netloc
+        auth: AppSyncAuthentication = (
+            AppSyncJWTAuthentication(host=host, jwt=self._id_token())
+            if self._id_token is not None
+            else AppSyncApiKeyAuthentication(host=host, api_key=self._api_key)
+        )
         return AppSyncWebsocketsTransport(url=self._realtime_url, auth=auth)
 
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": self._id_token()} if self._id_token is not None else {"x-api-key": self._api_key}
+
     async def _query(self, document: Any, variables: dict[str, Any]) -> dict[str, Any]:
-        transport = AIOHTTPTransport(url=self._graphql_url, headers={"x-api-key": self._api_key})
+        transport = AIOHTTPTransport(url=self._graphql_url, headers=self._headers())
         async with Client(transport=transport) as session:
             result: dict[str, Any] = await session.execute(GraphQLRequest(document, variable_values=variables))
             return result

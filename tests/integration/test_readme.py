@@ -37,3 +37,8 @@ def test_readme_walkthrough_works_verbatim(stack, tmp_path):
     assert "WAITING" in out and "escalate" in out
     assert (tmp_path / "notify.json").is_file()
     assert "resumeToken" in json.loads((tmp_path / "notify.json").read_text())
+    # 4. a signed-in user of tenant acme: its task ran, and its list holds acme's tasks only
+    as_user = _json_lines(out)[-1]
+    assert as_user["items"] and {item["tenantId"] for item in as_user["items"]} == {"acme"}, as_user
+    assert "signed in as ada (tenant acme)" in out and "signed out" in out
+    assert not (tmp_path / ".local" / "session.json").exists()

@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import boto3
 import pytest
 import requests
+from botocore import UNSIGNED
+from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
@@ -186,3 +189,48 @@ def test_a_service_gets_role_credentials_only_when_the_trust_policy_names_it(aws
         aws.iam.role_credentials(arn, "states.amazonaws.com", "t")
     with pytest.raises(RoleNotAssumable, match="no such role"):
         aws.iam.role_credentials(f"{arn}-gone", LAMBDA_SERVICE, "t")
+
+
+def test_a_user_pool_sign_in_needs_no_signature_and_admin_sign_in_needs_one(aws: Any) -> None:
+    """SRP sign-in and refresh are calls AWS serves unsigned (`aiwf login`, the console): both
+    steps of USER_SRP_AUTH pass; ADMIN_USER_PASSWORD_AUTH is an IAM action, refused unsigned."""
+    from aiwf_sdk import SignInError, UserPool, sign_in
+    from aiwf_sdk.session import SessionAuth
+
+    cognito = admin(aws, "cognito-idp")
+    pool_id = cognito.create_user_pool(
+        PoolName=f"iam-test-{uuid.uuid4().hex[:8]}",
+        Schema=[{"Name": "tenant", "AttributeDataType": "String"}],
+    )["UserPool"]["Id"]
+    client_id = cognito.create_user_pool_client(UserPoolId=pool_id, ClientName="c")["UserPoolClient"]["ClientId"]
+    cognito.admin_create_user(
+        UserPoolId=pool_id, Username="ada", UserAttributes=[{"Name": "custom:tenant", "Value": "acme"}]
+    )
+    cognito.admin_set_user_password(UserPoolId=pool_id, Username="ada", Password="Pass-word-1", Permanent=True)
+
+    pool = UserPool(pool_id, client_id, endpoint_url=aws.url)
+    signed_in = sign_in(pool, "ada", "Pass-word-1")
+    assert signed_in.tenant == "acme"
+    with pytest.raises(SignInError, match="Incorrect username or password"):  # SRP proves it (moto_glue.cognito)
+        sign_in(pool, "ada", "Pass-word-2")
+    assert SessionAuth(replace(signed_in, expires_at=0), pool).id_token()  # the refresh, unsigned too
+
+    unsigned = boto3.client(
+        "cognito-idp", endpoint_url=aws.url, region_name="us-east-1", config=Config(signature_version=UNSIGNED)
+    )
+    with pytest.raises(ClientError, match="AccessDenied"):
+        unsigned.admin_initiate_auth(
+            UserPoolId=pool_id,
+            ClientId=client_id,
+            AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": "ada", "PASSWORD": "Pass-word-1"},
+        )
+    assert (
+        sign_in(
+            replace(pool, credentials={"accessKeyId": "testing", "secretAccessKey": "testing"}),
+            "ada",
+            "Pass-word-1",
+            admin=True,
+        ).tenant
+        == "acme"
+    )

@@ -23,7 +23,11 @@ from cli.errors import CliError, ExitCode
     ("error", "code", "message"),
     [
         (BadRequestError("INVALID_PARAMETER", "bad", status=400), ExitCode.BAD_REQUEST, "INVALID_PARAMETER: bad"),
-        (ForbiddenError("FORBIDDEN", "no", status=403), ExitCode.FORBIDDEN, "FORBIDDEN: no (check the API key)"),
+        (
+            ForbiddenError("FORBIDDEN", "no", status=403),
+            ExitCode.FORBIDDEN,
+            "FORBIDDEN: no (check the API key, or who is signed in: aiwf whoami)",
+        ),
         (ForbiddenError("WRONG_TOKEN", "no", status=403), ExitCode.FORBIDDEN, "WRONG_TOKEN: no"),
         (NotFoundError("TASK_NOT_FOUND", "none", status=404), ExitCode.NOT_FOUND, "TASK_NOT_FOUND: none"),
         (ConflictError("ALREADY_FINAL", "done", status=409), ExitCode.CONFLICT, "ALREADY_FINAL: done"),
