@@ -1,4 +1,12 @@
-"""The task REST API: a RestApi built from the operation catalogue, proxying to one function, behind an API key."""
+"""The task REST API: a RestApi built from the operation catalogue, proxying to one function.
+
+Each method carries its own security (infra/openapi.py): operators' methods are AWS_IAM; the
+rest pass the API's Lambda REQUEST authorizer (`aiwf.handlers.authorizer`), which accepts a user
+pool ID token or the stage API key. The authorizer knows the key by its SHA-256 and its expiry
+(the AppSync key's), both settings of that function alone: rotating the key (a new AppSync key,
+`pulumi up`) changes the authorizer's configuration and the API Gateway key, never the RestApi body,
+so no deployment of the API follows.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +21,17 @@ import pulumi_aws as aws
 from .config import StageConfig
 from .functions import Function, FunctionFactory
 from .iam import Access
-from .openapi import load_spec, with_lambda_integration
+from .identity import Identity
+from .openapi import gateway_body, load_spec
 from .operations import REST_FUNCTION, Machines, states_access, store_profiles
+from .runtime_settings import environment
 from .state_store import StateStore
 
 # API Gateway's REST integration timeout (its default and, without a quota increase, its maximum).
 API_GATEWAY_TIMEOUT_SECONDS = 29
+# API Gateway waits at most 10 s for an authorizer; a cold start plus one JWKS read fit well within.
+AUTHORIZER_TIMEOUT_SECONDS = 10
+AUTHORIZER_FUNCTION = "authorizer"
 
 
 @dataclass(frozen=True)
@@ -29,10 +42,19 @@ class TaskApiArgs:
     express_state_machine: aws.sfn.StateMachine
     code: pulumi.Archive
     layers: list[pulumi.Input[str]]
+    # The stage's user pool: the authorizer accepts its ID tokens.
+    identity: Identity
     # Clients hold one key for both APIs: AppSync generates its key, API Gateway accepts a given one.
     api_key_value: pulumi.Input[str] | None = None
+    # When the key stops being accepted (RFC 3339; the AppSync key's `expires`); None: never.
+    api_key_expires: str | None = None
     # Starting and controlling tasks on the second engine (infra/durable_engine.py `caller_access`).
     engine_access: Sequence[Access] = ()
+
+
+def _sha256(value: str) -> str:
+    """How the authorizer knows a key without holding it (empty: no key is accepted)."""
+    return hashlib.sha256(value.encode()).hexdigest() if value else ""
 
 
 class TaskApi(pulumi.ComponentResource):
@@ -49,7 +71,9 @@ class TaskApi(pulumi.ComponentResource):
         self._name = name
         self._config = config
         self.handler = self._function(args)
-        self.rest_api = self._rest_api(self.handler)
+        key_value = pulumi.Output.secret(args.api_key_value or "")
+        self.authorizer = self._authorizer(args, key_value)
+        self.rest_api = self._rest_api(self.handler, self.authorizer)
         self.stage = self._stage_and_throttling(self.rest_api)
         key = self._api_key(args, self.rest_api, self.stage)
         self.url = self.stage.invoke_url.apply(lambda url: url.rstrip("/"))
@@ -75,16 +99,35 @@ class TaskApi(pulumi.ComponentResource):
             statements=states.statements,
         )
 
-    def _rest_api(self, handler: Function) -> aws.apigateway.RestApi:
-        """The RestApi from the catalogue's OpenAPI document, and API Gateway's permission to invoke."""
+    def _authorizer(self, args: TaskApiArgs, key_value: pulumi.Output[str]) -> Function:
+        """The Lambda REQUEST authorizer: it reads nothing but the pool's public keys (HTTPS, no IAM)."""
+        return FunctionFactory(args.code, args.layers, self._config, self).create(
+            f"{self._name}-authorizer",
+            AUTHORIZER_FUNCTION,
+            handler="aiwf.handlers.authorizer.handler",
+            description="REST task API authorizer: a user pool ID token or the API key",
+            environment=environment(
+                user_pool_id=args.identity.user_pool_id,
+                user_pool_client_id=args.identity.client_id,
+                api_key_hashes=key_value.apply(_sha256),
+                api_key_expires=args.api_key_expires,
+            ),
+            timeout_seconds=AUTHORIZER_TIMEOUT_SECONDS,
+        )
+
+    def _rest_api(self, handler: Function, authorizer: Function) -> aws.apigateway.RestApi:
+        """The RestApi from the catalogue's OpenAPI document, and API Gateway's permissions to invoke
+        the handler (any method of this API) and the authorizer (this API's authorizers)."""
         function = handler.function
         spec = load_spec()
         rest_api = aws.apigateway.RestApi(
             self._name,
             name=self._config.name("tasks"),
             description=spec["info"]["description"],
-            body=function.invoke_arn.apply(lambda arn: json.dumps(with_lambda_integration(spec, arn))),
-            api_key_source="HEADER",
+            body=pulumi.Output.all(function.invoke_arn, authorizer.function.invoke_arn).apply(
+                lambda arns: json.dumps(gateway_body(spec, arns[0], arns[1]))
+            ),
+            api_key_source="AUTHORIZER",
             endpoint_configuration=aws.apigateway.RestApiEndpointConfigurationArgs(types="REGIONAL"),
             opts=self._child(),
         )
@@ -94,6 +137,14 @@ class TaskApi(pulumi.ComponentResource):
             function=function.name,
             principal="apigateway.amazonaws.com",
             source_arn=rest_api.execution_arn.apply(lambda arn: f"{arn}/*/*/*"),
+            opts=self._child(),
+        )
+        aws.lambda_.Permission(
+            f"{self._name}-authorizer-invoke",
+            action="lambda:InvokeFunction",
+            function=authorizer.function.name,
+            principal="apigateway.amazonaws.com",
+            source_arn=rest_api.execution_arn.apply(lambda arn: f"{arn}/authorizers/*"),
             opts=self._child(),
         )
         return rest_api
@@ -132,7 +183,8 @@ class TaskApi(pulumi.ComponentResource):
     def _api_key(
         self, args: TaskApiArgs, rest_api: aws.apigateway.RestApi, stage: aws.apigateway.Stage
     ) -> aws.apigateway.ApiKey:
-        """The API key every REST operation requires, in a usage plan of the stage."""
+        """The API key in a usage plan of the stage: the authorizer names it (`usageIdentifierKey`) for
+        the plan's metering and throttling; whether a request may use it, the authorizer decides."""
         name, config = self._name, self._config
         key = aws.apigateway.ApiKey(
             f"{name}-key", name=config.name("tasks-key"), value=args.api_key_value, enabled=True, opts=self._child()
