@@ -109,7 +109,8 @@ class TaskApi(pulumi.ComponentResource):
             environment=environment(
                 user_pool_id=args.identity.user_pool_id,
                 user_pool_client_id=args.identity.client_id,
-                api_key_hashes=key_value.apply(_sha256),
+                # A digest of a random key reveals nothing: plain, so the environment is not all secret.
+                api_key_hashes=pulumi.Output.unsecret(key_value.apply(_sha256)),
                 api_key_expires=args.api_key_expires,
             ),
             timeout_seconds=AUTHORIZER_TIMEOUT_SECONDS,
