@@ -321,7 +321,9 @@ class RestApiGateway:
         if not headers.get("authorization"):
             return "MISSING_AUTHENTICATION_TOKEN", None
         body = await request.body()
-        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        # The path as sent (still percent-encoded), as the signer canonicalized it
+        raw = request.scope.get("raw_path") or request.url.path.encode()
+        path = raw.decode("latin-1") + (f"?{request.url.query}" if request.url.query else "")
 
         def secret_of(key_id: str, token: str | None) -> str | None:
             if self.principals is not None:
