@@ -27,6 +27,7 @@ import pytest
 import requests
 
 from tests.integration.stub_server import StubServer, start_stub
+from tests.sigv4 import SigV4, operator_request
 
 ROOT = Path(__file__).resolve().parents[2]
 FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -74,6 +75,10 @@ class Dev:
         return urlparse(self.outputs["taskApiUrl"]).port or 0
 
     def rest(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """The API key, or an operator's signature for flow registration."""
+        if operator_request(method, path):
+            kwargs["auth"] = SigV4(self.outputs["awsCredentials"])
+            return requests.request(method, self.outputs["taskApiUrl"] + path, timeout=30, **kwargs)
         headers = {"x-api-key": self.outputs["apiKey"]}
         return requests.request(method, self.outputs["taskApiUrl"] + path, headers=headers, timeout=30, **kwargs)
 
