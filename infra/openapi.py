@@ -4,8 +4,9 @@
 OpenAPI 3 document (each method with its own `security`, from its callers: API Gateway ignores a
 document's root `security`). `schema/tasks-api.yaml` is that document, committed for readers and
 clients (`python -m infra.openapi` writes it; a test fails when it is stale). The RestApi body is
-the same document with the Lambda integration added to every operation, and the local gateway
-routes from that body.
+the same document with the Lambda integration added to every operation, the Lambda authorizer's
+function named in the `clients` scheme, and MOCK 404 catch-alls (`gateway_body`); the local
+gateway routes and authorizes from that body.
 """
 
 from __future__ import annotations
