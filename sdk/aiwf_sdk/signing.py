@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from aiwf_sdk.errors import ForbiddenError
+
 # (method, path) of the operator-only operations (schema/operations.json callers `operator`).
 OPERATOR_ROUTES = (("PUT", re.compile(r"^/flows/[^/]+/?$")), ("DELETE", re.compile(r"^/flows/[^/]+/?$")))
 _REGION_IN_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$")
@@ -23,6 +25,12 @@ _REGION_IN_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$")
 def operator_request(method: str, path: str) -> bool:
     """Whether `METHOD path` is an operator operation (signed with SigV4)."""
     return any(method.upper() == m and pattern.match(path) for m, pattern in OPERATOR_ROUTES)
+
+
+def _no_operator(why: str) -> ForbiddenError:
+    return ForbiddenError(
+        "FORBIDDEN", f"registering and retiring flows is an operator's (signed with AWS credentials): {why}", status=403
+    )
 
 
 class RequestAuth(httpx.Auth):
@@ -58,10 +66,13 @@ class RequestAuth(httpx.Auth):
         yield request
 
     def _sign(self, request: httpx.Request) -> None:
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-        from botocore.credentials import Credentials
-        from botocore.session import get_session
+        try:
+            from botocore.auth import SigV4Auth
+            from botocore.awsrequest import AWSRequest
+            from botocore.credentials import Credentials
+            from botocore.session import get_session
+        except ImportError:
+            raise _no_operator("install botocore (pip install 'aiwf-sdk[operator]')") from None
 
         given = self.aws_credentials
         if given:
@@ -72,7 +83,7 @@ class RequestAuth(httpx.Auth):
             credentials = session.get_credentials()
             region = session.get_config_variable("region")
             if credentials is None:
-                raise PermissionError("registering flows needs AWS credentials of an operator")
+                raise _no_operator("no AWS credentials found (environment, profile or role)")
         found = _REGION_IN_HOST.search(request.url.host)
         region = (found.group(1) if found else None) or region or "us-east-1"
         signed = AWSRequest(

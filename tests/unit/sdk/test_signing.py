@@ -53,3 +53,20 @@ def test_the_sdk_signs_exactly_the_catalogues_operator_operations() -> None:
             continue
         path = op["rest"]["path"].replace("{flowId}", "f").replace("{taskId}", "t").replace("{waitId}", "w")
         assert operator_request(op["rest"]["method"], path) == (op["callers"]["rest"] == ["operator"]), op_id
+
+
+def test_without_aws_credentials_registration_is_refused_before_it_is_sent(monkeypatch) -> None:
+    import botocore.session
+
+    from aiwf_sdk.errors import ForbiddenError
+
+    monkeypatch.setattr(botocore.session.Session, "get_credentials", lambda self: None)
+    sent: list[httpx.Request] = []
+    client = Client("https://api.example/dev", "k", transport=httpx.MockTransport(lambda r: sent.append(r)))
+    try:
+        client.request("PUT", "/flows/f", json={"id": "f"})
+    except ForbiddenError as error:
+        assert error.code == "FORBIDDEN" and "operator" in error.message
+    else:
+        raise AssertionError("a registration without credentials was sent")
+    assert sent == []
