@@ -257,6 +257,7 @@ def test_a_killed_stack_comes_back_with_its_data_and_its_tasks_go_on(dev: Dev, s
 
     again = dev.start()
     assert again["apiKey"] == outputs["apiKey"] and again["stateMachineArn"] == outputs["stateMachineArn"]
+    assert (again["userPoolId"], again["userPoolClientId"]) == (outputs["userPoolId"], outputs["userPoolClientId"])
     listed = {flow["flowId"] for flow in dev.rest("GET", "/flows", params={"limit": 100}).json()["items"]}
     assert {flow["id"] for flow in flows.values()} <= listed
     kept = dev.rest("GET", f"/tasks/{big}").json()
