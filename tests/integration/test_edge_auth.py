@@ -169,5 +169,10 @@ def test_appsync_takes_a_users_id_token_in_the_real_time_handshake(stack, user_t
             await socket.send(json.dumps({"type": "connection_init"}))
             return json.loads(await asyncio.wait_for(socket.recv(), 10))
 
-    assert asyncio.run(handshake(user_token))["type"] == "connection_ack"
-    assert asyncio.run(handshake(_forged(stack, exp=int(time.time()) - 60)))["type"] == "connection_error"
+    loop = asyncio.new_event_loop()  # not asyncio.run: a later LocalStack's Pulumi runtime needs the current loop
+    try:
+        assert loop.run_until_complete(handshake(user_token))["type"] == "connection_ack"
+        expired = _forged(stack, exp=int(time.time()) - 60)
+        assert loop.run_until_complete(handshake(expired))["type"] == "connection_error"
+    finally:
+        loop.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -50,34 +51,41 @@ def functions() -> Functions:
 
 
 @pytest.fixture
-def client(functions: Functions) -> Client:
+def client(functions: Functions) -> Iterator[Client]:
     registry = Registry()
     registry.rest_apis["api1"] = RestApiRecord(
         "api1", "tasks", gateway_body(load_spec(), _uri(FUNCTION), _uri(AUTHORIZER))
     )
     registry.stages["dev"] = "api1"
     gateway = RestApiGateway(registry, functions.invoke, REGION, ACCOUNT, credentials={"AKIDOPERATOR": "secret"})
-    return Client(gateway)
+    client = Client(gateway)
+    yield client
+    client.close()
 
 
 class Client:
-    """Requests to the gateway's ASGI app, one event loop per request."""
+    """Requests to the gateway's ASGI app on a loop of its own (never the thread's current loop,
+    which the Pulumi runtime of other tests in this process relies on)."""
 
     def __init__(self, app: RestApiGateway) -> None:
         self.transport = httpx.ASGITransport(app=app)
+        self.loop = asyncio.new_event_loop()
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         async def send() -> httpx.Response:
             async with httpx.AsyncClient(transport=self.transport, base_url="http://127.0.0.1:9999") as client:
                 return await client.request(method, path, **kwargs)
 
-        return asyncio.run(send())
+        return self.loop.run_until_complete(send())
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("GET", path, **kwargs)
 
     def put(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("PUT", path, **kwargs)
+
+    def close(self) -> None:
+        self.loop.close()
 
 
 def _allow(context: dict[str, str]) -> Any:
