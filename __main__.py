@@ -7,6 +7,7 @@ from infra.appsync import WorkflowStateApi, WorkflowStateApiArgs
 from infra.config import load_stage_config
 from infra.durable_engine import DurableEngine, DurableEngineArgs
 from infra.flow_registry import FlowRegistry, FlowRegistryArgs, load_flows
+from infra.identity import Identity, IdentityArgs
 from infra.layer import DependencyLayer
 from infra.orchestrator import Orchestrator, OrchestratorArgs
 from infra.packaging import build_function_package
@@ -19,6 +20,7 @@ code = pulumi.FileArchive(str(build_function_package()))
 layers = [DependencyLayer("deps", config).arn]
 
 store = StateStore("state", config)
+identity = Identity("users", IdentityArgs(), config)
 # The RestApi first: the functions that announce waits give its URL as their callbackUrl.
 rest = TaskRestApi("task-api", config)
 orchestrator = Orchestrator(
@@ -34,6 +36,7 @@ state_api = WorkflowStateApi(
         state_machine=orchestrator.state_machine,
         code=code,
         layers=layers,
+        identity=identity,
         engine_access=[durable.caller_access],
     ),
     config,
@@ -47,7 +50,9 @@ task_api = TaskApi(
         express_state_machine=orchestrator.express_state_machine,
         code=code,
         layers=layers,
+        identity=identity,
         api_key_value=state_api.api_key,
+        api_key_expires=state_api.api_key_expires,
         engine_access=[durable.caller_access],
     ),
     config,
@@ -73,6 +78,7 @@ alarms = Alarms(
         state_machine=orchestrator.state_machine,
         functions={
             "task-api": task_api.handler,
+            "authorizer": task_api.authorizer,
             "process-steps": orchestrator.process,
             "finalize": orchestrator.finalize,
             "status-reconciler": orchestrator.reconciler,
@@ -100,3 +106,5 @@ pulumi.export("graphqlUrl", state_api.graphql_url)
 pulumi.export("realtimeUrl", state_api.realtime_url)
 pulumi.export("alarmTopicArn", alarms.topic.arn)
 pulumi.export("durableFunctionArn", durable.arn)
+pulumi.export("userPoolId", identity.user_pool_id)
+pulumi.export("userPoolClientId", identity.client_id)

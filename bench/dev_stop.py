@@ -31,6 +31,8 @@ from typing import Any
 
 import requests
 
+from bench.signing import OperatorAuth
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -80,7 +82,7 @@ def alive(pid: int) -> bool:
         return False
 
 
-def make_busy(api: str, key: str, slow_url: str) -> None:
+def make_busy(api: str, key: str, slow_url: str, operator: OperatorAuth) -> None:
     """Tasks in flight: three `http` steps waiting on the slow server, one POST /tasks with `wait`
     waiting for one of them, one task parked in a poll's Wait."""
     headers = {"x-api-key": key}
@@ -99,7 +101,7 @@ def make_busy(api: str, key: str, slow_url: str) -> None:
     }
     for flow_id, steps in flows.items():
         document = {"id": flow_id, "startAt": "s", "steps": {**steps, "d": {"type": "succeed"}}}
-        requests.put(f"{api}/flows/{flow_id}", json=document, headers=headers, timeout=30).raise_for_status()
+        requests.put(f"{api}/flows/{flow_id}", json=document, auth=operator, timeout=30).raise_for_status()
     for _ in range(3):
         requests.post(f"{api}/tasks", json={"flowId": "stop-slow", "input": {}}, headers=headers, timeout=30)
     requests.post(f"{api}/tasks", json={"flowId": "stop-park", "input": {}}, headers=headers, timeout=30)
@@ -138,7 +140,7 @@ def one_round(
                 time.sleep(0.2)
             stack = json.loads(outputs.read_text())
             if busy:
-                make_busy(stack["taskApiUrl"], stack["apiKey"], slow_url)
+                make_busy(stack["taskApiUrl"], stack["apiKey"], slow_url, OperatorAuth(stack["awsCredentials"]))
                 time.sleep(settle)  # let the work reach the workers and the Wait
             workers = children(process.pid)
             if ctrl_c:

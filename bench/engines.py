@@ -44,6 +44,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "lambdas")]
 
+from bench.signing import OperatorAuth  # noqa: E402
 from bench.transitions import (  # noqa: E402
     PRICE_PER_INVOCATION,
     PRICE_PER_TRANSITION,
@@ -143,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     with LocalStack(stage="dev", port=0) as stack:
         lambda_invoke.install_lambda_dispatcher(invocations.wrap(stack.aws.runtime.invoke))
         api, headers = stack.outputs["taskApiUrl"], {"x-api-key": stack.outputs["apiKey"]}
+        operator = OperatorAuth(stack.outputs["awsCredentials"])
         sfn, lam, ddb = stack.client("stepfunctions"), stack.client("lambda"), stack.client("dynamodb")
         tasks_table = next(name for name in ddb.list_tables()["TableNames"] if name.endswith("-tasks"))
         functions = lam.list_functions()["Functions"]
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         def run(document: dict[str, Any], notify_path: str | None, engine: str) -> Run:
             flow_id = f"bench-{engine}-{uuid.uuid4().hex[:8]}"
             body = {**document, "id": flow_id, **({"engine": "durable"} if engine == "durable" else {})}
-            requests.put(f"{api}/flows/{flow_id}", json=body, headers=headers, timeout=30).raise_for_status()
+            requests.put(f"{api}/flows/{flow_id}", json=body, auth=operator, timeout=30).raise_for_status()
             invocations.take(names[engine])
             started = time.perf_counter()
             response = requests.post(f"{api}/tasks", json={"flowId": flow_id, "input": {"n": 1}}, headers=headers)

@@ -32,6 +32,8 @@ from urllib.parse import urlparse
 import requests
 import yaml
 
+from bench.signing import OperatorAuth
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PUBLISHERS = ("state-publisher", "state-replayer")
 LOCAL_BACKOFF = {"REPLAY_BACKOFF_SECONDS": "1", "REPLAY_BACKOFF_MAX_SECONDS": "8"}
@@ -45,6 +47,9 @@ def _closed_port() -> int:
 
 
 def _rest(outputs: dict[str, Any], method: str, path: str, **kwargs: Any) -> requests.Response:
+    if method == "PUT" and path.startswith("/flows/"):  # an operator's: signed
+        kwargs["auth"] = OperatorAuth(outputs["awsCredentials"])
+        return requests.request(method, outputs["taskApiUrl"] + path, timeout=30, **kwargs)
     headers = {"x-api-key": outputs["apiKey"]}
     return requests.request(method, outputs["taskApiUrl"] + path, headers=headers, timeout=30, **kwargs)
 

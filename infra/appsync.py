@@ -1,7 +1,8 @@
 """The Workflow State API: AppSync GraphQL (queries, the backend-only mutation, the subscription).
 
-Clients hold the API key (the default mode): they read and subscribe. The backend publishes with
-IAM (the additional mode): `updateWorkflowState` is `@aws_iam` in the schema, so an API-key
+Service clients hold the API key (the default mode); end users sign in to the stage's user pool
+(AMAZON_COGNITO_USER_POOLS, an additional mode); operators use IAM. The backend publishes with
+IAM: `updateWorkflowState` is `@aws_iam` in the schema, so an API-key
 caller gets Unauthorized. Which function resolves each client field, and the grants it needs,
 come from the operation catalogue (schema/operations.json): state queries are direct Lambda
 resolvers on one read-only function; task control (start, resume, cancel, redrive, the flow
@@ -13,6 +14,7 @@ whose APPSYNC_JS code only echoes the committed state, which is what fans it out
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ import pulumi_aws as aws
 from .config import StageConfig
 from .functions import Function, FunctionFactory
 from .iam import Access, Statement, assume_role_policy, policy_document
+from .identity import Identity
 from .operations import Machines, graphql_fields, states_access, store_profiles
 from .state_store import StateStore
 
@@ -61,6 +64,8 @@ class WorkflowStateApiArgs:
     state_machine: aws.sfn.StateMachine
     code: pulumi.Archive
     layers: list[pulumi.Input[str]]
+    # The stage's user pool: its users are the AMAZON_COGNITO_USER_POOLS mode.
+    identity: Identity
     # Starting and controlling tasks on the second engine (infra/durable_engine.py `caller_access`).
     engine_access: Sequence[Access] = ()
 
@@ -70,6 +75,7 @@ class WorkflowStateApi(pulumi.ComponentResource):
     graphql_url: pulumi.Output[str]
     realtime_url: pulumi.Output[str]
     api_key: pulumi.Output[str]
+    api_key_expires: str
     publish_field_arn: pulumi.Output[str]
 
     def __init__(
@@ -78,7 +84,8 @@ class WorkflowStateApi(pulumi.ComponentResource):
         super().__init__("aiwf:api:WorkflowStateApi", name, None, opts)
         self._name = name
         self._config = config
-        self.api = self._graphql_api()
+        self.api = self._graphql_api(args.identity)
+        self.api_key_expires = api_key_expiry(config.api_key_expiry_days)
         key = self._api_key()
         self.resolver = self._query_function(args)
         self.control = self._control_function(args)
@@ -94,9 +101,9 @@ class WorkflowStateApi(pulumi.ComponentResource):
     def _child(self) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self)
 
-    def _graphql_api(self) -> aws.appsync.GraphQLApi:
-        """The API (API key by default, IAM additional) and its logs: a group with the stage's retention,
-        written by a role AppSync assumes."""
+    def _graphql_api(self, identity: Identity) -> aws.appsync.GraphQLApi:
+        """The API (API key by default; IAM and the stage's user pool additional) and its logs: a
+        group with the stage's retention, written by a role AppSync assumes."""
         name, config = self._name, self._config
         debug = config.log_level == "DEBUG"
         logs_role = aws.iam.Role(
@@ -111,7 +118,15 @@ class WorkflowStateApi(pulumi.ComponentResource):
             name=config.name("state"),
             authentication_type="API_KEY",
             additional_authentication_providers=[
-                aws.appsync.GraphQLApiAdditionalAuthenticationProviderArgs(authentication_type="AWS_IAM")
+                aws.appsync.GraphQLApiAdditionalAuthenticationProviderArgs(authentication_type="AWS_IAM"),
+                aws.appsync.GraphQLApiAdditionalAuthenticationProviderArgs(
+                    authentication_type="AMAZON_COGNITO_USER_POOLS",
+                    user_pool_config=aws.appsync.GraphQLApiAdditionalAuthenticationProviderUserPoolConfigArgs(
+                        user_pool_id=identity.user_pool_id,
+                        app_id_client_regex=identity.client_id.apply(lambda client: f"^{re.escape(client)}$"),
+                        aws_region=identity.user_pool_id.apply(lambda pool: pool.split("_", 1)[0]),
+                    ),
+                ),
             ],
             schema=SCHEMA_FILE.read_text(),
             query_depth_limit=QUERY_DEPTH_LIMIT,
@@ -150,7 +165,7 @@ class WorkflowStateApi(pulumi.ComponentResource):
             f"{self._name}-key",
             api_id=self.api.id,
             description="Clients: queries and subscriptions",
-            expires=api_key_expiry(self._config.api_key_expiry_days),
+            expires=self.api_key_expires,
             opts=self._child(),
         )
 

@@ -4,8 +4,9 @@
 OpenAPI 3 document (each method with its own `security`, from its callers: API Gateway ignores a
 document's root `security`). `schema/tasks-api.yaml` is that document, committed for readers and
 clients (`python -m infra.openapi` writes it; a test fails when it is stale). The RestApi body is
-the same document with the Lambda integration added to every operation, and the local gateway
-routes from that body.
+the same document with the Lambda integration added to every operation, the Lambda authorizer's
+function named in the `clients` scheme, and MOCK 404 catch-alls (`gateway_body`); the local
+gateway routes and authorizes from that body.
 """
 
 from __future__ import annotations
@@ -89,8 +90,36 @@ def render_yaml(spec: dict[str, Any]) -> str:
     return HEADER + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=110, default_flow_style=None)
 
 
-def with_lambda_integration(spec: dict[str, Any], function_invoke_arn: str) -> dict[str, Any]:
-    """A copy of `spec` whose operations proxy to the function (AWS_PROXY, always POST to Lambda)."""
+# Where no method matches (an unknown path, or a method the path does not serve), API Gateway
+# answers MISSING_AUTHENTICATION_TOKEN: the same response type as an IAM method called without a
+# signature, which must be 403 FORBIDDEN. So the deployed API routes every other method of a path
+# and every other path to a MOCK integration that answers 404 NOT_FOUND itself.
+NOT_FOUND_BODY = json.dumps(
+    {"error": {"code": "NOT_FOUND", "message": "no resource at this path accepts this method", "details": []}}
+)
+ANY_METHOD = "x-amazon-apigateway-any-method"
+CATCH_ALL_PATHS = ("/", "/{proxy+}")
+AUTHORIZED_SCHEME = "clients"  # the Lambda REQUEST authorizer's scheme (schema/operations.json `callers`)
+
+
+def _not_found() -> dict[str, Any]:
+    """An ANY method that needs no credential and answers 404 from a MOCK integration."""
+    return {
+        "responses": {"404": {"description": "No resource at this path accepts this method"}},
+        "security": [],
+        "x-amazon-apigateway-integration": {
+            "type": "mock",
+            "requestTemplates": {"application/json": '{"statusCode": 404}'},
+            "passthroughBehavior": "when_no_match",
+            "responses": {"default": {"statusCode": "404", "responseTemplates": {"application/json": NOT_FOUND_BODY}}},
+        },
+    }
+
+
+def gateway_body(spec: dict[str, Any], function_invoke_arn: str, authorizer_invoke_arn: str) -> dict[str, Any]:
+    """The RestApi body: `spec` with every operation proxied to the function (AWS_PROXY, always POST
+    to Lambda), the `clients` scheme's authorizer invoking the authorizer function, and 404
+    catch-alls for what no operation serves."""
     document = copy.deepcopy(spec)
     for path_item in document["paths"].values():
         for method in HTTP_METHODS:
@@ -101,7 +130,13 @@ def with_lambda_integration(spec: dict[str, Any], function_invoke_arn: str) -> d
                     "uri": function_invoke_arn,
                     "passthroughBehavior": "when_no_match",
                 }
-    document["x-amazon-apigateway-api-key-source"] = "HEADER"
+        path_item[ANY_METHOD] = _not_found()
+    for path in CATCH_ALL_PATHS:
+        document["paths"].setdefault(path, {ANY_METHOD: _not_found()})
+    authorizer = document["components"]["securitySchemes"][AUTHORIZED_SCHEME]["x-amazon-apigateway-authorizer"]
+    authorizer["authorizerUri"] = authorizer_invoke_arn
+    # The key is checked by the authorizer, which hands API Gateway the caller's key for the usage plan.
+    document["x-amazon-apigateway-api-key-source"] = "AUTHORIZER"
     return document
 
 

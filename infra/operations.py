@@ -47,17 +47,28 @@ def operations() -> dict[str, dict[str, Any]]:
 
 
 def callers() -> dict[str, dict[str, Any]]:
-    """Caller kind (e.g. `key`) -> how each API names it (REST security requirement, GraphQL directive)."""
+    """Caller kind (e.g. `user`) -> how each API names it (REST security scheme, GraphQL directive)."""
     return _entries(catalogue()["callers"])
 
 
 def rest_security(operation: dict[str, Any]) -> list[dict[str, list[str]]]:
-    """The operation's own OpenAPI `security` (API Gateway ignores a document's root one)."""
+    """The operation's own OpenAPI `security` (API Gateway ignores a document's root one).
+
+    A REST method has exactly one authorization type, so its callers must share one scheme:
+    `{operator}` (IAM), a subset of `{user, key}` (the Lambda authorizer accepts either), or
+    `{token}` (none: the body carries the credential). Anything else stops the program at plan
+    time rather than deploy a method that quietly admits a caller the catalogue did not name."""
     kinds = operation["callers"]["rest"]
     if not kinds:
         raise ValueError("a REST operation names its callers")
-    # An empty requirement (the `token` kind: the credential is in the body) leaves the method open.
-    return [callers()[kind]["rest"] for kind in kinds if callers()[kind]["rest"]]
+    unknown = set(kinds) - set(callers())
+    if unknown:
+        raise ValueError(f"unknown REST caller kinds {sorted(unknown)}")
+    schemes = {callers()[kind]["rest"] for kind in kinds}
+    if len(schemes) != 1:
+        raise ValueError(f"REST callers {sorted(kinds)} need different authorization types; a method has one")
+    (scheme,) = schemes
+    return [] if scheme is None else [{scheme: []}]
 
 
 def graphql_directives(operation: dict[str, Any]) -> set[str]:

@@ -1,11 +1,19 @@
-"""The task REST API: a RestApi built from the operation catalogue, proxying to one function, behind an API key.
+"""The task REST API: a RestApi built from the operation catalogue, proxying to one function.
+
+Each method carries its own security (infra/openapi.py): operators' methods are AWS_IAM; the
+rest pass the API's Lambda REQUEST authorizer (`aiwf.handlers.authorizer`), which accepts a user
+pool ID token or the stage API key. The authorizer knows the key by its SHA-256 and its expiry
+(the AppSync key's), both settings of that function alone: rotating the key (a new AppSync key,
+`pulumi up`) changes the authorizer's configuration and the API Gateway key, never the RestApi body,
+so no deployment of the API follows.
 
 Two components: `TaskRestApi` (the RestApi, its deployment and stage) is declared first, from the
 stage's config alone, because the functions that announce waits need its URL (a wait's
 `callbackUrl`), and the task API function depends on them (through the state machine and the
-durable engine's version): the RestApi's body therefore names that function by its physical name,
-not by the function resource, which would close the cycle RestApi -> task API function -> state
-machine -> process-steps -> RestApi. `TaskApi` then declares the function and the API key.
+durable engine's version): the RestApi's body therefore names the task API function and the
+authorizer by their physical names, not by the function resources, which would close the cycle
+RestApi -> task API function -> state machine -> process-steps -> RestApi. `TaskApi` then declares
+the two functions, API Gateway's permissions to invoke them, and the API key.
 """
 
 from __future__ import annotations
@@ -21,12 +29,17 @@ import pulumi_aws as aws
 from .config import StageConfig
 from .functions import Function, FunctionFactory
 from .iam import Access
-from .openapi import load_spec, with_lambda_integration
+from .identity import Identity
+from .openapi import gateway_body, load_spec
 from .operations import REST_FUNCTION, Machines, states_access, store_profiles
+from .runtime_settings import environment
 from .state_store import StateStore
 
 # API Gateway's REST integration timeout (its default and, without a quota increase, its maximum).
 API_GATEWAY_TIMEOUT_SECONDS = 29
+# API Gateway waits at most 10 s for an authorizer; a cold start plus one JWKS read fit well within.
+AUTHORIZER_TIMEOUT_SECONDS = 10
+AUTHORIZER_FUNCTION = "authorizer"
 
 
 class TaskRestApi(pulumi.ComponentResource):
@@ -54,10 +67,11 @@ class TaskRestApi(pulumi.ComponentResource):
             self._name,
             name=self._config.name("tasks"),
             description=spec["info"]["description"],
-            body=function_invoke_arn(self._config, REST_FUNCTION).apply(
-                lambda arn: json.dumps(with_lambda_integration(spec, arn))
-            ),
-            api_key_source="HEADER",
+            body=pulumi.Output.all(
+                function_invoke_arn(self._config, REST_FUNCTION),
+                function_invoke_arn(self._config, AUTHORIZER_FUNCTION),
+            ).apply(lambda arns: json.dumps(gateway_body(spec, arns[0], arns[1]))),
+            api_key_source="AUTHORIZER",
             endpoint_configuration=aws.apigateway.RestApiEndpointConfigurationArgs(types="REGIONAL"),
             opts=self._moved,
         )
@@ -118,15 +132,25 @@ class TaskApiArgs:
     express_state_machine: aws.sfn.StateMachine
     code: pulumi.Archive
     layers: list[pulumi.Input[str]]
+    # The stage's user pool: the authorizer accepts its ID tokens.
+    identity: Identity
     # Clients hold one key for both APIs: AppSync generates its key, API Gateway accepts a given one.
     api_key_value: pulumi.Input[str] | None = None
+    # When the key stops being accepted (RFC 3339; the AppSync key's `expires`); None: never.
+    api_key_expires: str | None = None
     # Starting and controlling tasks on the second engine (infra/durable_engine.py `caller_access`).
     engine_access: Sequence[Access] = ()
 
 
+def _sha256(value: str) -> str:
+    """How the authorizer knows a key without holding it (empty: no key is accepted)."""
+    return hashlib.sha256(value.encode()).hexdigest() if value else ""
+
+
 class TaskApi(pulumi.ComponentResource):
     """The REST API: the function that serves every REST operation of the catalogue (of the
-    `TaskRestApi` it is given), API Gateway's permission to invoke it, and the API key."""
+    `TaskRestApi` it is given), its authorizer, API Gateway's permissions to invoke both, and the
+    API key."""
 
     url: pulumi.Output[str]
     api_key: pulumi.Output[str]
@@ -138,8 +162,9 @@ class TaskApi(pulumi.ComponentResource):
         self._name = name
         self._config = config
         self.handler = self._function(args)
+        self.authorizer = self._authorizer(args, pulumi.Output.secret(args.api_key_value or ""))
         self.rest_api, self.stage = args.rest.rest_api, args.rest.stage
-        self._permission(self.handler, self.rest_api)
+        self._permissions(self.handler, self.authorizer, self.rest_api)
         key = self._api_key(args, self.rest_api, self.stage)
         self.url = args.rest.url
         self.api_key = pulumi.Output.secret(key.value)
@@ -164,8 +189,26 @@ class TaskApi(pulumi.ComponentResource):
             statements=states.statements,
         )
 
-    def _permission(self, handler: Function, rest_api: aws.apigateway.RestApi) -> None:
-        """API Gateway may invoke the function from this API only."""
+    def _authorizer(self, args: TaskApiArgs, key_value: pulumi.Output[str]) -> Function:
+        """The Lambda REQUEST authorizer: it reads nothing but the pool's public keys (HTTPS, no IAM)."""
+        return FunctionFactory(args.code, args.layers, self._config, self).create(
+            f"{self._name}-authorizer",
+            AUTHORIZER_FUNCTION,
+            handler="aiwf.handlers.authorizer.handler",
+            description="REST task API authorizer: a user pool ID token or the API key",
+            environment=environment(
+                user_pool_id=args.identity.user_pool_id,
+                user_pool_client_id=args.identity.client_id,
+                # A digest of a random key reveals nothing: plain, so the environment is not all secret.
+                api_key_hashes=pulumi.Output.unsecret(key_value.apply(_sha256)),
+                api_key_expires=args.api_key_expires,
+            ),
+            timeout_seconds=AUTHORIZER_TIMEOUT_SECONDS,
+        )
+
+    def _permissions(self, handler: Function, authorizer: Function, rest_api: aws.apigateway.RestApi) -> None:
+        """API Gateway may invoke the handler (any method of this API) and the authorizer (this
+        API's authorizers), from this API only."""
         aws.lambda_.Permission(
             f"{self._name}-invoke",
             action="lambda:InvokeFunction",
@@ -174,11 +217,20 @@ class TaskApi(pulumi.ComponentResource):
             source_arn=rest_api.execution_arn.apply(lambda arn: f"{arn}/*/*/*"),
             opts=self._child(),
         )
+        aws.lambda_.Permission(
+            f"{self._name}-authorizer-invoke",
+            action="lambda:InvokeFunction",
+            function=authorizer.function.name,
+            principal="apigateway.amazonaws.com",
+            source_arn=rest_api.execution_arn.apply(lambda arn: f"{arn}/authorizers/*"),
+            opts=self._child(),
+        )
 
     def _api_key(
         self, args: TaskApiArgs, rest_api: aws.apigateway.RestApi, stage: aws.apigateway.Stage
     ) -> aws.apigateway.ApiKey:
-        """The API key every REST operation requires, in a usage plan of the stage."""
+        """The API key in a usage plan of the stage: the authorizer names it (`usageIdentifierKey`) for
+        the plan's metering and throttling; whether a request may use it, the authorizer decides."""
         name, config = self._name, self._config
         key = aws.apigateway.ApiKey(
             f"{name}-key", name=config.name("tasks-key"), value=args.api_key_value, enabled=True, opts=self._child()

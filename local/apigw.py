@@ -2,11 +2,21 @@
 
 moto's API Gateway cannot proxy to Lambda, so this serves the deployed REST API itself: it
 routes ``/{stageName}/<path>`` through the OpenAPI ``paths`` of the RestApi body the program
-declared, enforces ``x-api-key`` where an operation's own ``security`` names an API-key scheme
-(valid = an enabled key in a usage plan of that API stage; as in API Gateway, the document's root
-``security`` counts for nothing, so a method without its own is open), builds the real Lambda proxy event and calls
-the function named in the integration URI through the embedded Lambda Invoke API, as API
-Gateway does. Its own error answers (unknown path, missing key, a failed integration) are the
+declared and enforces each method's own ``security`` as API Gateway does (the document's root
+``security`` counts for nothing, so a method without its own is open):
+
+- an ``awsSigv4`` scheme (AWS_IAM): the SigV4 signature (service ``execute-api``) is verified
+  against the embedded AWS's principals (``local.appsync_auth.verify_sigv4``), whose policies must
+  allow ``execute-api:Invoke`` on the method ARN; ``requestContext.identity`` names the signer;
+- a Lambda REQUEST authorizer (``x-amazon-apigateway-authorizer``): the authorizer function runs in
+  the local Lambda runtime with API Gateway's REQUEST authorizer event; its policy must allow the
+  method ARN, and its ``context`` (with ``principalId``) becomes ``requestContext.authorizer``;
+  ``Unauthorized`` is 401 UNAUTHORIZED, a Deny ACCESS_DENIED;
+- an API-key scheme on ``x-api-key``: an enabled key in a usage plan of that API stage.
+
+It then builds the real Lambda proxy event and calls the function named in the integration URI
+through the embedded Lambda Invoke API, as API Gateway does; a MOCK integration answers its
+``default`` response itself. Its own error answers (unknown path, missing key, a failed integration) are the
 gateway responses the body declares (``x-amazon-apigateway-gateway-responses``, rendered like API
 Gateway renders them), else API Gateway's default bodies and status codes.
 """
@@ -27,6 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from local.appsync_auth import IncompleteSignature, Principals, Unauthorized, lower, verify_sigv4
 from local.registry import Registry, RestApiRecord
 
 log = logging.getLogger("local.apigw")
@@ -96,6 +107,19 @@ class RestApi:
             return RouteMatch(template, operation, dict(zip(names, values, strict=True)))
         return None
 
+    def authorization(self, operation: dict) -> tuple[str, dict]:
+        """How API Gateway authorizes the method, from its own security: ("sigv4" | "authorizer" |
+        "api_key" | "none", the scheme). A method has one authorization type: the first scheme named."""
+        for requirement in operation.get("security") or []:
+            for scheme_name in requirement:
+                scheme = self.security_schemes.get(scheme_name, {})
+                authtype = str(scheme.get("x-amazon-apigateway-authtype", "")).lower()
+                if authtype == "awssigv4":
+                    return "sigv4", scheme
+                if "x-amazon-apigateway-authorizer" in scheme:
+                    return "authorizer", scheme
+        return ("api_key", {}) if self.needs_api_key(operation) else ("none", {})
+
     def needs_api_key(self, operation: dict) -> bool:
         """Whether the operation's own security requires the key: API Gateway imports a method's
         `security` alone (it ignores the document's root one), so neither does this."""
@@ -115,6 +139,16 @@ GATEWAY_RESPONSES_KEY = "x-amazon-apigateway-gateway-responses"
 GATEWAY_DEFAULTS: dict[str, tuple[int, str, str]] = {
     "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token", "MissingAuthenticationTokenException"),
     "INVALID_API_KEY": (403, "Forbidden", "ForbiddenException"),
+    "INCOMPLETE_SIGNATURE": (
+        403,
+        "Authorization header requires 'Credential' parameter.",
+        "IncompleteSignatureException",
+    ),
+    "INVALID_SIGNATURE": (403, "The request signature we calculated does not match.", "InvalidSignatureException"),
+    "ACCESS_DENIED": (403, "User is not authorized to access this resource", "AccessDeniedException"),
+    "UNAUTHORIZED": (401, "Unauthorized", "UnauthorizedException"),
+    "AUTHORIZER_FAILURE": (500, "Internal server error", "AuthorizerFailureException"),
+    "AUTHORIZER_CONFIGURATION_ERROR": (500, "Internal server error", "AuthorizerConfigurationException"),
     "INTEGRATION_FAILURE": (502, "Internal server error", "InternalServerErrorException"),
     "INTEGRATION_TIMEOUT": (504, "Endpoint request timed out", "InternalServerErrorException"),
     "API_CONFIGURATION_ERROR": (500, "Internal server error", "InternalServerErrorException"),
@@ -133,11 +167,12 @@ def _render_template(template: str, variables: dict[str, str]) -> str:
 
 
 def gateway_response(
-    response_type: str, request_id: str, body: dict[str, Any] | None = None, stage: str = ""
+    response_type: str, request_id: str, body: dict[str, Any] | None = None, stage: str = "", message: str | None = None
 ) -> Response:
     """API Gateway's own answer of `response_type`: the API's gateway response of that type, else its
     DEFAULT_4XX / DEFAULT_5XX, else API Gateway's default `{"message": ...}` body."""
-    status, message, error_type = GATEWAY_DEFAULTS[response_type]
+    status, default_message, error_type = GATEWAY_DEFAULTS[response_type]
+    message = message or default_message
     declared = (body or {}).get(GATEWAY_RESPONSES_KEY) or {}
     custom = declared.get(response_type) or declared.get("DEFAULT_4XX" if status < 500 else "DEFAULT_5XX")
     headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error_type}
@@ -177,7 +212,19 @@ def _multi(items: list[tuple[str, str]]) -> tuple[dict[str, str] | None, dict[st
 class RestApiGateway:
     """ASGI app serving every declared stage at ``/{stageName}/...``."""
 
-    def __init__(self, registry: Registry, invoke: LambdaInvoker, region: str, account_id: str) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        invoke: LambdaInvoker,
+        region: str,
+        account_id: str,
+        principals: Principals | None = None,
+        credentials: dict[str, str] | None = None,
+    ) -> None:
+        """`principals`: the embedded AWS's IAM (signers' secrets and policies) for AWS_IAM methods;
+        without it, `credentials` (access key id -> secret) sign and every signer may invoke."""
+        self.principals = principals
+        self.credentials = credentials or {}
         self.registry = registry
         self.invoke = invoke
         self.region = region
@@ -213,20 +260,41 @@ class RestApiGateway:
         if not isinstance(match, RouteMatch):
             return gateway_response("MISSING_AUTHENTICATION_TOKEN", request_id, api.record.body, stage)
         api_key = request.headers.get("x-api-key")
-        if api.needs_api_key(match.operation) and not self.registry.valid_api_key(api_key, api.record.id, stage):
+        kind, scheme = api.authorization(match.operation)
+        method_arn = self._method_arn(api, stage, request.method, resource_path)
+        identity: dict[str, Any] = {}
+        authorizer: dict[str, Any] | None = None
+        if kind == "api_key" and not self.registry.valid_api_key(api_key, api.record.id, stage):
             log.info("%s %s -> 403 (missing or invalid x-api-key)", request.method, full_path)
             return gateway_response("INVALID_API_KEY", request_id, api.record.body, stage)
+        if kind == "sigv4":
+            checked = await self._sigv4(request, method_arn)
+            if isinstance(checked, tuple):
+                log.info("%s %s -> %s (AWS_IAM)", request.method, full_path, checked[0])
+                return gateway_response(checked[0], request_id, api.record.body, stage, checked[1])
+            identity = checked
+        if kind == "authorizer":
+            decided = await self._authorize(request, scheme, api, stage, resource_path, match, method_arn, request_id)
+            if isinstance(decided, str):
+                log.info("%s %s -> %s (authorizer)", request.method, full_path, decided)
+                return gateway_response(decided, request_id, api.record.body, stage)
+            authorizer, api_key = decided
         integration = match.operation.get("x-amazon-apigateway-integration") or {}
+        if integration.get("type", "").lower() == "mock":
+            return _mock_response(integration, request_id)
         found = FUNCTION_IN_URI.search(integration.get("uri", ""))
         if integration.get("type", "").lower() != "aws_proxy" or not found:
             log.error(
-                "%s %s: only Lambda proxy integrations are served locally (got %r)",
+                "%s %s: only Lambda proxy and MOCK integrations are served locally (got %r)",
                 request.method,
                 match.template,
                 integration,
             )
             return gateway_response("API_CONFIGURATION_ERROR", request_id, api.record.body, stage)
         event = await self._event(request, api, stage, resource_path, match, request_id, api_key)
+        event["requestContext"]["identity"].update(identity)
+        if authorizer is not None:
+            event["requestContext"]["authorizer"] = authorizer
         started = time.monotonic()
         try:
             payload, function_error = await run_in_threadpool(self.invoke, found.group("arn"), json.dumps(event))
@@ -241,6 +309,93 @@ class RestApiGateway:
             (time.monotonic() - started) * 1000,
         )
         return response
+
+    def _method_arn(self, api: RestApi, stage: str, method: str, path: str) -> str:
+        return (
+            f"arn:aws:execute-api:{self.region}:{self.account_id}:{api.record.id}/{stage}/{method}/{path.lstrip('/')}"
+        )
+
+    async def _sigv4(self, request: Request, method_arn: str) -> dict[str, Any] | tuple[str, str | None]:
+        """AWS_IAM: the signer's `requestContext.identity` fields, or (gateway response type, message)."""
+        headers = lower(dict(request.headers))
+        if not headers.get("authorization"):
+            return "MISSING_AUTHENTICATION_TOKEN", None
+        body = await request.body()
+        # The path as sent (still percent-encoded), as the signer canonicalized it
+        raw = request.scope.get("raw_path") or request.url.path.encode()
+        path = raw.decode("latin-1") + (f"?{request.url.query}" if request.url.query else "")
+
+        def secret_of(key_id: str, token: str | None) -> str | None:
+            if self.principals is not None:
+                return self.principals.secret(key_id, token)
+            return self.credentials.get(key_id)
+
+        try:
+            signer = verify_sigv4(headers, request.method, path, body, "execute-api", secret_of)
+        except IncompleteSignature as exc:
+            return "INCOMPLETE_SIGNATURE", exc.message
+        except Unauthorized as exc:
+            return "INVALID_SIGNATURE", exc.message
+        key, token = signer.access_key_id, signer.session_token
+        arn = f"arn:aws:iam::{self.account_id}:user/{key}"
+        if self.principals is not None:
+            arn = self.principals.principal_arn(key, token) or arn
+            if not self.principals.permits(key, token, "execute-api:Invoke", method_arn):
+                return (
+                    "ACCESS_DENIED",
+                    f"User: {arn} is not authorized to perform: execute-api:Invoke on resource: {method_arn}",
+                )
+        caller = arn.rsplit("/", 1)[-1] if ":assumed-role/" in arn else key
+        return {"accountId": self.account_id, "accessKey": key, "caller": caller, "user": caller, "userArn": arn}
+
+    async def _authorize(
+        self,
+        request: Request,
+        scheme: dict,
+        api: RestApi,
+        stage: str,
+        path: str,
+        match: RouteMatch,
+        method_arn: str,
+        request_id: str,
+    ) -> tuple[dict[str, Any], str | None] | str:
+        """A Lambda REQUEST authorizer: (requestContext.authorizer, the usage plan's key) when its
+        policy allows this method, else the gateway response type."""
+        config = scheme["x-amazon-apigateway-authorizer"]
+        found = FUNCTION_IN_URI.search(str(config.get("authorizerUri", "")))
+        if str(config.get("type", "")).lower() != "request" or not found:
+            log.error("only Lambda REQUEST authorizers are served locally (got %r)", config)
+            return "AUTHORIZER_CONFIGURATION_ERROR"
+        proxy = await self._event(request, api, stage, path, match, request_id, None)
+        event = {
+            "type": "REQUEST",
+            "methodArn": method_arn,
+            **{key: proxy[key] for key in ("resource", "path", "httpMethod", "headers", "multiValueHeaders")},
+            **{key: proxy[key] for key in ("queryStringParameters", "multiValueQueryStringParameters")},
+            "pathParameters": proxy["pathParameters"] or {},
+            "stageVariables": proxy["stageVariables"] or {},
+            "requestContext": proxy["requestContext"],
+        }
+        started = time.monotonic()
+        try:
+            payload, error = await run_in_threadpool(self.invoke, found.group("arn"), json.dumps(event))
+        except TimeoutError:
+            return "AUTHORIZER_FAILURE"
+        if error:
+            message = _error_message(payload)
+            return "UNAUTHORIZED" if message == "Unauthorized" else "AUTHORIZER_FAILURE"
+        try:
+            answer = json.loads(payload)
+            statements = answer["policyDocument"]["Statement"]
+            principal = str(answer["principalId"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("malformed authorizer answer: %s", payload[:500])
+            return "AUTHORIZER_CONFIGURATION_ERROR"
+        if not _policy_allows(statements, method_arn):
+            return "ACCESS_DENIED"
+        context = {k: v for k, v in (answer.get("context") or {}).items() if isinstance(v, str | int | float | bool)}
+        latency = int((time.monotonic() - started) * 1000)
+        return {**context, "principalId": principal, "integrationLatency": latency}, answer.get("usageIdentifierKey")
 
     async def _event(
         self,
@@ -349,6 +504,50 @@ class RestApiGateway:
         raw_headers += [(b"content-length", str(len(content)).encode()), (b"x-amzn-requestid", request_id.encode())]
         response.raw_headers = raw_headers
         return response
+
+
+def _error_message(payload: bytes) -> str:
+    try:
+        return str(json.loads(payload).get("errorMessage", ""))
+    except (ValueError, AttributeError):
+        return ""
+
+
+def _arn_matches(pattern: str, arn: str) -> bool:
+    """IAM-style wildcards (`*`, `?`) in a policy's resource."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, arn) is not None
+
+
+def _policy_allows(statements: Any, method_arn: str) -> bool:
+    """An authorizer's policy: some statement allows execute-api:Invoke on the method, none denies it."""
+    statements = [statements] if isinstance(statements, dict) else list(statements or [])
+    allowed = False
+    for statement in statements:
+        actions = statement.get("Action") or []
+        actions = [actions] if isinstance(actions, str) else actions
+        resources = statement.get("Resource") or []
+        resources = [resources] if isinstance(resources, str) else resources
+        applies = any(_arn_matches(a, "execute-api:Invoke") for a in actions) and any(
+            _arn_matches(r, method_arn) for r in resources
+        )
+        if applies and statement.get("Effect") == "Deny":
+            return False
+        allowed = allowed or (applies and statement.get("Effect") == "Allow")
+    return allowed
+
+
+def _mock_response(integration: dict, request_id: str) -> Response:
+    """A MOCK integration's `default` integration response (its status and JSON template, as is)."""
+    response = (integration.get("responses") or {}).get("default") or {}
+    templates = response.get("responseTemplates") or {}
+    content = templates.get("application/json", "")
+    return Response(
+        content,
+        status_code=int(response.get("statusCode", 200)),
+        media_type="application/json",
+        headers={"x-amzn-RequestId": request_id},
+    )
 
 
 def _resource_id(template: str) -> str:

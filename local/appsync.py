@@ -269,7 +269,9 @@ class GraphqlApi:
         self.max_query_depth = configured if 1 <= configured <= MAX_QUERY_DEPTH else MAX_QUERY_DEPTH
         modes = (self.default_mode, *record.additional)
         keys = _ApiKeys(registry, api_id)
-        self.authorizer = Authorizer(tuple(modes), keys, credentials, ACCOUNT_ID, principals)
+        self.authorizer = Authorizer(
+            tuple(modes), keys, credentials, ACCOUNT_ID, principals, user_pool=lambda: _user_pool(registry, api_id)
+        )
         self.allowed = auth_table(self.schema, self.default_mode)
         roots = (self.schema.query_type, self.schema.mutation_type, self.schema.subscription_type)
         self.root_types = frozenset(root.name for root in roots if root is not None)
@@ -546,6 +548,15 @@ def _bad_request(message: str) -> JSONResponse:
         status_code=400,
         headers={"x-amzn-ErrorType": "BadRequestException", "x-amzn-RequestId": _request_id()},
     )
+
+
+def _user_pool(registry: Registry, api_id: str) -> tuple[str, str | None, str] | None:
+    """The API's Cognito mode as the authorizer checks it: pool id, app client regex, JWKS URL."""
+    auth = registry.graphql_apis[api_id].user_pool
+    pool = registry.user_pools.get(auth.pool_id) if auth is not None else None
+    if auth is None or pool is None:
+        return None
+    return auth.pool_id, auth.app_id_client_regex, pool.jwks_url
 
 
 class _ApiKeys(dict):  # type: ignore[type-arg]

@@ -5,9 +5,10 @@ API key changed. Here the stack's data is written to `.local/state/<stage>/` and
 time the stack starts:
 
 - `snapshot.json`: the names the stack generated (table, bucket and state machine names, the API
-  key; `local.provision.context.Context.stable`), every item of the stack's DynamoDB tables and
-  the list of its S3 objects; each object's bytes in `objects/<sha256>` (written once, shared by
-  identical bodies, removed when no snapshot names them).
+  key, the user pool's id; `local.provision.context.Context.stable`), every item of the stack's
+  DynamoDB tables, the users of its Cognito user pools and the list of its S3 objects; each
+  object's bytes in `objects/<sha256>` (written once, shared by identical bodies, removed when
+  no snapshot names them).
 - Writes are **atomic**: a temporary file in the same folder, flushed and fsynced, then
   `os.replace`d over the old one (and the folder fsynced), blobs before the snapshot naming
   them. A crash (SIGKILL, power) leaves the previous snapshot or the new one, never half of one.
@@ -53,6 +54,9 @@ LOCK = "lock"
 FLUSH_INTERVAL_SECONDS = 1.0
 TABLE_TYPES = frozenset({"aws:dynamodb/table:Table"})
 BUCKET_TYPES = frozenset({"aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"})
+POOL_TYPES = frozenset({"aws:cognito/userPool:UserPool"})
+_COGNITO_TARGET = "AWSCognitoIdentityProviderService."
+_COGNITO_READS = ("Describe", "List", "Get", "AdminGet", "InitiateAuth", "AdminInitiateAuth")
 # DynamoDB operations that never change a table (everything else counts as a change).
 _DYNAMODB_READS = ("Get", "Query", "Scan", "BatchGet", "Describe", "List", "TransactGet")
 
@@ -107,6 +111,9 @@ class _Changes:
         if target.startswith("DynamoDB_"):
             if not target.partition(".")[2].startswith(_DYNAMODB_READS):
                 self.count += 1  # two racing increments may count as one: still a change
+        elif target.startswith(_COGNITO_TARGET):
+            if not target.removeprefix(_COGNITO_TARGET).startswith(_COGNITO_READS):
+                self.count += 1
         elif environ.get("REQUEST_METHOD") not in ("GET", "HEAD") and "/s3/aws4_request" in environ.get(
             "HTTP_AUTHORIZATION", ""
         ):
@@ -121,8 +128,9 @@ class LocalState:
         self.region = region
         self.names: dict[str, str] = {}
         self.restored_items: dict[str, list[dict[str, Any]]] = {}  # table -> items put back at start
-        self._stored: dict[str, Any] = {"dynamodb": {}, "s3": {}}
+        self._stored: dict[str, Any] = {"dynamodb": {}, "s3": {}, "cognito": {}}
         self._tables: set[str] = set()
+        self._pools: set[str] = set()
         self._buckets: set[str] = set()
         self._changes = _Changes()
         self._saved_at = -1
@@ -178,7 +186,11 @@ class LocalState:
             ) from exc
         self.names = dict(stored.get("names") or {})
         self._saved_names = dict(self.names)
-        self._stored = {"dynamodb": stored.get("dynamodb") or {}, "s3": stored.get("s3") or {}}
+        self._stored = {
+            "dynamodb": stored.get("dynamodb") or {},
+            "s3": stored.get("s3") or {},
+            "cognito": stored.get("cognito") or {},
+        }
         tables, items = len(self._stored["dynamodb"]), sum(map(len, self._stored["dynamodb"].values()))
         log.info("state from %s: %d items in %d tables, %d objects", path, items, tables, self._object_count())
 
@@ -199,6 +211,24 @@ class LocalState:
             objects = self._stored["s3"].get(name)
             if objects:
                 self._restore_bucket(name, objects)
+        elif resource_type in POOL_TYPES:
+            self._pools.add(resource_id)
+            users = self._stored["cognito"].get(resource_id)
+            if users:
+                self._restore_pool(resource_id, users)
+
+    def _restore_pool(self, pool_id: str, users: list[dict[str, Any]]) -> None:
+        """The pool's users as they were: name, `sub` (what tokens and tasks know them by),
+        password, status, attributes (the tenant among them)."""
+        from moto.cognitoidp.models import CognitoIdpUser, cognitoidp_backends
+
+        pool = cognitoidp_backends[ACCOUNT_ID][self.region].user_pools[pool_id]
+        for stored in users:
+            user = CognitoIdpUser(pool_id, stored["username"], stored["password"], stored["status"], [])
+            user.id, user.enabled = stored["sub"], stored["enabled"]
+            user.update_attributes([*stored["attributes"], {"Name": "sub", "Value": stored["sub"]}])
+            pool.users[user.username] = user
+        log.debug("user pool %s: %d users restored", pool_id, len(users))
 
     def _restore_table(self, name: str, items: list[dict[str, Any]]) -> None:
         from moto.dynamodb.models import dynamodb_backends
@@ -262,7 +292,13 @@ class LocalState:
             names = dict(self.names)
             tables = self._capture_tables()
             buckets = self._capture_buckets()
-            head = {"format": FORMAT, "savedAt": time.time(), "names": names, "s3": buckets}
+            head = {
+                "format": FORMAT,
+                "savedAt": time.time(),
+                "names": names,
+                "s3": buckets,
+                "cognito": self._capture_pools(),
+            }
             # The items are JSON texts already: the document is put together around them.
             items = ",".join(f"{json.dumps(name)}:[{','.join(texts)}]" for name, texts in tables.items())
             data = f'{json.dumps(head, separators=(",", ":"))[:-1]},"dynamodb":{{{items}}}}}'.encode()
@@ -298,6 +334,28 @@ class LocalState:
                     texts[id(item)] = known
                 self._item_texts[name] = (updates, texts)
                 captured[name] = [text for _, text in texts.values()]
+        return captured
+
+    def _capture_pools(self) -> dict[str, list[dict[str, Any]]]:
+        from moto.cognitoidp.models import cognitoidp_backends
+
+        pools = cognitoidp_backends[ACCOUNT_ID][self.region].user_pools
+        captured: dict[str, list[dict[str, Any]]] = {}
+        for pool_id in sorted(self._pools):
+            pool = pools.get(pool_id)
+            if pool is None:
+                continue
+            captured[pool_id] = [
+                {
+                    "username": user.username,
+                    "sub": user.id,
+                    "password": user.password,
+                    "status": user.status,
+                    "enabled": user.enabled,
+                    "attributes": [a for a in user.attributes if a["Name"] != "sub"],
+                }
+                for user in list(pool.users.values())
+            ]
         return captured
 
     def _capture_buckets(self) -> dict[str, dict[str, dict[str, Any]]]:

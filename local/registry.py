@@ -57,6 +57,22 @@ class GraphqlApiRecord:
     additional: list[str]
     uris: dict[str, str]
     query_depth_limit: int | None = None
+    user_pool: UserPoolAuth | None = None  # its AMAZON_COGNITO_USER_POOLS mode, when it has one
+
+
+@dataclass(frozen=True)
+class UserPoolRecord:
+    """A Cognito user pool of the embedded AWS: where its public keys are served."""
+
+    jwks_url: str
+
+
+@dataclass(frozen=True)
+class UserPoolAuth:
+    """A GraphQL API's AMAZON_COGNITO_USER_POOLS mode: the pool, and the app clients it accepts."""
+
+    pool_id: str
+    app_id_client_regex: str | None = None
 
 
 @dataclass
@@ -99,6 +115,7 @@ class Registry:
     appsync_keys: dict[str, AppSyncKeyRecord] = field(default_factory=dict)  # key value -> record
     data_sources: dict[tuple[str, str], DataSourceRecord] = field(default_factory=dict)  # (apiId, name)
     resolvers: dict[tuple[str, str, str], ResolverRecord] = field(default_factory=dict)  # (apiId, type, field)
+    user_pools: dict[str, UserPoolRecord] = field(default_factory=dict)  # pool id -> record
 
     def valid_api_key(self, value: str | None, api_id: str, stage: str) -> bool:
         """True when `value` is an enabled key attached, through a usage plan, to this API stage."""

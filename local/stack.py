@@ -427,7 +427,14 @@ class LocalStack:
                 read_timeout=INTEGRATION_TIMEOUT_SECONDS, retries={"max_attempts": 0}, max_pool_connections=32
             ),
         )
-        rest = RestApiGateway(self.registry, self._invoke_lambda, self.region, ACCOUNT_ID)
+        rest = RestApiGateway(
+            self.registry,
+            self._invoke_lambda,
+            self.region,
+            ACCOUNT_ID,
+            principals=self.aws.iam if self.aws else None,
+            credentials={LOCAL_ACCESS_KEY_ID: LOCAL_SECRET_ACCESS_KEY},
+        )
         console_routes = console.routes(self.project_dir, lambda: self.outputs)
         app = Starlette(routes=[*self.extra_routes(), *console_routes, Mount("/", app=rest)])
         assert self._socket is not None and self._tls_socket is not None and self._tls_files is not None

@@ -82,7 +82,9 @@ class Caller:
         identity = context.get("identity") or {}
         if identity.get("userArn") or identity.get("accessKey"):
             return cls.operator(identity.get("userArn") or identity.get("caller") or "")
-        return _legacy_rest_caller(identity)
+        # No credential the gateway checked: an open method's caller (a callback, whose resume
+        # token its handler checks); `authorize` refuses it anything else.
+        return cls(TOKEN, None, principal="anonymous")
 
     @classmethod
     def from_appsync(cls, event: dict[str, Any]) -> Caller:
@@ -106,15 +108,6 @@ class Caller:
         if identity.get("userArn") or identity.get("accountId"):
             return cls.operator(str(identity.get("userArn") or identity.get("accountId")))
         raise Forbidden("the caller's identity is not one this API knows", code="FORBIDDEN")
-
-
-def _legacy_rest_caller(identity: dict[str, Any]) -> Caller:
-    """PRE-EDGE ONLY (delete when the REST authorizer is deployed): today's REST methods check the
-    API key at the gateway and pass no authorizer context, so a request that reached the handler
-    without one came with the stage key. Once every method has its own authorizer or AWS_IAM,
-    an event with neither is refused here instead."""
-    key_id = str(identity.get("apiKeyId") or "")
-    return Caller.api_key(f"apikey:{key_id[:8]}" if key_id else "apikey")
 
 
 def _groups(raw: Any) -> tuple[str, ...]:

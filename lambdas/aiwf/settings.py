@@ -203,3 +203,23 @@ def response_bytes() -> int:
     """Bytes of an HTTP response body a step may read before it fails with `ResponseTooLarge`
     (the stage's `limits.responseBytes`)."""
     return int(read("limitsResponseBytes"))
+
+
+def user_pool_id() -> str:
+    """The stage's user pool whose ID tokens the REST authorizer accepts (KeyError when not deployed with one)."""
+    return str(read("userPoolId"))
+
+
+def user_pool_client_id() -> str:
+    """The `aud` an accepted ID token carries: the user pool's app client."""
+    return str(read("userPoolClientId"))
+
+
+def api_key_hashes() -> tuple[str, ...]:
+    """SHA-256 hex digests of the API keys the REST authorizer accepts."""
+    return tuple(read("apiKeyHashes"))
+
+
+def api_key_expires() -> str:
+    """When the REST API key stops being accepted (RFC 3339); empty: never."""
+    return str(read("apiKeyExpires"))

@@ -2,7 +2,7 @@
 
 Each module maps Pulumi resource types to functions `(ctx, args) -> (id, outputs)`
 (`local.provision.context`). Where moto implements the service (DynamoDB, S3, IAM, CloudWatch
-Logs, Lambda, Step Functions, EventBridge, SQS) the resource is created there through boto3, so
+Logs, Lambda, Step Functions, EventBridge, SQS, Cognito user pools) the resource is created there through boto3, so
 handler code and the state machine find it; API Gateway and AppSync pieces are only recorded in
 the registry (`local.registry`), because the local stack serves those APIs itself.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 from local.provision import (
     apigateway,
     appsync,
+    cognito,
     dynamodb,
     events,
     iam,
@@ -34,6 +35,7 @@ PROVISIONERS: dict[str, Provisioner] = {
     **apigateway.HANDLERS,
     **sqs.HANDLERS,
     **appsync.HANDLERS,
+    **cognito.HANDLERS,
 }
 
 __all__ = ["PROVISIONERS", "Context", "Provisioner", "generic"]

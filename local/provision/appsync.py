@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from local.provision.context import Args, Context, random_id
-from local.registry import AppSyncKeyRecord, DataSourceRecord, GraphqlApiRecord, ResolverRecord
+from local.registry import AppSyncKeyRecord, DataSourceRecord, GraphqlApiRecord, ResolverRecord, UserPoolAuth
 
 
 def graphql_api(ctx: Context, args: Args) -> tuple[str, dict]:
@@ -25,8 +25,19 @@ def graphql_api(ctx: Context, args: Args) -> tuple[str, dict]:
             additional=[p.get("authenticationType") for p in i.get("additionalAuthenticationProviders") or []],
             uris=uris,
             query_depth_limit=i.get("queryDepthLimit"),
+            user_pool=_user_pool(i),
         )
     return api_id, {**i, "name": name, "arn": ctx.arn("appsync", f"apis/{api_id}"), "uris": uris}
+
+
+def _user_pool(inputs: dict) -> UserPoolAuth | None:
+    """The Cognito mode's pool, as the default or an additional provider."""
+    providers = [inputs, *(inputs.get("additionalAuthenticationProviders") or [])]
+    for provider in providers:
+        config = provider.get("userPoolConfig")
+        if provider.get("authenticationType") == "AMAZON_COGNITO_USER_POOLS" and config:
+            return UserPoolAuth(config["userPoolId"], config.get("appIdClientRegex"))
+    return None
 
 
 def appsync_key(ctx: Context, args: Args) -> tuple[str, dict]:

@@ -23,7 +23,7 @@ from botocore.config import Config
 
 from local.registry import ACCOUNT_ID, Registry
 
-SERVICES = ("dynamodb", "s3", "iam", "logs", "lambda", "stepfunctions", "events", "sqs")
+SERVICES = ("dynamodb", "s3", "iam", "logs", "lambda", "stepfunctions", "events", "sqs", "cognito-idp")
 
 
 @dataclass

@@ -1,6 +1,8 @@
 """`Client`: the task REST API (flows and tasks) and the GraphQL subscription, from Python.
 
     client = Client.from_outputs(".local/outputs.json")   # or Client.from_stack("dev"), Client(url, api_key)
+    # Flow registration signs with AWS credentials (an operator's: `aws_credentials=`, the local
+    # stack's `awsCredentials`, else the standard AWS chain); the rest uses `id_token=` or the key.
     client.flows.deploy(flow)                              # create-or-update: a new version only when changed
     state = client.tasks.run("hello", {"name": "Ada"})     # the final state (a quick run when it can be)
 
@@ -36,6 +38,7 @@ from aiwf_sdk.errors import (
 from aiwf_sdk.flow import Flow
 from aiwf_sdk.models import FINAL_STATUSES, FlowSummary, FlowVersion, Heartbeat, Page, TaskState
 from aiwf_sdk.session import SessionAuth
+from aiwf_sdk.signing import RequestAuth
 from aiwf_sdk.steps import UNSET
 
 # Hosts of a local stack: a refused connection there means it is not running.
@@ -64,6 +67,8 @@ class Client:
         timeout: float = 30.0,
         start_retry_delays: Sequence[float] = START_RETRY_DELAYS_SECONDS,
         transport: httpx.BaseTransport | None = None,
+        aws_credentials: Mapping[str, Any] | None = None,
+        id_token: str | Callable[[], str] | None = None,
         auth: SessionAuth | None = None,
     ) -> None:
         self.url = url.rstrip("/")
@@ -74,17 +79,26 @@ class Client:
         self.start_retry_delays = tuple(start_retry_delays)
         self._http = httpx.Client(
             base_url=self.url,
-            headers={"x-api-key": api_key, "content-type": "application/json"},
+            headers={"content-type": "application/json"},
+            # A signed-in user's session (`aiwf login`) provides a fresh ID token for every request.
+            auth=RequestAuth(
+                api_key,
+                id_token=auth.id_token if auth is not None else id_token,
+                aws_credentials=aws_credentials,
+                base_path=urlparse(self.url).path,
+            ),
             timeout=timeout,
             transport=transport,
-            auth=auth,
         )
         self.flows = FlowsApi(self)
         self.tasks = TasksApi(self)
 
     @classmethod
     def from_stack_outputs(cls, outputs: Mapping[str, Any], **options: Any) -> Client:
-        """A client of the stack these outputs describe (`taskApiUrl`, `apiKey`, `graphqlUrl`, `realtimeUrl`)."""
+        """A client of the stack these outputs describe (`taskApiUrl`, `apiKey`, `graphqlUrl`, `realtimeUrl`;
+        `awsCredentials`, the local stack's, sign operator requests)."""
+        if outputs.get("awsCredentials") and "aws_credentials" not in options:
+            options["aws_credentials"] = outputs["awsCredentials"]
         return cls(
             outputs["taskApiUrl"],
             outputs["apiKey"],

@@ -24,6 +24,7 @@ from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 
 from aiwf.tasks import task_id_for
 from local.stack import LocalStack
+from tests.sigv4 import SigV4, operator_request
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -57,7 +58,12 @@ class Deployed:
         return urlparse(self.outputs["graphqlUrl"]).netloc
 
     def rest(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        headers = {"x-api-key": self.outputs["apiKey"], **kwargs.pop("headers", {})}
+        """The API key, or an operator's signature for operator operations (flow registration)."""
+        if operator_request(method, path) and "auth" not in kwargs:
+            kwargs["auth"] = SigV4(self.outputs["awsCredentials"])
+            headers = kwargs.pop("headers", {})
+        else:
+            headers = {"x-api-key": self.outputs["apiKey"], **kwargs.pop("headers", {})}
         return requests.request(method, self.outputs["taskApiUrl"] + path, headers=headers, timeout=30, **kwargs)
 
     def register(self, flow_file: str | Path, flow_id: str | None = None) -> str:

@@ -124,6 +124,15 @@ class RecordingMocks(pulumi.runtime.Mocks):
                     f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}:{version}/invocations"
                 ),
             }
+        if typ == "aws:cognito/userPool:UserPool":
+            pool = f"{region}_{_random(seed, 9, string.ascii_letters + string.digits)}"
+            return pool, {
+                "name": physical,
+                "arn": f"arn:aws:cognito-idp:{region}:{account}:userpool/{pool}",
+                "endpoint": f"cognito-idp.{region}.amazonaws.com/{pool}",
+            }
+        if typ == "aws:cognito/userPoolClient:UserPoolClient":
+            return _random(seed, 26), {"name": physical}
         if typ == "aws:lambda/layerVersion:LayerVersion":
             layer = f"arn:aws:lambda:{region}:{account}:layer:{inputs['layerName']}"
             return f"{layer}:1", {"arn": f"{layer}:1", "layerArn": layer, "version": "1"}

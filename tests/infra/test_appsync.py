@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +54,15 @@ def _source(stack: Stack, resolver: Resource) -> Resource:
     return next(s for s in stack.of_type(DATA_SOURCE) if s.inputs["name"] == resolver.inputs["dataSource"])
 
 
-def test_api_key_is_the_default_mode_and_iam_the_only_other(stack: Stack) -> None:
+def test_api_key_is_the_default_mode_iam_and_the_stages_user_pool_the_others(stack: Stack) -> None:
     api = stack.one(GRAPHQL_API)
     assert api.inputs["authenticationType"] == "API_KEY"
     providers = api.inputs["additionalAuthenticationProviders"]
-    assert [p["authenticationType"] for p in providers] == ["AWS_IAM"]
+    assert [p["authenticationType"] for p in providers] == ["AWS_IAM", "AMAZON_COGNITO_USER_POOLS"]
+    pool = providers[1]["userPoolConfig"]
+    assert pool["userPoolId"] == stack.outputs["userPoolId"] == stack.one("aws:cognito/userPool:UserPool").id
+    assert re.fullmatch(pool["appIdClientRegex"], stack.outputs["userPoolClientId"])
+    assert pool["awsRegion"] == stack.setting("aws:region")
     assert api.inputs["schema"] == SCHEMA.read_text()
     assert api.inputs["name"] == f"aiwf-{stack.stage}-state"
 
@@ -67,16 +72,18 @@ def test_queries_are_limited_to_appsyncs_maximum_depth(stack: Stack) -> None:
 
 
 def test_api_key_callers_cannot_publish(stack: Stack) -> None:
-    """`updateWorkflowState`, `putFlow`, `retireFlow` are IAM only; clients (API key) and operators
-    (IAM) read, subscribe and control tasks."""
+    """`updateWorkflowState`, `putFlow`, `retireFlow` are IAM only; clients (API key), users (the
+    user pool) and operators (IAM) read, subscribe and control tasks."""
     mutation = _fields("Mutation")
     assert set(CLIENT_MUTATIONS) | set(IAM_ONLY_MUTATIONS) <= set(mutation)
     for name, field in mutation.items():
-        expected = {"aws_iam"} if name in IAM_ONLY_MUTATIONS else {"aws_iam", "aws_api_key"}
+        expected = {"aws_iam"} if name in IAM_ONLY_MUTATIONS else {"aws_iam", "aws_api_key", "aws_cognito_user_pools"}
         assert _directives(field) == expected, name
     for type_name in ("Query", "Subscription"):
         for name, field in _fields(type_name).items():
-            assert _directives(field) - {"aws_subscribe"} == {"aws_iam", "aws_api_key"}, f"{type_name}.{name}"
+            assert _directives(field) - {"aws_subscribe"} == {"aws_iam", "aws_api_key", "aws_cognito_user_pools"}, (
+                f"{type_name}.{name}"
+            )
     subscribe = next(
         d for d in _fields("Subscription")["workflowStateUpdated"].directives if d.name.value == "aws_subscribe"
     )

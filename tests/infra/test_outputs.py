@@ -8,7 +8,7 @@ import re
 
 from tests.infra.stackmodel import API_STAGE, REST_API, STATE_MACHINE, Stack
 
-REQUIRED_OUTPUTS = ("stage", "taskApiUrl", "apiKey", "stateMachineArn")
+REQUIRED_OUTPUTS = ("stage", "taskApiUrl", "apiKey", "stateMachineArn", "userPoolId", "userPoolClientId")
 
 
 def test_contract_outputs_are_exported(stack: Stack) -> None:

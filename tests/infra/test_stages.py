@@ -45,6 +45,7 @@ EFFECTS: dict[str, list[tuple[str, str]]] = {
     "retainOnDelete": [
         (TABLE, r"options\.retainOnDelete|inputs\.deletionProtectionEnabled"),
         (BUCKET, r"options\.retainOnDelete|inputs\.forceDestroy"),
+        ("aws:cognito/userPool:UserPool", r"options\.retainOnDelete|inputs\.deletionProtection"),
     ],
     "pointInTimeRecovery": [(TABLE, r"inputs\.pointInTimeRecovery\.enabled")],
     "tracing": [
@@ -68,7 +69,11 @@ EFFECTS: dict[str, list[tuple[str, str]]] = {
         (USAGE_PLAN, r"inputs\.throttleSettings\.burstLimit"),
         (METHOD_SETTINGS, r"inputs\.settings\.throttlingBurstLimit"),
     ],
-    "apiKeyExpiryDays": [(APPSYNC_KEY, r"inputs\.expires")],
+    # The REST authorizer accepts the key until the AppSync key's expiry.
+    "apiKeyExpiryDays": [
+        (APPSYNC_KEY, r"inputs\.expires"),
+        (LAMBDA, r"inputs\.environment\.variables\.API_KEY_EXPIRES"),
+    ],
     "alarmActions": [(METRIC_ALARM, r"inputs\.actionsEnabled")],
     "payloadThresholdBytes": [(LAMBDA, r"inputs\.environment\.variables\.PAYLOAD_THRESHOLD_BYTES")],
     "egress": [(LAMBDA, r"inputs\.environment\.variables\.EGRESS_[A-Z_]+")],
@@ -212,7 +217,10 @@ def test_lambda_sizing_follows_config(stack: Stack) -> None:
     writers = 0
     for function in stack.functions():
         # The REST API's function runs as long as API Gateway waits for it (a quick run waits 25 s).
-        timeout = 29 if function.inputs["handler"] == "aiwf.handlers.task_api.handler" else None
+        # The authorizer's is within API Gateway's 10 s wait for an authorizer.
+        timeout = {"aiwf.handlers.task_api.handler": 29, "aiwf.handlers.authorizer.handler": 10}.get(
+            function.inputs["handler"]
+        )
         assert function.inputs["timeout"] == (timeout or stack.setting("lambdaTimeoutSeconds")), function.name
         assert function.inputs["memorySize"] == stack.setting("lambdaMemoryMb"), function.name
         variables = function.inputs["environment"]["variables"]

@@ -42,6 +42,7 @@ FUNCTION_PROFILES: dict[str, tuple[str, ...]] = {
     "state-publisher": ("read-stream", "payloads-read"),
     "state-replayer": ("replay", "payloads-read"),
     "flow-registrar": ("register-flows",),
+    "authorizer": (),  # the REST authorizer reads only the user pool's public keys
 }
 
 AIWF = REPO_ROOT / "lambdas" / "aiwf"

@@ -15,20 +15,27 @@ import requests
 
 from local.stack import LocalStack
 from tests.integration.stub_server import StubServer, start_stub
+from tests.sigv4 import SigV4, operator_request
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
 class TaskApi:
-    """A thin client for tests: base URL, API key, and a helper that waits for a final status."""
+    """A thin client for tests: base URL, API key, and a helper that waits for a final status.
+    Operator operations (flow registration) are signed with the stack's `awsCredentials` instead."""
 
     url: str
     api_key: str
     session: requests.Session
+    operator: SigV4 | None = None
 
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        headers = {"x-api-key": self.api_key, **kwargs.pop("headers", {})}
+        if self.operator is not None and operator_request(method, path) and "auth" not in kwargs:
+            kwargs["auth"] = self.operator
+            headers = kwargs.pop("headers", {})
+        else:
+            headers = {"x-api-key": self.api_key, **kwargs.pop("headers", {})}
         return self.session.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
 
     def wait_for(self, task_id: str, done: Callable[[dict], bool] | None = None, timeout: float = 30) -> dict:
@@ -49,7 +56,12 @@ def stack(program_stack: LocalStack) -> LocalStack:
 
 @pytest.fixture(scope="package")
 def api(stack: LocalStack) -> TaskApi:
-    return TaskApi(url=stack.outputs["taskApiUrl"], api_key=stack.outputs["apiKey"], session=requests.Session())
+    return TaskApi(
+        url=stack.outputs["taskApiUrl"],
+        api_key=stack.outputs["apiKey"],
+        session=requests.Session(),
+        operator=SigV4(stack.outputs["awsCredentials"]),
+    )
 
 
 @pytest.fixture(scope="package")

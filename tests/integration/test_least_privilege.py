@@ -23,6 +23,7 @@ from botocore.awsrequest import AWSRequest
 from local.iam_enforcement import APPSYNC_SERVICE, LAMBDA_SERVICE, LocalIam, RoleNotAssumable
 from local.stack import LocalStack
 from tests.integration.conftest import TaskApi
+from tests.sigv4 import SigV4
 
 FLOW = {
     "id": "least-privilege",
@@ -47,7 +48,9 @@ def stack() -> Iterator[LocalStack]:
 
 @pytest.fixture(scope="module")
 def api(stack: LocalStack) -> TaskApi:
-    task_api = TaskApi(stack.outputs["taskApiUrl"], stack.outputs["apiKey"], requests.Session())
+    task_api = TaskApi(
+        stack.outputs["taskApiUrl"], stack.outputs["apiKey"], requests.Session(), SigV4(stack.outputs["awsCredentials"])
+    )
     assert task_api.call("PUT", f"/flows/{FLOW['id']}", json=FLOW).status_code == 201
     return task_api
 

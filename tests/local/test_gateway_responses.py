@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from infra.openapi import load_spec
+from infra.operations import operations as operations_catalogue
 from local.apigw import RestApi, gateway_response
 from local.registry import RestApiRecord
 
@@ -23,8 +24,10 @@ def test_without_gateway_responses_the_answers_are_api_gateways_defaults():
 
 def test_the_task_api_documents_answer_with_its_error_envelope():
     spec = load_spec()
-    status, body, _ = _answer("MISSING_AUTHENTICATION_TOKEN", spec)
-    assert status == 404 and body["error"]["code"] == "NOT_FOUND" and body["error"]["details"] == []
+    # An IAM method without a signature (unknown paths never get here: a MOCK catch-all answers 404)
+    for response_type in ("MISSING_AUTHENTICATION_TOKEN", "UNAUTHORIZED", "ACCESS_DENIED", "INVALID_SIGNATURE"):
+        status, body, _ = _answer(response_type, spec)
+        assert status == 403 and body["error"]["code"] == "FORBIDDEN" and body["error"]["details"] == []
     status, body, _ = _answer("INVALID_API_KEY", spec)
     assert status == 403 and body["error"]["code"] == "FORBIDDEN"
     status, body, _ = _answer("INTEGRATION_TIMEOUT", spec)  # DEFAULT_5XX keeps the type's status
@@ -68,16 +71,15 @@ def test_a_method_needs_the_key_only_by_its_own_security_as_in_api_gateway():
     assert api.needs_api_key(api.match("/keyed", "GET").operation)
 
 
-def test_every_task_api_method_requires_the_key_by_its_own_security_but_the_callbacks():
-    """The callbacks by capability say `security: []` (the resume token in the body is the
-    credential): open locally as in the cloud; every other method requires the key."""
+def test_every_task_api_method_is_authorized_by_its_own_security():
+    """Operators' methods are AWS_IAM, the others pass the Lambda authorizer: only a method whose
+    credential is a resume token in its body is open."""
     api = _api(load_spec())
-    operations = {
-        (path, m): item[m]
-        for path, item in load_spec()["paths"].items()
-        for m in ("get", "put", "post", "delete")
-        if m in item
-    }
-    assert len(operations) >= 14
-    for (path, _), operation in operations.items():
-        assert api.needs_api_key(operation) is not path.startswith("/callbacks/"), path
+    operations = [
+        item[m] for item in load_spec()["paths"].values() for m in ("get", "put", "post", "delete") if m in item
+    ]
+    assert len(operations) >= 12
+    kinds = {operation["operationId"]: api.authorization(operation)[0] for operation in operations}
+    assert {kinds["putFlow"], kinds["retireFlow"]} == {"sigv4"}
+    open_ones = {op_id for op_id, kind in kinds.items() if kind not in ("sigv4", "authorizer")}
+    assert all(operations_catalogue()[op_id]["callers"]["rest"] == ["token"] for op_id in open_ones), open_ones

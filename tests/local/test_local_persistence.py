@@ -216,3 +216,41 @@ def test_an_unreadable_snapshot_is_reported_and_fresh_starts_empty(tmp_path: Pat
     fresh = LocalState(tmp_path, "us-east-1", fresh=True)
     assert fresh.names == {} and not (tmp_path / SNAPSHOT).exists()
     fresh.close()
+
+
+def test_a_user_pools_users_come_back_and_still_sign_in(aws, tmp_path: Path):
+    """The users an operator created (tenant, password, `sub`) survive a restart, as the pool id does."""
+    idp = _client(aws, "cognito-idp")
+    pool_id = idp.create_user_pool(
+        PoolName=f"p-{uuid.uuid4().hex[:6]}",
+        Schema=[{"Name": "tenant", "AttributeDataType": "String", "Mutable": True}],
+    )["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="c", ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    state = LocalState(tmp_path, "us-east-1")
+    state.created("aws:cognito/userPool:UserPool", pool_id, {})
+    state.start(writer=False)
+    attributes = [{"Name": "custom:tenant", "Value": "acme"}]
+    idp.admin_create_user(UserPoolId=pool_id, Username="ann", UserAttributes=attributes, MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="ann", Password="Passw0rd-Local", Permanent=True)
+    before = {a["Name"]: a["Value"] for a in idp.admin_get_user(UserPoolId=pool_id, Username="ann")["UserAttributes"]}
+    _reported(state, 2)
+    state.close(save=True)
+
+    from moto.cognitoidp.models import cognitoidp_backends
+
+    cognitoidp_backends["123456789012"]["us-east-1"].user_pools[pool_id].users.clear()  # what a restart does
+    again = LocalState(tmp_path, "us-east-1")
+    again.created("aws:cognito/userPool:UserPool", pool_id, {})
+    after = idp.admin_get_user(UserPoolId=pool_id, Username="ann")["UserAttributes"]
+    assert {a["Name"]: a["Value"] for a in after} == before and before["custom:tenant"] == "acme"
+    signed_in = idp.admin_initiate_auth(
+        UserPoolId=pool_id,
+        ClientId=client_id,
+        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "ann", "PASSWORD": "Passw0rd-Local"},
+    )
+    assert signed_in["AuthenticationResult"]["IdToken"]
+    again.close()
+    idp.delete_user_pool(UserPoolId=pool_id)

@@ -77,12 +77,44 @@ def test_every_rest_operation_requires_its_callers_own_security() -> None:
     assert "security" not in spec, "API Gateway ignores the root security: each method carries its own"
     methods = [item[m] for item in spec["paths"].values() for m in ("get", "put", "post", "delete") if m in item]
     assert {m["operationId"] for m in methods} == {k for k, op in catalogue.operations().items() if "rest" in op}
+    schemes = spec["components"]["securitySchemes"]
     for method in methods:
-        callers = catalogue.operations()[method["operationId"]]["callers"]["rest"]
-        if callers == ["token"]:  # the resume token in the body is the credential: open, explicitly
-            assert method["security"] == [], method["operationId"]
-        else:  # today: every other REST caller holds the key
-            assert method["security"] == [{"api_key": []}], method["operationId"]
+        op = catalogue.operations()[method["operationId"]]
+        assert method["security"] == catalogue.rest_security(op), method["operationId"]
+        assert all(name in schemes for requirement in method["security"] for name in requirement)
+        if set(op["callers"]["rest"]) == {"operator"}:
+            assert method["security"] == [{"sigv4": []}], method["operationId"]
+        elif set(op["callers"]["rest"]) <= {"user", "key"}:
+            assert method["security"] == [{"clients": []}], method["operationId"]
+    assert schemes["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    authorizer = schemes["clients"]["x-amazon-apigateway-authorizer"]
+    assert authorizer["type"] == "request" and authorizer["authorizerResultTtlInSeconds"] == 0
+    assert "identitySource" not in authorizer  # no identity source: every request reaches the authorizer
+
+
+@pytest.mark.parametrize(
+    ("kinds", "security"),
+    [
+        (["operator"], [{"sigv4": []}]),
+        (["user"], [{"clients": []}]),
+        (["key", "user"], [{"clients": []}]),
+        (["token"], []),
+    ],
+)
+def test_rest_callers_map_to_one_authorization_type(kinds: list[str], security: list) -> None:
+    assert catalogue.rest_security({"callers": {"rest": kinds}}) == security
+
+
+@pytest.mark.parametrize("kinds", [["operator", "key"], ["user", "token"], ["operator", "token"], [], ["anyone"]])
+def test_rest_callers_that_need_two_authorization_types_are_refused(kinds: list[str]) -> None:
+    """A REST method has one authorization type: `operator or key` cannot be expressed."""
+    with pytest.raises(ValueError):
+        catalogue.rest_security({"callers": {"rest": kinds}})
+
+
+def test_flow_registration_is_for_operators_only() -> None:
+    for op_id in ("putFlow", "retireFlow"):
+        assert catalogue.operations()[op_id]["callers"] == {"rest": ["operator"], "graphql": ["operator"]}
 
 
 def test_the_committed_openapi_document_is_the_catalogues() -> None:

@@ -47,10 +47,14 @@ def test_a_rest_iam_identity_is_an_operator() -> None:
     assert caller.principal == "arn:aws:iam::123456789012:user/ci"
 
 
-def test_a_rest_event_with_neither_is_todays_api_key_caller() -> None:
+def test_a_rest_event_with_no_checked_credential_may_call_only_a_token_operation() -> None:
+    """Every REST method but the callbacks has an authorizer or AWS_IAM: an event with neither came
+    through an open method, and its caller may do nothing a token does not allow."""
     caller = Caller.from_rest(rest_event(apiKey="secret-value", apiKeyId="abcdefghij"))
-    assert (caller.kind, caller.tenant, caller.principal) == ("key", "default", "apikey:abcdefgh")
-    assert "secret-value" not in repr(caller)
+    assert (caller.kind, caller.tenant) == ("token", None)
+    assert authorize("callbackTask", "rest", caller) is caller
+    with pytest.raises(Forbidden):
+        authorize("getTask", "rest", caller)
 
 
 def test_an_appsync_cognito_identity_is_a_user_of_its_claim() -> None:

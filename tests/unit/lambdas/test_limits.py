@@ -36,12 +36,20 @@ def call(method: str, path: str, body: str | bytes | None, *, base64_body: bool 
         "headers": {"content-type": "application/json"},
         "queryStringParameters": None,
         "pathParameters": None,
-        "requestContext": {"requestId": "r", "stage": "dev", "httpMethod": method, "path": path},
+        "requestContext": {"requestId": "r", "stage": "dev", "httpMethod": method, "path": path, **_caller(method, path)},
         "body": body,
         "isBase64Encoded": base64_body,
     }
     answer = task_api.handler(event, Context())
     return answer["statusCode"], json.loads(answer["body"])
+
+
+def _caller(method: str, path: str) -> dict[str, Any]:
+    """What the gateway hands the handler: an operator's IAM identity on flow registration (an
+    AWS_IAM method), else the REST authorizer's context for the API key."""
+    if method in ("PUT", "DELETE") and path.startswith("/flows/"):
+        return {"identity": {"userArn": "arn:aws:iam::123456789012:user/ci", "accessKey": "AKIA"}}
+    return {"authorizer": {"caller": "key", "tenant": "default", "username": "", "groups": "[]"}}
 
 
 def deep(levels: int) -> str:
