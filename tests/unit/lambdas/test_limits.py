@@ -36,7 +36,13 @@ def call(method: str, path: str, body: str | bytes | None, *, base64_body: bool 
         "headers": {"content-type": "application/json"},
         "queryStringParameters": None,
         "pathParameters": None,
-        "requestContext": {"requestId": "r", "stage": "dev", "httpMethod": method, "path": path, **_caller(method, path)},
+        "requestContext": {
+            "requestId": "r",
+            "stage": "dev",
+            "httpMethod": method,
+            "path": path,
+            **_caller(method, path),
+        },
         "body": body,
         "isBase64Encoded": base64_body,
     }
