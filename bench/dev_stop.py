@@ -31,7 +31,7 @@ from typing import Any
 
 import requests
 
-from bench.signing import OperatorAuth
+from tests.sigv4 import SigV4
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,7 +82,7 @@ def alive(pid: int) -> bool:
         return False
 
 
-def make_busy(api: str, key: str, slow_url: str, operator: OperatorAuth) -> None:
+def make_busy(api: str, key: str, slow_url: str, operator: SigV4) -> None:
     """Tasks in flight: three `http` steps waiting on the slow server, one POST /tasks with `wait`
     waiting for one of them, one task parked in a poll's Wait."""
     headers = {"x-api-key": key}
@@ -140,7 +140,7 @@ def one_round(
                 time.sleep(0.2)
             stack = json.loads(outputs.read_text())
             if busy:
-                make_busy(stack["taskApiUrl"], stack["apiKey"], slow_url, OperatorAuth(stack["awsCredentials"]))
+                make_busy(stack["taskApiUrl"], stack["apiKey"], slow_url, SigV4(stack["awsCredentials"]))
                 time.sleep(settle)  # let the work reach the workers and the Wait
             workers = children(process.pid)
             if ctrl_c:

@@ -44,7 +44,6 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "lambdas")]
 
-from bench.signing import OperatorAuth  # noqa: E402
 from bench.transitions import (  # noqa: E402
     PRICE_PER_INVOCATION,
     PRICE_PER_TRANSITION,
@@ -56,6 +55,7 @@ from bench.transitions import (  # noqa: E402
 from local import lambda_invoke  # noqa: E402
 from local.stack import LocalStack  # noqa: E402
 from tests.integration.stub_server import start_stub  # noqa: E402
+from tests.sigv4 import SigV4  # noqa: E402
 
 PRICES_AS_OF = "2026-12-02"
 PRICE_PER_GB_SECOND = 0.0000166667
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     with LocalStack(stage="dev", port=0) as stack:
         lambda_invoke.install_lambda_dispatcher(invocations.wrap(stack.aws.runtime.invoke))
         api, headers = stack.outputs["taskApiUrl"], {"x-api-key": stack.outputs["apiKey"]}
-        operator = OperatorAuth(stack.outputs["awsCredentials"])
+        operator = SigV4(stack.outputs["awsCredentials"])
         sfn, lam, ddb = stack.client("stepfunctions"), stack.client("lambda"), stack.client("dynamodb")
         tasks_table = next(name for name in ddb.list_tables()["TableNames"] if name.endswith("-tasks"))
         functions = lam.list_functions()["Functions"]

@@ -64,7 +64,14 @@ def hub_floor(stack: Any, n: int, changes: int) -> list[float]:
     base = hub.count()
 
     def publish(task_id: str, seq: int) -> None:
-        state = {"taskId": task_id, "flowId": "bench", "flowVersion": 1, "status": "RUNNING", "seq": seq}
+        state = {
+            "taskId": task_id,
+            "flowId": "bench",
+            "flowVersion": 1,
+            "status": "RUNNING",
+            "seq": seq,
+            "tenantId": "default",
+        }
         hub.publish("updateWorkflowState", state, "updateWorkflowState")
 
     return _time_publishes(stack.outputs, lambda: hub.count() - base, publish, n, changes)

@@ -48,7 +48,7 @@ from urllib.parse import urlparse
 
 import requests
 
-from bench.signing import OperatorAuth
+from tests.sigv4 import SigV4
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
@@ -189,7 +189,7 @@ class LoadRun:
             method,
             self.outputs["taskApiUrl"] + path,
             headers={} if operator else {"x-api-key": self.outputs["apiKey"]},
-            auth=OperatorAuth(self.outputs["awsCredentials"]) if operator else None,
+            auth=SigV4(self.outputs["awsCredentials"]) if operator else None,
             timeout=60,
             **kwargs,
         )

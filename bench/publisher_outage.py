@@ -32,7 +32,7 @@ from urllib.parse import urlparse
 import requests
 import yaml
 
-from bench.signing import OperatorAuth
+from tests.sigv4 import SigV4
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PUBLISHERS = ("state-publisher", "state-replayer")
@@ -48,7 +48,7 @@ def _closed_port() -> int:
 
 def _rest(outputs: dict[str, Any], method: str, path: str, **kwargs: Any) -> requests.Response:
     if method == "PUT" and path.startswith("/flows/"):  # an operator's: signed
-        kwargs["auth"] = OperatorAuth(outputs["awsCredentials"])
+        kwargs["auth"] = SigV4(outputs["awsCredentials"])
         return requests.request(method, outputs["taskApiUrl"] + path, timeout=30, **kwargs)
     headers = {"x-api-key": outputs["apiKey"]}
     return requests.request(method, outputs["taskApiUrl"] + path, headers=headers, timeout=30, **kwargs)

@@ -44,6 +44,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "lambdas")]
 
 from local.stack import LocalStack  # noqa: E402
 from tests.integration.stub_server import start_stub  # noqa: E402
+from tests.sigv4 import SigV4  # noqa: E402
 
 PRICE_PER_TRANSITION = 0.025 / 1000
 PRICE_PER_INVOCATION = 0.20 / 1_000_000
@@ -222,8 +223,11 @@ def main(argv: list[str] | None = None) -> int:
 
         def start(document: dict[str, Any]) -> str:
             flow_id = f"bench-{uuid.uuid4().hex[:8]}"
-            requests.put(
-                f"{api}/flows/{flow_id}", json={**document, "id": flow_id}, headers=headers, timeout=30
+            requests.put(  # flow registration is an operator's (AWS_IAM)
+                f"{api}/flows/{flow_id}",
+                json={**document, "id": flow_id},
+                auth=SigV4(stack.outputs["awsCredentials"]),
+                timeout=30,
             ).raise_for_status()
             response = requests.post(
                 f"{api}/tasks", json={"flowId": flow_id, "input": {"n": 1}}, headers=headers, timeout=30
@@ -360,8 +364,11 @@ def express_machine_of(stack: LocalStack) -> str:
 def pending_task(stack: LocalStack, api: str, headers: dict[str, str], process_arn: str, document: dict) -> str:
     """A PENDING task of `document` with no execution, written with the functions' own settings."""
     flow_id = f"bench-{uuid.uuid4().hex[:8]}"
-    requests.put(
-        f"{api}/flows/{flow_id}", json={**document, "id": flow_id}, headers=headers, timeout=30
+    requests.put(  # flow registration is an operator's (AWS_IAM)
+        f"{api}/flows/{flow_id}",
+        json={**document, "id": flow_id},
+        auth=SigV4(stack.outputs["awsCredentials"]),
+        timeout=30,
     ).raise_for_status()
     variables = stack.client("lambda").get_function_configuration(FunctionName=process_arn)["Environment"]["Variables"]
     os.environ.update(

@@ -7,7 +7,7 @@ const SESSION_KEY = "aiwf.console.config";
 const CALLER_KEY = "aiwf.console.caller"; // the caller chosen in Settings: {kind: "key"} or {kind: "operator", credentials}
 
 export const STATE_FIELDS = `taskId flowId flowVersion status seq currentStep branchId waitingFor output
-  error { errorName errorMessage errorDetails retryable stepId branchId } startedAt updatedAt redriveCount`;
+  error { errorName errorMessage errorDetails retryable stepId branchId } startedAt updatedAt redriveCount tenantId`;
 
 /** An answer with GraphQL errors, kept as the API returned them ({errorType, message, ...}). */
 export class ApiError extends Error {

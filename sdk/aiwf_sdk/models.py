@@ -50,6 +50,8 @@ class TaskState(ApiModel):
     started_at: str | None = None
     updated_at: str | None = None
     redrive_count: int | None = None
+    # The tenant the task belongs to (set at start from its caller, never changed).
+    tenant_id: str | None = None
 
     @property
     def is_final(self) -> bool:

@@ -25,7 +25,7 @@ from aiwf_sdk.models import FINAL_STATUSES
 
 FINAL = FINAL_STATUSES
 FIELDS = """taskId flowId flowVersion status seq currentStep branchId waitingFor output
-  error { errorName errorMessage errorDetails retryable stepId branchId } startedAt updatedAt redriveCount"""
+  error { errorName errorMessage errorDetails retryable stepId branchId } startedAt updatedAt redriveCount tenantId"""
 SUBSCRIPTION = gql(
     "subscription Watch($taskId: ID, $flowId: String) {"
     f" workflowStateUpdated(taskId: $taskId, flowId: $flowId) {{ {FIELDS} }} }}"

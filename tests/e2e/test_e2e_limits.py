@@ -12,7 +12,15 @@ import requests
 from gql import Client, GraphQLRequest, gql
 
 from aiwf.clock import now_iso
-from aiwf.repository import LIST_ATTRIBUTE, LIST_KEY, PAYLOAD_KEY_PREFIX, SORT_KEY
+from aiwf.repository import (
+    LIST_ATTRIBUTE,
+    LIST_KEY,
+    PAYLOAD_KEY_PREFIX,
+    SORT_KEY,
+    TENANT_FLOW_KEY,
+    TENANT_KEY,
+    TENANT_STATUS_KEY,
+)
 from tests.e2e.conftest import Deployed, run
 
 LAMBDA_ANSWER_LIMIT = 6 * 1024 * 1024
@@ -88,7 +96,16 @@ def _put_task_with_output(deployed: Deployed, flow_id: str, output: Any, *, inli
     first.pop("output", None)
     ddb.put_item(TableName=history, Item=first)
     ddb.put_item(TableName=history, Item={**shared, "seq": {"N": "2"}})
-    task = {**shared, "seq": {"N": "2"}, LIST_ATTRIBUTE: {"S": LIST_KEY}, SORT_KEY: {"S": f"{now}#{task_id}"}}
+    task = {
+        **shared,
+        "seq": {"N": "2"},
+        LIST_ATTRIBUTE: {"S": LIST_KEY},
+        SORT_KEY: {"S": f"{now}#{task_id}"},
+        # the API key's tenant, and its list keys
+        TENANT_KEY: {"S": "default"},
+        TENANT_STATUS_KEY: {"S": "default#SUCCEEDED"},
+        TENANT_FLOW_KEY: {"S": f"default#{flow_id}"},
+    }
     ddb.put_item(TableName=tasks, Item={**task, "context": {"S": "{}"}})
     return task_id
 
