@@ -29,6 +29,7 @@ names the column's tenant (`tenantId:` A, or `default` for `key`) on GraphQL; RE
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -41,10 +42,17 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from gql import Client, GraphQLRequest, gql
+from gql.transport.appsync_auth import (
+    AppSyncApiKeyAuthentication,
+    AppSyncAuthentication,
+    AppSyncJWTAuthentication,
+)
+from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 
 from infra.operations import operations
 from tests.cognito_users import sign_in
-from tests.e2e.conftest import REPO_ROOT, Deployed
+from tests.e2e.conftest import FINAL, REPO_ROOT, Deployed, run
 from tests.integration.stub_server import StubServer, start_stub
 from tests.sigv4 import SigV4
 
@@ -93,17 +101,20 @@ GRAPHQL: dict[str, tuple[str, ...]] = {
     # The operator here is the embedded AWS's administrator (appsync:GraphQL on *): it can publish. An
     # operator with docs/security.md's policy cannot (tests/integration/test_least_privilege.py).
     "updateWorkflowState": ("data",  DENIED,   DENIED,     DENIED,   DENIED,     REFUSED, REFUSED),
+    # Subscribed (over the real-time WebSocket) to the target's taskId while its owner resumes it.
+    "workflowStateUpdated": ("delivered", "delivered", "undelivered", "delivered", "undelivered", REFUSED, REFUSED),
 }
 # fmt: on
 
 # The operations that change their task: each of their cells gets a task of its own.
 FRESH = {
     "rest": {"resumeTask", "cancelTask", "redriveTask", "callbackTask"},
-    "graphql": {"resumeTask", "cancelTask", "redriveTask"},
+    "graphql": {"resumeTask", "cancelTask", "redriveTask", "workflowStateUpdated"},
 }
 REDRIVE = "redriveTask"  # its targets are cancelled (ABORTED) first
 CALLBACKS = {"callbackTask", "callbackHeartbeat"}
 HELLO = REPO_ROOT / "flows" / "hello.yaml"
+WATCH = gql("subscription($taskId: ID) { workflowStateUpdated(taskId: $taskId) { taskId tenantId status seq } }")
 
 
 def catalogue_operations() -> list[str]:
@@ -112,12 +123,12 @@ def catalogue_operations() -> list[str]:
 
 
 def schema_fields() -> list[str]:
-    """Every Query and Mutation field of the GraphQL schema (subscriptions: test_e2e_tenant_subscriptions)."""
+    """Every Query, Mutation and Subscription field of the GraphQL schema."""
     text = (REPO_ROOT / "schema" / "schema.graphql").read_text()
     text = re.sub(r'"""[\s\S]*?"""', "", text)
     text = re.sub(r'^\s*"[^"\n]*"\s*$', "", text, flags=re.MULTILINE)
     fields: list[str] = []
-    for block in re.findall(r"^type (?:Query|Mutation) \{([\s\S]*?)^\}", text, flags=re.MULTILINE):
+    for block in re.findall(r"^type (?:Query|Mutation|Subscription) \{([\s\S]*?)^\}", text, flags=re.MULTILINE):
         fields += re.findall(r"^  (\w+)[(:]", block, flags=re.MULTILINE)
     return fields
 
@@ -156,6 +167,12 @@ class World:
     @property
     def outputs(self) -> dict[str, Any]:
         return self.deployed.outputs
+
+    def owner_headers(self, tenant: str) -> dict[str, str]:
+        """How the owner of a tenant's tasks (A's user, or the key for `default`) calls REST."""
+        if tenant == "A":
+            return {"Authorization": self.id_tokens["user"]}
+        return {"x-api-key": self.outputs["apiKey"]}
 
     def target(self, api: str, operation: str, caller: str) -> Target:
         return self.fresh.get((api, operation, caller)) or self.shared[tenant_of(caller)]
@@ -221,14 +238,11 @@ def world(deployed: Deployed, stub: StubServer) -> World:
             world.retire_flows[(api, caller)] = f"{prefix}-retire-{api}-{slug(caller)}"
             _put_flow(deployed, {**yaml.safe_load(HELLO.read_text()), "id": world.retire_flows[(api, caller)]})
 
-    def owner_headers(tenant: str) -> dict[str, str]:
-        return {"Authorization": id_tokens["user"]} if tenant == "A" else {"x-api-key": outputs["apiKey"]}
-
     def start(tenant: str) -> str:
         response = requests.post(
             outputs["taskApiUrl"] + "/tasks",
             json={"flowId": world.wait_flow, "input": {}},
-            headers=owner_headers(tenant),
+            headers=world.owner_headers(tenant),
             timeout=30,
         )
         assert response.status_code == 201, response.text
@@ -246,7 +260,7 @@ def world(deployed: Deployed, stub: StubServer) -> World:
 
     def state(target: Target, tenant: str) -> dict[str, Any]:
         url = f"{outputs['taskApiUrl']}/tasks/{target.task_id}"
-        return requests.get(url, headers=owner_headers(tenant), timeout=30).json()
+        return requests.get(url, headers=world.owner_headers(tenant), timeout=30).json()
 
     def until(target: Target, tenant: str, status: str) -> None:
         deadline = time.monotonic() + 60
@@ -261,7 +275,7 @@ def world(deployed: Deployed, stub: StubServer) -> World:
         until(target, tenant_of(caller), "WAITING")
         if op == REDRIVE:
             url = f"{outputs['taskApiUrl']}/tasks/{target.task_id}/cancel"
-            cancelled = requests.post(url, json={}, headers=owner_headers(tenant_of(caller)), timeout=30)
+            cancelled = requests.post(url, json={}, headers=world.owner_headers(tenant_of(caller)), timeout=30)
             assert cancelled.status_code in (200, 202), cancelled.text
             until(target, tenant_of(caller), "ABORTED")
     return world
@@ -390,6 +404,10 @@ def graphql_outcome(world: World, name: str, caller: str, answer: dict[str, Any]
 def test_graphql(world: World, name: str, caller: str) -> None:
     assert name in GRAPHQL, f"{name} has no row in the GraphQL table"
     expected = GRAPHQL[name][CALLERS.index(caller)]
+    if name == "workflowStateUpdated":
+        actual = run(subscription_outcome(world, caller))
+        assert actual == expected, f"GraphQL {name} as {caller}: {actual} (expected {expected})"
+        return
     query, variables = graphql_request(world, name, caller)
     target = world.target("graphql", name, caller)
     kwargs = world.credential(caller, target, "appsync", in_body=False)
@@ -398,6 +416,74 @@ def test_graphql(world: World, name: str, caller: str) -> None:
     )
     actual = graphql_outcome(world, name, caller, response.json())
     assert actual == expected, f"GraphQL {name} as {caller}: {actual} (expected {expected}): {response.text[:300]}"
+
+
+class HostOnly(AppSyncAuthentication):
+    """A real-time handshake with no credential at all (gql's transport insists on an auth)."""
+
+    def __init__(self, host: str, value: str | None = None) -> None:
+        self._host, self.value = host, value
+
+    def get_headers(self, data: str | None = None, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"host": self._host}
+
+
+def subscription_transport(world: World, caller: str, target: Target) -> AppSyncWebsocketsTransport:
+    host, url = world.deployed.host, world.outputs["realtimeUrl"]
+    auth: AppSyncAuthentication
+    if caller == "operator":
+        return world.deployed.iam_ws()
+    if caller in ("user", "other"):
+        auth = AppSyncJWTAuthentication(host=host, jwt=world.id_tokens[caller])
+    elif caller in ("key", "key@A"):
+        auth = AppSyncApiKeyAuthentication(host=host, api_key=world.outputs["apiKey"])
+    elif caller == "token":
+        auth = AppSyncJWTAuthentication(host=host, jwt=target.token)
+    else:
+        auth = HostOnly(host)
+    return AppSyncWebsocketsTransport(url=url, auth=auth)
+
+
+async def subscription_outcome(world: World, caller: str) -> str:
+    """Subscribe as `caller` to its target's changes, have the owner resume the target, and say
+    whether any change was delivered (or how the subscription was refused)."""
+    target = world.target("graphql", "workflowStateUpdated", caller)
+    owner = world.owner_headers(tenant_of(caller))
+    task_url = f"{world.outputs['taskApiUrl']}/tasks/{target.task_id}"
+    received: list[dict[str, Any]] = []
+
+    async def listen() -> None:
+        async with Client(transport=subscription_transport(world, caller, target)) as session:
+            request = GraphQLRequest(WATCH, variable_values={"taskId": target.task_id})
+            async for result in session.subscribe(request):
+                received.append(result["workflowStateUpdated"])
+
+    before = world.deployed.subscriptions()
+    listener = asyncio.create_task(listen())
+    deadline = time.monotonic() + 10
+    while world.deployed.subscriptions() <= before and not listener.done():
+        assert time.monotonic() < deadline, "neither subscribed nor refused"
+        await asyncio.sleep(0.01)
+    if listener.done():
+        error = listener.exception()
+        errors = getattr(error, "errors", None) or []
+        text = str(error)
+        return next((e.get("errorType") for e in errors if isinstance(e, dict)), None) or (
+            REFUSED if "Unauthorized" in text else f"? {text[:120]}"
+        )
+    body = {"resumeToken": target.token, "status": "SUCCEEDED", "output": {}}
+    resumed = await asyncio.to_thread(requests.put, task_url, json=body, headers=owner, timeout=30)
+    assert resumed.status_code == 202, resumed.text
+    deadline = time.monotonic() + 30
+    while True:
+        state = (await asyncio.to_thread(requests.get, task_url, headers=owner, timeout=30)).json()
+        if state["status"] in FINAL or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # a delivery of the final state would arrive now
+    listener.cancel()
+    await asyncio.gather(listener, return_exceptions=True)
+    return "delivered" if any(s["taskId"] == target.task_id for s in received) else "undelivered"
 
 
 # -- The tables themselves -------------------------------------------------------------------------
