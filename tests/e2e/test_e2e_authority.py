@@ -174,6 +174,18 @@ class World:
             return {"Authorization": self.id_tokens["user"]}
         return {"x-api-key": self.outputs["apiKey"]}
 
+    def status(self, target: Target, tenant: str) -> str:
+        """The target's status, as its owner reads it."""
+        url = f"{self.outputs['taskApiUrl']}/tasks/{target.task_id}"
+        return requests.get(url, headers=self.owner_headers(tenant), timeout=30).json()["status"]
+
+    def unchanged(self, api: str, operation: str, caller: str) -> None:
+        """A refused call to an operation that changes its task left that task as it was."""
+        if operation in FRESH[api] and operation != "workflowStateUpdated":
+            before = "ABORTED" if operation == REDRIVE else "WAITING"
+            after = self.status(self.target(api, operation, caller), tenant_of(caller))
+            assert after == before, f"{api} {operation} as {caller} was refused but the task went {before} -> {after}"
+
     def target(self, api: str, operation: str, caller: str) -> Target:
         return self.fresh.get((api, operation, caller)) or self.shared[tenant_of(caller)]
 
@@ -220,7 +232,7 @@ def stub() -> Iterator[StubServer]:
 
 
 @pytest.fixture(scope="module")
-def world(deployed: Deployed, stub: StubServer) -> World:
+def world(deployed: Deployed, stub: StubServer) -> Iterator[World]:
     """Users of tenants A and B, the flows, and every cell's target task waiting with its token."""
     prefix = f"mx-{uuid.uuid4().hex[:6]}"
     tenants = {"A": f"{prefix}-a", "B": f"{prefix}-b", "default": "default"}
@@ -258,19 +270,14 @@ def world(deployed: Deployed, stub: StubServer) -> World:
     world.shared = {"A": targets[0], "default": targets[1]}
     world.fresh = dict(zip(cells, targets[2:], strict=True))
 
-    def state(target: Target, tenant: str) -> dict[str, Any]:
-        url = f"{outputs['taskApiUrl']}/tasks/{target.task_id}"
-        return requests.get(url, headers=world.owner_headers(tenant), timeout=30).json()
-
     def until(target: Target, tenant: str, status: str) -> None:
         deadline = time.monotonic() + 60
-        while (current := state(target, tenant))["status"] != status:
-            assert time.monotonic() < deadline, current
+        while (current := world.status(target, tenant)) != status:
+            assert time.monotonic() < deadline, f"{target.task_id} is {current}, not {status}"
             time.sleep(0.1)
 
-    owners = {"A": "A", "default": "default"}
     for tenant, target in world.shared.items():
-        until(target, owners[tenant], "WAITING")
+        until(target, tenant, "WAITING")
     for (_, op, caller), target in world.fresh.items():
         until(target, tenant_of(caller), "WAITING")
         if op == REDRIVE:
@@ -278,7 +285,13 @@ def world(deployed: Deployed, stub: StubServer) -> World:
             cancelled = requests.post(url, json={}, headers=world.owner_headers(tenant_of(caller)), timeout=30)
             assert cancelled.status_code in (200, 202), cancelled.text
             until(target, tenant_of(caller), "ABORTED")
-    return world
+    yield world
+    for (_, _, caller), target in world.fresh.items():  # leave no task waiting on the session's stack
+        url = f"{outputs['taskApiUrl']}/tasks/{target.task_id}/cancel"
+        requests.post(url, json={}, headers=world.owner_headers(tenant_of(caller)), timeout=30)
+    for tenant, target in world.shared.items():
+        url = f"{outputs['taskApiUrl']}/tasks/{target.task_id}/cancel"
+        requests.post(url, json={}, headers=world.owner_headers(tenant), timeout=30)
 
 
 # -- REST ------------------------------------------------------------------------------------------
@@ -332,6 +345,8 @@ def test_rest(world: World, operation: str, caller: str) -> None:
     actual = rest_outcome(world, operation, caller, response)
     assert actual == expected, f"REST {operation} as {caller}: {actual} (expected {expected}): {response.text[:300]}"
     assert world.target("rest", operation, caller).token not in response.text, "a resume token in an answer"
+    if not expected.startswith("2"):
+        world.unchanged("rest", operation, caller)
 
 
 # -- GraphQL ---------------------------------------------------------------------------------------
@@ -416,6 +431,9 @@ def test_graphql(world: World, name: str, caller: str) -> None:
     )
     actual = graphql_outcome(world, name, caller, response.json())
     assert actual == expected, f"GraphQL {name} as {caller}: {actual} (expected {expected}): {response.text[:300]}"
+    assert target.token not in response.text, "a resume token in an answer"
+    if expected != "data":
+        world.unchanged("graphql", name, caller)
 
 
 class HostOnly(AppSyncAuthentication):
