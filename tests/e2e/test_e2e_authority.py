@@ -24,7 +24,8 @@ are `data`, `null`, `empty` (a list with nothing in it) or the first error's err
 `UnauthorizedException` refuses the whole request, `Unauthorized` one field). `startTask`
 names the column's tenant (`tenantId:` A, or `default` for `key`) on GraphQL; REST takes no tenant.
 
-`python -m tests.e2e.test_e2e_authority` (or this file's tests with `-s`) prints the tables.
+`PYTHONPATH=.:lambdas:sdk .venv/bin/python -m tests.e2e.test_e2e_authority` (or this file's tests
+with `-s`) prints the tables as markdown.
 """
 
 from __future__ import annotations
@@ -347,6 +348,9 @@ def test_rest(world: World, operation: str, caller: str) -> None:
     assert world.target("rest", operation, caller).token not in response.text, "a resume token in an answer"
     if not expected.startswith("2"):
         world.unchanged("rest", operation, caller)
+    elif operation == "startTask":  # REST takes no tenant: the credential's
+        own = {"user": "A", "other": "B"}.get(caller, "default")
+        assert response.json()["tenantId"] == world.tenants[own], response.text
 
 
 # -- GraphQL ---------------------------------------------------------------------------------------
@@ -434,6 +438,8 @@ def test_graphql(world: World, name: str, caller: str) -> None:
     assert target.token not in response.text, "a resume token in an answer"
     if expected != "data":
         world.unchanged("graphql", name, caller)
+    elif name == "startTask":
+        assert response.json()["data"]["startTask"]["tenantId"] == world.tenants[tenant_of(caller)], response.text
 
 
 class HostOnly(AppSyncAuthentication):
