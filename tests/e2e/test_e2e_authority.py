@@ -1,14 +1,15 @@
 """Who gets what, operation by operation, on both APIs of a running local stack (issue 21 item 6).
 
 The two tables below are the whole contract this file checks: every operation of the catalogue
-(`schema/operations.json`) on REST and every Query and Mutation field of `schema/schema.graphql`,
-against every kind of caller. An operation or field missing from a table fails the test, so a new
-one cannot ship without its row.
+(`schema/operations.json`) on REST and every Query, Mutation and Subscription field of
+`schema/schema.graphql`, against every kind of caller. An operation or field missing from a table
+fails the test, so a new one cannot ship without its row.
 
-The target of each cell is a task of tenant A (a fresh one per cell for the operations that change
-a task: resume, cancel, redrive, callback) waiting at a `wait_for_event` whose notification (to the
-stub server) handed out its resume token; every caller sends the same request (with that real
-token where the operation takes one), only the credential differs:
+The target of each cell is a task of tenant A waiting at a `wait_for_event` whose notification (to
+the stub server) handed out its resume token: a fresh one per cell for the operations that change a
+task (resume, cancel, redrive, callback; and the subscription, whose owner resumes it while the
+caller watches), and a refused call must leave it as it was. Every caller sends the same request
+(with that real token where the operation takes one), only the credential differs:
 
 - `operator`: SigV4 with the stack's `awsCredentials` (IAM);
 - `user`: an ID token of a user of tenant A;
