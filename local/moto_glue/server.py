@@ -1,5 +1,6 @@
-"""Patches of moto's HTTP server and request routing (moto 5.2.5): connections kept open, per-request
-costs that never change paid once, routers built under a lock."""
+"""Patches of moto's HTTP server and request routing (moto 5.2.5): connections kept open, CORS
+preflights of a browser's AWS calls answered, per-request costs that never change paid once, routers
+built under a lock."""
 
 from __future__ import annotations
 
@@ -81,12 +82,51 @@ def keep_alive_server_class() -> type:
 
     class KeepAliveMotoServer(ThreadedMotoServer):
         def _server_entry(self) -> None:
-            app = DomainDispatcherApplication(create_backend_app)
+            app = answering_preflights(DomainDispatcherApplication(create_backend_app))
             self._server = make_server(self._ip_address, self._port, app, True, request_handler=KeepAliveRequestHandler)
             self._server_ready_event.set()
             self._server.serve_forever()
 
     return KeepAliveMotoServer
+
+
+_PREFLIGHT_TARGET_HEADER = "x-amz-target"
+
+
+def answering_preflights(app: Callable[..., Any]) -> Callable[..., Any]:
+    """A WSGI app that answers a browser's CORS preflight of an `X-Amz-Target` call itself.
+
+    A page on another origin (the web console's sign-in: amazon-cognito-identity-js's InitiateAuth)
+    first sends `OPTIONS /` with neither a signature nor the target, only the names of the headers
+    it will send. moto cannot tell the service from that, so it hands the preflight to its default,
+    S3, as ListBuckets, which the embedded AWS's IAM check refuses to an anonymous caller (403):
+    the browser then never sends the call (the console's "SignInFailed: Network error"). AWS
+    endpoints answer such a preflight without authenticating it, and so does this. A preflight
+    that does not announce a target (S3's, which follows a bucket's CORS rules) goes to moto.
+    """
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        requested = str(environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", ""))
+        if (
+            environ.get("REQUEST_METHOD") != "OPTIONS"
+            or not environ.get("HTTP_ORIGIN")
+            or not environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")
+            or _PREFLIGHT_TARGET_HEADER not in (name.strip().lower() for name in requested.split(","))
+        ):
+            return app(environ, start_response)
+        start_response(
+            "200 OK",
+            [
+                ("Access-Control-Allow-Origin", str(environ["HTTP_ORIGIN"])),
+                ("Access-Control-Allow-Methods", str(environ["HTTP_ACCESS_CONTROL_REQUEST_METHOD"])),
+                ("Access-Control-Allow-Headers", requested),
+                ("Vary", "Origin"),
+                ("Content-Length", "0"),
+            ],
+        )
+        return [b""]
+
+    return wsgi
 
 
 # -- per-request costs that do not change -----------------------------------------------------------

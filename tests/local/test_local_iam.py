@@ -191,6 +191,26 @@ def test_a_service_gets_role_credentials_only_when_the_trust_policy_names_it(aws
         aws.iam.role_credentials(f"{arn}-gone", LAMBDA_SERVICE, "t")
 
 
+def test_a_browsers_preflight_of_a_sign_in_is_answered_without_a_signature(aws: Any) -> None:
+    """The console's sign-in (amazon-cognito-identity-js) is a cross-origin POST with `X-Amz-Target`:
+    the browser first sends an unsigned `OPTIONS /` naming only the headers. It is answered with
+    the CORS headers AWS answers it with, not refused as an anonymous S3 ListBuckets; a preflight
+    that announces no target is still moto's (S3 and its bucket CORS rules)."""
+    origin = "http://127.0.0.1:4100"
+    preflight = {
+        "Origin": origin,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "cache-control,content-type,x-amz-target,x-amz-user-agent",
+    }
+    answer = requests.options(f"{aws.url}/", headers=preflight, timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["Access-Control-Allow-Origin"] == origin
+    assert "POST" in answer.headers["Access-Control-Allow-Methods"]
+    assert "x-amz-target" in answer.headers["Access-Control-Allow-Headers"].lower()
+    no_target = {**preflight, "Access-Control-Request-Headers": "content-type"}
+    assert requests.options(f"{aws.url}/", headers=no_target, timeout=10).status_code == 403
+
+
 def test_a_user_pool_sign_in_needs_no_signature_and_admin_sign_in_needs_one(aws: Any) -> None:
     """SRP sign-in and refresh are calls AWS serves unsigned (`aiwf login`, the console): both
     steps of USER_SRP_AUTH pass; ADMIN_USER_PASSWORD_AUTH is an IAM action, refused unsigned."""
