@@ -10,18 +10,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from moto import mock_aws
 from typer.testing import CliRunner
 
 from aiwf_sdk import SessionAuth, SignInError
 from cli.app import Context, app
 from cli.errors import CliError, ExitCode
+from tests.moto_in_process import moto_without_reset
 from tests.unit.sdk.test_session import PASSWORD, make_pool
 
 
 @pytest.fixture
 def outputs(tmp_path: Path) -> Iterator[Path]:
-    with mock_aws():
+    with moto_without_reset():
         pool = make_pool("acme")
         path = tmp_path / "stack" / "outputs.json"
         path.parent.mkdir()

@@ -4,11 +4,8 @@
 `schema/state_store.json` declares (the file infra/state_store.py declares them from) and a payload
 bucket, through the same settings and boto3 clients the functions use.
 
-moto keeps its backends in process-global state, which the session's local stack (the embedded
-moto server of tests/integration and tests/e2e) shares. A plain `mock_aws()` resets every backend
-when it starts and stops, which would wipe that stack's tables mid-session if the random order
-puts a unit test between two integration tests. So this fixture never resets: its tables and
-bucket have names of their own, and it deletes them when the test ends.
+moto runs in process without a reset (`tests.moto_in_process`, which says why): the tables and
+bucket have names of their own, and the fixture deletes them when the test ends.
 """
 
 from __future__ import annotations
@@ -18,11 +15,10 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto import mock_aws
-from moto.core.config import default_user_config
 
 from aiwf import aws
 from aiwf.settings import get_settings, store_schema
+from tests.moto_in_process import moto_without_reset
 
 _REGION = "us-east-1"
 
@@ -64,23 +60,20 @@ def aws_tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", _REGION)
     get_settings.cache_clear()
     aws.client.cache_clear()
-    core = {**default_user_config["core"], "mock_credentials": False}  # the suite's fake credentials stay
-    mock = mock_aws(config={"core": core})
-    mock.start(reset=False)
     try:
-        ddb = boto3.client("dynamodb", region_name=_REGION)
-        s3 = boto3.client("s3", region_name=_REGION)
-        for name, table in schema["tables"].items():
-            _create_table(ddb, tables[name], table)
-        s3.create_bucket(Bucket=bucket)
-        yield
-        for name in tables.values():
-            ddb.delete_table(TableName=name)
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for item in page.get("Contents", []):
-                s3.delete_object(Bucket=bucket, Key=item["Key"])
-        s3.delete_bucket(Bucket=bucket)
+        with moto_without_reset():
+            ddb = boto3.client("dynamodb", region_name=_REGION)
+            s3 = boto3.client("s3", region_name=_REGION)
+            for name, table in schema["tables"].items():
+                _create_table(ddb, tables[name], table)
+            s3.create_bucket(Bucket=bucket)
+            yield
+            for name in tables.values():
+                ddb.delete_table(TableName=name)
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                for item in page.get("Contents", []):
+                    s3.delete_object(Bucket=bucket, Key=item["Key"])
+            s3.delete_bucket(Bucket=bucket)
     finally:
-        mock.stop(remove_data=False)
         get_settings.cache_clear()
         aws.client.cache_clear()

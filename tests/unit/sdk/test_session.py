@@ -15,10 +15,10 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from moto import mock_aws
 
 from aiwf_sdk import Client, SessionAuth, SignInError, UserPool, sign_in
 from aiwf_sdk import session as sessions
+from tests.moto_in_process import moto_without_reset
 
 PASSWORD = "Correct-Horse-9"
 
@@ -54,7 +54,7 @@ def add_user(pool_id: str, username: str, tenant: str, *, permanent: bool = True
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    with mock_aws():
+    with moto_without_reset():
         yield
 
 
