@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,12 +33,6 @@ import requests
 from tests.sigv4 import SigV4
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def slow_server(seconds: float) -> ThreadingHTTPServer:
@@ -124,7 +117,8 @@ def one_round(
         log = open(Path(tmp) / "dev.log", "w+")  # noqa: SIM115 - read back below
         process = subprocess.Popen(
             [
-                *(sys.executable, "-m", "local", "--port", str(free_port()), "--outputs", str(outputs)),
+                # --port 0: any free ports (the plain one and its TLS twin), which the outputs give
+                *(sys.executable, "-m", "local", "--port", "0", "--outputs", str(outputs)),
                 *("--state-dir", str(Path(tmp) / "state")),  # not the checkout's .local/state
             ],
             cwd=ROOT,

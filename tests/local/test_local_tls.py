@@ -182,12 +182,25 @@ def test_the_twin_serves_what_the_plain_port_serves(stack: LocalStack) -> None:
         requests.get(twins["taskApiUrl"] + "/items", headers=headers, timeout=30)
 
 
+def _free_port_and_the_next() -> int:
+    """A free port whose next one (the TLS twin's) is free too: the system's ephemeral ports are
+    handed to every client connection of the session, so a lone free port's neighbour may not be."""
+    for _ in range(50):
+        with socket.create_server(("127.0.0.1", 0)) as probe:
+            port = probe.getsockname()[1]
+            try:
+                with socket.create_server(("127.0.0.1", port + 1)):
+                    return port
+            except OSError:
+                continue
+    raise AssertionError("no two free ports side by side")
+
+
 def test_the_next_start_reuses_the_ca_and_takes_the_next_port(
     stack: LocalStack, project: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     ca = Path(stack.outputs["tls"]["caBundle"]).read_bytes()
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        port = probe.getsockname()[1]
+    port = _free_port_and_the_next()
     idle = requests.Session()  # a client idling in its connection pool when the stack stops
     try:
         with LocalStack(stage="tls2", port=port, project_dir=project) as again:
