@@ -342,24 +342,38 @@ def list_tasks(
         render.err.print("more tasks exist: use --all")
 
 
-@app.command()
-def resume(
-    ctx: typer.Context,
-    task_id: Annotated[str, typer.Argument(metavar="TASK")],
-    token: Annotated[str, typer.Option(help="The resume token the wait step sent to its notify URL.")],
-    status: Annotated[str, typer.Option(help="SUCCEEDED or FAILED.")] = "SUCCEEDED",
-    output: Annotated[str | None, typer.Option(help="JSON (or @file) for the wait step's resultPath.")] = None,
-    error: Annotated[str | None, typer.Option(help='With FAILED: {"errorName": ..., "errorMessage": ...}.')] = None,
-) -> None:
-    """Resume a task that waits for an external event."""
+# The resume and callback commands take the same outcome options.
+TokenOption = Annotated[str, typer.Option("--token", help="The resume token the wait step sent to its notify URL.")]
+StatusOption = Annotated[str, typer.Option("--status", help="SUCCEEDED or FAILED.")]
+OutputOption = Annotated[str | None, typer.Option("--output", help="JSON (or @file) for the wait step's resultPath.")]
+ErrorOption = Annotated[
+    str | None, typer.Option("--error", help='With FAILED: {"errorName": ..., "errorMessage": ...}.')
+]
+
+
+def _outcome(status: str, output: str | None, error: str | None) -> dict[str, Any]:
+    """The keyword arguments of a resume (or callback) from its options."""
     if status not in ("SUCCEEDED", "FAILED"):
         raise CliError("--status must be SUCCEEDED or FAILED", ExitCode.BAD_REQUEST)
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"status": status}
     if output is not None:
         options["output"] = _json_argument(output, "--output")
     if error is not None:
         options["error"] = _json_argument(error, "--error")
-    _show_state(ctx.obj, ctx.obj.client.tasks.resume(task_id, token, status=status, **options))
+    return options
+
+
+@app.command()
+def resume(
+    ctx: typer.Context,
+    task_id: Annotated[str, typer.Argument(metavar="TASK")],
+    token: TokenOption,
+    status: StatusOption = "SUCCEEDED",
+    output: OutputOption = None,
+    error: ErrorOption = None,
+) -> None:
+    """Resume a task that waits for an external event."""
+    _show_state(ctx.obj, ctx.obj.client.tasks.resume(task_id, token, **_outcome(status, output, error)))
 
 
 # -- task control: cancel, redrive, heartbeat ---------------------------------------------------
@@ -383,7 +397,7 @@ def redrive(ctx: typer.Context, task_id: Annotated[str, typer.Argument(metavar="
 def heartbeat(
     ctx: typer.Context,
     task_id: Annotated[str, typer.Argument(metavar="TASK")],
-    token: Annotated[str, typer.Option(help="The resume token the wait step sent to its notify URL.")],
+    token: TokenOption,
 ) -> None:
     """Keep a waiting task's heartbeatSeconds wait alive (the external system is still working)."""
     answer = ctx.obj.client.tasks.heartbeat(task_id, token)
@@ -397,27 +411,20 @@ def heartbeat(
 def callback(
     ctx: typer.Context,
     wait_id: Annotated[str, typer.Argument(metavar="WAIT", help="The notification's waitId (or its callbackUrl).")],
-    token: Annotated[str, typer.Option(help="The resume token the wait step sent to its notify URL.")],
-    status: Annotated[str, typer.Option(help="SUCCEEDED or FAILED.")] = "SUCCEEDED",
-    output: Annotated[str | None, typer.Option(help="JSON (or @file) for the wait step's resultPath.")] = None,
-    error: Annotated[str | None, typer.Option(help='With FAILED: {"errorName": ..., "errorMessage": ...}.')] = None,
+    token: TokenOption,
+    status: StatusOption = "SUCCEEDED",
+    output: OutputOption = None,
+    error: ErrorOption = None,
 ) -> None:
     """Resume a wait by its callbackUrl, with the token alone (POST /callbacks/{waitId})."""
-    if status not in ("SUCCEEDED", "FAILED"):
-        raise CliError("--status must be SUCCEEDED or FAILED", ExitCode.BAD_REQUEST)
-    options: dict[str, Any] = {}
-    if output is not None:
-        options["output"] = _json_argument(output, "--output")
-    if error is not None:
-        options["error"] = _json_argument(error, "--error")
-    _show_state(ctx.obj, ctx.obj.client.tasks.callback(wait_id, token, status=status, **options))
+    _show_state(ctx.obj, ctx.obj.client.tasks.callback(wait_id, token, **_outcome(status, output, error)))
 
 
 @app.command("callback-heartbeat")
 def callback_heartbeat(
     ctx: typer.Context,
     wait_id: Annotated[str, typer.Argument(metavar="WAIT", help="The notification's waitId (or its callbackUrl).")],
-    token: Annotated[str, typer.Option(help="The resume token the wait step sent to its notify URL.")],
+    token: TokenOption,
 ) -> None:
     """Keep a wait's heartbeatSeconds clock going by its callbackUrl, with the token alone."""
     answer = ctx.obj.client.tasks.callback_heartbeat(wait_id, token)
