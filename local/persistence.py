@@ -68,12 +68,20 @@ class StateError(Exception):
 def write_atomically(path: Path, data: bytes) -> None:
     """`path` holds `data` or what it held before, whatever happens meanwhile (crash included)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as handle:
+    # The owner's only: a snapshot holds every task's input and output, the API key and users.
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
     _fsync_dir(path.parent)
+
+
+def private_folder(directory: Path) -> None:
+    """`directory`, made if missing, readable by its owner only (0700, also when it existed
+    before: a state folder of an older version was 0755)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -149,8 +157,9 @@ class LocalState:
     # -- start ------------------------------------------------------------------------------------
 
     def _open(self, fresh: bool) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._lock_file = open(self.directory / LOCK, "a+")  # noqa: SIM115 (held as long as the stack runs)
+        private_folder(self.directory)
+        # held as long as the stack runs
+        self._lock_file = os.fdopen(os.open(self.directory / LOCK, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600), "a+")
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -168,7 +177,7 @@ class LocalState:
             (self.directory / SNAPSHOT).unlink(missing_ok=True)
             shutil.rmtree(self.directory / OBJECTS, ignore_errors=True)
             log.info("starting empty (fresh): %s cleared", self.directory)
-        (self.directory / OBJECTS).mkdir(exist_ok=True)
+        private_folder(self.directory / OBJECTS)
         for folder in (self.directory, self.directory / OBJECTS):  # a write a crash cut short
             for stale in folder.glob(".*.tmp"):
                 stale.unlink(missing_ok=True)

@@ -371,7 +371,9 @@ class LocalStack:
         if self.outputs_path is not None:
             self.outputs_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.outputs_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.outputs, indent=2, sort_keys=True, default=str) + "\n")
+            # The owner's only: the outputs carry the API key and the local admin credentials.
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+                handle.write(json.dumps(self.outputs, indent=2, sort_keys=True, default=str) + "\n")
             tmp.replace(self.outputs_path)  # readers never see a half-written file
             self._wrote_outputs = True
             log.info("outputs written to %s", self.outputs_path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 import uuid
 from collections.abc import Iterator
@@ -254,3 +255,20 @@ def test_a_user_pools_users_come_back_and_still_sign_in(aws, tmp_path: Path):
     assert signed_in["AuthenticationResult"]["IdToken"]
     again.close()
     idp.delete_user_pool(UserPoolId=pool_id)
+
+
+def test_the_state_folder_and_its_files_are_the_owners_only(tmp_path: Path):
+    """A snapshot holds every task's input and output, the API key and the users: 0700 folders
+    (also one an older version made 0755) and 0600 files."""
+    folder = tmp_path / "state"
+    folder.mkdir(mode=0o755)
+    state = LocalState(folder, "us-east-1")
+    try:
+        state.save(force=True)
+    finally:
+        state.close()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "objects").stat().st_mode) == 0o700
+    files = [path for path in folder.rglob("*") if path.is_file()]
+    assert {path.name for path in files} >= {SNAPSHOT, "lock"}
+    assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in files} == {path.name: 0o600 for path in files}

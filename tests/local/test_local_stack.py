@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -161,6 +162,8 @@ def test_outputs_are_resolved_and_written(stack: LocalStack, project: Path):
     )
     written = json.loads((project / ".local" / "outputs.json").read_text())
     assert written == outputs
+    # the API key and the local admin credentials: the owner's only
+    assert stat.S_IMODE((project / ".local" / "outputs.json").stat().st_mode) == 0o600
 
 
 def test_resources_exist_in_the_embedded_aws(stack: LocalStack, handler_dir: str):
@@ -262,13 +265,13 @@ def test_stacks_in_one_process_share_the_embedded_aws(stack: LocalStack, project
 def _children(pid: int) -> set[int]:
     """The live processes whose parent is `pid` (Linux /proc)."""
     found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for status in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = status.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
+            found.add(int(status.parent.name))
     return found
 
 
