@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import queue
 import threading
 import time
@@ -470,7 +471,9 @@ class TasksApi:
                     raise item
                 yield item
         finally:
-            if thread.is_alive():
+            # The follower may be closing its loop right now (it ended with the final state): then
+            # there is nothing left to cancel.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(lambda: [future.cancel() for future in running])
             thread.join(timeout=10)
 

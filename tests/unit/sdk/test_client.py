@@ -89,3 +89,39 @@ def test_a_state_gives_back_exactly_the_json_the_api_sent():
     state = client.tasks.get("t")
     assert state.to_json() == sent
     assert state.is_final and not state.succeeded and state.error is not None and state.error.error_name == "E"
+
+
+def test_watch_ends_cleanly_when_its_follower_has_just_closed_its_loop(monkeypatch):
+    """The synchronous `watch` follows on a thread with its own loop, which closes it when the
+    subscription ends. The consumer's clean-up may come while that thread is still alive but its
+    loop already closed (seen once in a full run: RuntimeError 'Event loop is closed'); here the
+    follower lingers after closing its loop every time."""
+    import asyncio
+    import queue
+    import time as clock
+
+    from aiwf_sdk.models import TaskState
+
+    final = TaskState(task_id="t", status="SUCCEEDED", seq=2)
+
+    async def follow(self, task_id, flow_id, timeout, put):
+        put(final)
+        put(None)
+
+    class LingeringLoop(asyncio.SelectorEventLoop):
+        def close(self) -> None:
+            super().close()
+            clock.sleep(0.3)  # closed, and its thread still alive
+
+    class SlowEnd(queue.Queue):
+        def get(self, *args, **kwargs):
+            item = super().get(*args, **kwargs)
+            if item is None:
+                clock.sleep(0.1)  # the consumer reaches its clean-up after the loop was closed
+            return item
+
+    monkeypatch.setattr("aiwf_sdk.client.TasksApi._follow", follow)
+    monkeypatch.setattr("aiwf_sdk.client.asyncio.new_event_loop", LingeringLoop)
+    monkeypatch.setattr("aiwf_sdk.client.queue.Queue", SlowEnd)
+    states = list(Client("http://127.0.0.1:1", "k").tasks.watch(task_id="t"))
+    assert [state.status for state in states] == ["SUCCEEDED"]
