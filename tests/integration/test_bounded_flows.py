@@ -3,14 +3,12 @@ answer too large to read, and a pattern that cannot be matched in linear time.""
 
 from __future__ import annotations
 
-import time
 import uuid
 
 from tests.integration.test_flow_limits import run
 
 
 def test_a_template_past_its_time_limit_fails_the_task_with_template_timeout(api):
-    started = time.monotonic()
     state = run(
         api,
         {
@@ -32,7 +30,7 @@ def test_a_template_past_its_time_limit_fails_the_task_with_template_timeout(api
     error = state["error"]
     assert (error["errorName"], error["stepId"]) == ("TemplateTimeout", "spin")
     assert error["errorDetails"]["limitMs"] == 1000 and "1000 ms" in error["errorMessage"]
-    assert time.monotonic() - started < 60, "failed once, not retried until a Lambda timeout"
+    assert error["retryable"] is False  # failed once, not retried until a Lambda timeout
 
 
 def test_an_http_answer_past_the_limit_fails_the_task_with_response_too_large(api, stub):

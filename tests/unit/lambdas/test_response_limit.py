@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -69,13 +68,11 @@ def test_a_body_at_the_limit_is_read(server: str) -> None:
 
 
 @pytest.mark.parametrize("path", [f"/declared/{LIMIT + 1}", "/declared/50000000", "/chunked", "/unframed"])
-def test_a_body_past_the_limit_fails_the_step_quickly(server: str, path: str) -> None:
-    started = time.perf_counter()
+def test_a_body_past_the_limit_fails_the_step(server: str, path: str) -> None:
     with pytest.raises(StepError) as caught:
         http_client.call_http({"url": server + path}, {})
     assert caught.value.error_name == "ResponseTooLarge" and not caught.value.retryable
     assert caught.value.details["limitBytes"] == LIMIT and str(LIMIT) in caught.value.message
-    assert time.perf_counter() - started < 5
 
 
 class _Answer:
