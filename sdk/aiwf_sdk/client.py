@@ -235,6 +235,16 @@ class FlowsApi:
         return FlowSummary.model_validate(answer)
 
 
+def _resume_body(token: str, status: str, output: Any, error: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The body a resume and a callback share: the token, the outcome and what the wait receives."""
+    body: dict[str, Any] = {"resumeToken": token, "status": status}
+    if output is not UNSET:
+        body["output"] = output
+    if error is not None:
+        body["error"] = dict(error)
+    return body
+
+
 class TasksApi:
     """Start, run, read, list, resume and control tasks; watch them change."""
 
@@ -359,11 +369,7 @@ class TasksApi:
         error: Mapping[str, Any] | None = None,
     ) -> TaskState:
         """Resume a task waiting at a `wait_for_event` step, with the token its notify URL received."""
-        body: dict[str, Any] = {"resumeToken": token, "status": status}
-        if output is not UNSET:
-            body["output"] = output
-        if error is not None:
-            body["error"] = dict(error)
+        body = _resume_body(token, status, output, error)
         _, answer = self._client.request("PUT", f"/tasks/{task_id}", json=body)
         return TaskState.model_validate(answer)
 
@@ -394,11 +400,7 @@ class TasksApi:
     ) -> TaskState:
         """Resume the wait `wait_id` (its notification's `waitId`, the last segment of its
         `callbackUrl`) with the token alone: `POST /callbacks/{waitId}`, which needs no credential."""
-        body: dict[str, Any] = {"resumeToken": token, "status": status}
-        if output is not UNSET:
-            body["output"] = output
-        if error is not None:
-            body["error"] = dict(error)
+        body = _resume_body(token, status, output, error)
         _, answer = self._client.request("POST", f"/callbacks/{_segment(wait_id)}", json=body)
         return TaskState.model_validate(answer)
 
